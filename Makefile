@@ -1,0 +1,148 @@
+# spillway — one Makefile for the collector, its tools, tests and benchmarks.
+#
+#   make            build/spillway, build/spillway-mockup, build/spillway-loadgen
+#   make deps       install missing Debian packages (no-op when all present)
+#   make test       deps + build + every test; last line "N passed, N failed"
+#   make SANITIZE=address,undefined test     the same under ASan/UBSan
+#   make fuzz       libFuzzer targets (clang) into build/fuzz/
+#   make bench      benchmarks, report in bench/report.md
+#   make run        start spillway with configs/spillway.yaml
+
+CC       ?= gcc
+BUILD    ?= build
+GEN      := $(BUILD)/gen
+OBJ      := $(BUILD)/obj
+PKGS     := libevent libevent_pthreads libevent_openssl libprotobuf-c libzstd \
+            openssl yaml-0.1 zlib json-c
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+XCFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+            -I. -I$(GEN) -MMD -MP -pthread
+LDLIBS   := -pthread -lm
+ifneq ($(strip $(SANITIZE)),)
+XCFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+ALLCFLAGS = $(CFLAGS) $(XCFLAGS) $(PKG_CFLAGS)
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+XCFLAGS  += -DSW_VERSION='"$(VERSION)"' -DSW_GITREV='"$(GITREV)"'
+
+LIB_DIRS  := runtime config receivers/otlp processors queue dlq exporters/otlp
+LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+PROTOS    := $(shell find proto -name '*.proto' | sort)
+PB_SRCS   := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+LIB_OBJS  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS) $(PB_SRCS))
+TH_SRCS   := $(wildcard testing/lib/*.c)
+TH_OBJS   := $(patsubst %.c,$(OBJ)/%.o,$(TH_SRCS))
+
+BINS      := $(BUILD)/spillway $(BUILD)/spillway-mockup
+ifneq ($(wildcard cmd/spillway_loadgen.c),)
+BINS      += $(BUILD)/spillway-loadgen
+endif
+
+UNIT_SRCS  := $(wildcard testing/unit/test_*.c)
+UNIT_BINS  := $(patsubst testing/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+ITEST_SRCS := $(wildcard testing/integration/itest_*.c)
+ITEST_BINS := $(patsubst testing/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_SRCS))
+FUZZ_SRCS  := $(wildcard testing/fuzz/fuzz_*.c)
+REPLAY_BINS:= $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRCS))
+FUZZ_BINS  := $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRCS))
+
+.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench run demo clean valgrind-test
+all: $(BINS)
+
+deps:
+	@sh mk/deps.sh
+
+# Rebuild everything when the compiler flags change (e.g. SANITIZE=...).
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW   := $(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then echo '$(FLAGS_NOW)' > $@; fi
+.PHONY: FORCE
+FORCE:
+
+# Generated protobuf-c code (never committed).
+$(GEN)/.stamp: $(PROTOS)
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $(PROTOS)
+	@touch $@
+$(PB_SRCS): $(GEN)/.stamp
+
+$(OBJ)/%.o: %.c $(FLAGS_STAMP) | $(GEN)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(BUILD)/libspillway.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libth.a: $(TH_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/spillway: $(OBJ)/cmd/spillway.o $(BUILD)/libspillway.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+MOCK_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard testing/mockup/*.c))
+$(BUILD)/spillway-mockup: $(OBJ)/cmd/spillway_mockup.o $(MOCK_OBJS) $(BUILD)/libspillway.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+$(BUILD)/spillway-loadgen: $(OBJ)/cmd/spillway_loadgen.o $(BUILD)/libspillway.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(OBJ)/testing/unit/%.o $(BUILD)/libth.a $(BUILD)/libspillway.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+$(BUILD)/tests/integration/%: $(OBJ)/testing/integration/%.o $(BUILD)/libth.a $(BUILD)/libspillway.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+# Fuzz targets also build as plain replay programs over their corpus.
+$(BUILD)/tests/fuzz/replay_%: $(OBJ)/testing/fuzz/fuzz_%.o $(OBJ)/testing/fuzz/replay_main.o $(BUILD)/libth.a $(BUILD)/libspillway.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+TEST_BINS := $(UNIT_BINS) $(REPLAY_BINS) $(ITEST_BINS)
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@sh testing/run_tests.sh $(TEST_BINS)
+
+unit-test: all $(UNIT_BINS) $(REPLAY_BINS)
+	@sh testing/run_tests.sh $(UNIT_BINS) $(REPLAY_BINS)
+integration-test: all $(ITEST_BINS)
+	@sh testing/run_tests.sh $(ITEST_BINS)
+valgrind-test: all $(UNIT_BINS) $(REPLAY_BINS)
+	@SW_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	    sh testing/run_tests.sh $(UNIT_BINS) $(REPLAY_BINS)
+
+# libFuzzer builds (clang), separate object tree.
+FUZZ_OBJ := $(BUILD)/fuzzobj
+FUZZ_CFLAGS = -O1 -g -std=c11 -D_GNU_SOURCE -I. -I$(GEN) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -DSW_VERSION='"$(VERSION)"' -DSW_GITREV='"$(GITREV)"'
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(LIB_SRCS) $(PB_SRCS))
+$(FUZZ_OBJ)/%.o: %.c | $(GEN)/.stamp
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/fuzz_%: $(FUZZ_OBJ)/testing/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+# Run each fuzzer for FUZZ_SECONDS (default 30) from its corpus.
+FUZZ_SECONDS ?= 30
+fuzz-run: fuzz
+	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n testing/fuzz/corpus/$$n || exit 1; done
+
+bench: deps all
+	@sh testing/bench/run_bench.sh
+
+run: all
+	$(BUILD)/spillway --config configs/spillway.yaml
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -1,0 +1,116 @@
+/* cfg.h — spillway's configuration: YAML -> one typed, immutable struct.
+ *
+ * cfg_load() parses a YAML file (libyaml) against the field tables in
+ * cfg.c, starting from the built-in defaults (cfg_defaults()); unknown keys,
+ * wrong types and out-of-range values are errors reported as
+ * "FILE:LINE:COL: key.path: message". ${env:NAME} and ${env:NAME:-default}
+ * expand inside scalar values. Sizes accept B, KB, KiB, MB, MiB, GB, GiB;
+ * durations ns, us, ms, s, m, h. After load the struct is read-only: every
+ * component holds a const pointer. Loaded on the main thread before any
+ * other thread starts. The cfg owns every string it points to.
+ */
+#ifndef SW_CFG_H
+#define SW_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/item.h"
+
+typedef enum { CFG_COMP_NONE = 0, CFG_COMP_GZIP = 1, CFG_COMP_ZSTD = 2 } cfg_compression;
+typedef enum { CFG_FSYNC_ALWAYS = 0, CFG_FSYNC_BATCH = 1, CFG_FSYNC_NEVER = 2 } cfg_fsync;
+
+typedef struct cfg_header {
+    char *name;
+    char *value;
+} cfg_header;
+
+typedef struct cfg_prio_rule {
+    int klass;           /* sw_class */
+    char *attribute;     /* resource attribute key, e.g. service.name */
+    char *regex;         /* POSIX ERE source */
+    int line, col;       /* where the rule was written (for later errors) */
+} cfg_prio_rule;
+
+typedef struct cfg {
+    char *source;                        /* file name, or "<defaults>" */
+    struct {
+        char *http_endpoint;             /* receivers.otlp.http.endpoint      127.0.0.1:4318 */
+        uint64_t http_max_request_body_size; /* .max_request_body_size       16MiB */
+        uint64_t http_read_timeout_ms;   /* .read_timeout (idle/slow clients) 10s */
+    } receiver;
+    struct {
+        int enabled;                     /* processors.cardinality.enabled    true */
+        uint32_t max_keys;               /* 65536 (power of two) */
+        double aggregate_threshold;      /* 0.75 */
+        double drop_threshold;           /* 0.90 */
+        uint64_t key_ttl_ms;             /* 10m */
+    } cardinality;
+    struct {
+        unsigned weights[CLASS_COUNT];   /* processors.priority.weights 5,3,1 */
+        size_t n_rules;
+        cfg_prio_rule *rules;            /* processors.priority.rules */
+    } priority;
+    struct {
+        uint64_t max_bytes;              /* queue.max_bytes 64MiB */
+        double spill_threshold;          /* queue.spill_threshold 0.95 */
+    } queue;
+    struct {
+        char *dir;                       /* dlq.dir ./data/dlq */
+        uint64_t segment_size;           /* 128MiB */
+        uint64_t max_size;               /* 4GiB */
+        int compression_level;           /* 3 */
+        cfg_fsync fsync;                 /* always */
+        uint64_t replay_rate;            /* dlq.replay.rate, bytes/s, 4MiB */
+        uint64_t replay_interleave_ms;   /* dlq.replay.interleave 500ms */
+    } dlq;
+    struct {
+        char *endpoint;                  /* exporters.otlphttp.endpoint http://127.0.0.1:4319 */
+        size_t n_headers;
+        cfg_header *headers;             /* .headers (map) */
+        cfg_compression compression;     /* gzip */
+        uint64_t timeout_ms;             /* 10s */
+        uint32_t max_in_flight;          /* .max_in_flight, concurrent requests, 4 */
+        uint64_t batch_max_bytes;        /* .batch.max_bytes 4MiB */
+        uint64_t batch_timeout_ms;       /* .batch.timeout 200ms */
+        uint64_t retry_initial_ms;       /* .retry.initial_interval 1s */
+        uint64_t retry_max_ms;           /* .retry.max_interval 30s */
+        double retry_multiplier;         /* .retry.multiplier 2 */
+        uint64_t retry_max_elapsed_ms;   /* .retry.max_elapsed_time 5m */
+        uint32_t cb_consecutive_failures;/* .circuit_breaker.consecutive_failures 5 */
+        double cb_ratio_429;             /* .circuit_breaker.ratio_429 0.30 */
+        uint64_t cb_window_ms;           /* .circuit_breaker.window 30s */
+        uint64_t cb_open_duration_ms;    /* .circuit_breaker.open_duration 30s */
+        char *tls_ca_file;               /* .tls.ca_file ("" = system store) */
+        int tls_insecure_skip_verify;    /* .tls.insecure_skip_verify false */
+    } exporter;
+    struct {
+        char *endpoint;                  /* telemetry.endpoint 127.0.0.1:8888 */
+        int log_level;                   /* telemetry.log.level info (log_level) */
+        int log_json;                    /* telemetry.log.format json|text */
+    } telemetry;
+    struct {
+        uint64_t shutdown_timeout_ms;    /* service.shutdown_timeout 10s */
+    } service;
+} cfg;
+
+/* Returns owned defaults, or NULL on allocation failure. */
+cfg *cfg_defaults(void);
+/*
+ * Loads path over the defaults. On success returns 0 and *out (owned).
+ * On failure returns a negative SW_E* code and writes one or more
+ * "FILE:LINE:COL: message\n" lines into errbuf (always NUL-terminated).
+ */
+int cfg_load(const char *path, cfg **out, char *errbuf, size_t errlen);
+void cfg_free(cfg *c);
+
+/* Value parsers, exposed for tests and the command line. 0 or SW_EINVAL. */
+int cfg_parse_size(const char *s, uint64_t *out);
+int cfg_parse_duration_ms(const char *s, uint64_t *out);
+/* Expands ${env:NAME} and ${env:NAME:-default}; returns owned string or NULL
+ * (with *err set to a message) on a malformed reference. */
+char *cfg_expand_env(const char *s, const char **err);
+/* Splits "host:port" (IPv4, [IPv6] or name); 0 or SW_EINVAL. *host is owned. */
+int cfg_split_hostport(const char *s, char **host, uint16_t *port);
+
+#endif

@@ -1,0 +1,22 @@
+/* clock.h — monotonic and wall-clock time in nanoseconds. Any thread. */
+#ifndef SW_CLOCK_H
+#define SW_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline int64_t clock_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#endif

@@ -1,0 +1,89 @@
+/* metrics.h — spillway's self-metrics registry.
+ *
+ * One sw_metrics per process, created by main and passed down (no global).
+ * Every field is atomic: the ingest thread, the export thread and the
+ * telemetry server touch it concurrently without locks (relaxed order; the
+ * numbers are monitoring figures, not synchronisation). Components count at
+ * the line that decides; metrics_render() writes the Prometheus text format.
+ */
+#ifndef SW_METRICS_H
+#define SW_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "runtime/buf.h"
+#include "runtime/item.h"
+
+#define MET_CODES 600   /* HTTP status codes 0..599; 0 = no response (connection error) */
+
+typedef enum {
+    RCV_REFUSE_DECODE = 0,   /* undecodable body (400) */
+    RCV_REFUSE_TOO_LARGE,    /* body or decompressed size over the cap (413) */
+    RCV_REFUSE_QUEUE_FULL,   /* backpressure (429/503) */
+    RCV_REFUSE_UNSUPPORTED,  /* content type / encoding (415) */
+    RCV_REFUSE_SHUTDOWN,     /* refused while stopping (503) */
+    RCV_REFUSE_COUNT
+} rcv_refuse_reason;
+
+typedef enum {
+    EXP_RESULT_SENT = 0,     /* acknowledged by the upstream (2xx) */
+    EXP_RESULT_REJECTED,     /* permanent error from the upstream, not retried */
+    EXP_RESULT_DROPPED,      /* retries exhausted or shutdown timeout */
+    EXP_RESULT_COUNT
+} exp_result;
+
+/* Pipeline latency histogram bucket upper bounds, in seconds. */
+#define MET_LAT_BUCKETS 14
+extern const double metrics_latency_bounds[MET_LAT_BUCKETS];
+
+typedef struct sw_metrics {
+    _Atomic uint64_t rcv_requests[SIG_COUNT][MET_CODES];
+    _Atomic uint64_t rcv_items[SIG_COUNT];
+    _Atomic uint64_t rcv_refused_items[SIG_COUNT][RCV_REFUSE_COUNT];
+    _Atomic uint64_t rcv_bytes[SIG_COUNT];
+
+    _Atomic int64_t queue_items[CLASS_COUNT];
+    _Atomic int64_t queue_bytes[CLASS_COUNT];
+    _Atomic uint64_t queue_max_bytes;
+    _Atomic uint64_t queue_dequeued[CLASS_COUNT];
+    _Atomic uint64_t queue_spilled[CLASS_COUNT];
+
+    _Atomic uint64_t exp_requests[SIG_COUNT][MET_CODES];
+    _Atomic uint64_t exp_items[SIG_COUNT][EXP_RESULT_COUNT];
+    _Atomic uint64_t exp_retries;
+    _Atomic uint64_t exp_partial_rejected[SIG_COUNT];
+    _Atomic int64_t exp_circuit_state;   /* 0 closed, 1 half-open, 2 open */
+    _Atomic int64_t exp_in_flight;
+
+    /* receive -> upstream ack, per item (request of the client) */
+    _Atomic uint64_t lat_buckets[MET_LAT_BUCKETS + 1]; /* last = +Inf */
+    _Atomic uint64_t lat_sum_ns;
+    _Atomic uint64_t lat_count;
+
+    int64_t start_wall_ns;
+} sw_metrics;
+
+/* Returns an owned, zeroed registry, or NULL. */
+sw_metrics *metrics_new(void);
+void metrics_free(sw_metrics *m);
+
+static inline void metrics_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+static inline void metrics_gauge_add(_Atomic int64_t *g, int64_t n)
+{
+    atomic_fetch_add_explicit(g, n, memory_order_relaxed);
+}
+static inline int metrics_code_index(int code)
+{
+    return (code >= 0 && code < MET_CODES) ? code : 0;
+}
+/* Records one receive->ack latency observation. */
+void metrics_observe_latency(sw_metrics *m, int64_t ns);
+
+/* Appends the Prometheus text exposition of everything to out. */
+int metrics_render(const sw_metrics *m, buf *out);
+
+#endif
