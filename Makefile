@@ -139,6 +139,9 @@ fuzz-run: fuzz
 bench: deps all
 	@sh testing/bench/run_bench.sh
 
+demo: deps all
+	@sh testing/scenarios/demo.sh
+
 run: all
 	$(BUILD)/spillway --config configs/spillway.yaml
 

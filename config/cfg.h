@@ -98,11 +98,28 @@ typedef struct cfg {
 cfg *cfg_defaults(void);
 /*
  * Loads path over the defaults. On success returns 0 and *out (owned).
- * On failure returns a negative SW_E* code and writes one or more
- * "FILE:LINE:COL: message\n" lines into errbuf (always NUL-terminated).
+ * On failure returns a negative SW_E* code (SW_EINVAL for invalid config,
+ * SW_EIO if the file cannot be read, SW_ETOOBIG over 4 MiB, SW_ENOMEM) and
+ * writes up to ~20 "FILE:LINE:COL: key.path: message\n" lines into errbuf
+ * (always NUL-terminated when errlen > 0). errbuf may be NULL.
  */
 int cfg_load(const char *path, cfg **out, char *errbuf, size_t errlen);
+/*
+ * Like cfg_load() over data[0..len) (need not be NUL-terminated); name
+ * (borrowed) is the FILE in messages and becomes c->source.
+ */
+int cfg_load_mem(const char *name, const char *data, size_t len, cfg **out,
+                 char *errbuf, size_t errlen);
+/* NULL-safe; frees c and everything it owns. */
 void cfg_free(cfg *c);
+
+/* Calls fn once per leaf key of the schema, in table order: full dotted
+ * path, type name (string, host:port, url, bool, uint, int, double, size,
+ * duration, enum, map, list), default in config syntax ("" if none), help.
+ * All strings are borrowed for the duration of the call. */
+typedef void (*cfg_key_fn)(const char *path, const char *type, const char *def,
+                           const char *help, void *arg);
+void cfg_schema_foreach(cfg_key_fn fn, void *arg);
 
 /* Value parsers, exposed for tests and the command line. 0 or SW_EINVAL. */
 int cfg_parse_size(const char *s, uint64_t *out);
@@ -110,7 +127,8 @@ int cfg_parse_duration_ms(const char *s, uint64_t *out);
 /* Expands ${env:NAME} and ${env:NAME:-default}; returns owned string or NULL
  * (with *err set to a message) on a malformed reference. */
 char *cfg_expand_env(const char *s, const char **err);
-/* Splits "host:port" (IPv4, [IPv6] or name); 0 or SW_EINVAL. *host is owned. */
+/* Splits "host:port" (IPv4, [IPv6] or name; port 0..65535); 0, SW_EINVAL or
+ * SW_ENOMEM. On success *host is owned by the caller; untouched otherwise. */
 int cfg_split_hostport(const char *s, char **host, uint16_t *port);
 
 #endif

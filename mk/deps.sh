@@ -5,7 +5,7 @@
 set -eu
 PKGS="gcc make pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler \
 libzstd-dev libssl-dev openssl libyaml-dev zlib1g-dev libjson-c-dev libnghttp2-dev \
-clang libclang-rt-14-dev valgrind ca-certificates"
+clang libclang-rt-14-dev valgrind ca-certificates curl"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
