@@ -61,6 +61,20 @@ typedef struct sw_metrics {
     _Atomic uint64_t lat_sum_ns;
     _Atomic uint64_t lat_count;
 
+    /* cardinality limiter (metrics processor) */
+    _Atomic int64_t cl_keys_used;            /* occupied series slots */
+    _Atomic uint64_t cl_aggregated_samples;  /* points admitted after label removal */
+    _Atomic uint64_t cl_dropped_samples;     /* points of new series dropped */
+
+    /* dead-letter queue */
+    _Atomic int64_t dlq_bytes;               /* bytes of segment files on disk */
+    _Atomic int64_t dlq_segments;            /* segment files (open + sealed) */
+    _Atomic int64_t dlq_oldest_wall_ns;      /* receive time (clock_wall_ns) of the
+                                                oldest unacknowledged record; 0 = empty */
+    _Atomic uint64_t dlq_written_bytes;      /* request bytes spilled into the DLQ */
+    _Atomic uint64_t dlq_replayed_bytes;     /* request bytes replayed and acknowledged */
+    _Atomic uint64_t dlq_corrupt_segments;   /* segments moved to quarantine/ */
+
     int64_t start_wall_ns;
 } sw_metrics;
 
@@ -76,14 +90,23 @@ static inline void metrics_gauge_add(_Atomic int64_t *g, int64_t n)
 {
     atomic_fetch_add_explicit(g, n, memory_order_relaxed);
 }
+static inline void metrics_gauge_set(_Atomic int64_t *g, int64_t v)
+{
+    atomic_store_explicit(g, v, memory_order_relaxed);
+}
 static inline int metrics_code_index(int code)
 {
     return (code >= 0 && code < MET_CODES) ? code : 0;
 }
+/* Label values: "decode", "too_large", ...; "sent", "rejected", "dropped". */
+const char *metrics_refuse_reason_name(rcv_refuse_reason r);
+const char *metrics_exp_result_name(exp_result r);
 /* Records one receive->ack latency observation. */
 void metrics_observe_latency(sw_metrics *m, int64_t ns);
 
-/* Appends the Prometheus text exposition of everything to out. */
+/* Appends the Prometheus text exposition (format 0.0.4) of every family,
+ * plus process_* metrics read from /proc, to out (borrowed). 0, or
+ * SW_ETOOBIG / SW_ENOMEM from out (which then holds a partial page). */
 int metrics_render(const sw_metrics *m, buf *out);
 
 #endif

@@ -1,0 +1,373 @@
+/* test_metrics.c — registry counting and Prometheus text rendering. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/buf.h"
+#include "runtime/clock.h"
+#include "runtime/err.h"
+#include "runtime/metrics.h"
+#include "runtime/procstat.h"
+#include "testing/lib/th.h"
+
+#define PAGE_MAX (4u << 20)
+
+/* Renders m into a NUL-terminated owned string. */
+static char *render(const sw_metrics *m)
+{
+    buf b;
+    buf_init(&b, PAGE_MAX);
+    int rc = metrics_render(m, &b);
+    if (rc == 0) rc = buf_append(&b, "", 1);
+    if (rc != 0) {
+        buf_destroy(&b);
+        return NULL;
+    }
+    size_t len;
+    return (char *)buf_steal(&b, &len);
+}
+
+/* 1 if page holds exactly this line (between newlines). */
+static int has_line(const char *page, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = page; (p = strstr(p, line)) != NULL; p++) {
+        if ((p == page || p[-1] == '\n') && p[n] == '\n') return 1;
+    }
+    return 0;
+}
+
+/* Value of the sample whose line starts with "prefix " (e.g. a name with
+ * labels); -1 if absent. */
+static double sample(const char *page, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *p = page; (p = strstr(p, prefix)) != NULL; p++) {
+        if ((p == page || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+    }
+    return -1;
+}
+
+static void t_counters_exact_lines(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    metrics_add(&m->rcv_requests[SIG_TRACES][200], 3);
+    metrics_add(&m->rcv_requests[SIG_LOGS][metrics_code_index(429)], 1);
+    metrics_add(&m->rcv_items[SIG_METRICS], 42);
+    metrics_add(&m->rcv_refused_items[SIG_TRACES][RCV_REFUSE_QUEUE_FULL], 7);
+    metrics_add(&m->rcv_bytes[SIG_TRACES], 31000);
+    metrics_add(&m->exp_requests[SIG_TRACES][metrics_code_index(-1)], 2);
+    metrics_add(&m->exp_requests[SIG_TRACES][503], 5);
+    metrics_add(&m->exp_items[SIG_LOGS][EXP_RESULT_REJECTED], 9);
+    metrics_add(&m->exp_retries, 4);
+    metrics_add(&m->exp_partial_rejected[SIG_METRICS], 6);
+    metrics_gauge_add(&m->exp_in_flight, 2);
+    metrics_gauge_set(&m->exp_circuit_state, 2);
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\"} 3"));
+    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"logs\",code=\"429\"} 1"));
+    TH_ASSERT(!strstr(p, "spillway_receiver_requests_total{signal=\"metrics\""));
+    TH_ASSERT(has_line(p, "spillway_receiver_items_total{signal=\"metrics\"} 42"));
+    TH_ASSERT(has_line(p, "spillway_receiver_items_total{signal=\"traces\"} 0"));
+    TH_ASSERT(has_line(p, "spillway_receiver_refused_items_total{signal=\"traces\",reason=\"queue_full\"} 7"));
+    TH_ASSERT(has_line(p, "spillway_receiver_refused_items_total{signal=\"logs\",reason=\"shutdown\"} 0"));
+    TH_ASSERT(has_line(p, "spillway_receiver_bytes_total{signal=\"traces\"} 31000"));
+    TH_ASSERT(has_line(p, "spillway_exporter_requests_total{signal=\"traces\",code=\"error\"} 2"));
+    TH_ASSERT(has_line(p, "spillway_exporter_requests_total{signal=\"traces\",code=\"503\"} 5"));
+    TH_ASSERT(has_line(p, "spillway_exporter_items_total{signal=\"logs\",result=\"rejected\"} 9"));
+    TH_ASSERT(has_line(p, "spillway_exporter_items_total{signal=\"traces\",result=\"sent\"} 0"));
+    TH_ASSERT(has_line(p, "spillway_exporter_retries_total 4"));
+    TH_ASSERT(has_line(p, "spillway_exporter_partial_rejected_items_total{signal=\"metrics\"} 6"));
+    TH_ASSERT(has_line(p, "spillway_exporter_in_flight_requests 2"));
+    TH_ASSERT(has_line(p, "spillway_exporter_circuit_state 2"));
+    free(p);
+    metrics_free(m);
+}
+
+static void t_queue_and_fill(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    atomic_store(&m->queue_max_bytes, 1000);
+    metrics_gauge_add(&m->queue_bytes[CLASS_CRITICAL], 100);
+    metrics_gauge_add(&m->queue_bytes[CLASS_NORMAL], 150);
+    metrics_gauge_add(&m->queue_items[CLASS_NORMAL], 3);
+    metrics_add(&m->queue_dequeued[CLASS_HIGH], 11);
+    metrics_add(&m->queue_spilled[CLASS_CRITICAL], 12);
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(has_line(p, "spillway_queue_fill_ratio 0.25"));
+    TH_ASSERT(has_line(p, "spillway_queue_bytes{class=\"critical\"} 100"));
+    TH_ASSERT(has_line(p, "spillway_queue_bytes{class=\"normal\"} 150"));
+    TH_ASSERT(has_line(p, "spillway_queue_items{class=\"normal\"} 3"));
+    TH_ASSERT(has_line(p, "spillway_queue_items{class=\"high\"} 0"));
+    TH_ASSERT(has_line(p, "spillway_queue_dequeued_total{class=\"high\"} 11"));
+    TH_ASSERT(has_line(p, "spillway_queue_spilled_total{class=\"critical\"} 12"));
+    free(p);
+    metrics_free(m);
+}
+
+static void t_fill_ratio_no_max(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    metrics_gauge_add(&m->queue_bytes[CLASS_HIGH], 10);
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(has_line(p, "spillway_queue_fill_ratio 0"));
+    free(p);
+    metrics_free(m);
+}
+
+static void t_dlq_and_cardinality(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    metrics_gauge_set(&m->cl_keys_used, 1234);
+    metrics_add(&m->cl_aggregated_samples, 5);
+    metrics_add(&m->cl_dropped_samples, 6);
+    metrics_gauge_set(&m->dlq_bytes, 4096);
+    metrics_gauge_set(&m->dlq_segments, 2);
+    metrics_add(&m->dlq_written_bytes, 8192);
+    metrics_add(&m->dlq_replayed_bytes, 100);
+    metrics_add(&m->dlq_corrupt_segments, 1);
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(has_line(p, "spillway_cl_keys_used 1234"));
+    TH_ASSERT(has_line(p, "spillway_cl_aggregated_samples_total 5"));
+    TH_ASSERT(has_line(p, "spillway_cl_dropped_samples_total 6"));
+    TH_ASSERT(has_line(p, "spillway_dlq_bytes 4096"));
+    TH_ASSERT(has_line(p, "spillway_dlq_segments 2"));
+    TH_ASSERT(has_line(p, "spillway_dlq_oldest_age_seconds 0"));
+    TH_ASSERT(has_line(p, "spillway_dlq_written_bytes_total 8192"));
+    TH_ASSERT(has_line(p, "spillway_dlq_replayed_bytes_total 100"));
+    TH_ASSERT(has_line(p, "spillway_dlq_corrupt_segments_total 1"));
+    free(p);
+    metrics_gauge_set(&m->dlq_oldest_wall_ns, clock_wall_ns() - 90LL * 1000000000LL);
+    p = render(m);
+    TH_ASSERT(p);
+    double age = sample(p, "spillway_dlq_oldest_age_seconds");
+    TH_ASSERT_MSG(age >= 90 && age < 90 + 3600, "age %g", age);
+    free(p);
+    metrics_free(m);
+}
+
+static void t_histogram(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    metrics_observe_latency(m, 50000);         /* 50 µs  -> le=0.0001 */
+    metrics_observe_latency(m, 100000);        /* exactly on a bound: inclusive */
+    metrics_observe_latency(m, 3000000);       /* 3 ms   -> le=0.005 */
+    metrics_observe_latency(m, 3000000);
+    metrics_observe_latency(m, 20000000000LL); /* 20 s   -> +Inf only */
+    metrics_observe_latency(m, -5);            /* clock skew: counted as 0 */
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(has_line(p, "# TYPE spillway_pipeline_latency_seconds histogram"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.0001\"} 3"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.00025\"} 3"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.0025\"} 3"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.005\"} 5"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"10\"} 5"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"+Inf\"} 6"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_count 6"));
+    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_sum 20.00615"));
+    /* Cumulative: every bucket >= the one before, in bound order. */
+    double prev = 0;
+    char key[128];
+    for (int i = 0; i < MET_LAT_BUCKETS; i++) {
+        snprintf(key, sizeof key, "spillway_pipeline_latency_seconds_bucket{le=\"%g\"}",
+                 metrics_latency_bounds[i]);
+        double v = sample(p, key);
+        TH_ASSERT_MSG(v >= prev, "bucket %s = %g < %g", key, v, prev);
+        prev = v;
+        if (i) TH_ASSERT(metrics_latency_bounds[i] > metrics_latency_bounds[i - 1]);
+    }
+    TH_ASSERT(metrics_latency_bounds[0] <= 0.0001 && metrics_latency_bounds[MET_LAT_BUCKETS - 1] >= 10);
+    free(p);
+    metrics_free(m);
+}
+
+static const char *const families[][2] = {
+    {"spillway_receiver_requests_total", "counter"},
+    {"spillway_receiver_items_total", "counter"},
+    {"spillway_receiver_refused_items_total", "counter"},
+    {"spillway_receiver_bytes_total", "counter"},
+    {"spillway_cl_keys_used", "gauge"},
+    {"spillway_cl_aggregated_samples_total", "counter"},
+    {"spillway_cl_dropped_samples_total", "counter"},
+    {"spillway_queue_fill_ratio", "gauge"},
+    {"spillway_queue_items", "gauge"},
+    {"spillway_queue_bytes", "gauge"},
+    {"spillway_queue_dequeued_total", "counter"},
+    {"spillway_queue_spilled_total", "counter"},
+    {"spillway_dlq_bytes", "gauge"},
+    {"spillway_dlq_segments", "gauge"},
+    {"spillway_dlq_oldest_age_seconds", "gauge"},
+    {"spillway_dlq_written_bytes_total", "counter"},
+    {"spillway_dlq_replayed_bytes_total", "counter"},
+    {"spillway_dlq_corrupt_segments_total", "counter"},
+    {"spillway_exporter_requests_total", "counter"},
+    {"spillway_exporter_items_total", "counter"},
+    {"spillway_exporter_retries_total", "counter"},
+    {"spillway_exporter_partial_rejected_items_total", "counter"},
+    {"spillway_exporter_in_flight_requests", "gauge"},
+    {"spillway_exporter_circuit_state", "gauge"},
+    {"spillway_pipeline_latency_seconds", "histogram"},
+    {"process_resident_memory_bytes", "gauge"},
+    {"process_virtual_memory_bytes", "gauge"},
+    {"process_cpu_seconds_total", "counter"},
+    {"process_start_time_seconds", "gauge"},
+    {"process_open_fds", "gauge"},
+    {"spillway_build_info", "gauge"},
+};
+
+static void t_help_and_type_everywhere(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    char *p = render(m); /* nothing counted: families still announced */
+    TH_ASSERT(p);
+    char line[256];
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        snprintf(line, sizeof line, "# TYPE %s %s", families[i][0], families[i][1]);
+        TH_ASSERT_MSG(has_line(p, line), "missing \"%s\"", line);
+        snprintf(line, sizeof line, "# HELP %s ", families[i][0]);
+        TH_ASSERT_MSG(strstr(p, line) != NULL, "missing \"%s\"", line);
+    }
+    /* Every sample line belongs to the family announced just before it. */
+    TH_ASSERT(p[strlen(p) - 1] == '\n');
+    char fam[128] = "";
+    for (char *ln = p, *nl; *ln; ln = nl + 1) {
+        nl = strchr(ln, '\n');
+        TH_ASSERT(nl && nl > ln);
+        if (strncmp(ln, "# TYPE ", 7) == 0) {
+            size_t n = strcspn(ln + 7, " ");
+            TH_ASSERT(n < sizeof fam);
+            memcpy(fam, ln + 7, n);
+            fam[n] = '\0';
+        } else if (ln[0] != '#') {
+            TH_ASSERT_MSG(fam[0] && strncmp(ln, fam, strlen(fam)) == 0,
+                          "sample outside its family: %.60s", ln);
+        }
+    }
+    free(p);
+    metrics_free(m);
+}
+
+static void t_process_and_build_info(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(sample(p, "process_resident_memory_bytes") > 0);
+    TH_ASSERT(sample(p, "process_virtual_memory_bytes") > 0);
+    TH_ASSERT(sample(p, "process_cpu_seconds_total") >= 0);
+    TH_ASSERT(sample(p, "process_start_time_seconds") > 1.5e9);
+    TH_ASSERT(sample(p, "process_open_fds") >= 0);
+    char line[256];
+    snprintf(line, sizeof line, "spillway_build_info{version=\"%s\",revision=\"%s\"} 1",
+             SW_VERSION, SW_GITREV);
+    TH_ASSERT_MSG(has_line(p, line), "missing \"%s\"", line);
+    free(p);
+    metrics_free(m);
+}
+
+static void t_procstat(void)
+{
+    procstat a, b;
+    TH_ASSERT_EQ_INT(procstat_read(&a), 0);
+    TH_ASSERT(a.rss_bytes > 0);
+    TH_ASSERT(a.vsize_bytes >= a.rss_bytes);
+    TH_ASSERT(a.peak_rss_bytes >= a.rss_bytes / 2);
+    TH_ASSERT(a.threads >= 1);
+    TH_ASSERT(a.open_fds >= 0);
+    TH_ASSERT(a.cpu_user_s >= 0 && a.cpu_system_s >= 0);
+    /* One more descriptor is counted exactly once. */
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    TH_ASSERT(fd >= 0);
+    int rc = procstat_read(&b);
+    close(fd);
+    TH_ASSERT_EQ_INT(rc, 0);
+    TH_ASSERT_EQ_INT(b.open_fds, a.open_fds + 1);
+    pid_t parent = getppid();
+    if (parent > 0) {
+        TH_ASSERT_EQ_INT(procstat_read_pid(parent, &b), 0);
+        TH_ASSERT(b.threads >= 1);
+    }
+    /* A PID above pid_max never exists. */
+    TH_ASSERT_EQ_INT(procstat_read_pid((pid_t)0x7ffffff0, &b), SW_ENOTFOUND);
+}
+
+static void t_render_cap(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    buf b;
+    buf_init(&b, 100);
+    TH_ASSERT_EQ_INT(metrics_render(m, &b), SW_ETOOBIG);
+    TH_ASSERT(b.len <= 100);
+    buf_destroy(&b);
+    metrics_free(m);
+}
+
+#define ADDS 1000000
+
+static void *adder(void *arg)
+{
+    sw_metrics *m = arg;
+    for (int i = 0; i < ADDS; i++) {
+        metrics_add(&m->rcv_requests[SIG_TRACES][200], 1);
+        metrics_gauge_add(&m->queue_bytes[CLASS_HIGH], 1);
+    }
+    return NULL;
+}
+
+static void t_concurrent_adds(void)
+{
+    sw_metrics *m = metrics_new();
+    TH_ASSERT(m);
+    pthread_t th[2];
+    TH_ASSERT_EQ_INT(pthread_create(&th[0], NULL, adder, m), 0);
+    TH_ASSERT_EQ_INT(pthread_create(&th[1], NULL, adder, m), 0);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    char *p = render(m);
+    TH_ASSERT(p);
+    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\"} 2000000"));
+    TH_ASSERT(has_line(p, "spillway_queue_bytes{class=\"high\"} 2000000"));
+    free(p);
+    metrics_free(m);
+}
+
+static void t_names(void)
+{
+    TH_ASSERT_EQ_STR(metrics_refuse_reason_name(RCV_REFUSE_TOO_LARGE), "too_large");
+    TH_ASSERT_EQ_STR(metrics_exp_result_name(EXP_RESULT_DROPPED), "dropped");
+    TH_ASSERT_EQ_INT(metrics_code_index(600), 0);
+    TH_ASSERT_EQ_INT(metrics_code_index(204), 204);
+    metrics_free(NULL);
+}
+
+int main(void)
+{
+    TH_RUN(t_counters_exact_lines);
+    TH_RUN(t_queue_and_fill);
+    TH_RUN(t_fill_ratio_no_max);
+    TH_RUN(t_dlq_and_cardinality);
+    TH_RUN(t_histogram);
+    TH_RUN(t_help_and_type_everywhere);
+    TH_RUN(t_process_and_build_info);
+    TH_RUN(t_procstat);
+    TH_RUN(t_render_cap);
+    TH_RUN(t_concurrent_adds);
+    TH_RUN(t_names);
+    return th_done();
+}
