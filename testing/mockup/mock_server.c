@@ -1,0 +1,171 @@
+/* mock_server.c — lifecycle of the mock upstream: bind, TLS, ready file.
+ * See mock.h; the request handlers are in mock_http.c. */
+#define LOG_COMPONENT "mockup"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/err.h"
+#include "runtime/log.h"
+#include "testing/mockup/mock_server_int.h"
+
+/* Largest request body evhttp reads (it answers 413 above this). */
+#define MOCK_MAX_BODY (64u * 1024u * 1024u)
+
+static void log_ssl_errors(const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char msg[256] = "unknown error";
+    if (e) ERR_error_string_n(e, msg, sizeof msg);
+    LOG_ERROR("%s: %s", what, msg);
+    ERR_clear_error();
+}
+
+static int tls_load(mock_server *srv)
+{
+    const mock_opts *o = srv->opts;
+    srv->ssl = SSL_CTX_new(TLS_server_method());
+    if (!srv->ssl) {
+        log_ssl_errors("SSL_CTX_new");
+        return SW_ENOMEM;
+    }
+    SSL_CTX_set_min_proto_version(srv->ssl, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(srv->ssl, o->tls_cert) != 1) {
+        log_ssl_errors(o->tls_cert);
+        return SW_EIO;
+    }
+    if (SSL_CTX_use_PrivateKey_file(srv->ssl, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(srv->ssl) != 1) {
+        log_ssl_errors(o->tls_key);
+        return SW_EIO;
+    }
+    return 0;
+}
+
+/* evhttp's bufferevent factory for HTTPS: every connection starts a TLS
+ * accept. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    mock_server *srv = arg;
+    SSL *ssl = SSL_new(srv->ssl);
+    if (!ssl) return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* The address clients should use: the bound one, with "any" mapped to
+ * loopback. Writes "HOST:PORT" (IPv6 in brackets) to dst. */
+static int bound_address(struct evhttp_bound_socket *h, char *dst, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(h);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        LOG_ERROR("getsockname: %s", strerror(errno));
+        return SW_EIO;
+    }
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) strcpy(host, "::1");
+        else inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        snprintf(dst, cap, "[%s]:%d", host, ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        if (a->sin_addr.s_addr != htonl(INADDR_ANY))
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        snprintf(dst, cap, "%s:%d", host, ntohs(a->sin_port));
+    }
+    return 0;
+}
+
+/* Writes "<scheme>=HOST:PORT\n" to PATH.tmp, then renames it to PATH. */
+static int write_ready_file(const char *path, const char *scheme, const char *addr)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return SW_EINVAL;
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        LOG_ERROR("cannot write %s: %s", tmp, strerror(errno));
+        return SW_EIO;
+    }
+    int ok = fprintf(f, "%s=%s\n", scheme, addr) > 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        LOG_ERROR("cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return SW_EIO;
+    }
+    return 0;
+}
+
+static int bind_and_announce(mock_server *srv)
+{
+    const mock_opts *o = srv->opts;
+    struct evhttp_bound_socket *h =
+        evhttp_bind_socket_with_handle(srv->http, o->host, (ev_uint16_t)o->port);
+    if (!h) {
+        LOG_ERROR("cannot listen on %s:%d: %s", o->host, o->port, strerror(errno));
+        return SW_EIO;
+    }
+    char addr[INET6_ADDRSTRLEN + 16];
+    int rc = bound_address(h, addr, sizeof addr);
+    if (rc) return rc;
+    const char *scheme = srv->ssl ? "https" : "http";
+    LOG_INFO("listening on %s://%s", scheme, addr);
+    return o->ready_file ? write_ready_file(o->ready_file, scheme, addr) : 0;
+}
+
+int mock_server_new(struct event_base *base, const mock_opts *opts, mock_server **out)
+{
+    *out = NULL;
+    mock_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return SW_ENOMEM;
+    srv->base = base;
+    srv->opts = opts;
+    mock_faults_init(&srv->faults, opts);
+    int rc = SW_ENOMEM;
+    srv->store = mock_store_new(opts->keep);
+    srv->http = evhttp_new(base);
+    if (!srv->store || !srv->http) goto fail;
+    if (opts->tls_cert && (rc = tls_load(srv)) != 0) goto fail;
+    if (srv->ssl) evhttp_set_bevcb(srv->http, tls_bevcb, srv);
+    evhttp_set_max_body_size(srv->http, MOCK_MAX_BODY);
+    evhttp_set_max_headers_size(srv->http, 64 * 1024);
+    evhttp_set_timeout(srv->http, 60);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    mock_http_setup(srv);
+    if ((rc = bind_and_announce(srv)) != 0) goto fail;
+    *out = srv;
+    return 0;
+fail:
+    mock_server_free(srv);
+    return rc;
+}
+
+void mock_server_free(mock_server *srv)
+{
+    if (!srv) return;
+    mock_http_flush_pending(srv);
+    if (srv->http) evhttp_free(srv->http);
+    if (srv->ssl) SSL_CTX_free(srv->ssl);
+    mock_store_free(srv->store);
+    free(srv);
+}
