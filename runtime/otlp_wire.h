@@ -12,6 +12,7 @@
 #ifndef SW_OTLP_WIRE_H
 #define SW_OTLP_WIRE_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,21 @@
 /* 0 and *items set, or SW_EDECODE (with a short reason in *why, static). */
 int ow_validate(sw_signal sig, const uint8_t *data, size_t len, uint32_t *items,
                 const char **why);
+
+/* Strictness beyond protobuf-c, so that whatever ow_validate() accepts also
+ * unpacks with protobuf_c_message_unpack() and counts the same there:
+ * field number 0, tags and lengths longer than 5 bytes, 10-byte varints
+ * overflowing 64 bits and packed bools other than 0/1 are refused, and so is
+ * a non-repeated, non-oneof message field given twice in one message
+ * (protobuf-c cannot always merge the two). Of several members of one oneof,
+ * the last counts, as protobuf-c keeps only that one. */
+
+/* The Export<sig>ServiceRequest descriptor; NULL for an unknown signal. */
+const ProtobufCMessageDescriptor *ow_descriptor(sw_signal sig);
+
+/* Items (spans, data points, log records) in an unpacked
+ * Export<sig>ServiceRequest (borrowed). For stages that decoded or rebuilt
+ * a request; ow_validate() counts the same on the encoded bytes. */
+uint32_t ow_count_items(sw_signal sig, const ProtobufCMessage *req);
 
 #endif

@@ -1,0 +1,377 @@
+/* otlp_wire.c — see otlp_wire.h.
+ *
+ * DESIGN. One recursive walk over the bytes, driven by the protobuf-c
+ * descriptors: each tag is looked up in the message's field ranges (one
+ * compare for the usual single contiguous range), the wire type is checked
+ * against the field's type, length-delimited message fields recurse with
+ * depth + 1, everything else is skipped after its bounds are checked.
+ * Nothing is allocated and no value is decoded beyond tags and lengths.
+ * Item counting is by descriptor identity of the message being entered.
+ */
+#include "runtime/otlp_wire.h"
+
+#include <limits.h>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "runtime/err.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5, WT_NONE = 8 };
+#define OW_MAX_ONEOFS 4
+
+/* The wire type each protobuf-c field type is encoded with (unpacked). */
+static const uint8_t wire_of[] = {
+    [PROTOBUF_C_TYPE_INT32] = WT_VARINT,   [PROTOBUF_C_TYPE_SINT32] = WT_VARINT,
+    [PROTOBUF_C_TYPE_SFIXED32] = WT_I32,   [PROTOBUF_C_TYPE_INT64] = WT_VARINT,
+    [PROTOBUF_C_TYPE_SINT64] = WT_VARINT,  [PROTOBUF_C_TYPE_SFIXED64] = WT_I64,
+    [PROTOBUF_C_TYPE_UINT32] = WT_VARINT,  [PROTOBUF_C_TYPE_FIXED32] = WT_I32,
+    [PROTOBUF_C_TYPE_UINT64] = WT_VARINT,  [PROTOBUF_C_TYPE_FIXED64] = WT_I64,
+    [PROTOBUF_C_TYPE_FLOAT] = WT_I32,      [PROTOBUF_C_TYPE_DOUBLE] = WT_I64,
+    [PROTOBUF_C_TYPE_BOOL] = WT_VARINT,    [PROTOBUF_C_TYPE_ENUM] = WT_VARINT,
+    [PROTOBUF_C_TYPE_STRING] = WT_LEN,     [PROTOBUF_C_TYPE_BYTES] = WT_LEN,
+    [PROTOBUF_C_TYPE_MESSAGE] = WT_LEN,
+};
+
+typedef struct walk {
+    const ProtobufCMessageDescriptor *items[4]; /* what counts as one item */
+    unsigned n_items;
+    const char *why;
+} walk;
+
+/* Per-message record of the items each oneof contributed: only the last
+ * member given of a oneof survives unpacking. */
+typedef struct oneofs {
+    unsigned qoff[OW_MAX_ONEOFS];
+    uint32_t n[OW_MAX_ONEOFS];
+    unsigned used;
+} oneofs;
+
+static int fail(walk *w, const char *why)
+{
+    w->why = why;
+    return -1;
+}
+
+const ProtobufCMessageDescriptor *ow_descriptor(sw_signal sig)
+{
+    switch (sig) {
+    case SIG_TRACES:
+        return &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
+    case SIG_METRICS:
+        return &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor;
+    case SIG_LOGS:
+        return &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor;
+    default:
+        return NULL;
+    }
+}
+
+static void walk_init(walk *w, sw_signal sig)
+{
+    w->why = NULL;
+    w->n_items = 0;
+    switch (sig) {
+    case SIG_TRACES:
+        w->items[w->n_items++] = &opentelemetry__proto__trace__v1__span__descriptor;
+        break;
+    case SIG_METRICS:
+        w->items[w->n_items++] = &opentelemetry__proto__metrics__v1__number_data_point__descriptor;
+        w->items[w->n_items++] = &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor;
+        w->items[w->n_items++] =
+            &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__descriptor;
+        w->items[w->n_items++] = &opentelemetry__proto__metrics__v1__summary_data_point__descriptor;
+        break;
+    case SIG_LOGS:
+        w->items[w->n_items++] = &opentelemetry__proto__logs__v1__log_record__descriptor;
+        break;
+    default:
+        break;
+    }
+}
+
+static inline int is_item(const walk *w, const ProtobufCMessageDescriptor *d)
+{
+    for (unsigned i = 0; i < w->n_items; i++)
+        if (w->items[i] == d) return 1;
+    return 0;
+}
+
+/* Field of number num in d, or NULL. field_ranges is sorted and ends with
+ * a sentinel whose orig_index is n_fields. */
+static inline const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *d,
+                                                       uint32_t num)
+{
+    const ProtobufCIntRange *r = d->field_ranges;
+    for (unsigned i = 0; i < d->n_field_ranges; i++) {
+        if (num < (uint32_t)r[i].start_value) return NULL;
+        uint32_t off = num - (uint32_t)r[i].start_value;
+        if (off < (uint32_t)(r[i + 1].orig_index - r[i].orig_index))
+            return &d->fields[r[i].orig_index + (int)off];
+    }
+    return NULL;
+}
+
+/* A tag or length: at most 5 bytes, value within 32 bits. */
+static inline int rd_u32(const uint8_t **pp, const uint8_t *end, uint32_t *out)
+{
+    const uint8_t *p = *pp;
+    if (p < end && *p < 0x80) {
+        *out = *p;
+        *pp = p + 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 5 && p + i < end; i++) {
+        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (p[i] < 0x80) {
+            if (v > UINT32_MAX) return -1;
+            *out = (uint32_t)v;
+            *pp = p + i + 1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A value varint: at most 10 bytes, not overflowing 64 bits. */
+static inline int skip_varint(const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    for (unsigned i = 0; i < 10 && p + i < end; i++) {
+        if (p[i] < 0x80) {
+            if (i == 9 && p[i] > 1) return -1;
+            *pp = p + i + 1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static inline int skip_fixed(const uint8_t **pp, const uint8_t *end, size_t n)
+{
+    if ((size_t)(end - *pp) < n) return -1;
+    *pp += n;
+    return 0;
+}
+
+/* Reads a length prefix and returns the payload bounds. */
+static inline int rd_len(const uint8_t **pp, const uint8_t *end, const uint8_t **sub,
+                         size_t *n)
+{
+    uint32_t l;
+    if (rd_u32(pp, end, &l) != 0 || l > INT_MAX || l > (size_t)(end - *pp)) return -1;
+    *sub = *pp;
+    *n = l;
+    *pp += l;
+    return 0;
+}
+
+/* A field number the schema does not know: skip it if well formed. */
+static int skip_unknown(walk *w, uint32_t wt, const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *sub;
+    size_t n;
+    switch (wt) {
+    case WT_VARINT:
+        return skip_varint(pp, end) ? fail(w, "malformed varint") : 0;
+    case WT_I64:
+        return skip_fixed(pp, end, 8) ? fail(w, "truncated fixed64") : 0;
+    case WT_I32:
+        return skip_fixed(pp, end, 4) ? fail(w, "truncated fixed32") : 0;
+    case WT_LEN:
+        return rd_len(pp, end, &sub, &n) ? fail(w, "length out of bounds") : 0;
+    case 3:
+    case 4:
+        return fail(w, "group wire type");
+    default:
+        return fail(w, "invalid wire type");
+    }
+}
+
+/* Payload of a packed repeated scalar field. */
+static int walk_packed(walk *w, const ProtobufCFieldDescriptor *f, const uint8_t *p,
+                       size_t n)
+{
+    const uint8_t *end = p + n;
+    switch (wire_of[f->type]) {
+    case WT_I32:
+        return n % 4 ? fail(w, "packed fixed32 length not a multiple of 4") : 0;
+    case WT_I64:
+        return n % 8 ? fail(w, "packed fixed64 length not a multiple of 8") : 0;
+    default:
+        break;
+    }
+    if (f->type == PROTOBUF_C_TYPE_BOOL) {
+        for (; p < end; p++)
+            if (*p > 1) return fail(w, "packed bool not 0 or 1");
+        return 0;
+    }
+    while (p < end)
+        if (skip_varint(&p, end)) return fail(w, "malformed packed varint");
+    return 0;
+}
+
+static int walk_msg(walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                    const uint8_t *end, unsigned depth, uint32_t *count);
+
+/* One occurrence of a known field; *n gets the items inside it. */
+static int walk_field(walk *w, const ProtobufCFieldDescriptor *f, uint32_t wt,
+                      const uint8_t **pp, const uint8_t *end, unsigned depth, uint32_t *n)
+{
+    unsigned want = wire_of[f->type];
+    const uint8_t *sub;
+    size_t len;
+    *n = 0;
+    if (wt == want) {
+        switch (wt) {
+        case WT_VARINT:
+            return skip_varint(pp, end) ? fail(w, "malformed varint") : 0;
+        case WT_I64:
+            return skip_fixed(pp, end, 8) ? fail(w, "truncated fixed64") : 0;
+        case WT_I32:
+            return skip_fixed(pp, end, 4) ? fail(w, "truncated fixed32") : 0;
+        default:
+            break;
+        }
+        if (rd_len(pp, end, &sub, &len)) return fail(w, "length out of bounds");
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) return 0;
+        if (depth >= OW_MAX_DEPTH) return fail(w, "nesting too deep");
+        const ProtobufCMessageDescriptor *cd = f->descriptor;
+        if (walk_msg(w, cd, sub, sub + len, depth + 1, n)) return -1;
+        *n += (uint32_t)is_item(w, cd);
+        return 0;
+    }
+    if (wt == WT_LEN && f->label == PROTOBUF_C_LABEL_REPEATED) {
+        if (rd_len(pp, end, &sub, &len)) return fail(w, "length out of bounds");
+        return walk_packed(w, f, sub, len);
+    }
+    if (wt == 3 || wt == 4) return fail(w, "group wire type");
+    return fail(w, "wrong wire type for a known field");
+}
+
+/* Items of a oneof member: they replace what an earlier member of the same
+ * oneof contributed. */
+static int oneof_count(walk *w, oneofs *o, const ProtobufCFieldDescriptor *f, uint32_t n,
+                       uint32_t *total)
+{
+    for (unsigned i = 0; i < o->used; i++) {
+        if (o->qoff[i] == f->quantifier_offset) {
+            *total = *total - o->n[i] + n;
+            o->n[i] = n;
+            return 0;
+        }
+    }
+    if (n == 0) return 0;
+    if (o->used == OW_MAX_ONEOFS) return fail(w, "too many oneofs");
+    o->qoff[o->used] = f->quantifier_offset;
+    o->n[o->used++] = n;
+    *total += n;
+    return 0;
+}
+
+/* Refuses a second occurrence of a singular, non-oneof message field. */
+static int once(walk *w, const ProtobufCMessageDescriptor *d,
+                const ProtobufCFieldDescriptor *f, uint64_t *seen)
+{
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return 0;
+    size_t idx = (size_t)(f - d->fields);
+    if (idx >= 64) return 0;
+    if (*seen & (1ull << idx)) return fail(w, "message field given twice");
+    *seen |= 1ull << idx;
+    return 0;
+}
+
+static int walk_msg(walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                    const uint8_t *end, unsigned depth, uint32_t *count)
+{
+    oneofs o;
+    uint64_t seen = 0;
+    uint32_t total = 0;
+    o.used = 0;
+    while (p < end) {
+        uint32_t key, n;
+        if (rd_u32(&p, end, &key)) return fail(w, "malformed tag");
+        if ((key >> 3) == 0) return fail(w, "field number 0");
+        const ProtobufCFieldDescriptor *f = field_of(d, key >> 3);
+        if (!f) {
+            if (skip_unknown(w, key & 7, &p, end)) return -1;
+            continue;
+        }
+        if (walk_field(w, f, key & 7, &p, end, depth, &n)) return -1;
+        if (once(w, d, f, &seen)) return -1;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (oneof_count(w, &o, f, n, &total)) return -1;
+        } else {
+            total += n;
+        }
+    }
+    *count = total;
+    return 0;
+}
+
+int ow_validate(sw_signal sig, const uint8_t *data, size_t len, uint32_t *items,
+                const char **why)
+{
+    walk w;
+    const ProtobufCMessageDescriptor *d = ow_descriptor(sig);
+    uint32_t n = 0;
+    *items = 0;
+    if (!d) {
+        if (why) *why = "unknown signal";
+        return SW_EDECODE;
+    }
+    if (len > INT_MAX) {
+        if (why) *why = "request too large";
+        return SW_EDECODE;
+    }
+    walk_init(&w, sig);
+    if (len && walk_msg(&w, d, data, data + len, 1, &n) != 0) {
+        if (why) *why = w.why;
+        return SW_EDECODE;
+    }
+    *items = n;
+    if (why) *why = NULL;
+    return 0;
+}
+
+/* ---- counting over an unpacked message (not the hot path) ---- */
+
+static uint32_t count_msg(const walk *w, const ProtobufCMessage *m);
+
+static uint32_t count_field(const walk *w, const ProtobufCMessage *m,
+                            const ProtobufCFieldDescriptor *f)
+{
+    const char *base = (const char *)m;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t n = *(const size_t *)(base + f->quantifier_offset);
+        ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
+        uint32_t total = 0;
+        for (size_t i = 0; i < n; i++) total += count_msg(w, arr[i]);
+        return total;
+    }
+    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+        return 0;
+    return count_msg(w, *(ProtobufCMessage *const *)(base + f->offset));
+}
+
+static uint32_t count_msg(const walk *w, const ProtobufCMessage *m)
+{
+    if (!m) return 0;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    uint32_t total = (uint32_t)is_item(w, d);
+    for (unsigned i = 0; i < d->n_fields; i++)
+        if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+            total += count_field(w, m, &d->fields[i]);
+    return total;
+}
+
+uint32_t ow_count_items(sw_signal sig, const ProtobufCMessage *req)
+{
+    walk w;
+    walk_init(&w, sig);
+    return count_msg(&w, req);
+}
