@@ -1,0 +1,322 @@
+/* rcv_http.c — the OTLP/HTTP receiver's connection handling (libevent evhttp).
+ *
+ * Lifecycle (rcv_new/start/stop_intake/free) and the request callback. The
+ * callback routes by path and method, hands the body to rcv_decode() (pure,
+ * rcv_decode.c), pushes the protobuf as one item into the queue, and answers
+ * with bodies from rcv_respond.c. Everything here runs on the ingest thread;
+ * only rcv_ready() may be read from elsewhere.
+ *
+ * Limits enforced by libevent before our callback runs: a Content-Length
+ * (or chunked body) over max_request_body_size is answered 413 by libevent
+ * itself with its own small HTML body, and the connection is closed without
+ * reading the body; headers over RCV_MAX_HEADERS are refused the same way.
+ * Malformed HTTP gets libevent's 400, unknown methods its 501. Those
+ * answers are not counted in rcv_requests. The read timeout closes idle
+ * keep-alive connections and stalled clients.
+ */
+#include "receivers/otlp/receiver.h"
+
+#define LOG_COMPONENT "receiver"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "receivers/otlp/rcv_decode.h"
+#include "receivers/otlp/rcv_respond.h"
+#include "runtime/buf.h"
+#include "runtime/clock.h"
+#include "runtime/err.h"
+#include "runtime/item.h"
+#include "runtime/log.h"
+
+#define RCV_MAX_HEADERS (64 * 1024)   /* request line + headers */
+#define RCV_RSP_MAX (8 * 1024)        /* largest response body we write */
+
+struct receiver {
+    struct event_base *base;          /* borrowed */
+    const cfg *c;                     /* borrowed */
+    queue *q;                         /* borrowed */
+    sw_metrics *m;                    /* borrowed, may be NULL */
+    struct evhttp *http;              /* owned */
+    struct evhttp_bound_socket *sock; /* owned by http; NULL once stopped */
+    size_t cap;                       /* max_request_body_size */
+    uint16_t port;
+    _Atomic int accepting;            /* written on the ingest thread only */
+    buf rsp;                          /* response body scratch, reused */
+};
+
+/* What one request gets back. */
+typedef struct reply {
+    int code;
+    rcv_content_type ct;     /* response encoding = request's */
+    int grpc_code;           /* error body; ignored for 200 */
+    const char *msg;         /* error body message (borrowed) */
+    int retry_after;         /* add Retry-After: 1 */
+    int close;               /* add Connection: close */
+} reply;
+
+static const char *reason_phrase(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+static void count_request(receiver *r, int sig, int code)
+{
+    if (r->m && sig >= 0)
+        metrics_add(&r->m->rcv_requests[sig][metrics_code_index(code)], 1);
+}
+
+static void count_refused(receiver *r, int sig, int reason, uint32_t items)
+{
+    if (r->m && sig >= 0 && items > 0 && reason >= 0 && reason < RCV_REFUSE_COUNT)
+        metrics_add(&r->m->rcv_refused_items[sig][reason], items);
+}
+
+/* Sends the reply; sig < 0 (unknown path) is not counted. */
+static void send_reply(receiver *r, struct evhttp_request *req, int sig, const reply *rp)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    int json = rp->ct == RCV_CT_JSON;
+    buf_reset(&r->rsp);
+    if (rp->code == 200) {
+        if (rcv_encode_response((sw_signal)sig, json, 0, NULL, &r->rsp) != 0)
+            buf_reset(&r->rsp);
+    } else if (rcv_encode_status(json, rp->grpc_code, rp->msg, &r->rsp) != 0) {
+        buf_reset(&r->rsp);
+    }
+    evhttp_add_header(h, "Content-Type", rcv_content_type_str(rp->ct));
+    if (rp->retry_after) evhttp_add_header(h, "Retry-After", "1");
+    if (rp->close) evhttp_add_header(h, "Connection", "close");
+    if (r->rsp.len > 0)
+        evbuffer_add(evhttp_request_get_output_buffer(req), r->rsp.data, r->rsp.len);
+    evhttp_send_reply(req, rp->code, reason_phrase(rp->code), NULL);
+    count_request(r, sig, rp->code);
+}
+
+/* The signal for an exact path (query string ignored), or -1. */
+static int route(struct evhttp_request *req)
+{
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    if (!path) return -1;
+    for (int s = 0; s < SIG_COUNT; s++)
+        if (strcmp(path, sw_signal_path((sw_signal)s)) == 0) return s;
+    return -1;
+}
+
+/* Answers a failed decode and counts the refusal. */
+static void refuse_decode(receiver *r, struct evhttp_request *req, int sig,
+                          rcv_content_type ct, const rcv_result *res)
+{
+    reply rp = {res->http_status, ct, res->grpc_code, res->message, 0, 0};
+    rp.retry_after = res->http_status == 503;
+    count_refused(r, sig, res->reason, res->items);
+    LOG_WARN_RL(10, "refused %s request: %d %s", sw_signal_name((sw_signal)sig),
+                res->http_status, res->message);
+    send_reply(r, req, sig, &rp);
+}
+
+/* Turns the decoded request into an item and queues it. 0 (queued), or
+ * SW_EFULL / SW_ECLOSED / SW_ENOMEM with nothing queued. */
+static int enqueue(receiver *r, int sig, const rcv_result *res)
+{
+    item *it = item_new((sw_signal)sig, CLASS_NORMAL, res->items, clock_mono_ns(),
+                        res->pb, res->pb_len);
+    if (!it) return SW_ENOMEM;
+    int rc = queue_push(r->q, it);
+    if (rc != 0) item_free(it);
+    return rc;
+}
+
+/* Refusal after a successful decode: shutdown, queue full, no memory. */
+static void refuse_push(receiver *r, struct evhttp_request *req, int sig,
+                        rcv_content_type ct, uint32_t items, int err)
+{
+    reply rp = {503, ct, RCV_GRPC_UNAVAILABLE, "queue full", 1, 0};
+    int reason = RCV_REFUSE_QUEUE_FULL;
+    if (err == SW_ECLOSED) {
+        rp.msg = "shutting down";
+        rp.close = 1;
+        reason = RCV_REFUSE_SHUTDOWN;
+    } else if (err == SW_ENOMEM) {
+        rp.msg = "out of memory";
+    }
+    count_refused(r, sig, reason, items);
+    LOG_WARN_RL(10, "refused %s request (%u items): 503 %s", sw_signal_name((sw_signal)sig),
+                items, rp.msg);
+    send_reply(r, req, sig, &rp);
+}
+
+static void handle_export(receiver *r, struct evhttp_request *req, int sig,
+                          rcv_content_type ct)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *body = len ? evbuffer_pullup(in, -1) : NULL;
+    if (r->m) metrics_add(&r->m->rcv_bytes[sig], len);
+    if (len && !body) {
+        refuse_push(r, req, sig, ct, 0, SW_ENOMEM);
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    rcv_request_info info = {(sw_signal)sig, ct,
+                             rcv_parse_encoding(evhttp_find_header(h, "Content-Encoding"))};
+    rcv_result res;
+    if (rcv_decode(&info, body, len, r->cap, &res) != 0) {
+        refuse_decode(r, req, sig, ct, &res);
+        goto done;
+    }
+    int rc = atomic_load(&r->accepting) ? 0 : SW_ECLOSED;
+    if (rc == 0 && res.items > 0) rc = enqueue(r, sig, &res);
+    if (rc != 0) {
+        refuse_push(r, req, sig, ct, res.items, rc);
+        goto done;
+    }
+    if (r->m) metrics_add(&r->m->rcv_items[sig], res.items);
+    LOG_DEBUG("accepted %s request: %u items, %zu bytes", sw_signal_name((sw_signal)sig),
+              res.items, res.pb_len);
+    reply ok = {200, ct, 0, NULL, 0, 0};
+    send_reply(r, req, sig, &ok);
+done:
+    rcv_result_destroy(&res);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    receiver *r = arg;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    rcv_content_type ct = rcv_parse_content_type(evhttp_find_header(h, "Content-Type"));
+    int sig = route(req);
+    if (sig < 0) {
+        LOG_DEBUG("404 for %s", evhttp_request_get_uri(req));
+        reply rp = {404, ct, RCV_GRPC_NOT_FOUND, "not found", 0, 0};
+        send_reply(r, req, -1, &rp);
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        LOG_DEBUG("405 for %s", evhttp_request_get_uri(req));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        reply rp = {405, ct, RCV_GRPC_UNIMPLEMENTED, "method not allowed (use POST)", 0, 0};
+        send_reply(r, req, sig, &rp);
+        return;
+    }
+    handle_export(r, req, sig, ct);
+}
+
+receiver *rcv_new(struct event_base *base, const cfg *c, queue *q, sw_metrics *m)
+{
+    if (!base || !c || !q) return NULL;
+    receiver *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->base = base;
+    r->c = c;
+    r->q = q;
+    r->m = m;
+    uint64_t cap = c->receiver.http_max_request_body_size;
+    r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
+    atomic_init(&r->accepting, 0);
+    buf_init(&r->rsp, RCV_RSP_MAX);
+    return r;
+}
+
+static void configure(receiver *r)
+{
+    evhttp_set_gencb(r->http, on_request, r);
+    evhttp_set_max_body_size(r->http, (ev_ssize_t)r->cap);
+    evhttp_set_max_headers_size(r->http, RCV_MAX_HEADERS);
+    /* Every method reaches on_request, which answers 405 with Allow. */
+    evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    uint64_t ms = r->c->receiver.http_read_timeout_ms;
+    if (ms > 0) {
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        evhttp_set_timeout_tv(r->http, &tv);
+    }
+}
+
+static uint16_t bound_port(struct evhttp_bound_socket *sock)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) != 0) {
+        LOG_ERROR("getsockname: %s", strerror(errno));
+        return 0;
+    }
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int rcv_start(receiver *r)
+{
+    char *host = NULL;
+    uint16_t port = 0;
+    int rc = 0;
+    if (r->http) return SW_EINVAL;
+    const char *ep = r->c->receiver.http_endpoint ? r->c->receiver.http_endpoint : "";
+    rc = cfg_split_hostport(ep, &host, &port);
+    if (rc != 0) {
+        LOG_ERROR("invalid receivers.otlp.http.endpoint \"%s\"", ep);
+        goto out;
+    }
+    r->http = evhttp_new(r->base);
+    if (!r->http) {
+        rc = SW_ENOMEM;
+        goto out;
+    }
+    configure(r);
+    r->sock = evhttp_bind_socket_with_handle(r->http, host, port);
+    if (!r->sock) {
+        LOG_ERROR("cannot listen on %s: %s", ep, strerror(errno));
+        rc = SW_EIO;
+        goto out;
+    }
+    r->port = bound_port(r->sock);
+    atomic_store(&r->accepting, 1);
+    LOG_INFO("OTLP/HTTP receiver listening on %s (port %u, max body %zu bytes)", ep,
+             (unsigned)r->port, r->cap);
+out:
+    free(host);
+    return rc;
+}
+
+uint16_t rcv_http_port(const receiver *r) { return r->port; }
+
+void rcv_stop_intake(receiver *r)
+{
+    if (!r) return;
+    atomic_store(&r->accepting, 0);
+    if (r->http && r->sock) {
+        evhttp_del_accept_socket(r->http, r->sock);
+        r->sock = NULL;
+        LOG_INFO("OTLP/HTTP receiver stopped accepting connections");
+    }
+}
+
+int rcv_ready(const receiver *r) { return r ? atomic_load(&r->accepting) : 0; }
+
+void rcv_free(receiver *r)
+{
+    if (!r) return;
+    if (r->http) evhttp_free(r->http);
+    buf_destroy(&r->rsp);
+    free(r);
+}

@@ -1,0 +1,40 @@
+/* receiver.h — the OTLP/HTTP receiver (receivers.otlp.http).
+ *
+ * Runs on the ingest thread's event_base. POST /v1/traces, /v1/metrics,
+ * /v1/logs with application/x-protobuf or application/json bodies,
+ * Content-Encoding gzip, zstd or identity. A body is decompressed under the
+ * max_request_body_size cap, JSON is converted to protobuf once, and the
+ * protobuf is validated by a wire walk (runtime/otlp_wire.h) that also counts
+ * items; the original protobuf bytes then become one item pushed into the
+ * queue. Responses follow the OTLP/HTTP specification: 200 with an
+ * Export*ServiceResponse in the request's encoding; 400 with a
+ * google.rpc.Status; 404/405/413/415; 503 + Retry-After when the queue is
+ * full (never a 2xx followed by a drop).
+ */
+#ifndef SW_RECEIVER_H
+#define SW_RECEIVER_H
+
+#include <stdint.h>
+
+#include "config/cfg.h"
+#include "queue/queue.h"
+#include "runtime/metrics.h"
+
+struct event_base;
+typedef struct receiver receiver;
+
+/* Returns an owned receiver or NULL. All arguments are borrowed and must
+ * outlive it. Binds nothing yet. */
+receiver *rcv_new(struct event_base *base, const cfg *c, queue *q, sw_metrics *m);
+/* Binds receivers.otlp.http.endpoint (port 0 = ephemeral). 0 or SW_E*. */
+int rcv_start(receiver *r);
+/* The port actually bound (after rcv_start). */
+uint16_t rcv_http_port(const receiver *r);
+/* Stops intake: closes the listening socket; requests arriving on open
+ * connections are answered 503. Ingest thread. */
+void rcv_stop_intake(receiver *r);
+/* 1 while accepting. For /readyz. */
+int rcv_ready(const receiver *r);
+void rcv_free(receiver *r);
+
+#endif
