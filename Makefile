@@ -91,7 +91,8 @@ $(BUILD)/spillway: $(OBJ)/cmd/spillway.o $(BUILD)/libspillway.a
 MOCK_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard testing/mockup/*.c))
 $(BUILD)/spillway-mockup: $(OBJ)/cmd/spillway_mockup.o $(MOCK_OBJS) $(BUILD)/libspillway.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
-$(BUILD)/spillway-loadgen: $(OBJ)/cmd/spillway_loadgen.o $(BUILD)/libspillway.a
+LG_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard testing/loadgen/*.c))
+$(BUILD)/spillway-loadgen: $(OBJ)/cmd/spillway_loadgen.o $(LG_OBJS) $(BUILD)/libspillway.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(OBJ)/testing/unit/%.o $(BUILD)/libth.a $(BUILD)/libspillway.a

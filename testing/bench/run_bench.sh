@@ -1,0 +1,217 @@
+#!/bin/sh
+# run_bench.sh — `make bench`: measures spillway against the targets of
+# DESIGN.md and writes bench/report.md and bench/report.json.
+#
+#   (a) steady 10,000 spans/s (100 spans/request) for BENCH_SECONDS, BENCH_RUNS
+#       times per upstream compression (none, zstd, gzip): spillway CPU % of
+#       one core, peak RSS, client latency, receive->ack latency, loss.
+#   (b) ceiling: offered rate stepped up, BENCH_STEP_SECONDS each; the highest
+#       step with nothing refused, no errors and nothing lost.
+#   (c) clean build time and binary sizes.
+#
+# Each run starts a fresh spillway-mockup (--fast) and spillway on
+# 127.0.0.1 with ephemeral ports (ready files). Every process started is
+# stopped by PID, also on interruption. Needs sh, awk, sed, curl, coreutils.
+# Knobs (environment): see docs/performance.md.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/testing/bench/lib.sh"
+
+BIN=${SW_BIN_DIR:-$ROOT/${BUILD:-build}}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+OUT=${BENCH_OUT:-$ROOT/bench}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then SECS=${BENCH_SECONDS:-10}; else SECS=${BENCH_SECONDS:-60}; fi
+RUNS=${BENCH_RUNS:-3}
+RATE=${BENCH_RATE:-10000}
+BATCH=${BENCH_BATCH:-100}
+CONNS=${BENCH_CONNECTIONS:-4}
+COMPRESSIONS=${BENCH_COMPRESSIONS:-none zstd gzip}
+STEP_SECS=${BENCH_STEP_SECONDS:-10}
+STEP_RATES=${BENCH_CEILING_RATES:-50000 100000 200000 400000 600000 800000}
+STEP_CONNS=${BENCH_CEILING_CONNECTIONS:-16}
+DRAIN_SECS=${BENCH_DRAIN_SECONDS:-30}
+BATCH_TIMEOUT=${BENCH_BATCH_TIMEOUT:-}
+CLK_TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-bench.XXXXXX")
+cleanup() { stop_all; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for b in spillway spillway-mockup spillway-loadgen; do
+    [ -x "$BIN/$b" ] || { log "missing $BIN/$b (run make first)"; exit 1; }
+done
+mkdir -p "$OUT" || exit 1
+
+# ---- processes --------------------------------------------------------
+
+start_mockup() {
+    rm -f "$WORK/mock.ready"
+    start_bg "$WORK/mock.log" "$BIN/spillway-mockup" --listen 127.0.0.1:0 --fast \
+        --log-level warn --ready-file "$WORK/mock.ready"
+    MOCK_PID=$LAST_PID
+    wait_file "$WORK/mock.ready" 10 || { log "mockup did not start:"; cat "$WORK/mock.log" >&2; exit 1; }
+    MOCK_PORT=$(sed -n 's/^http=.*:\([0-9]*\)$/\1/p' "$WORK/mock.ready")
+}
+
+# start_spillway COMPRESSION
+start_spillway() {
+    rm -rf "$WORK/sw.ready" "$WORK/dlq"
+    {
+        echo "receivers: { otlp: { http: { endpoint: 127.0.0.1:0 } } }"
+        echo "dlq: { dir: $WORK/dlq }"
+        echo "exporters:"
+        echo "  otlphttp:"
+        echo "    endpoint: http://127.0.0.1:$MOCK_PORT"
+        echo "    compression: $1"
+        [ -n "$BATCH_TIMEOUT" ] && echo "    batch: { timeout: $BATCH_TIMEOUT }"
+        echo "telemetry: { endpoint: 127.0.0.1:0, log: { level: warn } }"
+    } >"$WORK/spillway.yaml"
+    start_bg "$WORK/spillway.log" "$BIN/spillway" --config "$WORK/spillway.yaml" \
+        --ready-file "$WORK/sw.ready"
+    SW_PID=$LAST_PID
+    wait_file "$WORK/sw.ready" 10 || { log "spillway did not start:"; cat "$WORK/spillway.log" >&2; exit 1; }
+    OTLP_PORT=$(sed -n 's/^otlp_http=.*:\([0-9]*\)$/\1/p' "$WORK/sw.ready")
+    TEL_PORT=$(sed -n 's/^telemetry=.*:\([0-9]*\)$/\1/p' "$WORK/sw.ready")
+}
+
+stop_pair() { stop_pid "$SW_PID"; stop_pid "$MOCK_PID"; SW_PID=""; MOCK_PID=""; }
+
+# drain ACCEPTED: waits until the upstream counted ACCEPTED spans (or more)
+# or DRAIN_SECS passed; sets DELIVERED.
+drain() {
+    _end=$(($(date +%s) + DRAIN_SECS))
+    while :; do
+        DELIVERED=$(mock_items "$MOCK_PORT" traces)
+        DELIVERED=${DELIVERED:-0}
+        [ "$DELIVERED" -ge "$1" ] && break
+        [ "$(date +%s)" -ge "$_end" ] && break
+        sleep 0.2
+    done
+}
+
+# load RATE CONNS SECONDS SEED: runs the load generator against spillway,
+# measuring spillway's and the mockup's CPU over the run.
+# Sets LG (its JSON file), SW_CPU, MOCK_CPU, LG_CPU (% of one core), WALL_NS.
+load() {
+    LG=$WORK/lg.json
+    _s0=$(cpu_ticks "$SW_PID"); _m0=$(cpu_ticks "$MOCK_PID"); _t0=$(now_ns)
+    "$BIN/spillway-loadgen" --endpoint "http://127.0.0.1:$OTLP_PORT" --signal traces \
+        --rate "$1" --batch "$BATCH" --connections "$2" --duration "$3" --seed "$4" \
+        --json --quiet >"$LG" 2>"$WORK/lg.err"
+    _t1=$(now_ns); _s1=$(cpu_ticks "$SW_PID"); _m1=$(cpu_ticks "$MOCK_PID")
+    WALL_NS=$((_t1 - _t0))
+    SW_CPU=$(cpu_pct $((_s1 - _s0)) "$WALL_NS")
+    MOCK_CPU=$(cpu_pct $((_m1 - _m0)) "$WALL_NS")
+    LG_CPU=$(awk -v c="$(jnum cpu_seconds "$LG")" -v ns="$WALL_NS" 'BEGIN { printf "%.3f", c / (ns / 1e9) * 100 }')
+    [ -s "$LG" ] || { log "load generator failed:"; cat "$WORK/lg.err" >&2; exit 1; }
+}
+
+# ---- (a) steady rate --------------------------------------------------
+
+# steady_run COMPRESSION RUN: one steady run; appends a row to steady.tsv:
+# comp run cpu% rss_kib p50 p99 ack_p50 ack_p95 ack_p99 sent accepted delivered lost refused errors late mock_cpu% lg_cpu%
+steady_run() {
+    start_mockup
+    start_spillway "$1"
+    load "$RATE" "$CONNS" "$SECS" "$2"
+    acc=$(jnum items_accepted "$LG")
+    drain "$acc"
+    curl -s --max-time 5 "http://127.0.0.1:$TEL_PORT/metrics" >"$WORK/metrics.txt"
+    rss=$(peak_rss_kib "$SW_PID")
+    m=$WORK/metrics.txt; h=spillway_pipeline_latency_seconds
+    a50=$(awk -v v="$(hist_pct "$m" $h 0.50)" 'BEGIN { printf "%.3f", v * 1000 }')
+    a95=$(awk -v v="$(hist_pct "$m" $h 0.95)" 'BEGIN { printf "%.3f", v * 1000 }')
+    a99=$(awk -v v="$(hist_pct "$m" $h 0.99)" 'BEGIN { printf "%.3f", v * 1000 }')
+    lost=$((acc > DELIVERED ? acc - DELIVERED : 0))
+    stop_pair
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$1" "$2" "$SW_CPU" "$rss" \
+        "$(jnum p50 "$LG")" "$(jnum p99 "$LG")" "$a50" "$a95" "$a99" "$(jnum items_sent "$LG")" \
+        "$acc" "$DELIVERED" "$lost" "$(jnum requests_refused "$LG")" \
+        "$(( $(jnum connection_errors "$LG") + $(jnum unanswered "$LG") ))" "$(jnum late "$LG")" \
+        "$MOCK_CPU" "$LG_CPU" >>"$WORK/steady.tsv"
+    log "steady $1 run $2: cpu ${SW_CPU}% rss ${rss} KiB p99 $(jnum p99 "$LG") ms ack-p99 ${a99} ms lost $lost"
+}
+
+# ---- (b) ceiling ------------------------------------------------------
+
+# step RATE: one ceiling step; appends to ceiling.tsv:
+# rate achieved accepted delivered lost refused errors late unsent sw_cpu mock_cpu lg_cpu p99 spilled pass
+ceiling_step() {
+    start_mockup
+    start_spillway none
+    load "$1" "$STEP_CONNS" "$STEP_SECS" 7
+    acc=$(jnum items_accepted "$LG")
+    drain "$acc"
+    curl -s --max-time 5 "http://127.0.0.1:$TEL_PORT/metrics" >"$WORK/metrics.txt"
+    spilled=$(metric_sum "$WORK/metrics.txt" spillway_queue_spilled_total)
+    stop_pair
+    lost=$((acc > DELIVERED ? acc - DELIVERED : 0))
+    ref=$(jnum requests_refused "$LG")
+    err=$(( $(jnum connection_errors "$LG") + $(jnum unanswered "$LG") ))
+    ach=$(jnum achieved_rate "$LG")
+    pass=$(awk -v a="$ach" -v r="$1" -v l="$lost" -v f="$ref" -v e="$err" -v u="$(jnum unsent "$LG")" \
+        'BEGIN { print (l == 0 && f == 0 && e == 0 && u == 0 && a >= 0.97 * r) ? "yes" : "no" }')
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$1" "$ach" "$acc" "$DELIVERED" "$lost" \
+        "$ref" "$err" "$(jnum late "$LG")" "$(jnum unsent "$LG")" "$SW_CPU" "$MOCK_CPU" "$LG_CPU" \
+        "$(jnum p99 "$LG")" "$spilled" "$pass" >>"$WORK/ceiling.tsv"
+    log "ceiling $1 spans/s: achieved $ach, cpu ${SW_CPU}% (mockup ${MOCK_CPU}%, loadgen ${LG_CPU}%), lost $lost, refused $ref, errors $err -> $pass"
+    [ "$pass" = yes ]
+}
+
+# ---- (c) build --------------------------------------------------------
+
+# Copies the source tree (tracked and untracked, not ignored) to a temp dir
+# and times a clean `make` there. Sets BUILD_S, BUILD_J_S.
+build_time() {
+    src=$WORK/src
+    mkdir -p "$src"
+    if git -C "$ROOT" rev-parse >/dev/null 2>&1; then
+        (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 -r cp --parents -t "$src" 2>/dev/null)
+    else
+        (cd "$ROOT" && tar cf - --exclude='./build*' --exclude=./bench --exclude=./data .) | (cd "$src" && tar xf -)
+    fi
+    _t0=$(now_ns)
+    make -C "$src" all >"$WORK/build.log" 2>&1 || { log "clean build failed (see below)"; tail -n 20 "$WORK/build.log" >&2; BUILD_S=0; }
+    BUILD_S=${BUILD_S:-$(awk -v ns=$(($(now_ns) - _t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')}
+    make -C "$src" clean >/dev/null 2>&1
+    _t0=$(now_ns)
+    make -C "$src" -j "$(nproc)" all >"$WORK/build.log" 2>&1
+    BUILD_J_S=$(awk -v ns=$(($(now_ns) - _t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')
+    SIZES=""
+    for b in spillway spillway-mockup spillway-loadgen; do
+        f=$src/build/$b
+        [ -f "$f" ] || continue
+        strip -o "$WORK/stripped" "$f" 2>/dev/null || cp "$f" "$WORK/stripped"
+        SIZES="$SIZES $b $(stat -c %s "$f") $(stat -c %s "$WORK/stripped")"
+    done
+    rm -rf "$src"
+}
+
+# ---- main -------------------------------------------------------------
+
+. "$ROOT/testing/bench/report.sh"
+
+log "machine: $(nproc) cores, $(cpu_model), kernel $(uname -r)"
+log "steady: $RATE spans/s, $BATCH spans/request, ${SECS}s x $RUNS runs per compression ($COMPRESSIONS)"
+: >"$WORK/steady.tsv"
+for comp in $COMPRESSIONS; do
+    r=1
+    while [ "$r" -le "$RUNS" ]; do steady_run "$comp" "$r"; r=$((r + 1)); done
+done
+
+: >"$WORK/ceiling.tsv"
+if [ "${BENCH_SKIP_CEILING:-0}" != 1 ]; then
+    log "ceiling: steps $STEP_RATES spans/s, ${STEP_SECS}s each, $STEP_CONNS connections"
+    for rate in $STEP_RATES; do ceiling_step "$rate" || break; done
+fi
+
+BUILD_S=""; BUILD_J_S=""; SIZES=""
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "build: clean make in a copy of the tree"
+    build_time
+fi
+
+write_reports
+log "wrote $OUT/report.md and $OUT/report.json"
+cat "$OUT/report.md"
