@@ -1,11 +1,12 @@
 /* itest_validate.c — `spillway validate --config FILE` end to end.
  *
- * Runs the real binary ($SW_BIN_DIR/spillway, default build/spillway) with
+ * Runs the real binary (th_bin_dir()/spillway: $SW_BIN_DIR or the test's build dir) with
  * its stdout and stderr captured in a temp file, each run bounded by a
  * deadline. Good files exit 0 with "FILE: ok"; bad files exit 1 with
  * "FILE:LINE:COL: key.path: message" lines.
  */
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +32,8 @@ static long long now_ms(void)
 
 static void need_binary(void)
 {
-    const char *dir = getenv("SW_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/spillway", dir && *dir ? dir : "build");
-    if (access(bin, X_OK) != 0) th_skip("%s not built", bin);
+    snprintf(bin, sizeof bin, "%s/spillway", th_bin_dir());
+    TH_ASSERT_MSG(access(bin, X_OK) == 0, "%s not built", bin);
 }
 
 /* Runs `bin validate --config cfgpath`; output (stdout+stderr) into out.
