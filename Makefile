@@ -137,7 +137,13 @@ fuzz-run: fuzz
 	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n testing/fuzz/corpus/$$n || exit 1; done
 
-bench: deps all
+BENCH_SRCS := $(wildcard testing/bench/micro_*.c)
+BENCH_BINS := $(patsubst testing/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+$(BUILD)/bench/%: $(OBJ)/testing/bench/%.o $(BUILD)/libspillway.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+bench: deps all $(BENCH_BINS)
 	@sh testing/bench/run_bench.sh
 
 demo: deps all
