@@ -1,0 +1,150 @@
+/* dlq.h — the dead-letter queue: durable, verified, replayable spill storage.
+ *
+ * A dlq owns one directory of segment files (format: dlq_fmt.h and
+ * docs/dlq-format.md) and one writer thread. Producers (the ingest thread
+ * spilling from the queue, the export thread spilling failed batches, the
+ * main thread at shutdown) each hold a dlq_port and call dlq_append(); the
+ * writer thread compresses (zstd), hashes (SHA-256), writes and fsyncs per
+ * policy, and posts a completion to the producer's port, whose eventfd
+ * wakes the producer's event_base; dlq_port_dispatch() then runs the
+ * callbacks on the producer's own thread. One dlq_reader replays records
+ * oldest first on a thread that may block (never a network loop).
+ *
+ * DESIGN. Hand-off: a bounded ring of pending appends guarded by one mutex
+ * held for a few instructions per append (no allocation or I/O under it);
+ * the spill path is not the per-item hot path, so a lock is simpler than a
+ * lock-free ring and lets several producers share the writer. Group commit:
+ * the writer takes every pending append at once, writes them all, then with
+ * fsync=always issues a single fsync and only then completes them; with
+ * batch it fsyncs at most every batch_ms and completes after write(2); with
+ * never it does not fsync at all (not even directories). Either way a
+ * completion with status 0 means the record is in the file (and on disk
+ * for always), so the receiver may answer 200 from the callback.
+ * Recovery: dlq_open() reads only segment headers (quarantining files that
+ * fail), then the writer thread scans the unsealed segment(s) record by
+ * record, cuts a torn or corrupt tail and seals them before taking
+ * appends; sealed segments are verified (streamed SHA-256) by the reader
+ * when it reaches them, before any of their records is returned. Memory is
+ * bounded by the ring, one record and a 1 MiB chunk, whatever the DLQ size.
+ * The reader only reads sealed segments; when it catches up with the open
+ * one it asks the writer to seal it. A segment is deleted only once every
+ * one of its records was acknowledged. Space: an append is refused with
+ * SW_EFULL when the bytes on disk plus those reserved by pending appends
+ * could pass max_size; write errors (ENOSPC, EIO, EFBIG) cut the partial
+ * record, complete the append with SW_EIO and are logged and counted —
+ * never a crash, and records already written stay intact.
+ */
+#ifndef SW_DLQ_H
+#define SW_DLQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/cfg.h"
+#include "runtime/item.h"
+#include "runtime/metrics.h"
+
+typedef struct dlq dlq;
+typedef struct dlq_port dlq_port;
+typedef struct dlq_reader dlq_reader;
+
+/* pwrite(2) replacement, for tests that inject write errors. */
+typedef ssize_t (*dlq_pwrite_fn)(int fd, const void *p, size_t n, off_t off);
+
+typedef struct dlq_opts {
+    const char *dir;            /* created if missing (borrowed; copied) */
+    uint64_t segment_size;      /* roll before a record would pass it */
+    uint64_t max_size;          /* refuse appends past it (SW_EFULL) */
+    int compression_level;      /* zstd level */
+    int fsync;                  /* cfg_fsync: always | batch | never */
+    uint64_t batch_ms;          /* fsync=batch: at most one fsync per batch_ms (default 100) */
+    size_t ring_slots;          /* pending appends (default 4096) */
+    uint64_t ring_bytes;        /* pending request bytes (default 64 MiB) */
+    dlq_pwrite_fn pwrite;       /* NULL: pwrite(2) */
+} dlq_opts;
+
+/* Fills o from the config (o->dir borrows c->dlq.dir). */
+void dlq_opts_from_cfg(dlq_opts *o, const cfg *c);
+
+/* Opens (creating if needed) the directory, reads the cursor and segment
+ * headers, quarantines files that fail, and starts the writer thread,
+ * which first recovers unsealed segments. m is borrowed (may be NULL) and
+ * must outlive the dlq. 0 and *out (owned), or SW_EIO / SW_ENOMEM /
+ * SW_EINVAL. Any thread; blocks for the header reads only. */
+int dlq_open(const dlq_opts *o, sw_metrics *m, dlq **out);
+/* Stops intake, writes and completes every pending append, seals the open
+ * segment, joins the writer and frees. Free the reader first and dispatch
+ * the ports afterwards (completions are posted before the join). NULL-safe. */
+void dlq_close(dlq *d);
+/* Blocks until start-up recovery is done (tests, offline commands). */
+void dlq_wait_recovered(dlq *d);
+/* Bytes of segment files on disk plus bytes reserved by pending appends. */
+uint64_t dlq_used_bytes(dlq *d);
+/* Bytes cut from torn or corrupt tails by recovery since dlq_open(). */
+uint64_t dlq_cut_bytes(dlq *d);
+
+/* ---- writing: one port per producer thread ---------------------------- */
+
+/* Completion, run by dlq_port_dispatch() on the port owner's thread.
+ * status 0: the record is written (and fsync'd if fsync=always); it is
+ * NULL, the DLQ freed the item. Otherwise (SW_EIO write error, SW_ECLOSED)
+ * nothing was stored and `it` is handed back, owned by the callback. */
+typedef void (*dlq_done_fn)(void *arg, item *it, int status);
+
+/* Returns an owned port of d, or NULL. Any thread; the port then belongs
+ * to the thread that appends and dispatches on it. */
+dlq_port *dlq_port_new(dlq *d);
+/* Frees the port; items of completions not yet dispatched are freed
+ * without callbacks. Call after the last completion (dlq_port_pending()
+ * is 0) or after dlq_close(). NULL-safe. */
+void dlq_port_free(dlq_port *p);
+/* eventfd, readable while completions wait for dispatch. */
+int dlq_port_fd(const dlq_port *p);
+/* Runs waiting completions on the calling thread; returns how many. */
+size_t dlq_port_dispatch(dlq_port *p);
+/* Appends whose completion was not yet dispatched. */
+size_t dlq_port_pending(const dlq_port *p);
+/* Waits up to timeout_ms (-1: forever) for completions and dispatches
+ * them; returns how many ran. For threads without an event loop. */
+size_t dlq_port_wait(dlq_port *p, int timeout_ms);
+
+/* Queues it for the writer. 0: the DLQ owns it and cb(arg, ...) will run
+ * exactly once on dlq_port_dispatch(). SW_EFULL (max_size or the ring
+ * bound reached), SW_ETOOBIG (over DLQ_MAX_RECORD_LEN) or SW_ECLOSED: the
+ * caller keeps it and no callback runs. Never blocks on I/O. */
+int dlq_append(dlq_port *p, item *it, dlq_done_fn cb, void *arg);
+
+/* ---- replay ------------------------------------------------------------ */
+
+/* Position just past a record: the replay cursor value once it is acked. */
+typedef struct dlq_pos {
+    uint64_t seq;        /* segment */
+    uint64_t off;        /* offset just past the record */
+    uint64_t total;      /* request bytes returned by this reader up to and
+                            including the record (for dlq_replayed_bytes) */
+} dlq_pos;
+
+/* Returns the owned single reader of d, or NULL. The cursor is persisted
+ * (fsync'd, atomically renamed) after flush_acks acknowledged records or
+ * flush_ms since the first unpersisted ack, whichever comes first (0: 64
+ * and 1000). After a crash at most the records acknowledged since the last
+ * persist are replayed again (at-least-once). */
+dlq_reader *dlq_reader_new(dlq *d, uint32_t flush_acks, uint64_t flush_ms);
+/* Reader thread (blocking I/O). 0 with *out (owned) and *pos set; 0 with
+ * *out NULL when nothing is readable now (start-up recovery running, or
+ * only an open segment, which the writer is then asked to seal: call
+ * again later). A segment failing verification is quarantined and
+ * skipped. SW_ENOMEM / SW_EIO. Also runs dlq_reader_sync(r, 0). */
+int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos);
+/* Any thread. Acknowledges every record up to and including the one at
+ * pos (delivered upstream). Acks must follow the order of next(); an ack
+ * behind an earlier one is ignored. */
+void dlq_reader_ack(dlq_reader *r, const dlq_pos *pos);
+/* Reader thread: persists the cursor when due (or when force is set) and
+ * deletes segments whose records are all acknowledged. 0 or SW_EIO. */
+int dlq_reader_sync(dlq_reader *r, int force);
+/* Persists the cursor and frees. NULL-safe. */
+void dlq_reader_free(dlq_reader *r);
+
+#endif

@@ -1,0 +1,283 @@
+/* dlq_reader.c — replay: oldest first, verified, acknowledged in order,
+ * cursor persisted, acknowledged segments deleted (see dlq.h). */
+#define LOG_COMPONENT "dlq"
+#include "dlq/dlq_int.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/clock.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+struct dlq_reader {
+    dlq *d;
+    dlq_recbuf *rb;
+    uint32_t flush_acks;
+    int64_t flush_ns;
+    /* reader thread */
+    int fd;              /* segment being read, -1: none */
+    uint64_t seq, off, end, index, records;
+    uint64_t next_min;   /* smallest sequence still to read */
+    dlq_pos start;       /* persisted cursor at creation */
+    uint64_t total;      /* request bytes returned so far */
+    dlq_pos persisted;
+    pthread_mutex_t mu;  /* protects acked, unpersisted, first_unpersisted_ns */
+    dlq_pos acked;
+    uint32_t unpersisted;
+    int64_t first_unpersisted_ns;
+};
+
+dlq_reader *dlq_reader_new(dlq *d, uint32_t flush_acks, uint64_t flush_ms)
+{
+    dlq_reader *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->rb = dlq_recbuf_new();
+    if (!r->rb) {
+        free(r);
+        return NULL;
+    }
+    r->d = d;
+    r->fd = -1;
+    r->flush_acks = flush_acks ? flush_acks : 64;
+    r->flush_ns = (int64_t)(flush_ms ? flush_ms : 1000) * 1000000;
+    pthread_mutex_lock(&d->mu);
+    r->start = r->persisted = r->acked = d->cursor;
+    pthread_mutex_unlock(&d->mu);
+    r->next_min = r->start.seq;
+    pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+static int pos_after(const dlq_pos *a, const dlq_pos *b)
+{
+    return a->seq > b->seq || (a->seq == b->seq && a->off > b->off);
+}
+
+void dlq_reader_ack(dlq_reader *r, const dlq_pos *pos)
+{
+    uint64_t bytes = 0;
+    pthread_mutex_lock(&r->mu);
+    if (pos_after(pos, &r->acked)) {
+        if (pos->total > r->acked.total) bytes = pos->total - r->acked.total;
+        r->acked = *pos;
+        if (r->unpersisted++ == 0) r->first_unpersisted_ns = clock_mono_ns();
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (bytes) metrics_add(&r->d->m->dlq_replayed_bytes, bytes);
+}
+
+/* Deletes sealed segments wholly before pos (all records acknowledged). */
+static void delete_acked(dlq_reader *r, const dlq_pos *pos)
+{
+    dlq *d = r->d;
+    for (;;) {
+        char name[DLQ_SEG_NAME_LEN + 1];
+        uint64_t seq = 0;
+        int found = 0;
+        pthread_mutex_lock(&d->mu);
+        for (size_t i = 0; i < d->nsegs && !found; i++) {
+            dlq_seginfo *s = &d->segs[i];
+            if (!s->sealed || s->seq > pos->seq) break;
+            if (s->seq < pos->seq || pos->off >= s->bytes) {
+                seq = s->seq;
+                d->used -= s->bytes;
+                dlq_segs_remove(d, seq);
+                dlq_segs_publish(d);
+                found = 1;
+            }
+        }
+        pthread_mutex_unlock(&d->mu);
+        if (!found) return;
+        dlq_seg_name(seq, name);
+        if (unlinkat(d->dirfd, name, 0) != 0)
+            LOG_ERROR("cannot delete acknowledged segment %s", name);
+        else LOG_DEBUG("deleted acknowledged segment %s", name);
+    }
+}
+
+static int has_deletable(dlq_reader *r, const dlq_pos *pos)
+{
+    dlq *d = r->d;
+    pthread_mutex_lock(&d->mu);
+    int yes = d->nsegs > 0 && d->segs[0].sealed &&
+              (d->segs[0].seq < pos->seq || (d->segs[0].seq == pos->seq && pos->off >= d->segs[0].bytes));
+    pthread_mutex_unlock(&d->mu);
+    return yes;
+}
+
+int dlq_reader_sync(dlq_reader *r, int force)
+{
+    pthread_mutex_lock(&r->mu);
+    dlq_pos pos = r->acked;
+    uint32_t n = r->unpersisted;
+    int due = n && (force || n >= r->flush_acks ||
+                    clock_mono_ns() - r->first_unpersisted_ns >= r->flush_ns);
+    pthread_mutex_unlock(&r->mu);
+    int del = has_deletable(r, &pos);
+    if (!due && !(del && pos_after(&pos, &r->persisted))) {
+        if (del) delete_acked(r, &pos); /* the cursor on disk is already at pos */
+        return 0;
+    }
+    /* Persist before deleting, so a restart never points before a deletion. */
+    int rc = dlq_cursor_store(r->d->dirfd, &pos, DLQ_SYNC(r->d));
+    if (rc) return rc;
+    r->persisted = pos;
+    pthread_mutex_lock(&r->mu);
+    r->unpersisted -= n;
+    r->first_unpersisted_ns = r->unpersisted ? clock_mono_ns() : 0;
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&r->d->mu);
+    r->d->cursor = pos;
+    pthread_mutex_unlock(&r->d->mu);
+    if (del) delete_acked(r, &pos);
+    return 0;
+}
+
+/* Quarantines the reader's segment (or seq if none is open). */
+static void reader_quarantine(dlq_reader *r, uint64_t seq, const char *why)
+{
+    char name[DLQ_SEG_NAME_LEN + 1];
+    dlq *d = r->d;
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+    dlq_seg_name(seq, name);
+    dlq_quarantine(d->dirfd, name, why, d->m);
+    pthread_mutex_lock(&d->mu);
+    dlq_seginfo *s = dlq_segs_find(d, seq);
+    if (s) d->used -= s->bytes, dlq_segs_remove(d, seq);
+    dlq_segs_publish(d);
+    pthread_mutex_unlock(&d->mu);
+    r->next_min = seq + 1;
+}
+
+/* Next segment to read: 0 and *seq; 1 when none is readable now. */
+static int pick_segment(dlq_reader *r, uint64_t *seq)
+{
+    dlq *d = r->d;
+    int rc = 1;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; d->recovered && i < d->nsegs; i++) {
+        dlq_seginfo *s = &d->segs[i];
+        if (s->seq < r->next_min) continue;
+        if (s->sealed) *seq = s->seq, rc = 0;
+        else if (s->records > 0) { /* the open segment: ask the writer to seal it */
+            d->seal_req = 1;
+            pthread_cond_signal(&d->wcv);
+        }
+        break; /* an abandoned unsealed segment blocks replay until restart */
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* Skips to the persisted cursor offset in the first segment. */
+static int skip_to_start(dlq_reader *r)
+{
+    while (r->off < r->start.off) {
+        dlq_rec_hdr h;
+        const char *why = NULL;
+        int rc = dlq_seg_read_rec(r->rb, r->fd, r->off, r->end, r->index, &h, &why);
+        if (rc) return rc;
+        r->off += DLQ_REC_HDR_LEN + (uint64_t)h.clen;
+        r->index++;
+    }
+    if (r->off != r->start.off) {
+        LOG_WARN("replay cursor offset %llu is not a record boundary: segment replayed from its start",
+                 (unsigned long long)r->start.off);
+        r->off = DLQ_SEG_HDR_LEN;
+        r->index = 0;
+    }
+    return 0;
+}
+
+/* Opens and verifies the next segment. 0, 1 (none now), or SW_E*. */
+static int enter_segment(dlq_reader *r)
+{
+    char name[DLQ_SEG_NAME_LEN + 1];
+    dlq_seg_hdr h;
+    uint64_t seq = 0, size = 0;
+    const char *why = NULL;
+    for (;;) {
+        if (pick_segment(r, &seq) != 0) return 1;
+        dlq_seg_name(seq, name);
+        r->fd = openat(r->d->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (r->fd < 0) return SW_EIO;
+        int rc = dlq_seg_read_hdr(r->fd, &h, &size, &why);
+        if (rc == 0) rc = dlq_seg_verify_body(r->fd, &h, size, &why);
+        if (rc == SW_EDECODE) {
+            reader_quarantine(r, seq, why);
+            continue;
+        }
+        if (rc) return rc;
+        r->seq = seq;
+        r->off = DLQ_SEG_HDR_LEN;
+        r->end = size;
+        r->index = 0;
+        r->records = h.records;
+        r->next_min = seq + 1;
+        if (seq == r->start.seq && r->start.off > DLQ_SEG_HDR_LEN) {
+            rc = skip_to_start(r);
+            if (rc == SW_EDECODE) {
+                reader_quarantine(r, seq, "record failed verification");
+                continue;
+            }
+            if (rc) return rc;
+        }
+        return 0;
+    }
+}
+
+static void leave_segment(dlq_reader *r)
+{
+    if (r->index != r->records && r->off == r->end)
+        LOG_WARN("segment %016llx: %llu records read, header says %llu",
+                 (unsigned long long)r->seq, (unsigned long long)r->index,
+                 (unsigned long long)r->records);
+    close(r->fd);
+    r->fd = -1;
+}
+
+int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos)
+{
+    *out = NULL;
+    int rc = dlq_reader_sync(r, 0);
+    if (rc) return rc;
+    for (;;) {
+        if (r->fd < 0) {
+            rc = enter_segment(r);
+            if (rc == 1) return 0;
+            if (rc) return rc;
+        }
+        if (r->off >= r->end) {
+            leave_segment(r);
+            continue;
+        }
+        dlq_rec_hdr h;
+        const char *why = NULL;
+        rc = dlq_seg_read_rec(r->rb, r->fd, r->off, r->end, r->index, &h, &why);
+        if (rc == 0) rc = dlq_rec_to_item(r->rb, &h, out);
+        if (rc == SW_EDECODE) {
+            reader_quarantine(r, r->seq, why ? why : "record does not decompress");
+            continue;
+        }
+        if (rc) return rc;
+        r->off += DLQ_REC_HDR_LEN + (uint64_t)h.clen;
+        r->index++;
+        r->total += (*out)->len;
+        *pos = (dlq_pos){.seq = r->seq, .off = r->off, .total = r->total};
+        return 0;
+    }
+}
+
+void dlq_reader_free(dlq_reader *r)
+{
+    if (!r) return;
+    dlq_reader_sync(r, 1);
+    if (r->fd >= 0) close(r->fd);
+    dlq_recbuf_free(r->rb);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
