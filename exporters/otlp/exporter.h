@@ -29,10 +29,12 @@ int exp_start(exporter *e);
 /* Graceful stop, called from the main thread after intake stopped: the
  * thread sends what is queued and in flight until the queue is empty or
  * timeout_ms passed, then exits; joins it. Returns the number of items
- * that could not be delivered (logged with counts). */
+ * (queue units, not records) that could not be delivered (logged with
+ * counts; counted DROPPED). 0 if never started or already stopped. */
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms);
 /* 1 while the upstream accepts (last request succeeded or none yet),
- * 0 while requests fail; any thread. For /readyz. */
+ * 0 while requests fail (a retryable failure clears it, a 2xx sets it; a
+ * permanent refusal such as 400 leaves it); any thread. For /readyz. */
 int exp_healthy(const exporter *e);
 /* Frees everything, including items it still holds. NULL-safe. */
 void exp_free(exporter *e);

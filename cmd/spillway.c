@@ -1,0 +1,243 @@
+/* spillway — the collector's main().
+ *
+ * Threads: the main thread runs the ingest event_base (OTLP/HTTP receiver
+ * and the self-telemetry server); the exporter owns the export thread. The
+ * queue between them is the only hand-off. Shutdown order (SIGTERM/SIGINT):
+ * stop the receiver's intake -> close the queue -> let the exporter drain
+ * within service.shutdown_timeout -> free everything.
+ */
+#define LOG_COMPONENT "main"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/cfg.h"
+#include "exporters/otlp/exporter.h"
+#include "queue/queue.h"
+#include "receivers/otlp/receiver.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+#include "runtime/telemetry.h"
+
+typedef struct app {
+    cfg *cfg;
+    sw_metrics *metrics;
+    queue *queue;
+    struct event_base *base;
+    receiver *rcv;
+    telemetry *tel;
+    exporter *exp;
+    struct event *sigterm, *sigint;
+    int stopping;
+} app;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: spillway [--config FILE] [--ready-file PATH]\n"
+            "       spillway validate --config FILE\n"
+            "       spillway --version | --help\n"
+            "\n"
+            "OpenTelemetry collector: OTLP/HTTP in (receivers.otlp.http.endpoint,\n"
+            "default 127.0.0.1:4318), OTLP/HTTP out (exporters.otlphttp.endpoint),\n"
+            "self-telemetry on telemetry.endpoint (default 127.0.0.1:8888).\n"
+            "\n"
+            "  --config FILE      YAML configuration (built-in defaults without it)\n"
+            "  --ready-file PATH  once listening, write 'otlp_http=HOST:PORT' and\n"
+            "                     'telemetry=HOST:PORT' lines to PATH\n"
+            "  validate           check a configuration file; exit 0, or 1 with\n"
+            "                     FILE:LINE:COL: messages\n"
+            "  --version          print the version\n");
+}
+
+static int load_config(const char *path, cfg **out)
+{
+    char err[8192];
+    if (!path) {
+        *out = cfg_defaults();
+        return *out ? 0 : SW_ENOMEM;
+    }
+    int rc = cfg_load(path, out, err, sizeof err);
+    if (rc != 0) fputs(err, stderr);
+    return rc;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[++i];
+        else if (strcmp(argv[i], "--help") == 0) { usage(stdout); return 0; }
+        else { fprintf(stderr, "validate: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path) {
+        fprintf(stderr, "validate: --config FILE is required\n");
+        return 2;
+    }
+    cfg *c = NULL;
+    if (load_config(path, &c) != 0) return 1;
+    printf("%s: ok\n", path);
+    cfg_free(c);
+    return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    app *a = arg;
+    if (a->stopping) {
+        LOG_WARN("second signal %d: exiting without waiting", (int)sig);
+        event_base_loopbreak(a->base);
+        return;
+    }
+    a->stopping = 1;
+    LOG_INFO("signal %d: stopping intake, draining queue (timeout %llu ms)", (int)sig,
+             (unsigned long long)a->cfg->service.shutdown_timeout_ms);
+    rcv_stop_intake(a->rcv);
+    queue_close(a->queue);
+    uint64_t lost = exp_stop(a->exp, a->cfg->service.shutdown_timeout_ms);
+    if (lost)
+        LOG_WARN("shutdown: %llu items could not be delivered upstream",
+                 (unsigned long long)lost);
+    else
+        LOG_INFO("shutdown: queue drained, everything delivered");
+    event_base_loopexit(a->base, NULL);
+}
+
+static int ready_receiver(void *arg, char *detail, size_t len)
+{
+    int ok = rcv_ready(arg);
+    snprintf(detail, len, ok ? "accepting" : "stopped");
+    return ok;
+}
+
+static int ready_exporter(void *arg, char *detail, size_t len)
+{
+    int ok = exp_healthy(arg);
+    snprintf(detail, len, ok ? "upstream accepting" : "upstream failing");
+    return ok;
+}
+
+static int ready_queue(void *arg, char *detail, size_t len)
+{
+    double fill = queue_fill_ratio(arg);
+    snprintf(detail, len, "fill %.3f", fill);
+    return fill < 1.0;
+}
+
+static int write_ready_file(const app *a, const char *path)
+{
+    char tmp[4096];
+    char *host = NULL, *thost = NULL;
+    uint16_t port = 0;
+    int rc = SW_EIO;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return SW_EINVAL;
+    if (cfg_split_hostport(a->cfg->receiver.http_endpoint, &host, &port) != 0) goto out;
+    if (cfg_split_hostport(a->cfg->telemetry.endpoint, &thost, &port) != 0) goto out;
+    FILE *f = fopen(tmp, "w");
+    if (!f) goto out;
+    fprintf(f, "otlp_http=%s:%u\ntelemetry=%s:%u\n", host, rcv_http_port(a->rcv), thost,
+            telemetry_port(a->tel));
+    if (fclose(f) != 0 || rename(tmp, path) != 0) goto out;
+    rc = 0;
+out:
+    if (rc) LOG_ERROR("cannot write ready file %s: %s", path, strerror(errno));
+    free(host);
+    free(thost);
+    return rc;
+}
+
+static int app_start(app *a, const char *ready_file)
+{
+    char *host = NULL;
+    uint16_t port = 0;
+    int rc = SW_ENOMEM;
+    a->metrics = metrics_new();
+    a->queue = a->metrics ? queue_new(a->cfg->queue.max_bytes, a->metrics) : NULL;
+    a->base = a->queue ? event_base_new() : NULL;
+    if (!a->base) goto out;
+    rc = SW_EINVAL;
+    if (cfg_split_hostport(a->cfg->telemetry.endpoint, &host, &port) != 0) goto out;
+    a->tel = telemetry_new(a->base, host, port, a->metrics);
+    if (!a->tel) goto out;
+    a->exp = exp_new(a->cfg, a->queue, a->metrics);
+    a->rcv = a->exp ? rcv_new(a->base, a->cfg, a->queue, a->metrics) : NULL;
+    if (!a->rcv) goto out;
+    if ((rc = rcv_start(a->rcv)) != 0) goto out;
+    if ((rc = exp_start(a->exp)) != 0) goto out;
+    telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
+    telemetry_add_component(a->tel, "queue", ready_queue, a->queue);
+    telemetry_add_component(a->tel, "exporter", ready_exporter, a->exp);
+    a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
+    a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
+    rc = SW_ENOMEM;
+    if (!a->sigterm || !a->sigint) goto out;
+    event_add(a->sigterm, NULL);
+    event_add(a->sigint, NULL);
+    rc = ready_file ? write_ready_file(a, ready_file) : 0;
+out:
+    free(host);
+    return rc;
+}
+
+static void app_free(app *a)
+{
+    if (a->exp && !a->stopping) exp_stop(a->exp, 0);
+    if (a->sigterm) event_free(a->sigterm);
+    if (a->sigint) event_free(a->sigint);
+    rcv_free(a->rcv);
+    telemetry_free(a->tel);
+    exp_free(a->exp);
+    if (a->base) event_base_free(a->base);
+    queue_free(a->queue);
+    metrics_free(a->metrics);
+    cfg_free(a->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *ready_file = NULL;
+    if (argc > 1 && strcmp(argv[1], "validate") == 0) return cmd_validate(argc - 2, argv + 2);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
+        else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc) ready_file = argv[++i];
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("spillway %s (%s)\n", SW_VERSION, SW_GITREV);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "spillway: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    app a = {0};
+    if (load_config(config, &a.cfg) != 0) return 1;
+    log_setup((log_level)a.cfg->telemetry.log_level, a.cfg->telemetry.log_json);
+    signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() != 0) {
+        LOG_ERROR("libevent threading support unavailable");
+        cfg_free(a.cfg);
+        return 1;
+    }
+    int rc = app_start(&a, ready_file);
+    if (rc == 0) {
+        LOG_INFO("spillway %s started: otlp_http=%s telemetry=%s upstream=%s", SW_VERSION,
+                 a.cfg->receiver.http_endpoint, a.cfg->telemetry.endpoint,
+                 a.cfg->exporter.endpoint);
+        event_base_dispatch(a.base);
+        LOG_INFO("stopped");
+    } else {
+        LOG_ERROR("start-up failed: %s", sw_strerror(rc));
+    }
+    app_free(&a);
+    return rc == 0 ? 0 : 1;
+}

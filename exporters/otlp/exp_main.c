@@ -1,0 +1,322 @@
+/* exp_main.c — the exporter's life cycle and export thread.
+ *
+ * DESIGN. One thread, one event_base. Four events drive it:
+ *   wake_ev      the queue's eventfd: items were pushed
+ *   pump_ev      user event, activated after anything that frees room
+ *                (an answer, a retry timer, a batch timer)
+ *   stop_ev      user event, activated by exp_stop() from the main thread
+ *   deadline_ev  the shutdown deadline
+ * The pump sends sealed batches while connection slots are free, and pops
+ * from the queue only while no sealed batch is waiting for a slot: when the
+ * upstream is slow the queue fills up and the receiver pushes back, instead
+ * of this thread hoarding memory. Once the queue is drained, open batches
+ * are sent at once if a connection is idle (batch.timeout only bounds the
+ * wait while every connection is busy).
+ *
+ * Stopping: exp_stop() sets the timeout and activates stop_ev, then joins.
+ * The thread enters draining: open batches are sealed as soon as the queue
+ * is empty (even with every connection busy), a retry whose backoff would end
+ * after the deadline gives up at once, and the loop ends when the queue is
+ * empty and nothing is open, ready, in flight or backing off — or at the
+ * deadline, when everything left (queued, batched, in flight) is given up
+ * (exp_give_up: counted DROPPED and logged with counts).
+ */
+#define LOG_COMPONENT "exporter"
+#include "exporters/otlp/exp_int.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "runtime/clock.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+static const char *const comp_names[] = {"none", "gzip", "zstd"};
+
+void exp_schedule_pump(exporter *e)
+{
+    if (!e->stopped) event_active(e->pump_ev, EV_READ, 0);
+}
+
+double exp_random(exporter *e)
+{
+    /* xorshift64*: jitter only, not security */
+    uint64_t x = e->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    e->rng = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+int exp_header_reserved(const char *name)
+{
+    static const char *const reserved[] = {"Host", "Content-Type", "Content-Length",
+                                           "Content-Encoding", "Transfer-Encoding",
+                                           "Connection", NULL};
+    for (const char *const *r = reserved; *r; r++)
+        if (strcasecmp(name, *r) == 0) return 1;
+    return 0;
+}
+
+/* Custom headers: no CR/LF anywhere, non-empty names; reserved names are
+ * ignored with a warning. 0 or SW_EINVAL. */
+static int check_headers(const cfg *c)
+{
+    for (size_t i = 0; i < c->exporter.n_headers; i++) {
+        const cfg_header *h = &c->exporter.headers[i];
+        if (!h->name || !h->name[0] || !h->value || strpbrk(h->name, "\r\n: \t") ||
+            strpbrk(h->value, "\r\n")) {
+            LOG_ERROR("exporters.otlphttp.headers: invalid header \"%s\"",
+                      h->name ? h->name : "");
+            return SW_EINVAL;
+        }
+        if (exp_header_reserved(h->name))
+            LOG_WARN("exporters.otlphttp.headers: \"%s\" is set by the exporter; ignored",
+                     h->name);
+    }
+    return 0;
+}
+
+/* ---- the pump -------------------------------------------------------------- */
+
+static void finish_loop(exporter *e, const char *why);
+
+static void send_ready(exporter *e)
+{
+    while (e->ready_head && e->active < e->n_conns) exp_http_send(e, exp_ready_pop(e));
+}
+
+static int nothing_left(exporter *e)
+{
+    for (int s = 0; s < SIG_COUNT; s++)
+        if (e->open[s]) return 0;
+    return !e->ready_head && e->active == 0 && queue_peek_signal(e->q) < 0;
+}
+
+/* With the queue drained, an open batch does not wait for batch.timeout
+ * while a connection is idle: it goes now (latency stays low at low load;
+ * under load connections are busy and batches grow up to max_bytes or the
+ * timeout). While draining every open batch goes. */
+static void flush_open(exporter *e)
+{
+    if (e->ready_head || queue_peek_signal(e->q) >= 0) return;
+    for (int s = 0; s < SIG_COUNT; s++) {
+        if (!e->open[s] || (!e->draining && e->active >= e->n_conns)) continue;
+        exp_batch_seal(e, e->open[s]);
+        send_ready(e);
+    }
+}
+
+static void pump(exporter *e)
+{
+    if (e->stopped) return;
+    exp_http_reap(e);
+    for (;;) {
+        send_ready(e);
+        if (e->ready_head) break; /* no free slot: leave the rest queued */
+        item *it = queue_pop(e->q);
+        if (!it) break;
+        if (it->signal >= SIG_COUNT) {
+            LOG_ERROR_RL(10, "item with unknown signal %u discarded", (unsigned)it->signal);
+            item_free(it);
+            continue;
+        }
+        exp_batch_add(e, it);
+    }
+    flush_open(e);
+    if (e->draining && nothing_left(e)) finish_loop(e, NULL);
+}
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pump(arg);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    (void)fd;
+    (void)what;
+    queue_clear_wake(e->q);
+    pump(e);
+}
+
+/* ---- stopping -------------------------------------------------------------- */
+
+/* Gives up everything still here: batches in any state, then the queue. */
+static void give_up_all(exporter *e, const char *why)
+{
+    item *it;
+    while ((it = queue_pop(e->q)) != NULL) {
+        if (it->signal >= SIG_COUNT) {
+            item_free(it);
+            continue;
+        }
+        exp_batch *b = e->open[it->signal];
+        if (!b && (b = exp_batch_new(e, (sw_signal)it->signal)) != NULL) {
+            e->open[it->signal] = b;
+        }
+        if (b) {
+            exp_batch_append(b, it);
+            continue;
+        }
+        metrics_add(&e->m->exp_items[it->signal][EXP_RESULT_DROPPED], it->count);
+        e->undelivered_items++;
+        e->undelivered_records += it->count;
+        item_free(it);
+    }
+    while (e->live) exp_give_up(e, e->live, why);
+}
+
+/* Ends the loop: why == NULL after a complete drain, else the reason the
+ * rest is given up. */
+static void finish_loop(exporter *e, const char *why)
+{
+    exp_http_close_all(e); /* abandons requests still in flight */
+    if (why) give_up_all(e, why);
+    event_del(e->wake_ev);
+    event_del(e->deadline_ev);
+    e->stopped = 1;
+    event_base_loopbreak(e->base);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    (void)fd;
+    (void)what;
+    LOG_WARN("shutdown timeout: %llu items queued, %u batches in flight or backing off; "
+             "giving them up", (unsigned long long)queue_items(e->q), e->active);
+    finish_loop(e, "shutdown timeout");
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    uint64_t ms = atomic_load(&e->stop_timeout_ms);
+    (void)fd;
+    (void)what;
+    e->draining = 1;
+    e->deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
+    if (ms == 0) {
+        finish_loop(e, "stopped without a drain timeout");
+        return;
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(e->deadline_ev, &tv);
+    pump(e);
+}
+
+static void *thread_main(void *arg)
+{
+    exporter *e = arg;
+    pthread_setname_np(pthread_self(), "sw-export");
+    event_base_dispatch(e->base);
+    /* Let libevent finish what closing the connections started (deferred
+     * callbacks, bufferevent finalizers): a callback still pending when the
+     * base is freed is cancelled, not run, and its bufferevent leaks. */
+    for (int i = 0; i < 64 && event_base_get_num_events(e->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
+        event_base_loop(e->base, EVLOOP_NONBLOCK);
+    return NULL;
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+exporter *exp_new(const cfg *c, queue *q, sw_metrics *m)
+{
+    exporter *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->c = c;
+    e->q = q;
+    e->m = m;
+    atomic_init(&e->healthy, 1);
+    e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
+                                  c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
+    e->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)e << 16) ^ 0x9E3779B97F4A7C15ULL;
+    if (exp_endpoint_parse(c->exporter.endpoint, &e->ep) != 0) {
+        LOG_ERROR("exporters.otlphttp.endpoint: cannot use \"%s\" (want http[s]://host[:port][/path])",
+                  c->exporter.endpoint ? c->exporter.endpoint : "");
+        goto fail;
+    }
+    if (check_headers(c) != 0) goto fail;
+    evthread_use_pthreads(); /* idempotent; main calls it first */
+    if (!(e->base = event_base_new())) goto fail;
+    if (exp_http_init(e) != 0) goto fail;
+    return e;
+fail:
+    exp_free(e);
+    return NULL;
+}
+
+int exp_start(exporter *e)
+{
+    sigset_t all, old;
+    if (e->started) return SW_EINVAL;
+    e->wake_ev = event_new(e->base, queue_wake_fd(e->q), EV_READ | EV_PERSIST, wake_cb, e);
+    e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
+    e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
+    e->deadline_ev = evtimer_new(e->base, deadline_cb, e);
+    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev) return SW_ENOMEM;
+    if (event_add(e->wake_ev, NULL) != 0) return SW_EIO;
+    event_active(e->pump_ev, EV_READ, 0); /* items queued before the start */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to main */
+    int rc = pthread_create(&e->thread, NULL, thread_main, e);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        LOG_ERROR("cannot start the export thread: %s", strerror(rc));
+        return SW_EIO;
+    }
+    e->started = 1;
+    LOG_INFO("exporting to %s (compression %s, %u connections, batch %llu bytes / %llu ms)",
+             e->c->exporter.endpoint, comp_names[e->c->exporter.compression % 3], e->n_conns,
+             (unsigned long long)e->c->exporter.batch_max_bytes,
+             (unsigned long long)e->c->exporter.batch_timeout_ms);
+    return 0;
+}
+
+uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
+{
+    if (!e || !e->started || e->joined) return 0;
+    atomic_store(&e->stop_timeout_ms, timeout_ms);
+    event_active(e->stop_ev, EV_READ, 0);
+    pthread_join(e->thread, NULL);
+    e->joined = 1;
+    if (e->undelivered_items)
+        LOG_WARN("exporter stopped: %llu items (%llu records) could not be delivered",
+                 (unsigned long long)e->undelivered_items,
+                 (unsigned long long)e->undelivered_records);
+    else
+        LOG_INFO("exporter stopped: everything delivered");
+    return e->undelivered_items;
+}
+
+int exp_healthy(const exporter *e)
+{
+    return atomic_load(&e->healthy);
+}
+
+void exp_free(exporter *e)
+{
+    if (!e) return;
+    if (e->started && !e->joined) exp_stop(e, 0);
+    exp_http_destroy(e);
+    exp_batch_free_all(e, 0); /* only if never started: they own timers */
+    if (e->wake_ev) event_free(e->wake_ev);
+    if (e->pump_ev) event_free(e->pump_ev);
+    if (e->stop_ev) event_free(e->stop_ev);
+    if (e->deadline_ev) event_free(e->deadline_ev);
+    if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
+    exp_batch_free_all(e, 1);
+    if (e->ssl) SSL_CTX_free(e->ssl);
+    exp_endpoint_destroy(&e->ep);
+    free(e);
+}

@@ -1,0 +1,777 @@
+/* test_exporter.c — the OTLP/HTTP exporter against an in-process upstream.
+ *
+ * Each case starts a scripted evhttp server on 127.0.0.1:0 (its own thread
+ * and event_base; https with a certificate made by the openssl command for
+ * the TLS cases), a queue and an exporter, pushes items, and waits with a
+ * deadline until the server or the counters show what should happen. The
+ * server decompresses what it receives, so the cases compare bytes.
+ */
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/cfg.h"
+#include "exporters/otlp/exporter.h"
+#include "queue/queue.h"
+#include "runtime/buf.h"
+#include "runtime/clock.h"
+#include "runtime/codec.h"
+#include "runtime/log.h"
+#include "testing/lib/th.h"
+
+#define MAX_REQS 64
+
+/* ---- scripted upstream ---------------------------------------------------- */
+
+typedef struct srv_resp {
+    int code;
+    const char *retry_after; /* header, or NULL */
+    const char *ctype;       /* Content-Type of body, or NULL */
+    const void *body;
+    size_t body_len;
+    int delay_ms;            /* answer this much later */
+} srv_resp;
+
+typedef struct srv {
+    struct event_base *base;
+    struct evhttp *http;
+    struct event *quit;  /* activated by srv_stop: ends the loop */
+    SSL_CTX *ssl;
+    pthread_t th;
+    uint16_t port;
+    pthread_mutex_t mu; /* protects everything below */
+    const srv_resp *script;
+    size_t n_script, next;
+    srv_resp dflt;
+    int requests;
+    unsigned paths;     /* bit per signal path seen */
+    buf received;       /* decoded bodies, concatenated */
+    size_t req_len[MAX_REQS];
+    char path[64], ctype[64], cenc[16], api_key[64], host[64];
+    int bad_body;       /* undecodable Content-Encoding payloads */
+    int host_headers;   /* Host headers in the last request */
+    int conns;          /* connections accepted */
+} srv;
+
+static void hdr_copy(struct evkeyvalq *h, const char *name, char *out, size_t len)
+{
+    const char *v = evhttp_find_header(h, name);
+    snprintf(out, len, "%s", v ? v : "");
+}
+
+static int decode_body(const char *enc, const uint8_t *p, size_t n, buf *out)
+{
+    if (!strcmp(enc, "gzip")) return codec_gunzip(p, n, out);
+    if (!strcmp(enc, "zstd")) return codec_zstd_decompress(p, n, out);
+    return n ? buf_append(out, p, n) : 0;
+}
+
+static void srv_record(srv *s, struct evhttp_request *req, const buf *plain, int ok)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *uri = evhttp_request_get_uri(req);
+    static const char *const paths[] = {"/v1/traces", "/v1/metrics", "/v1/logs"};
+    if (s->requests < MAX_REQS) s->req_len[s->requests] = plain->len;
+    s->requests++;
+    snprintf(s->path, sizeof s->path, "%s", uri);
+    for (int i = 0; i < 3; i++)
+        if (strstr(uri, paths[i])) s->paths |= 1u << i;
+    hdr_copy(h, "Content-Type", s->ctype, sizeof s->ctype);
+    hdr_copy(h, "Content-Encoding", s->cenc, sizeof s->cenc);
+    hdr_copy(h, "api-key", s->api_key, sizeof s->api_key);
+    hdr_copy(h, "Host", s->host, sizeof s->host);
+    s->host_headers = 0;
+    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+        if (!strcasecmp(kv->key, "Host")) s->host_headers++;
+    if (!ok) s->bad_body++;
+    else if (plain->len) buf_append(&s->received, plain->data, plain->len);
+}
+
+static void srv_reply(struct evhttp_request *req, const srv_resp *r)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    if (r->retry_after) evhttp_add_header(oh, "Retry-After", r->retry_after);
+    if (r->ctype) evhttp_add_header(oh, "Content-Type", r->ctype);
+    struct evbuffer *out = evbuffer_new();
+    if (r->body_len) evbuffer_add(out, r->body, r->body_len);
+    evhttp_send_reply(req, r->code, "X", out);
+    evbuffer_free(out);
+}
+
+typedef struct srv_later {
+    struct evhttp_request *req;
+    srv_resp r;
+} srv_later;
+
+static void srv_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+    srv_later *l = arg;
+    (void)fd;
+    (void)what;
+    srv_reply(l->req, &l->r);
+    free(l);
+}
+
+static void srv_handle(struct evhttp_request *req, void *arg)
+{
+    srv *s = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    const uint8_t *p = n ? evbuffer_pullup(in, -1) : NULL;
+    char enc[16];
+    buf plain;
+    buf_init(&plain, 64u << 20);
+    hdr_copy(evhttp_request_get_input_headers(req), "Content-Encoding", enc, sizeof enc);
+    int ok = decode_body(enc, p, n, &plain) == 0;
+    pthread_mutex_lock(&s->mu);
+    srv_record(s, req, &plain, ok);
+    srv_resp r = s->next < s->n_script ? s->script[s->next++] : s->dflt;
+    pthread_mutex_unlock(&s->mu);
+    buf_destroy(&plain);
+    if (!r.delay_ms) {
+        srv_reply(req, &r);
+        return;
+    }
+    srv_later *l = malloc(sizeof *l);
+    struct timeval tv = {r.delay_ms / 1000, (r.delay_ms % 1000) * 1000};
+    if (!l) return;
+    l->req = req;
+    l->r = r;
+    event_base_once(s->base, -1, EV_TIMEOUT, srv_later_cb, l, &tv);
+}
+
+/* Every accepted connection comes through here (counted). */
+static struct bufferevent *srv_bevcb(struct event_base *base, void *arg)
+{
+    srv *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->conns++;
+    pthread_mutex_unlock(&s->mu);
+    if (!s->ssl) return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = SSL_new(s->ssl);
+    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE)
+               : NULL;
+}
+
+/* A loopbreak called before the loop starts would be lost: the loop clears
+ * the flag on entry. An activated event is not. */
+static void srv_quit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    srv *s = arg;
+    (void)fd;
+    (void)what;
+    evhttp_free(s->http); /* on the loop's thread, so its work can finish */
+    s->http = NULL;
+    event_base_loopbreak(s->base);
+}
+
+static void *srv_main(void *arg)
+{
+    srv *s = arg;
+    event_base_dispatch(s->base);
+    /* finish deferred work before the base is freed (else it leaks) */
+    for (int i = 0; i < 64 && event_base_get_num_events(s->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
+        event_base_loop(s->base, EVLOOP_NONBLOCK);
+    return NULL;
+}
+
+/* Starts a server answering per script, then dflt. cert/key: https. */
+static srv *srv_start(const srv_resp *script, size_t n, srv_resp dflt, const char *cert,
+                      const char *key)
+{
+    srv *s = calloc(1, sizeof *s);
+    TH_ASSERT(s);
+    pthread_mutex_init(&s->mu, NULL);
+    buf_init(&s->received, 64u << 20);
+    s->script = script;
+    s->n_script = n;
+    s->dflt = dflt;
+    s->base = event_base_new();
+    s->http = evhttp_new(s->base);
+    s->quit = event_new(s->base, -1, 0, srv_quit_cb, s);
+    TH_ASSERT(s->base && s->http && s->quit);
+    if (cert) {
+        s->ssl = SSL_CTX_new(TLS_server_method());
+        TH_ASSERT(s->ssl);
+        TH_ASSERT(SSL_CTX_use_certificate_chain_file(s->ssl, cert) == 1);
+        TH_ASSERT(SSL_CTX_use_PrivateKey_file(s->ssl, key, SSL_FILETYPE_PEM) == 1);
+    }
+    evhttp_set_bevcb(s->http, srv_bevcb, s);
+    evhttp_set_gencb(s->http, srv_handle, s);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
+    TH_ASSERT(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    TH_ASSERT(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) == 0);
+    s->port = ntohs(sa.sin_port);
+    TH_ASSERT(pthread_create(&s->th, NULL, srv_main, s) == 0);
+    return s;
+}
+
+static void srv_stop(srv *s)
+{
+    if (!s) return;
+    event_active(s->quit, EV_READ, 0);
+    pthread_join(s->th, NULL);
+    event_free(s->quit);
+    event_base_free(s->base);
+    if (s->ssl) SSL_CTX_free(s->ssl);
+    buf_destroy(&s->received);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int srv_requests(srv *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->requests;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static size_t srv_received(srv *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->received.len;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* ---- fixture -------------------------------------------------------------- */
+
+typedef struct fx {
+    srv *s;
+    cfg *c;
+    sw_metrics *m;
+    queue *q;
+    exporter *e;
+    buf sent;        /* concatenation of every pushed item */
+    uint64_t records;
+} fx;
+
+static fx F; /* the current case's fixture, released by fx_done() */
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = strdup(v);
+    TH_ASSERT(*dst);
+}
+
+/* A cfg for the test upstream at url: small intervals, one connection. */
+static cfg *make_cfg(const char *url)
+{
+    cfg *c = cfg_defaults();
+    TH_ASSERT(c);
+    set_str(&c->exporter.endpoint, url);
+    c->exporter.compression = CFG_COMP_NONE;
+    c->exporter.timeout_ms = 2000;
+    c->exporter.max_in_flight = 1;
+    c->exporter.batch_max_bytes = 1u << 20;
+    c->exporter.batch_timeout_ms = 20;
+    c->exporter.retry_initial_ms = 10;
+    c->exporter.retry_max_ms = 40;
+    c->exporter.retry_multiplier = 2.0;
+    c->exporter.retry_max_elapsed_ms = 60000;
+    c->exporter.headers = calloc(1, sizeof(cfg_header));
+    TH_ASSERT(c->exporter.headers);
+    c->exporter.n_headers = 1;
+    c->exporter.headers[0].name = strdup("api-key");
+    c->exporter.headers[0].value = strdup("secret-1");
+    return c;
+}
+
+static void fx_begin(srv *s, cfg *c)
+{
+    memset(&F, 0, sizeof F);
+    F.s = s;
+    F.c = c;
+    F.m = metrics_new();
+    F.q = queue_new(64u << 20, F.m);
+    TH_ASSERT(F.m && F.q);
+    buf_init(&F.sent, 64u << 20);
+    F.e = exp_new(F.c, F.q, F.m);
+    TH_ASSERT(F.e);
+}
+
+static void fx_done(void)
+{
+    exp_free(F.e);
+    queue_free(F.q);
+    metrics_free(F.m);
+    cfg_free(F.c);
+    srv_stop(F.s);
+    buf_destroy(&F.sent);
+    memset(&F, 0, sizeof F);
+}
+
+static char *url_for(srv *s, const char *scheme, const char *suffix)
+{
+    static char u[128];
+    snprintf(u, sizeof u, "%s://127.0.0.1:%u%s", scheme, (unsigned)s->port, suffix);
+    return u;
+}
+
+/* Pushes an item of len bytes (a pattern derived from seq), count records. */
+static void push(sw_signal sig, size_t len, uint32_t count, int seq)
+{
+    uint8_t data[4096];
+    TH_ASSERT(len <= sizeof data);
+    for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(seq * 31 + i);
+    item *it = item_new(sig, CLASS_NORMAL, count, clock_mono_ns(), data, len);
+    TH_ASSERT(it);
+    TH_ASSERT_EQ_INT(queue_push(F.q, it), 0);
+    TH_ASSERT_EQ_INT(buf_append(&F.sent, data, len), 0);
+    F.records += count;
+}
+
+static uint64_t ctr(_Atomic uint64_t *c) { return atomic_load(c); }
+
+/* Polls cond (every 2 ms) until it holds or timeout_ms passed; then
+ * asserts it. */
+#define WAIT_FOR(cond, timeout_ms)                                            \
+    do {                                                                      \
+        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
+        while (!(cond) && clock_mono_ns() < wf_end_) {                        \
+            struct timespec wf_ts_ = {0, 2000000};                            \
+            nanosleep(&wf_ts_, NULL);                                         \
+        }                                                                     \
+        TH_ASSERT_MSG((cond), "still false after %d ms: %s", (int)(timeout_ms), #cond); \
+    } while (0)
+
+static void assert_received_all(void)
+{
+    pthread_mutex_lock(&F.s->mu);
+    int same = F.s->received.len == F.sent.len &&
+               (F.sent.len == 0 || memcmp(F.s->received.data, F.sent.data, F.sent.len) == 0);
+    size_t got = F.s->received.len;
+    pthread_mutex_unlock(&F.s->mu);
+    TH_ASSERT_MSG(same, "upstream got %zu bytes, %zu pushed (or different bytes)", got,
+                  F.sent.len);
+}
+
+static const srv_resp OK200 = {200, NULL, NULL, NULL, 0};
+static const srv_resp E503 = {503, NULL, NULL, NULL, 0};
+
+/* ---- cases ---------------------------------------------------------------- */
+
+/* Items pushed together go out as one gzip request to <prefix>/v1/traces
+ * with the custom header; counters and latency follow. */
+static void t_batch_gzip_headers(void)
+{
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", "/otlp/"));
+    c->exporter.compression = CFG_COMP_GZIP;
+    fx_begin(s, c);
+    for (int i = 0; i < 5; i++) push(SIG_TRACES, 100 + (size_t)i, 3, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == F.records, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    assert_received_all();
+    TH_ASSERT_EQ_INT(srv_requests(s), 1);
+    TH_ASSERT_EQ_STR(s->path, "/otlp/v1/traces");
+    TH_ASSERT_EQ_STR(s->cenc, "gzip");
+    TH_ASSERT_EQ_STR(s->ctype, "application/x-protobuf");
+    TH_ASSERT_EQ_STR(s->api_key, "secret-1");
+    char host[64];
+    snprintf(host, sizeof host, "127.0.0.1:%u", (unsigned)s->port);
+    TH_ASSERT_EQ_STR(s->host, host);
+    TH_ASSERT_EQ_INT(s->host_headers, 1);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][200]), 1);
+    TH_ASSERT_EQ_INT(ctr(&F.m->lat_count), 5);
+    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
+    fx_done();
+}
+
+/* batch.max_bytes splits batches; a larger item goes alone; zstd. */
+static void t_max_bytes_zstd(void)
+{
+    static const size_t sizes[] = {40, 40, 40, 40, 250, 30};
+    static const size_t want[] = {80, 80, 250, 30};
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.compression = CFG_COMP_ZSTD;
+    c->exporter.batch_max_bytes = 100;
+    fx_begin(s, c);
+    for (int i = 0; i < 6; i++) push(SIG_METRICS, sizes[i], 1, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(srv_received(s) == F.sent.len, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    assert_received_all();
+    TH_ASSERT_EQ_INT(srv_requests(s), 4);
+    for (int i = 0; i < 4; i++) TH_ASSERT_EQ_INT(s->req_len[i], want[i]);
+    TH_ASSERT_EQ_STR(s->path, "/v1/metrics");
+    TH_ASSERT_EQ_STR(s->cenc, "zstd");
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 6);
+    fx_done();
+}
+
+/* 503 twice, then 200: the same bytes three times, two retries. */
+static void t_retry_503_then_200(void)
+{
+    static const srv_resp script[] = {{503, NULL, NULL, NULL, 0}, {503, NULL, NULL, NULL, 0}};
+    srv *s = srv_start(script, 2, OK200, NULL, NULL);
+    fx_begin(s, make_cfg(url_for(s, "http", "")));
+    push(SIG_LOGS, 64, 2, 1);
+    push(SIG_LOGS, 32, 5, 2);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 7, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 3);
+    for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(s->req_len[i], 96);
+    pthread_mutex_lock(&s->mu);
+    int same = s->received.len == 3 * F.sent.len &&
+               !memcmp(s->received.data, F.sent.data, F.sent.len) &&
+               !memcmp(s->received.data + F.sent.len, F.sent.data, F.sent.len) &&
+               !memcmp(s->received.data + 2 * F.sent.len, F.sent.data, F.sent.len);
+    pthread_mutex_unlock(&s->mu);
+    TH_ASSERT(same);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][503]), 2);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][200]), 1);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 2);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(s->conns, 1); /* kept alive across answers */
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
+    fx_done();
+}
+
+/* 429 with Retry-After: 1 is retried after one second although the
+ * backoff alone would wait at least 30 s. */
+static void t_retry_after_honoured(void)
+{
+    static const srv_resp script[] = {{429, "1", NULL, NULL, 0}};
+    srv *s = srv_start(script, 1, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.retry_initial_ms = 60000;
+    c->exporter.retry_max_ms = 60000;
+    fx_begin(s, c);
+    push(SIG_TRACES, 50, 1, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_requests[SIG_TRACES][429]) == 1, 5000);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 1, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 2);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 1);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
+    fx_done();
+}
+
+/* 204 with no body is a success; a 200 with partial_success is counted
+ * and not retried. */
+static void t_204_and_partial_success(void)
+{
+    /* ExportLogsServiceResponse{partial_success{rejected_log_records: 7, "quota"}} */
+    static const uint8_t partial[] = {0x0a, 0x09, 0x08, 0x07, 0x12, 0x05, 'q', 'u', 'o', 't', 'a'};
+    static const srv_resp script[] = {{204, NULL, NULL, NULL, 0},
+                                      {200, NULL, "application/x-protobuf", partial, sizeof partial}};
+    srv *s = srv_start(script, 2, OK200, NULL, NULL);
+    fx_begin(s, make_cfg(url_for(s, "http", "")));
+    push(SIG_LOGS, 20, 4, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 4, 5000);
+    push(SIG_LOGS, 20, 10, 2);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 14, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 2);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][204]), 1);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_partial_rejected[SIG_LOGS]), 7);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    assert_received_all();
+    fx_done();
+}
+
+/* An idle connection takes an open batch at once (batch.timeout is a
+ * minute here); while the only connection is busy, items accumulate into
+ * one batch that goes when it frees up. */
+static void t_eager_when_idle_batch_when_busy(void)
+{
+    static const srv_resp script[] = {{200, NULL, NULL, NULL, 0, 300}};
+    srv *s = srv_start(script, 1, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.batch_timeout_ms = 60000;
+    fx_begin(s, c);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    push(SIG_TRACES, 10, 1, 0);
+    WAIT_FOR(srv_requests(s) == 1, 5000); /* its answer takes 300 ms */
+    for (int i = 1; i <= 5; i++) push(SIG_TRACES, 10, 1, i);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 6, 5000);
+    TH_ASSERT_EQ_INT(srv_requests(s), 2);
+    TH_ASSERT_EQ_INT(s->req_len[0], 10);
+    TH_ASSERT_EQ_INT(s->req_len[1], 50);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    assert_received_all();
+    fx_done();
+}
+
+/* 400 with a google.rpc.Status body: rejected, counted, never retried. */
+static void t_400_rejected(void)
+{
+    static const uint8_t status[] = {0x08, 0x03, 0x12, 0x07, 'b', 'a', 'd', ' ', 'p', 'b', '!'};
+    static const srv_resp script[] = {{400, NULL, "application/x-protobuf", status, sizeof status}};
+    srv *s = srv_start(script, 1, OK200, NULL, NULL);
+    fx_begin(s, make_cfg(url_for(s, "http", "")));
+    push(SIG_TRACES, 30, 6, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]) == 6, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 1);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][400]), 1);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 0);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
+    fx_done();
+}
+
+/* One request per signal, each to its path. */
+static void t_signals_paths(void)
+{
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", "/"));
+    c->exporter.max_in_flight = 3;
+    fx_begin(s, c);
+    push(SIG_TRACES, 10, 1, 1);
+    push(SIG_METRICS, 10, 1, 2);
+    push(SIG_LOGS, 10, 1, 3);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(srv_requests(s) == 3, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(s->paths, 7);
+    for (int sig = 0; sig < SIG_COUNT; sig++)
+        TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[sig][EXP_RESULT_SENT]), 1);
+    fx_done();
+}
+
+/* exp_stop flushes open batches at once (batch.timeout is long here) and
+ * returns 0 once everything is acknowledged. */
+static void t_stop_drains(void)
+{
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.batch_timeout_ms = 60000;
+    fx_begin(s, c);
+    for (int i = 0; i < 20; i++) push(SIG_TRACES, 200, 1, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 3000), 0);
+    assert_received_all();
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 20);
+    TH_ASSERT_EQ_INT(queue_items(F.q), 0);
+    fx_done();
+}
+
+/* Upstream always 503: exp_stop gives up at its deadline and returns the
+ * number of undelivered items; they are counted DROPPED. */
+static void t_stop_undelivered(void)
+{
+    srv *s = srv_start(NULL, 0, E503, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.batch_max_bytes = 100;
+    fx_begin(s, c);
+    for (int i = 0; i < 4; i++) push(SIG_METRICS, 100, 3, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(srv_requests(s) >= 2, 5000);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 4);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 12);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 0);
+    TH_ASSERT_EQ_INT(queue_items(F.q), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
+    fx_done();
+}
+
+/* While the upstream refuses, the exporter holds only what its slots
+ * allow; the rest stays in the queue (backpressure, bounded memory). */
+static void t_backpressure(void)
+{
+    srv *s = srv_start(NULL, 0, E503, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.batch_max_bytes = 100;
+    fx_begin(s, c);
+    for (int i = 0; i < 10; i++) push(SIG_TRACES, 100, 1, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(srv_requests(s) >= 3, 5000);
+    /* one batch in flight or backing off, one sealed and waiting */
+    TH_ASSERT_EQ_INT(queue_items(F.q), 8);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 50), 10);
+    fx_done();
+}
+
+/* Nothing listens: connection errors are counted as code 0 and retried;
+ * max_elapsed_time gives up (DROPPED) before the stop. */
+static void t_connection_refused(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    TH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sl) == 0);
+    TH_ASSERT(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    cfg *c = make_cfg(url); /* the port stays bound but never listens */
+    c->exporter.retry_max_elapsed_ms = 400;
+    fx_begin(NULL, c);
+    push(SIG_LOGS, 10, 2, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]) == 2, 5000);
+    TH_ASSERT(ctr(&F.m->exp_requests[SIG_LOGS][0]) >= 2);
+    TH_ASSERT(ctr(&F.m->exp_retries) >= 1);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 0); /* dropped before the stop began */
+    close(fd);
+    fx_done();
+}
+
+/* ---- TLS ------------------------------------------------------------------- */
+
+static char tls_dir[64], tls_cert[128], tls_key[128];
+
+/* A self-signed certificate for 127.0.0.1, made once; skips without openssl. */
+static void need_cert(void)
+{
+    if (tls_cert[0]) return;
+    snprintf(tls_dir, sizeof tls_dir, "/tmp/sw-exp-XXXXXX");
+    if (!mkdtemp(tls_dir)) th_skip("mkdtemp failed");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -days 1 -keyout %s/key.pem "
+             "-out %s/cert.pem >/dev/null 2>&1", tls_dir, tls_dir);
+    if (system(cmd) != 0) {
+        rmdir(tls_dir);
+        tls_dir[0] = '\0';
+        th_skip("the openssl command could not make a certificate");
+    }
+    snprintf(tls_key, sizeof tls_key, "%s/key.pem", tls_dir);
+    snprintf(tls_cert, sizeof tls_cert, "%s/cert.pem", tls_dir);
+}
+
+static void tls_cleanup(void)
+{
+    if (!tls_dir[0]) return;
+    if (tls_cert[0]) unlink(tls_cert);
+    if (tls_key[0]) unlink(tls_key);
+    rmdir(tls_dir);
+}
+
+/* https with tls.ca_file = the server's certificate: delivered. */
+static void t_tls_trusted(void)
+{
+    need_cert();
+    srv *s = srv_start(NULL, 0, OK200, tls_cert, tls_key);
+    cfg *c = make_cfg(url_for(s, "https", "/otlp"));
+    c->exporter.compression = CFG_COMP_GZIP;
+    set_str(&c->exporter.tls_ca_file, tls_cert);
+    fx_begin(s, c);
+    for (int i = 0; i < 3; i++) push(SIG_TRACES, 300, 1, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 5000);
+    push(SIG_TRACES, 300, 1, 9); /* a second request, on the kept-alive connection */
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    assert_received_all();
+    TH_ASSERT_EQ_STR(s->path, "/otlp/v1/traces");
+    TH_ASSERT_EQ_STR(s->api_key, "secret-1");
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][0]), 0);
+    TH_ASSERT_EQ_INT(s->conns, 1); /* one handshake, two requests */
+    fx_done();
+}
+
+/* https with the default store: the self-signed certificate fails
+ * verification, counted as a connection error and retried; nothing
+ * reaches the server. */
+static void t_tls_untrusted(void)
+{
+    need_cert();
+    srv *s = srv_start(NULL, 0, OK200, tls_cert, tls_key);
+    fx_begin(s, make_cfg(url_for(s, "https", "")));
+    push(SIG_TRACES, 300, 1, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_requests[SIG_TRACES][0]) >= 2, 5000);
+    TH_ASSERT(ctr(&F.m->exp_retries) >= 1);
+    TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 1);
+    TH_ASSERT_EQ_INT(srv_requests(s), 0);
+    fx_done();
+}
+
+/* Bad configuration is refused by exp_new. */
+static void t_bad_config(void)
+{
+    static const char *bad[] = {"ftp://127.0.0.1:1", "127.0.0.1:4319", "http://", "http://h:0"};
+    sw_metrics *m = metrics_new();
+    queue *q = queue_new(1024, m);
+    TH_ASSERT(m && q);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg *c = make_cfg(bad[i]);
+        exporter *e = exp_new(c, q, m);
+        int refused = e == NULL;
+        exp_free(e);
+        cfg_free(c);
+        TH_ASSERT_MSG(refused, "accepted endpoint %s", bad[i]);
+    }
+    cfg *c = make_cfg("https://127.0.0.1:1");
+    set_str(&c->exporter.tls_ca_file, "/nonexistent/ca.pem");
+    exporter *e = exp_new(c, q, m);
+    int refused = e == NULL;
+    exp_free(e);
+    cfg_free(c);
+    queue_free(q);
+    metrics_free(m);
+    TH_ASSERT_MSG(refused, "accepted a missing tls.ca_file");
+}
+
+/* Freed without a start, and with a start but no stop. */
+static void t_lifecycle(void)
+{
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    fx_begin(s, make_cfg(url_for(s, "http", "")));
+    exp_free(F.e);
+    F.e = exp_new(F.c, F.q, F.m);
+    TH_ASSERT(F.e);
+    push(SIG_TRACES, 10, 1, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    TH_ASSERT(exp_start(F.e) != 0);
+    fx_done(); /* exp_free stops the running thread */
+}
+
+int main(void)
+{
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+    log_setup(LOG_LVL_WARN, 0);
+    TH_RUN(t_batch_gzip_headers);
+    TH_RUN(t_max_bytes_zstd);
+    TH_RUN(t_retry_503_then_200);
+    TH_RUN(t_retry_after_honoured);
+    TH_RUN(t_204_and_partial_success);
+    TH_RUN(t_eager_when_idle_batch_when_busy);
+    TH_RUN(t_400_rejected);
+    TH_RUN(t_signals_paths);
+    TH_RUN(t_stop_drains);
+    TH_RUN(t_stop_undelivered);
+    TH_RUN(t_backpressure);
+    TH_RUN(t_connection_refused);
+    TH_RUN(t_tls_trusted);
+    TH_RUN(t_tls_untrusted);
+    TH_RUN(t_bad_config);
+    TH_RUN(t_lifecycle);
+    tls_cleanup();
+    return th_done();
+}
