@@ -33,7 +33,8 @@ static void usage(FILE *f)
         "(protobuf or JSON; gzip, zstd or identity), counts and stores what it got,\n"
         "and answers with configurable latency, errors and 429s. Inspection:\n"
         "GET /stats, /received/{traces,metrics,logs,headers}, /healthz;\n"
-        "POST /reset, /admin/fail?count=N&code=C. See docs/mockup.md.\n"
+        "POST /reset, /admin/fail?count=N&code=C, /admin/latency?ms=N,\n"
+        "/admin/outage?seconds=N&mode=refuse|503|429|hang. See docs/mockup.md.\n"
         "\n"
         "  --listen HOST:PORT   listen address (default 127.0.0.1:4319; port 0 = any)\n"
         "  --ready-file PATH    once listening, write 'http=HOST:PORT' (or https=)\n"
@@ -50,6 +51,15 @@ static void usage(FILE *f)
         "  --keep N             max stored content lines per signal (default 1000000)\n"
         "  --fast               validate and count only, store no content\n"
         "  --seed S             seed of the error/429 draws (default 1)\n"
+        "  --outage-schedule DOWN_S/EVERY_S[/MODE]\n"
+        "                       repeating outage: every EVERY_S seconds, up for\n"
+        "                       EVERY_S - DOWN_S, then down for DOWN_S (e.g. 5/10/503);\n"
+        "                       MODE refuse (default), 503, 429 or hang\n"
+        "  --outage-at START_S:DURATION_S[:MODE]\n"
+        "                       one outage START_S seconds after start\n"
+        "  --admin-listen HOST:PORT\n"
+        "                       also serve every endpoint on this address; it is\n"
+        "                       never refused (ready file gets 'admin=HOST:PORT')\n"
         "  --log-level L        error|warn|info|debug (default info)\n"
         "  --version            print the version\n"
         "  --help               this text\n");
@@ -75,26 +85,26 @@ static int parse_rate(const char *s, double *out)
     return 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into o->host / o->port. */
-static int parse_listen(const char *s, mock_opts *o)
+/* "HOST:PORT" or "[V6]:PORT" into host (cap bytes) / *port. */
+static int parse_hostport(const char *s, char *host, size_t cap, int *port_out)
 {
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s) return SW_EINVAL;
     size_t hl = (size_t)(colon - s);
     if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') { s++; hl -= 2; }
-    if (hl == 0 || hl >= sizeof o->host) return SW_EINVAL;
+    if (hl == 0 || hl >= cap) return SW_EINVAL;
     long port;
     if (parse_long(colon + 1, 0, 65535, &port)) return SW_EINVAL;
-    memcpy(o->host, s, hl);
-    o->host[hl] = '\0';
-    o->port = (int)port;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    *port_out = (int)port;
     return 0;
 }
 
 enum {
     OPT_LISTEN = 256, OPT_READY, OPT_LATENCY, OPT_ERATE, OPT_ECODE, OPT_R429, OPT_RETRY,
     OPT_FAILFIRST, OPT_SUCCESS, OPT_CERT, OPT_KEY, OPT_KEEP, OPT_FAST, OPT_SEED, OPT_LOG,
-    OPT_VERSION, OPT_HELP
+    OPT_SCHEDULE, OPT_AT, OPT_ADMIN, OPT_VERSION, OPT_HELP
 };
 
 static const struct option long_opts[] = {
@@ -113,6 +123,9 @@ static const struct option long_opts[] = {
     {"fast", no_argument, NULL, OPT_FAST},
     {"seed", required_argument, NULL, OPT_SEED},
     {"log-level", required_argument, NULL, OPT_LOG},
+    {"outage-schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"outage-at", required_argument, NULL, OPT_AT},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -124,7 +137,10 @@ static int apply_opt(int c, const char *arg, mock_opts *o, int *level)
     long v;
     int rc = 0;
     switch (c) {
-    case OPT_LISTEN: return parse_listen(arg, o);
+    case OPT_LISTEN: return parse_hostport(arg, o->host, sizeof o->host, &o->port);
+    case OPT_ADMIN: return parse_hostport(arg, o->admin_host, sizeof o->admin_host, &o->admin_port);
+    case OPT_SCHEDULE: return mock_parse_schedule(arg, &o->outage);
+    case OPT_AT: return mock_parse_outage_at(arg, &o->outage);
     case OPT_READY: o->ready_file = arg; return 0;
     case OPT_LATENCY: rc = parse_long(arg, 0, 3600000, &v); o->latency_ms = (int)v; break;
     case OPT_ERATE: return parse_rate(arg, &o->error_rate);

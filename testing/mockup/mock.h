@@ -19,6 +19,45 @@
 
 struct event_base;
 
+/* ---- outages (mock_outage.c; pure) ---------------------------------------- */
+
+typedef enum {
+    MOCK_OUT_NONE = 0,
+    MOCK_OUT_REFUSE, /* listener closed, export connections dropped */
+    MOCK_OUT_503,    /* every export POST answered 503 */
+    MOCK_OUT_429,    /* every export POST answered 429 with Retry-After */
+    MOCK_OUT_HANG,   /* export POSTs read, never answered; closed at the end */
+} mock_outage_mode;
+
+/* Where outages come from; times in ms since the mock started. Admin beats
+ * --outage-at, which beats the schedule. */
+typedef struct mock_outage_plan {
+    int64_t sched_down_ms, sched_every_ms; /* --outage-schedule; every 0 = none */
+    int sched_mode;
+    int64_t at_start_ms, at_end_ms;        /* --outage-at; mode NONE = none */
+    int at_mode;
+    int64_t admin_start_ms, admin_end_ms;  /* POST /admin/outage */
+    int admin_mode;
+} mock_outage_plan;
+
+/* "refuse", "503", "429", "hang" -> the mode; SW_EINVAL otherwise. */
+int mock_outage_mode_parse(const char *s);
+/* "none", "refuse", "503", "429", "hang". */
+const char *mock_outage_mode_name(int mode);
+/* Decimal seconds ("5", "0.25") into ms; SW_EINVAL for negatives, junk or
+ * more than 30 days. */
+int mock_parse_seconds(const char *s, int64_t *ms);
+/* "DOWN_S/EVERY_S[/MODE]" (0 < DOWN < EVERY; mode refuse when absent):
+ * each period of EVERY seconds is up for EVERY - DOWN, then down for DOWN. */
+int mock_parse_schedule(const char *s, mock_outage_plan *p);
+/* "START_S:DURATION_S[:MODE]": one outage START seconds after start. */
+int mock_parse_outage_at(const char *s, mock_outage_plan *p);
+/* The mode in force t_ms after start (MOCK_OUT_NONE: none); *next_ms is
+ * the next time after t_ms at which it may change (INT64_MAX: never). */
+int mock_outage_eval(const mock_outage_plan *p, int64_t t_ms, int64_t *next_ms);
+/* ms until no outage is in force any more (0 when none is now). */
+int64_t mock_outage_remaining_ms(const mock_outage_plan *p, int64_t t_ms);
+
 /* Command-line settings; filled by main(), read-only afterwards. */
 typedef struct mock_opts {
     char host[256];         /* listen address */
@@ -36,6 +75,9 @@ typedef struct mock_opts {
     size_t keep;            /* max stored content lines per signal */
     int fast;               /* validate and count only; store nothing */
     uint64_t seed;
+    mock_outage_plan outage; /* --outage-schedule, --outage-at (admin part unused) */
+    char admin_host[256];    /* --admin-listen; empty = none */
+    int admin_port;
 } mock_opts;
 
 /* Fills the defaults documented in --help. */
@@ -83,8 +125,22 @@ buf *mock_store_lines(mock_store *s, sw_signal sig);
 void mock_store_add_kept(mock_store *s, sw_signal sig, size_t n);
 /* The "name: value\n" headers of the last POST (borrowed, writable). */
 buf *mock_store_headers(mock_store *s);
-/* Appends the /stats JSON document to out. */
-int mock_store_stats_json(const mock_store *s, buf *out);
+/* An export POST that arrived during an outage, sec seconds after start
+ * (non-decreasing). Counted per second for the first
+ * MOCK_OUTAGE_SECONDS_MAX distinct seconds, in the total always. */
+#define MOCK_OUTAGE_SECONDS_MAX 4096
+void mock_store_count_outage_request(mock_store *s, int64_t sec);
+
+/* The live outage state shown in /stats. */
+typedef struct mock_outage_status {
+    int mode;             /* MOCK_OUT_NONE: no outage now */
+    int64_t remaining_ms;
+    int64_t uptime_ms;    /* since the mock started */
+    uint64_t started;     /* outages begun since start */
+} mock_outage_status;
+
+/* Appends the /stats JSON document to out; os may be NULL (no "outage"). */
+int mock_store_stats_json(const mock_store *s, const mock_outage_status *os, buf *out);
 
 /* ---- rendering (mock_render.c) ------------------------------------------ */
 

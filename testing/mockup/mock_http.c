@@ -4,7 +4,8 @@
  * --fail-first, --rate-429, --error-rate); without a fault the body is
  * decoded and counted and the answer is --success-code, or 400/413/415.
  * Counters change when the request arrives; with --latency-ms only the
- * answer waits (an evtimer per request, never a sleep).
+ * answer waits (an evtimer per request, never a sleep). During an outage
+ * (mock_outage_loop.c) the outage decides before any of that.
  */
 #define LOG_COMPONENT "mockup"
 
@@ -100,11 +101,28 @@ void mock_http_flush_pending(mock_server *srv)
     while (srv->pending) pending_finish(srv->pending);
 }
 
+void mock_http_release_req(struct evhttp_request *req)
+{
+    if (!evhttp_request_get_connection(req)) evhttp_request_free(req);
+}
+
+void mock_http_drop_pending(mock_server *srv)
+{
+    while (srv->pending) {
+        mock_pending *p = srv->pending;
+        pending_unlink(srv, p);
+        event_free(p->timer);
+        evbuffer_free(p->body);
+        mock_http_release_req(p->req);
+        free(p);
+    }
+}
+
 /* Answers now, or after --latency-ms. Takes ownership of body. */
 static void send_export_reply(mock_server *srv, struct evhttp_request *req, int code,
                               struct evbuffer *body)
 {
-    int ms = srv->opts->latency_ms;
+    int ms = srv->latency_ms;
     mock_pending *p = ms > 0 ? calloc(1, sizeof *p) : NULL;
     if (p) p->timer = evtimer_new(srv->base, on_delay, p);
     if (p && p->timer) {
@@ -180,16 +198,37 @@ static struct evbuffer *export_body(sw_signal sig, int json, int code, const cha
     return eb;
 }
 
+/* The answer an outage imposes: 0 none (decide normally), -1 hold the
+ * request (hang), else the status. Counts requests received in an outage. */
+static int outage_code(mock_server *srv, struct evhttp_request *req)
+{
+    int mode = mock_outage_update(srv, evhttp_request_get_connection(req));
+    mock_outage_track(srv, req);
+    if (mode == MOCK_OUT_NONE) return 0;
+    mock_store_count_outage_request(srv->store, mock_outage_uptime_s(srv));
+    switch (mode) {
+    case MOCK_OUT_HANG: return -1;
+    case MOCK_OUT_429: return 429;
+    default: return 503; /* 503, or refuse on a connection kept open */
+    }
+}
+
 static void on_export(mock_server *srv, struct evhttp_request *req, sw_signal sig)
 {
     save_headers(srv, req);
     mock_store_count_request(srv->store, sig);
+    int code = outage_code(srv, req);
+    if (code < 0) {
+        LOG_DEBUG("POST %s held (hang outage)", sw_signal_path(sig));
+        mock_outage_hold(srv, req);
+        return;
+    }
     struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
     int ctype = rcv_parse_content_type(evhttp_find_header(ih, "Content-Type"));
     int json = ctype == RCV_CT_JSON;
-    const char *msg = "injected failure";
+    const char *msg = code ? "upstream outage" : "injected failure";
     mock_decoded d;
-    int code = mock_faults_decide(&srv->faults);
+    if (code == 0) code = mock_faults_decide(&srv->faults);
     if (code == 0) code = handle_body(srv, req, sig, ctype, &d, &msg);
     mock_store_count_response(srv->store, code);
     LOG_DEBUG("POST %s -> %d", sw_signal_path(sig), code);
@@ -215,7 +254,9 @@ static void on_stats(mock_server *srv, struct evhttp_request *req)
 {
     buf b;
     buf_init(&b, 1024 * 1024);
-    if (mock_store_stats_json(srv->store, &b) == 0)
+    mock_outage_status os;
+    mock_outage_status_get(srv, evhttp_request_get_connection(req), &os);
+    if (mock_store_stats_json(srv->store, &os, &b) == 0)
         reply_text(req, 200, "application/json", b.data, b.len);
     else
         reply_msg(req, 500, "out of memory\n");
@@ -273,9 +314,59 @@ static void on_admin_fail(mock_server *srv, struct evhttp_request *req)
     reply_msg(req, 200, "ok\n");
 }
 
+/* Parses the query of req into q; 0, or SW_EINVAL (q is then empty). */
+static int parse_query(struct evhttp_request *req, struct evkeyvalq *q)
+{
+    TAILQ_INIT(q);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    return query && evhttp_parse_query_str(query, q) != 0 ? SW_EINVAL : 0;
+}
+
+static void on_admin_outage(mock_server *srv, struct evhttp_request *req)
+{
+    struct evkeyvalq q;
+    int64_t ms = -1;
+    int bad = parse_query(req, &q) != 0;
+    const char *secs = evhttp_find_header(&q, "seconds");
+    const char *m = evhttp_find_header(&q, "mode");
+    int mode = m ? mock_outage_mode_parse(m) : MOCK_OUT_REFUSE;
+    if (!bad) bad = !secs || mock_parse_seconds(secs, &ms) != 0 || mode < 0;
+    evhttp_clear_headers(&q);
+    if (bad) {
+        reply_msg(req, 400, "usage: POST /admin/outage?seconds=N[&mode=refuse|503|429|hang] "
+                            "(N >= 0, decimals allowed; 0 ends it)\n");
+        return;
+    }
+    if (ms > 0)
+        LOG_INFO("admin: outage %s for %lld ms", mock_outage_mode_name(mode), (long long)ms);
+    else
+        LOG_INFO("admin: outage ended");
+    /* A refuse outage drops every export connection but this one. */
+    mock_outage_admin(srv, mode, ms, evhttp_request_get_connection(req));
+    reply_msg(req, 200, "ok\n");
+}
+
+static void on_admin_latency(mock_server *srv, struct evhttp_request *req)
+{
+    struct evkeyvalq q;
+    long ms = -1;
+    int bad = parse_query(req, &q) != 0;
+    if (!bad) bad = query_long(&q, "ms", 0, 3600000, &ms) != 0 || ms < 0;
+    evhttp_clear_headers(&q);
+    if (bad) {
+        reply_msg(req, 400, "usage: POST /admin/latency?ms=N (0..3600000)\n");
+        return;
+    }
+    srv->latency_ms = (int)ms;
+    LOG_INFO("admin: latency %ld ms", ms);
+    reply_msg(req, 200, "ok\n");
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
-enum route_kind { R_EXPORT, R_STATS, R_RECEIVED, R_HEADERS, R_RESET, R_FAIL, R_HEALTH };
+enum route_kind {
+    R_EXPORT, R_STATS, R_RECEIVED, R_HEADERS, R_RESET, R_FAIL, R_OUTAGE, R_LATENCY, R_HEALTH
+};
 
 static const struct route {
     const char *path;
@@ -293,6 +384,8 @@ static const struct route {
     {"/received/headers", 0, R_HEADERS, SIG_TRACES},
     {"/reset", 1, R_RESET, SIG_TRACES},
     {"/admin/fail", 1, R_FAIL, SIG_TRACES},
+    {"/admin/outage", 1, R_OUTAGE, SIG_TRACES},
+    {"/admin/latency", 1, R_LATENCY, SIG_TRACES},
     {"/healthz", 0, R_HEALTH, SIG_TRACES},
 };
 
@@ -305,6 +398,8 @@ static void dispatch(mock_server *srv, struct evhttp_request *req, const struct 
     case R_HEADERS: on_headers(srv, req); break;
     case R_RESET: on_reset(srv, req); break;
     case R_FAIL: on_admin_fail(srv, req); break;
+    case R_OUTAGE: on_admin_outage(srv, req); break;
+    case R_LATENCY: on_admin_latency(srv, req); break;
     case R_HEALTH: reply_msg(req, 200, "ok\n"); break;
     }
 }
@@ -331,4 +426,4 @@ static void on_request(struct evhttp_request *req, void *arg)
     reply_msg(req, 404, "not found\n");
 }
 
-void mock_http_setup(mock_server *srv) { evhttp_set_gencb(srv->http, on_request, srv); }
+void mock_http_setup(mock_server *srv, struct evhttp *h) { evhttp_set_gencb(h, on_request, srv); }

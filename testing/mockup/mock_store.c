@@ -27,6 +27,9 @@ struct mock_store {
     uint64_t responses[600];
     buf lines[SIG_COUNT];
     buf headers;
+    uint64_t outage_requests;
+    size_t n_outage_secs; /* used entries of outage_secs */
+    struct { int64_t sec; uint64_t n; } outage_secs[MOCK_OUTAGE_SECONDS_MAX];
 };
 
 mock_store *mock_store_new(size_t keep)
@@ -55,6 +58,8 @@ void mock_store_reset(mock_store *s)
     }
     buf_reset(&s->headers);
     s->decode_errors = 0;
+    s->outage_requests = 0;
+    s->n_outage_secs = 0;
     for (size_t i = 0; i < sizeof s->responses / sizeof s->responses[0]; i++)
         s->responses[i] = 0;
 }
@@ -68,6 +73,19 @@ void mock_store_count_accepted(mock_store *s, sw_signal sig, uint64_t items, siz
     s->items[sig] += items;
     s->bytes[sig] += bytes;
     s->pb_bytes[sig] += pb_bytes;
+}
+
+void mock_store_count_outage_request(mock_store *s, int64_t sec)
+{
+    s->outage_requests++;
+    size_t n = s->n_outage_secs;
+    if (n && s->outage_secs[n - 1].sec == sec) {
+        s->outage_secs[n - 1].n++;
+    } else if (n < MOCK_OUTAGE_SECONDS_MAX) {
+        s->outage_secs[n].sec = sec;
+        s->outage_secs[n].n = 1;
+        s->n_outage_secs++;
+    }
 }
 
 void mock_store_count_decode_error(mock_store *s) { s->decode_errors++; }
@@ -109,7 +127,24 @@ static int put_responses(const mock_store *s, buf *out)
     return rc;
 }
 
-int mock_store_stats_json(const mock_store *s, buf *out)
+/* "outage":{"active":..,"mode":..,"remaining_ms":..,"uptime_ms":..,
+ * "started":..,"requests":..,"per_second":{"SEC":N,...}}, */
+static int put_outage(const mock_store *s, const mock_outage_status *os, buf *out)
+{
+    int rc = buf_printf(out,
+                        "\"outage\":{\"active\":%s,\"mode\":\"%s\",\"remaining_ms\":%" PRId64
+                        ",\"uptime_ms\":%" PRId64 ",\"started\":%" PRIu64
+                        ",\"requests\":%" PRIu64 ",\"per_second\":{",
+                        os->mode ? "true" : "false", mock_outage_mode_name(os->mode),
+                        os->remaining_ms, os->uptime_ms, os->started, s->outage_requests);
+    for (size_t i = 0; rc == 0 && i < s->n_outage_secs; i++)
+        rc = buf_printf(out, "%s\"%" PRId64 "\":%" PRIu64, i ? "," : "",
+                        s->outage_secs[i].sec, s->outage_secs[i].n);
+    if (rc == 0) rc = buf_append_str(out, "}},");
+    return rc;
+}
+
+int mock_store_stats_json(const mock_store *s, const mock_outage_status *os, buf *out)
 {
     int rc = buf_append_str(out, "{");
     if (rc == 0) rc = put_per_signal(out, "requests", s->requests);
@@ -120,6 +155,7 @@ int mock_store_stats_json(const mock_store *s, buf *out)
     if (rc == 0) rc = buf_printf(out, "\"decode_errors\":%" PRIu64 ",", s->decode_errors);
     if (rc == 0) rc = put_responses(s, out);
     if (rc == 0) rc = put_per_signal(out, "kept", s->kept);
+    if (rc == 0 && os) rc = put_outage(s, os, out);
     if (rc == 0) out->data[out->len - 1] = '}'; /* replaces the last ',' */
     if (rc == 0) rc = buf_append_str(out, "\n");
     return rc;

@@ -1,9 +1,11 @@
 /* test_mockup.c — the pure parts of spillway-mockup: content lines rendered
  * from decoded requests, body decoding (compression, JSON, fast mode), the
- * /stats JSON and fault decisions. The mockup's files are compiled into
+ * /stats JSON, fault decisions and the outage arithmetic (modes, schedule,
+ * --outage-at, admin outages and which one wins). The mockup's files are compiled into
  * this test directly (the unit-test link has no testing/mockup objects). */
 #include "testing/mockup/mock_decode.c"
 #include "testing/mockup/mock_fault.c"
+#include "testing/mockup/mock_outage.c"
 #include "testing/mockup/mock_render.c"
 #include "testing/mockup/mock_store.c"
 
@@ -410,7 +412,7 @@ static void t_stats_json(void)
     TH_ASSERT_EQ_INT(mock_store_room(st, SIG_LOGS), 5);
     buf j;
     buf_init(&j, 4096);
-    TH_ASSERT_EQ_INT(mock_store_stats_json(st, &j), 0);
+    TH_ASSERT_EQ_INT(mock_store_stats_json(st, NULL, &j), 0);
     TH_ASSERT_EQ_INT(buf_append(&j, "", 1), 0);
     TH_ASSERT_EQ_STR((char *)j.data,
                      "{\"requests\":{\"traces\":2,\"metrics\":0,\"logs\":1},"
@@ -421,12 +423,28 @@ static void t_stats_json(void)
                      "\"decode_errors\":1,"
                      "\"responses\":{\"200\":1,\"400\":1,\"503\":1},"
                      "\"kept\":{\"traces\":5,\"metrics\":0,\"logs\":0}}\n");
+    /* with the outage object */
+    mock_store_count_outage_request(st, 7);
+    mock_store_count_outage_request(st, 7);
+    mock_store_count_outage_request(st, 9);
+    mock_outage_status os = {MOCK_OUT_429, 1500, 9400, 2};
+    buf_reset(&j);
+    TH_ASSERT_EQ_INT(mock_store_stats_json(st, &os, &j), 0);
+    TH_ASSERT_EQ_INT(buf_append(&j, "", 1), 0);
+    TH_ASSERT_MSG(strstr((char *)j.data,
+                         ",\"outage\":{\"active\":true,\"mode\":\"429\",\"remaining_ms\":1500,"
+                         "\"uptime_ms\":9400,\"started\":2,\"requests\":3,"
+                         "\"per_second\":{\"7\":2,\"9\":1}}}\n") != NULL,
+                  "stats: %s", (char *)j.data);
     mock_store_reset(st);
     buf_reset(&j);
-    TH_ASSERT_EQ_INT(mock_store_stats_json(st, &j), 0);
+    os.mode = MOCK_OUT_NONE;
+    TH_ASSERT_EQ_INT(mock_store_stats_json(st, &os, &j), 0);
     TH_ASSERT_EQ_INT(buf_append(&j, "", 1), 0);
     TH_ASSERT(strstr((char *)j.data, "\"responses\":{},") != NULL);
     TH_ASSERT(strstr((char *)j.data, "\"decode_errors\":0,") != NULL);
+    TH_ASSERT(strstr((char *)j.data, "\"active\":false,\"mode\":\"none\"") != NULL);
+    TH_ASSERT(strstr((char *)j.data, "\"requests\":0,\"per_second\":{}}}") != NULL);
     TH_ASSERT_EQ_INT(mock_store_room(st, SIG_TRACES), 5);
     buf_destroy(&j);
     mock_store_free(st);
@@ -472,6 +490,130 @@ static void t_faults(void)
     for (int i = 0; i < 100; i++) TH_ASSERT_EQ_INT(mock_faults_decide(&a), 429);
 }
 
+static void t_outage_modes(void)
+{
+    TH_ASSERT_EQ_INT(mock_outage_mode_parse("refuse"), MOCK_OUT_REFUSE);
+    TH_ASSERT_EQ_INT(mock_outage_mode_parse("503"), MOCK_OUT_503);
+    TH_ASSERT_EQ_INT(mock_outage_mode_parse("429"), MOCK_OUT_429);
+    TH_ASSERT_EQ_INT(mock_outage_mode_parse("hang"), MOCK_OUT_HANG);
+    TH_ASSERT(mock_outage_mode_parse("none") < 0);
+    TH_ASSERT(mock_outage_mode_parse("502") < 0);
+    TH_ASSERT(mock_outage_mode_parse("") < 0);
+    TH_ASSERT(mock_outage_mode_parse(NULL) < 0);
+    TH_ASSERT_EQ_STR(mock_outage_mode_name(MOCK_OUT_NONE), "none");
+    TH_ASSERT_EQ_STR(mock_outage_mode_name(MOCK_OUT_HANG), "hang");
+    TH_ASSERT_EQ_STR(mock_outage_mode_name(99), "?");
+    int64_t ms = -1;
+    TH_ASSERT_EQ_INT(mock_parse_seconds("5", &ms), 0);
+    TH_ASSERT_EQ_INT(ms, 5000);
+    TH_ASSERT_EQ_INT(mock_parse_seconds("0.25", &ms), 0);
+    TH_ASSERT_EQ_INT(ms, 250);
+    TH_ASSERT_EQ_INT(mock_parse_seconds("0", &ms), 0);
+    TH_ASSERT_EQ_INT(ms, 0);
+    const char *bad[] = {"", "-1", "+1", " 1", "1s", "nan", "inf", "1e30", "2592001", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        TH_ASSERT_MSG(mock_parse_seconds(bad[i], &ms) != 0, "accepted '%s'", bad[i]);
+}
+
+static void t_outage_flags(void)
+{
+    mock_outage_plan p;
+    memset(&p, 0, sizeof p);
+    TH_ASSERT_EQ_INT(mock_parse_schedule("5/10/503", &p), 0);
+    TH_ASSERT_EQ_INT(p.sched_down_ms, 5000);
+    TH_ASSERT_EQ_INT(p.sched_every_ms, 10000);
+    TH_ASSERT_EQ_INT(p.sched_mode, MOCK_OUT_503);
+    TH_ASSERT_EQ_INT(mock_parse_schedule("0.5/2", &p), 0);
+    TH_ASSERT_EQ_INT(p.sched_mode, MOCK_OUT_REFUSE);
+    TH_ASSERT_EQ_INT(p.sched_down_ms, 500);
+    const char *bad_sched[] = {"5", "5/", "/10", "10/10", "11/10", "0/10", "5/10/", "5/10/foo",
+                               "5/10/503/1", "a/b", "-1/10"};
+    for (size_t i = 0; i < sizeof bad_sched / sizeof bad_sched[0]; i++)
+        TH_ASSERT_MSG(mock_parse_schedule(bad_sched[i], &p) != 0, "accepted '%s'", bad_sched[i]);
+    TH_ASSERT_EQ_INT(mock_parse_outage_at("3:60:hang", &p), 0);
+    TH_ASSERT_EQ_INT(p.at_start_ms, 3000);
+    TH_ASSERT_EQ_INT(p.at_end_ms, 63000);
+    TH_ASSERT_EQ_INT(p.at_mode, MOCK_OUT_HANG);
+    TH_ASSERT_EQ_INT(mock_parse_outage_at("0:1.5", &p), 0);
+    TH_ASSERT_EQ_INT(p.at_mode, MOCK_OUT_REFUSE);
+    TH_ASSERT_EQ_INT(p.at_end_ms, 1500);
+    const char *bad_at[] = {"3", "3:0", "3:", ":3", "3:4:x", "3:4:429:1", "3/4"};
+    for (size_t i = 0; i < sizeof bad_at / sizeof bad_at[0]; i++)
+        TH_ASSERT_MSG(mock_parse_outage_at(bad_at[i], &p) != 0, "accepted '%s'", bad_at[i]);
+    char longarg[300];
+    memset(longarg, '1', sizeof longarg - 1);
+    longarg[sizeof longarg - 1] = '\0';
+    TH_ASSERT(mock_parse_schedule(longarg, &p) != 0);
+}
+
+static void t_outage_schedule_eval(void)
+{
+    mock_outage_plan p;
+    memset(&p, 0, sizeof p);
+    int64_t next;
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 12345, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, INT64_MAX);
+    TH_ASSERT_EQ_INT(mock_outage_remaining_ms(&p, 12345), 0);
+    TH_ASSERT_EQ_INT(mock_parse_schedule("5/10/429", &p), 0);
+    /* up for 5 s, then down for 5 s, every 10 s */
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 0, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 5000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 4999, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 5000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 5000, &next), MOCK_OUT_429);
+    TH_ASSERT_EQ_INT(next, 10000);
+    TH_ASSERT_EQ_INT(mock_outage_remaining_ms(&p, 7500), 2500);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 10000, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 15000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 123456, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 125000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 129999, &next), MOCK_OUT_429);
+    TH_ASSERT_EQ_INT(next, 130000);
+    /* over 60 s a 5/10 schedule is down exactly half the time */
+    int64_t down = 0;
+    for (int64_t t = 0; t < 60000; t++) down += mock_outage_eval(&p, t, &next) != MOCK_OUT_NONE;
+    TH_ASSERT_EQ_INT(down, 30000);
+}
+
+static void t_outage_precedence(void)
+{
+    mock_outage_plan p;
+    memset(&p, 0, sizeof p);
+    int64_t next;
+    TH_ASSERT_EQ_INT(mock_parse_schedule("2/10/503", &p), 0); /* down 8..10, 18..20, ... */
+    TH_ASSERT_EQ_INT(mock_parse_outage_at("9:6:hang", &p), 0); /* 9..15 */
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 1000, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 8000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 8500, &next), MOCK_OUT_503);
+    TH_ASSERT_EQ_INT(next, 9000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 9000, &next), MOCK_OUT_HANG); /* --outage-at wins */
+    TH_ASSERT_EQ_INT(next, 10000);
+    /* the outage lasts from 8 s to 15 s whatever its mode */
+    TH_ASSERT_EQ_INT(mock_outage_remaining_ms(&p, 8500), 6500);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 14999, &next), MOCK_OUT_HANG);
+    TH_ASSERT_EQ_INT(next, 15000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 15000, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 18000);
+    /* an admin outage beats both, and ends on its own */
+    p.admin_mode = MOCK_OUT_REFUSE;
+    p.admin_start_ms = 12000;
+    p.admin_end_ms = 13000;
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 11999, &next), MOCK_OUT_HANG);
+    TH_ASSERT_EQ_INT(next, 12000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 12000, &next), MOCK_OUT_REFUSE);
+    TH_ASSERT_EQ_INT(next, 13000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 13000, &next), MOCK_OUT_HANG);
+    p.admin_start_ms = 30000;
+    p.admin_end_ms = 40000;
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 27000, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 28000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 29000, &next), MOCK_OUT_503);
+    TH_ASSERT_EQ_INT(next, 30000);
+    TH_ASSERT_EQ_INT(mock_outage_remaining_ms(&p, 30000), 10000);
+    TH_ASSERT_EQ_INT(mock_outage_eval(&p, 45000, &next), MOCK_OUT_NONE);
+    TH_ASSERT_EQ_INT(next, 48000);
+}
+
 int main(void)
 {
     TH_RUN(t_traces_lines);
@@ -483,5 +625,9 @@ int main(void)
     TH_RUN(t_decode_json);
     TH_RUN(t_stats_json);
     TH_RUN(t_faults);
+    TH_RUN(t_outage_modes);
+    TH_RUN(t_outage_flags);
+    TH_RUN(t_outage_schedule_eval);
+    TH_RUN(t_outage_precedence);
     return th_done();
 }
