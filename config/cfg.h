@@ -25,10 +25,16 @@ typedef struct cfg_header {
     char *value;
 } cfg_header;
 
+/* One processors.priority.rules[] entry: a class and one or more
+ * conditions, all of which must hold (see processors/prio.h). attribute and
+ * regex are both set or both NULL; at least one condition is present;
+ * span_error and min_severity never together. */
 typedef struct cfg_prio_rule {
     int klass;           /* sw_class */
-    char *attribute;     /* resource attribute key, e.g. service.name */
-    char *regex;         /* POSIX ERE source */
+    char *attribute;     /* resource attribute key, e.g. service.name; NULL: none */
+    char *regex;         /* POSIX ERE source; NULL exactly when attribute is */
+    int span_error;      /* span_status: error -> 1 (traces); 0: no condition */
+    int min_severity;    /* min_severity 1..24 (logs); 0: no condition */
     int line, col;       /* where the rule was written (for later errors) */
 } cfg_prio_rule;
 

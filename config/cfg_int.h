@@ -98,6 +98,11 @@ int cfg_value_parse_double(const char *s, double *out);
 /* Writes v (a value of type t) the way a user would write it. */
 void cfg_value_format(cfg_ftype t, double v, char *out, size_t len);
 
+/* cfg_regex.c: 0 if re (borrowed) compiles as a POSIX ERE, cheaply, and
+ * has no back-references; else SW_EINVAL (or SW_ENOMEM) with the reason in
+ * msg. */
+int cfg_regex_check(const char *re, char *msg, size_t msglen);
+
 /* cfg_walk.c: walks the document over the schema into x->c. */
 void cfg_walk_document(cfg_ctx *x);
 

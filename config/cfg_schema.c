@@ -71,7 +71,8 @@ static const cfg_field weights_fields[] = {
 static const cfg_field priority_fields[] = {
     SEC("weights", weights_fields, "weighted round robin between the class queues"),
     F("rules", CFT_RULES, priority.rules, NULL, 0, 0,
-      "ordered list of {class, attribute, regex}; the first match sets the class, default normal"),
+      "ordered list of {class, attribute + regex, span_status, min_severity}; "
+      "the first match sets the class, default normal"),
     END,
 };
 static const cfg_field processors_fields[] = {

@@ -10,12 +10,12 @@
 #include "config/cfg_int.h"
 
 #include <ctype.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "processors/prio.h"
 #include "runtime/err.h"
 #include "runtime/item.h"
 
@@ -229,96 +229,178 @@ static void walk_headers(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const c
 
 /* ---- processors.priority.rules ---- */
 
-/* glibc's regcomp() copies a bounded repeat {m,n} n times, so nested
- * bounds multiply: refuse regexes whose bounds together exceed a small
- * budget, or that are very long. Conservative: a bound inside a bracket
- * expression counts too. */
-static double read_bound(const char **p)
+/* The keys of a rule, in the order of enum rule_key. */
+enum rule_key { RK_CLASS, RK_ATTRIBUTE, RK_REGEX, RK_SPAN_STATUS, RK_MIN_SEVERITY, RK_COUNT };
+static const char *const rule_keys[RK_COUNT] = {
+    "class", "attribute", "regex", "span_status", "min_severity",
+};
+
+/* What walk_rule saw of each key: 0 absent, 1 valid, -1 present but bad;
+ * and its key node, for errors that concern the key as a whole. */
+typedef struct rule_seen {
+    int state[RK_COUNT];
+    const yaml_node_t *key[RK_COUNT];
+} rule_seen;
+
+static int rule_class(cfg_ctx *x, cfg_prio_rule *r, const char *text, yaml_node_t *v, const char *path)
 {
-    double v = 0;
-    for (; isdigit((unsigned char)**p); (*p)++)
-        if ((v = v * 10 + (**p - '0')) > 1e9) v = 1e9;
-    return v;
+    r->klass = sw_class_parse(text);
+    if (r->klass >= 0) return 0;
+    nerr(x, v, path, "unknown class \"%s\": expected critical | high | normal", text);
+    return -1;
 }
 
-static int regex_too_costly(const char *re)
+static int rule_regex_check(cfg_ctx *x, const char *text, yaml_node_t *v, const char *path)
 {
-    double cost = 1;
-    if (strlen(re) > 1024) return 1;
-    for (const char *p = re; *p; p++) {
-        if (*p == '\\' && p[1]) { p++; continue; }
-        if (*p != '{') continue;
-        const char *q = p + 1;
-        double lo = read_bound(&q), hi = lo;
-        if (*q == ',') {
-            q++;
-            hi = isdigit((unsigned char)*q) ? read_bound(&q) : lo + 1;
-        }
-        cost *= (hi > lo ? hi : lo) + 1;
-        if (cost > 10000) return 1;
-    }
-    return 0;
+    char msg[256];
+    int rc = cfg_regex_check(text, msg, sizeof msg);
+    if (rc == SW_ENOMEM) cfg_ctx_oom(x);
+    else if (rc != 0) nerr(x, v, path, "%s", msg);
+    return rc == 0 ? 0 : -1;
 }
 
-static int rule_value(cfg_ctx *x, cfg_prio_rule *r, const char *key, yaml_node_t *v, const char *path)
+/* attribute or regex: takes ownership of text. */
+static int rule_string(cfg_ctx *x, char **dst, char *text, int is_regex, yaml_node_t *v,
+                       const char *path)
 {
-    char *text = scalar_text(x, v, path);
-    if (!text) return -1;
-    if (strcmp(key, "class") == 0) {
-        r->klass = sw_class_parse(text);
-        if (r->klass < 0) nerr(x, v, path, "unknown class \"%s\": expected critical | high | normal", text);
-        free(text);
-        return r->klass < 0 ? -1 : 0;
-    }
-    char **dst = strcmp(key, "attribute") == 0 ? &r->attribute : &r->regex;
     free(*dst);
     *dst = text;
-    if (!*text) { nerr(x, v, path, "must not be empty"); return -1; }
-    if (dst == &r->regex && regex_too_costly(text)) {
-        nerr(x, v, path, "regex too long or its {m,n} repeat counts too large");
+    if (!*text) {
+        nerr(x, v, path, "must not be empty");
         return -1;
     }
-    if (dst == &r->regex) {
-        regex_t re;
-        int rc = regcomp(&re, text, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char why[128];
-            regerror(rc, &re, why, sizeof why);
-            nerr(x, v, path, "invalid regex \"%.80s\": %s", text, why);
-            return -1;
-        }
-        regfree(&re);
+    return is_regex ? rule_regex_check(x, text, v, path) : 0;
+}
+
+static int rule_span_status(cfg_ctx *x, cfg_prio_rule *r, const char *text, yaml_node_t *v,
+                            const char *path)
+{
+    if (strcmp(text, "error") == 0) {
+        r->span_error = 1;
+        return 0;
     }
+    nerr(x, v, path, "invalid value \"%s\": only \"error\" is allowed (a span with status ERROR)", text);
+    return -1;
+}
+
+/* A severity name (any case, also with the SEVERITY_NUMBER_ prefix of the
+ * OTLP enum) or a number 1..24; -1 if neither. */
+static int parse_severity(const char *s)
+{
+    static const char prefix[] = "SEVERITY_NUMBER_";
+    if (strncasecmp(s, prefix, sizeof prefix - 1) == 0) {
+        s += sizeof prefix - 1;
+        if (!isalpha((unsigned char)*s)) return -1;
+    }
+    return prio_severity_parse(s);
+}
+
+static int rule_min_severity(cfg_ctx *x, cfg_prio_rule *r, const char *text, yaml_node_t *v,
+                             const char *path)
+{
+    int sev = parse_severity(text);
+    if (sev > 0) {
+        r->min_severity = sev;
+        return 0;
+    }
+    if (isdigit((unsigned char)text[0]) || text[0] == '-' || text[0] == '+')
+        nerr(x, v, path, "\"%s\" is out of range: a severity number must be in [1, %d]", text, PRIO_SEV_MAX);
+    else
+        nerr(x, v, path, "unknown severity \"%s\": expected TRACE | DEBUG | INFO | WARN | ERROR | FATAL "
+             "(any case, optionally 2..4 as in WARN2, or SEVERITY_NUMBER_*) or a number 1..24", text);
+    return -1;
+}
+
+/* Converts the scalar v of rule key k into r. 0 or -1 (error given). */
+static int rule_value(cfg_ctx *x, cfg_prio_rule *r, int k, yaml_node_t *v, const char *path)
+{
+    int rc = -1;
+    char *text = scalar_text(x, v, path);
+    if (!text) return -1;
+    switch (k) {
+    case RK_CLASS: rc = rule_class(x, r, text, v, path); break;
+    case RK_ATTRIBUTE: return rule_string(x, &r->attribute, text, 0, v, path);
+    case RK_REGEX: return rule_string(x, &r->regex, text, 1, v, path);
+    case RK_SPAN_STATUS: rc = rule_span_status(x, r, text, v, path); break;
+    case RK_MIN_SEVERITY: rc = rule_min_severity(x, r, text, v, path); break;
+    default: break;
+    }
+    free(text);
+    return rc;
+}
+
+/* The checks across the keys of one rule, after all were read. 0 or -1. */
+static int rule_combination(cfg_ctx *x, const yaml_node_t *m, const rule_seen *s, const char *prefix)
+{
+    char path[CFG_PATH_MAX];
+    const int *st = s->state;
+    int bad = 0;
+    if (!st[RK_CLASS]) { nerr(x, m, prefix, "missing required key \"class\""); bad = 1; }
+    if (!st[RK_ATTRIBUTE] != !st[RK_REGEX]) {
+        nerr(x, m, prefix, "missing key \"%s\": attribute and regex go together",
+             st[RK_ATTRIBUTE] ? "regex" : "attribute");
+        bad = 1;
+    }
+    if (st[RK_SPAN_STATUS] && st[RK_MIN_SEVERITY]) {
+        /* Reported at whichever of the two keys comes second. */
+        int later = s->key[RK_MIN_SEVERITY]->start_mark.index > s->key[RK_SPAN_STATUS]->start_mark.index
+                        ? RK_MIN_SEVERITY : RK_SPAN_STATUS;
+        join(path, prefix, rule_keys[later]);
+        nerr(x, s->key[later], path, "span_status (traces) and min_severity (logs) cannot be in one "
+             "rule: write two rules");
+        bad = 1;
+    }
+    if (!st[RK_ATTRIBUTE] && !st[RK_REGEX] && !st[RK_SPAN_STATUS] && !st[RK_MIN_SEVERITY]) {
+        nerr(x, m, prefix, "a rule needs a condition: attribute with regex, span_status or min_severity");
+        bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+/* One key: value pair p of rule mapping m into r and s. 0, or -1 after an error. */
+static int rule_pair(cfg_ctx *x, const yaml_node_t *m, const pair_t *p, cfg_prio_rule *r, rule_seen *s,
+                     const char *prefix)
+{
+    char path[CFG_PATH_MAX];
+    yaml_node_t *k = pair_key(x, p, prefix), *v = yaml_document_get_node(x->doc, p->value);
+    int i = 0;
+    if (!k || !v) return -1;
+    join(path, prefix, scalar(k));
+    while (i < RK_COUNT && strcmp(rule_keys[i], scalar(k)) != 0) i++;
+    if (is_duplicate(x, m, p, 0)) {
+        nerr(x, k, path, "duplicate key");
+        return -1;
+    }
+    if (i == RK_COUNT) {
+        nerr(x, k, path, "unknown key (expected one of: class, attribute, regex, span_status, min_severity)");
+        return -1;
+    }
+    s->key[i] = k;
+    s->state[i] = -1;
+    if (v->type != YAML_SCALAR_NODE) {
+        nerr(x, v, path, "expected a single value, got %s", kind_name(v));
+        return -1;
+    }
+    if (rule_value(x, r, i, v, path) != 0) return -1;
+    s->state[i] = 1;
     return 0;
 }
 
 static int walk_rule(cfg_ctx *x, yaml_node_t *m, cfg_prio_rule *r, const char *prefix)
 {
-    static const char *keys[] = { "class", "attribute", "regex" };
-    char path[CFG_PATH_MAX];
-    int bad = 0, seen[3] = { 0 };
+    rule_seen s = { { 0 }, { NULL } };
+    int bad = 0;
     r->klass = -1;
     r->line = node_line(m);
     r->col = node_col(m);
     if (m->type != YAML_MAPPING_NODE) {
-        nerr(x, m, prefix, "expected a rule mapping {class, attribute, regex}, got %s", kind_name(m));
+        nerr(x, m, prefix, "expected a rule mapping {class, attribute, regex, span_status, min_severity}, "
+             "got %s", kind_name(m));
         return -1;
     }
-    for (pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top && !x->stop; p++) {
-        yaml_node_t *k = pair_key(x, p, prefix), *v = yaml_document_get_node(x->doc, p->value);
-        int i = 0;
-        if (!k || !v) { bad = 1; continue; }
-        join(path, prefix, scalar(k));
-        while (i < 3 && strcmp(keys[i], scalar(k)) != 0) i++;
-        if (is_duplicate(x, m, p, 0)) nerr(x, k, path, "duplicate key");
-        else if (i == 3) nerr(x, k, path, "unknown key (expected one of: class, attribute, regex)");
-        else if (v->type != YAML_SCALAR_NODE) nerr(x, v, path, "expected a single value, got %s", kind_name(v));
-        else if (rule_value(x, r, keys[i], v, path) == 0) { seen[i] = 1; continue; }
-        else seen[i] = -1;
-        bad = 1;
-    }
-    for (int i = 0; i < 3 && !x->stop; i++)
-        if (!seen[i]) { nerr(x, m, prefix, "missing required key \"%s\"", keys[i]); bad = 1; }
+    for (pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top && !x->stop; p++)
+        if (rule_pair(x, m, p, r, &s, prefix) != 0) bad = 1;
+    if (!x->stop && rule_combination(x, m, &s, prefix) != 0) bad = 1;
     return bad ? -1 : 0;
 }
 

@@ -130,6 +130,8 @@ prio *prio_from_cfg(const cfg *c, char *err, size_t errlen)
         r[i].klass = (sw_class)s->klass;
         r[i].attribute = s->attribute;
         r[i].regex = s->regex;
+        r[i].span_error = s->span_error;
+        r[i].min_severity = s->min_severity;
     }
     prio *p = prio_new(r, n, err, errlen);
     free(r);

@@ -19,7 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Touch what consumers read, so bad pointers show up here. */
         volatile size_t n = strlen(c->dlq.dir) + strlen(c->exporter.endpoint);
         for (size_t i = 0; i < c->priority.n_rules; i++)
-            n += strlen(c->priority.rules[i].regex) + strlen(c->priority.rules[i].attribute);
+        {
+            const cfg_prio_rule *r = &c->priority.rules[i];
+            if ((r->regex == NULL) != (r->attribute == NULL)) __builtin_trap();
+            if (r->regex) n += strlen(r->regex) + strlen(r->attribute);
+            n += (size_t)r->min_severity + (size_t)r->span_error;
+        }
         for (size_t i = 0; i < c->exporter.n_headers; i++)
             n += strlen(c->exporter.headers[i].name) + strlen(c->exporter.headers[i].value);
         (void)n;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config/cfg.h"
+#include "processors/prio.h"
 #include "runtime/err.h"
 #include "runtime/item.h"
 #include "runtime/log.h"
@@ -580,7 +581,58 @@ static const struct bad_case bad_cases[] = {
       4, 16, "rules[0].class: unknown class \"urgent\"" },
     { "rule_missing_regex",
       "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: b }\n      - { class: high, attribute: a }\n",
-      5, 9, "processors.priority.rules[1]: missing required key \"regex\"" },
+      5, 9, "processors.priority.rules[1]: missing key \"regex\": attribute and regex go together" },
+    { "rule_regex_without_attribute",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        regex: ^a\n",
+      4, 9, "processors.priority.rules[0]: missing key \"attribute\": attribute and regex go together" },
+    { "rule_no_condition",
+      "processors:\n  priority:\n    rules:\n      - { class: high, span_status: error }\n      - { class: high }\n",
+      5, 9, "processors.priority.rules[1]: a rule needs a condition: attribute with regex, span_status or "
+            "min_severity" },
+    { "rule_span_and_severity",
+      "processors:\n  priority:\n    rules:\n      - { class: high, span_status: error }\n"
+      "      - class: critical\n        span_status: error\n        min_severity: WARN\n",
+      7, 9, "processors.priority.rules[1].min_severity: span_status (traces) and min_severity (logs) cannot "
+            "be in one rule" },
+    { "rule_severity_and_span",
+      "processors:\n  priority:\n    rules:\n      - { class: high, min_severity: 17, span_status: error }\n",
+      4, 42, "processors.priority.rules[0].span_status: span_status (traces) and min_severity (logs)" },
+    { "rule_bad_span_status",
+      "processors:\n  priority:\n    rules:\n      - { class: high, span_status: ok }\n",
+      4, 37, "processors.priority.rules[0].span_status: invalid value \"ok\": only \"error\" is allowed" },
+    { "rule_span_status_case",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        span_status: ERROR\n",
+      5, 22, "processors.priority.rules[0].span_status: invalid value \"ERROR\"" },
+    { "rule_bad_severity_name",
+      "processors:\n  priority:\n    rules:\n      - { class: high, min_severity: NOTICE }\n",
+      4, 38, "processors.priority.rules[0].min_severity: unknown severity \"NOTICE\"" },
+    { "rule_severity_zero",
+      "processors:\n  priority:\n    rules:\n      - { class: high, min_severity: 0 }\n",
+      4, 38, "processors.priority.rules[0].min_severity: \"0\" is out of range: a severity number must be in "
+             "[1, 24]" },
+    { "rule_severity_25",
+      "processors:\n  priority:\n    rules:\n      - { class: high, min_severity: \"25\" }\n",
+      4, 38, "processors.priority.rules[0].min_severity: \"25\" is out of range" },
+    { "rule_severity_negative",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        min_severity: -3\n",
+      5, 23, "processors.priority.rules[0].min_severity: \"-3\" is out of range" },
+    { "rule_severity_list",
+      "processors:\n  priority:\n    rules:\n      - { class: high, min_severity: [WARN] }\n",
+      4, 38, "processors.priority.rules[0].min_severity: expected a single value, got a list" },
+    { "rule_severity_prefix_number",
+      "processors:\n  priority:\n    rules:\n      - { class: high, min_severity: SEVERITY_NUMBER_9 }\n",
+      4, 38, "processors.priority.rules[0].min_severity: unknown severity \"SEVERITY_NUMBER_9\"" },
+    { "rule_severity_unspecified",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        min_severity: SEVERITY_NUMBER_UNSPECIFIED\n",
+      5, 23, "processors.priority.rules[0].min_severity: unknown severity" },
+    { "rule_bad_regex_beside_severity",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        min_severity: error\n"
+      "        attribute: service.name\n        regex: \"a[\"\n",
+      7, 16, "processors.priority.rules[0].regex: invalid regex \"a[\"" },
+    { "rule_bad_regex_after_span",
+      "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: b }\n"
+      "      - { class: critical, span_status: error, regex: \"*(\", attribute: k }\n",
+      5, 55, "processors.priority.rules[1].regex: invalid regex" },
     { "rule_unknown_key",
       "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: b, severity: 3 }\n",
       4, 48, "rules[0].severity: unknown key" },
@@ -676,7 +728,18 @@ static const struct bad_case bad_cases[] = {
       1, 3, "a key must be a plain string" },
     { "regex_too_costly",
       "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: \"(a{100}){100}\" }\n",
-      4, 45, "rules[0].regex: regex too long or its {m,n} repeat counts too large" },
+      4, 45, "rules[0].regex: regex too long (over 1024 bytes) or its repeats ({m,n}, +) nest too deeply" },
+    { "regex_stacked_plus",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        attribute: a\n"
+      "        regex: ^x++++++++++++++++$\n",
+      6, 16, "processors.priority.rules[0].regex: regex too long (over 1024 bytes) or its repeats" },
+    { "regex_nested_plus",
+      "processors:\n  priority:\n    rules:\n      - class: high\n        attribute: a\n"
+      "        regex: (((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\n",
+      6, 16, "processors.priority.rules[0].regex: regex too long" },
+    { "regex_backreference",
+      "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: \"^(a|b)\\\\1$\" }\n",
+      4, 45, "processors.priority.rules[0].regex: back-references (\\1..\\9) are not allowed" },
 };
 
 static void t_bad_configs(void)
@@ -759,6 +822,98 @@ static void t_replacing_lists(void)
     cfg_free(c);
 }
 
+/* ---- priority rule conditions ---- */
+
+static const char *cond_yaml =
+    "processors:\n"
+    "  priority:\n"
+    "    rules:\n"
+    "      - { class: critical, span_status: error }\n"
+    "      - class: high\n"
+    "        min_severity: ERROR\n"
+    "      - { class: high, attribute: service.name, regex: ^pay, min_severity: warn }\n"
+    "      - { class: critical, regex: ^db, attribute: db.system, span_status: error }\n"
+    "      - { class: normal, attribute: a, regex: b }\n";
+
+static void t_rule_conditions(void)
+{
+    char err[ERRLEN];
+    cfg *c = load_str(cond_yaml, err);
+    const cfg_prio_rule *r = c->priority.rules;
+    TH_ASSERT_EQ_INT(c->priority.n_rules, 5);
+    TH_ASSERT(r[0].klass == CLASS_CRITICAL && r[0].span_error == 1 && r[0].min_severity == 0);
+    TH_ASSERT(r[0].attribute == NULL && r[0].regex == NULL);
+    TH_ASSERT(r[0].line == 4 && r[0].col == 9);
+    TH_ASSERT(r[1].klass == CLASS_HIGH && r[1].span_error == 0 && r[1].min_severity == 17);
+    TH_ASSERT(r[1].attribute == NULL && r[1].regex == NULL);
+    TH_ASSERT_EQ_INT(r[2].min_severity, 13);
+    TH_ASSERT_EQ_STR(r[2].attribute, "service.name");
+    TH_ASSERT_EQ_STR(r[2].regex, "^pay");
+    TH_ASSERT(r[3].span_error == 1 && r[3].min_severity == 0);
+    TH_ASSERT_EQ_STR(r[3].attribute, "db.system");
+    TH_ASSERT(r[4].span_error == 0 && r[4].min_severity == 0);
+    /* The classifier accepts what the loader accepted, conditions included. */
+    prio *p = prio_from_cfg(c, err, sizeof err);
+    cfg_free(c);
+    TH_ASSERT_MSG(p != NULL, "prio_from_cfg: %s", err);
+    TH_ASSERT_EQ_INT(prio_rule_count(p), 5);
+    prio_free(p);
+}
+
+static void t_min_severity_values(void)
+{
+    static const struct { const char *text; int want; } cases[] = {
+        { "TRACE", 1 }, { "trace2", 2 }, { "Debug", 5 }, { "INFO", 9 }, { "info4", 12 },
+        { "WARN", 13 }, { "warn2", 14 }, { "Error", 17 }, { "ERROR3", 19 }, { "fatal", 21 },
+        { "FATAL4", 24 }, { "SEVERITY_NUMBER_WARN", 13 }, { "severity_number_error2", 18 },
+        { "SEVERITY_NUMBER_FATAL4", 24 }, { "1", 1 }, { "9", 9 }, { "\"24\"", 24 }, { "'17'", 17 },
+    };
+    char err[ERRLEN], y[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(y, sizeof y, "processors: { priority: { rules: [ { class: high, min_severity: %s } ] } }\n",
+                 cases[i].text);
+        cfg *c = load_str(y, err);
+        int got = c->priority.rules[0].min_severity;
+        cfg_free(c);
+        TH_ASSERT_MSG(got == cases[i].want, "%s: got %d, want %d", cases[i].text, got, cases[i].want);
+    }
+}
+
+static void t_regex_accepted(void)
+{
+    static const char *ok[] = {
+        "^[+-]?[0-9]+$", "(a+)+", "x{1000}", "[[:alpha:]]+[]+]+", "a{2,}b{,3}", "\\++\\{", "(a{100}){50}",
+        "^(checkout|payment)(-[a-z]+)*$", "[\\1]", "a+b+c+d+e+f+g+h+i+j+k+l+m+n+o+p+q+",
+    };
+    char err[ERRLEN], y[512];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(y, sizeof y, "processors: { priority: { rules: [ { class: high, attribute: a, regex: '%s' } ] } }\n",
+                 ok[i]);
+        cfg *c = NULL;
+        int rc = cfg_load_mem("re.yaml", y, strlen(y), &c, err, sizeof err);
+        cfg_free(c);
+        TH_ASSERT_MSG(rc == 0, "%s: %s", ok[i], err);
+    }
+}
+
+static void t_rule_errors_collected(void)
+{
+    char err[ERRLEN];
+    cfg *c = NULL;
+    const char *y = "processors:\n  priority:\n    rules:\n"
+                    "      - span_status: error\n        min_severity: FATAL\n"
+                    "      - { class: high, attribute: \"\" }\n";
+    TH_ASSERT_EQ_INT(cfg_load_mem("r.yaml", y, strlen(y), &c, err, sizeof err), SW_EINVAL);
+    TH_ASSERT(c == NULL);
+    TH_ASSERT_MSG(count_lines(err) == 4, "%s", err);
+    TH_ASSERT_MSG(strstr(err, "r.yaml:4:9: processors.priority.rules[0]: missing required key \"class\"\n")
+                  == err, "%s", err);
+    TH_ASSERT_MSG(strstr(err, "\nr.yaml:5:9: processors.priority.rules[0].min_severity: span_status"), "%s", err);
+    TH_ASSERT_MSG(strstr(err, "\nr.yaml:6:35: processors.priority.rules[1].attribute: must not be empty\n"),
+                  "%s", err);
+    TH_ASSERT_MSG(strstr(err, "\nr.yaml:6:9: processors.priority.rules[1]: missing key \"regex\""), "%s", err);
+}
+
 int main(void)
 {
     TH_RUN(t_sizes);
@@ -778,5 +933,9 @@ int main(void)
     TH_RUN(t_error_count_is_bounded);
     TH_RUN(t_missing_file);
     TH_RUN(t_replacing_lists);
+    TH_RUN(t_rule_conditions);
+    TH_RUN(t_min_severity_values);
+    TH_RUN(t_rule_errors_collected);
+    TH_RUN(t_regex_accepted);
     return th_done();
 }
