@@ -18,7 +18,7 @@
 
 #include "config/cfg.h"
 #include "exporters/otlp/exporter.h"
-#include "queue/queue.h"
+#include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
@@ -28,7 +28,7 @@
 typedef struct app {
     cfg *cfg;
     sw_metrics *metrics;
-    queue *queue;
+    apq *queue;
     struct event_base *base;
     receiver *rcv;
     telemetry *tel;
@@ -100,7 +100,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     LOG_INFO("signal %d: stopping intake, draining queue (timeout %llu ms)", (int)sig,
              (unsigned long long)a->cfg->service.shutdown_timeout_ms);
     rcv_stop_intake(a->rcv);
-    queue_close(a->queue);
+    apq_close(a->queue);
     uint64_t lost = exp_stop(a->exp, a->cfg->service.shutdown_timeout_ms);
     if (lost)
         LOG_WARN("shutdown: %llu items could not be delivered upstream",
@@ -126,7 +126,7 @@ static int ready_exporter(void *arg, char *detail, size_t len)
 
 static int ready_queue(void *arg, char *detail, size_t len)
 {
-    double fill = queue_fill_ratio(arg);
+    double fill = apq_fill_ratio(arg);
     snprintf(detail, len, "fill %.3f", fill);
     return fill < 1.0;
 }
@@ -159,7 +159,11 @@ static int app_start(app *a, const char *ready_file)
     uint16_t port = 0;
     int rc = SW_ENOMEM;
     a->metrics = metrics_new();
-    a->queue = a->metrics ? queue_new(a->cfg->queue.max_bytes, a->metrics) : NULL;
+    if (a->metrics) {
+        apq_opts qo;
+        apq_opts_from_cfg(&qo, a->cfg, a->metrics);
+        a->queue = apq_new(&qo);
+    }
     a->base = a->queue ? event_base_new() : NULL;
     if (!a->base) goto out;
     rc = SW_EINVAL;
@@ -195,7 +199,7 @@ static void app_free(app *a)
     telemetry_free(a->tel);
     exp_free(a->exp);
     if (a->base) event_base_free(a->base);
-    queue_free(a->queue);
+    apq_free(a->queue);
     metrics_free(a->metrics);
     cfg_free(a->cfg);
 }

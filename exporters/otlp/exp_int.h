@@ -85,7 +85,7 @@ typedef struct exp_endpoint {
 
 struct exporter {
     const cfg *c;              /* borrowed */
-    queue *q;                  /* borrowed */
+    apq *q;                    /* borrowed */
     sw_metrics *m;             /* borrowed */
     exp_endpoint ep;
     exp_retry_policy retry;

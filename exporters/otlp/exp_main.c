@@ -96,7 +96,7 @@ static int nothing_left(exporter *e)
 {
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return 0;
-    return !e->ready_head && e->active == 0 && queue_peek_signal(e->q) < 0;
+    return !e->ready_head && e->active == 0 && apq_peek_signal(e->q) < 0;
 }
 
 /* With the queue drained, an open batch does not wait for batch.timeout
@@ -105,7 +105,7 @@ static int nothing_left(exporter *e)
  * timeout). While draining every open batch goes. */
 static void flush_open(exporter *e)
 {
-    if (e->ready_head || queue_peek_signal(e->q) >= 0) return;
+    if (e->ready_head || apq_peek_signal(e->q) >= 0) return;
     for (int s = 0; s < SIG_COUNT; s++) {
         if (!e->open[s] || (!e->draining && e->active >= e->n_conns)) continue;
         exp_batch_seal(e, e->open[s]);
@@ -120,7 +120,7 @@ static void pump(exporter *e)
     for (;;) {
         send_ready(e);
         if (e->ready_head) break; /* no free slot: leave the rest queued */
-        item *it = queue_pop(e->q);
+        item *it = apq_pop(e->q);
         if (!it) break;
         if (it->signal >= SIG_COUNT) {
             LOG_ERROR_RL(10, "item with unknown signal %u discarded", (unsigned)it->signal);
@@ -145,7 +145,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     exporter *e = arg;
     (void)fd;
     (void)what;
-    queue_clear_wake(e->q);
+    apq_clear_wake(e->q);
     pump(e);
 }
 
@@ -155,7 +155,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 static void give_up_all(exporter *e, const char *why)
 {
     item *it;
-    while ((it = queue_pop(e->q)) != NULL) {
+    while ((it = apq_pop(e->q)) != NULL) {
         if (it->signal >= SIG_COUNT) {
             item_free(it);
             continue;
@@ -194,7 +194,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     LOG_WARN("shutdown timeout: %llu items queued, %u batches in flight or backing off; "
-             "giving them up", (unsigned long long)queue_items(e->q), e->active);
+             "giving them up", (unsigned long long)apq_items(e->q), e->active);
     finish_loop(e, "shutdown timeout");
 }
 
@@ -230,7 +230,7 @@ static void *thread_main(void *arg)
 
 /* ---- public ---------------------------------------------------------------- */
 
-exporter *exp_new(const cfg *c, queue *q, sw_metrics *m)
+exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
 {
     exporter *e = calloc(1, sizeof *e);
     if (!e) return NULL;
@@ -260,7 +260,7 @@ int exp_start(exporter *e)
 {
     sigset_t all, old;
     if (e->started) return SW_EINVAL;
-    e->wake_ev = event_new(e->base, queue_wake_fd(e->q), EV_READ | EV_PERSIST, wake_cb, e);
+    e->wake_ev = event_new(e->base, apq_wake_fd(e->q), EV_READ | EV_PERSIST, wake_cb, e);
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
     e->deadline_ev = evtimer_new(e->base, deadline_cb, e);

@@ -16,14 +16,14 @@
 #include <stdint.h>
 
 #include "config/cfg.h"
-#include "queue/queue.h"
+#include "queue/apq.h"
 #include "runtime/metrics.h"
 
 typedef struct exporter exporter;
 
 /* Returns an owned exporter or NULL. c, q and m are borrowed and must
  * outlive it. Does not start anything. */
-exporter *exp_new(const cfg *c, queue *q, sw_metrics *m);
+exporter *exp_new(const cfg *c, apq *q, sw_metrics *m);
 /* Starts the export thread. 0 or SW_E*. */
 int exp_start(exporter *e);
 /* Graceful stop, called from the main thread after intake stopped: the

@@ -29,6 +29,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "processors/card_proc.h"
+#include "processors/prio.h"
 #include "receivers/otlp/rcv_decode.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/buf.h"
@@ -43,7 +45,9 @@
 struct receiver {
     struct event_base *base;          /* borrowed */
     const cfg *c;                     /* borrowed */
-    queue *q;                         /* borrowed */
+    apq *q;                           /* borrowed */
+    prio *prio;                       /* owned: the priority classifier */
+    card *card;                       /* owned: cardinality limiter, or NULL */
     sw_metrics *m;                    /* borrowed, may be NULL */
     struct evhttp *http;              /* owned */
     struct evhttp_bound_socket *sock; /* owned by http; NULL once stopped */
@@ -61,6 +65,8 @@ typedef struct reply {
     const char *msg;         /* error body message (borrowed) */
     int retry_after;         /* add Retry-After: 1 */
     int close;               /* add Connection: close */
+    int64_t rejected;        /* 200: partial_success rejected count */
+    const char *partial_msg; /* 200: partial_success error_message, or NULL */
 } reply;
 
 static const char *reason_phrase(int code)
@@ -96,7 +102,8 @@ static void send_reply(receiver *r, struct evhttp_request *req, int sig, const r
     int json = rp->ct == RCV_CT_JSON;
     buf_reset(&r->rsp);
     if (rp->code == 200) {
-        if (rcv_encode_response((sw_signal)sig, json, 0, NULL, &r->rsp) != 0)
+        if (rcv_encode_response((sw_signal)sig, json, rp->rejected, rp->partial_msg,
+                                &r->rsp) != 0)
             buf_reset(&r->rsp);
     } else if (rcv_encode_status(json, rp->grpc_code, rp->msg, &r->rsp) != 0) {
         buf_reset(&r->rsp);
@@ -133,16 +140,37 @@ static void refuse_decode(receiver *r, struct evhttp_request *req, int sig,
     send_reply(r, req, sig, &rp);
 }
 
-/* Turns the decoded request into an item and queues it. 0 (queued), or
- * SW_EFULL / SW_ECLOSED / SW_ENOMEM with nothing queued. */
-static int enqueue(receiver *r, int sig, const rcv_result *res)
+/* Classifies the request into one item per priority class (the original
+ * bytes when it is all one class) and queues them. 0 (queued or spilled),
+ * or SW_EFULL / SW_ECLOSED / SW_ENOMEM / SW_EDECODE with nothing queued. */
+static int enqueue(receiver *r, int sig, const uint8_t *pb, size_t len, uint32_t items)
 {
-    item *it = item_new((sw_signal)sig, CLASS_NORMAL, res->items, clock_mono_ns(),
-                        res->pb, res->pb_len);
-    if (!it) return SW_ENOMEM;
-    int rc = queue_push(r->q, it);
-    if (rc != 0) item_free(it);
-    return rc;
+    item *its[CLASS_COUNT];
+    size_t n = 0, taken = 0;
+    int rc = prio_items(r->prio, (sw_signal)sig, pb, len, items, clock_mono_ns(), its, &n);
+    if (rc != 0) return rc;
+    rc = apq_push_all(r->q, its, n, &taken);
+    if (rc < 0)
+        for (size_t i = taken; i < n; i++) item_free(its[i]);
+    return rc < 0 ? rc : 0;
+}
+
+/* Metrics only: runs the cardinality limiter. Sets pb, len and items to what
+ * goes on (the original bytes, or the rewritten request in cr->out) and
+ * reports drops in cr. Fails open: on an internal error the original
+ * request goes on unchanged. */
+static void limit_cardinality(receiver *r, card_result *cr, const uint8_t **pb, size_t *len,
+                              uint32_t *items)
+{
+    if (card_process(r->card, *pb, *len, clock_mono_ns(), cr) != 0) {
+        LOG_WARN_RL(10, "cardinality limiter failed on a request; forwarding it unchanged");
+        card_result_destroy(cr);
+        return;
+    }
+    if (cr->unchanged) return;
+    *pb = cr->out.data;
+    *len = cr->out.len;
+    *items = cr->points_out;
 }
 
 /* Refusal after a successful decode: shutdown, queue full, no memory. */
@@ -184,17 +212,33 @@ static void handle_export(receiver *r, struct evhttp_request *req, int sig,
         goto done;
     }
     int rc = atomic_load(&r->accepting) ? 0 : SW_ECLOSED;
-    if (rc == 0 && res.items > 0) rc = enqueue(r, sig, &res);
-    if (rc != 0) {
-        refuse_push(r, req, sig, ct, res.items, rc);
+    const uint8_t *pb = res.pb;
+    size_t pb_len = res.pb_len;
+    uint32_t items = res.items;
+    card_result cr = {0};
+    if (rc == 0 && sig == SIG_METRICS && r->card && items > 0)
+        limit_cardinality(r, &cr, &pb, &pb_len, &items);
+    if (rc == 0 && items > 0) rc = enqueue(r, sig, pb, pb_len, items);
+    if (rc == SW_EDECODE) {
+        res.http_status = 400;
+        res.grpc_code = RCV_GRPC_INVALID_ARGUMENT;
+        snprintf(res.message, sizeof res.message, "malformed request");
+        res.reason = RCV_REFUSE_DECODE;
+        refuse_decode(r, req, sig, ct, &res);
         goto done;
     }
-    if (r->m) metrics_add(&r->m->rcv_items[sig], res.items);
+    if (rc != 0) {
+        refuse_push(r, req, sig, ct, items, rc);
+        goto done;
+    }
+    if (r->m) metrics_add(&r->m->rcv_items[sig], items);
     LOG_DEBUG("accepted %s request: %u items, %zu bytes", sw_signal_name((sw_signal)sig),
-              res.items, res.pb_len);
-    reply ok = {200, ct, 0, NULL, 0, 0};
+              items, pb_len);
+    reply ok = {200, ct, 0, NULL, 0, 0, (int64_t)cr.rejected_points,
+                cr.rejected_points ? cr.message : NULL};
     send_reply(r, req, sig, &ok);
 done:
+    card_result_destroy(&cr);
     rcv_result_destroy(&res);
 }
 
@@ -220,8 +264,20 @@ static void on_request(struct evhttp_request *req, void *arg)
     handle_export(r, req, sig, ct);
 }
 
-receiver *rcv_new(struct event_base *base, const cfg *c, queue *q, sw_metrics *m)
+static card *make_card(const cfg *c, sw_metrics *m)
 {
+    card_config cc;
+    card_config_default(&cc);
+    cc.max_keys = c->cardinality.max_keys;
+    cc.aggregate_threshold = c->cardinality.aggregate_threshold;
+    cc.drop_threshold = c->cardinality.drop_threshold;
+    cc.key_ttl_ns = (int64_t)c->cardinality.key_ttl_ms * 1000000;
+    return card_new(&cc, m);
+}
+
+receiver *rcv_new(struct event_base *base, const cfg *c, apq *q, sw_metrics *m)
+{
+    char err[256];
     if (!base || !c || !q) return NULL;
     receiver *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -229,11 +285,23 @@ receiver *rcv_new(struct event_base *base, const cfg *c, queue *q, sw_metrics *m
     r->c = c;
     r->q = q;
     r->m = m;
+    r->prio = prio_from_cfg(c, err, sizeof err);
+    if (!r->prio) {
+        LOG_ERROR("priority rules: %s", err);
+        goto fail;
+    }
+    if (c->cardinality.enabled && !(r->card = make_card(c, m))) {
+        LOG_ERROR("cannot create the cardinality limiter");
+        goto fail;
+    }
     uint64_t cap = c->receiver.http_max_request_body_size;
     r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
     atomic_init(&r->accepting, 0);
     buf_init(&r->rsp, RCV_RSP_MAX);
     return r;
+fail:
+    rcv_free(r);
+    return NULL;
 }
 
 static void configure(receiver *r)
@@ -317,6 +385,8 @@ void rcv_free(receiver *r)
 {
     if (!r) return;
     if (r->http) evhttp_free(r->http);
+    card_free(r->card);
+    prio_free(r->prio);
     buf_destroy(&r->rsp);
     free(r);
 }

@@ -5,11 +5,14 @@
  * Content-Encoding gzip, zstd or identity. A body is decompressed under the
  * max_request_body_size cap, JSON is converted to protobuf once, and the
  * protobuf is validated by a wire walk (runtime/otlp_wire.h) that also counts
- * items; the original protobuf bytes then become one item pushed into the
- * queue. Responses follow the OTLP/HTTP specification: 200 with an
+ * items. Metrics go through the cardinality limiter (processors/card_proc.h)
+ * when it is enabled; the priority classifier (processors/prio.h) then makes
+ * one item per class — the original bytes when the request is all one
+ * class — and the items are pushed into the priority queue (queue/apq.h).
+ * The receiver owns its classifier and limiter (ingest thread). Responses follow the OTLP/HTTP specification: 200 with an
  * Export*ServiceResponse in the request's encoding; 400 with a
- * google.rpc.Status; 404/405/413/415; 503 + Retry-After when the queue is
- * full (never a 2xx followed by a drop).
+ * google.rpc.Status; 404/405/413/415; 503 + Retry-After when the queue
+ * (and its spill) cannot take the data (never a 2xx followed by a drop).
  */
 #ifndef SW_RECEIVER_H
 #define SW_RECEIVER_H
@@ -17,7 +20,7 @@
 #include <stdint.h>
 
 #include "config/cfg.h"
-#include "queue/queue.h"
+#include "queue/apq.h"
 #include "runtime/metrics.h"
 
 struct event_base;
@@ -25,7 +28,7 @@ typedef struct receiver receiver;
 
 /* Returns an owned receiver or NULL. All arguments are borrowed and must
  * outlive it. Binds nothing yet. */
-receiver *rcv_new(struct event_base *base, const cfg *c, queue *q, sw_metrics *m);
+receiver *rcv_new(struct event_base *base, const cfg *c, apq *q, sw_metrics *m);
 /* Binds receivers.otlp.http.endpoint (port 0 = ephemeral). 0 or SW_E*. */
 int rcv_start(receiver *r);
 /* The port actually bound (after rcv_start). */

@@ -27,12 +27,25 @@
 
 #include "config/cfg.h"
 #include "exporters/otlp/exporter.h"
-#include "queue/queue.h"
+#include "queue/apq.h"
 #include "runtime/buf.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+
+/* A priority queue that refuses only when an item does not fit (no spill
+ * threshold), like a plain bounded queue. */
+static apq *test_apq_new(uint64_t max_bytes, sw_metrics *m)
+{
+    apq_opts o;
+    apq_opts_default(&o);
+    o.max_bytes = max_bytes;
+    o.spill_threshold = 1.0;
+    o.m = m;
+    return apq_new(&o);
+}
+
 
 #define MAX_REQS 64
 
@@ -259,7 +272,7 @@ typedef struct fx {
     srv *s;
     cfg *c;
     sw_metrics *m;
-    queue *q;
+    apq *q;
     exporter *e;
     buf sent;        /* concatenation of every pushed item */
     uint64_t records;
@@ -303,7 +316,7 @@ static void fx_begin(srv *s, cfg *c)
     F.s = s;
     F.c = c;
     F.m = metrics_new();
-    F.q = queue_new(64u << 20, F.m);
+    F.q = test_apq_new(64u << 20, F.m);
     TH_ASSERT(F.m && F.q);
     buf_init(&F.sent, 64u << 20);
     F.e = exp_new(F.c, F.q, F.m);
@@ -313,7 +326,7 @@ static void fx_begin(srv *s, cfg *c)
 static void fx_done(void)
 {
     exp_free(F.e);
-    queue_free(F.q);
+    apq_free(F.q);
     metrics_free(F.m);
     cfg_free(F.c);
     srv_stop(F.s);
@@ -336,7 +349,7 @@ static void push(sw_signal sig, size_t len, uint32_t count, int seq)
     for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(seq * 31 + i);
     item *it = item_new(sig, CLASS_NORMAL, count, clock_mono_ns(), data, len);
     TH_ASSERT(it);
-    TH_ASSERT_EQ_INT(queue_push(F.q, it), 0);
+    TH_ASSERT_EQ_INT(apq_push(F.q, it), 0);
     TH_ASSERT_EQ_INT(buf_append(&F.sent, data, len), 0);
     F.records += count;
 }
@@ -572,7 +585,7 @@ static void t_stop_drains(void)
     TH_ASSERT_EQ_INT(exp_stop(F.e, 3000), 0);
     assert_received_all();
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 20);
-    TH_ASSERT_EQ_INT(queue_items(F.q), 0);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 0);
     fx_done();
 }
 
@@ -591,7 +604,7 @@ static void t_stop_undelivered(void)
     TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 4);
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 12);
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 0);
-    TH_ASSERT_EQ_INT(queue_items(F.q), 0);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 0);
     TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
     fx_done();
 }
@@ -608,7 +621,7 @@ static void t_backpressure(void)
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     WAIT_FOR(srv_requests(s) >= 3, 5000);
     /* one batch in flight or backing off, one sealed and waiting */
-    TH_ASSERT_EQ_INT(queue_items(F.q), 8);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 8);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 50), 10);
     fx_done();
 }
@@ -716,7 +729,7 @@ static void t_bad_config(void)
 {
     static const char *bad[] = {"ftp://127.0.0.1:1", "127.0.0.1:4319", "http://", "http://h:0"};
     sw_metrics *m = metrics_new();
-    queue *q = queue_new(1024, m);
+    apq *q = test_apq_new(1024, m);
     TH_ASSERT(m && q);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cfg *c = make_cfg(bad[i]);
@@ -732,7 +745,7 @@ static void t_bad_config(void)
     int refused = e == NULL;
     exp_free(e);
     cfg_free(c);
-    queue_free(q);
+    apq_free(q);
     metrics_free(m);
     TH_ASSERT_MSG(refused, "accepted a missing tls.ca_file");
 }

@@ -22,11 +22,24 @@
 #include <unistd.h>
 
 #include "google/rpc/status.pb-c.h"
-#include "queue/queue.h"
+#include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
 #include "runtime/buf.h"
 #include "runtime/codec.h"
 #include "runtime/metrics.h"
+
+/* A priority queue that refuses only when an item does not fit (no spill
+ * threshold), like a plain bounded queue. */
+static apq *test_apq_new(uint64_t max_bytes, sw_metrics *m)
+{
+    apq_opts o;
+    apq_opts_default(&o);
+    o.max_bytes = max_bytes;
+    o.spill_threshold = 1.0;
+    o.m = m;
+    return apq_new(&o);
+}
+
 
 #define MiB (1024u * 1024u)
 
@@ -34,7 +47,7 @@ typedef struct fixture {
     struct event_base *base;
     cfg c;
     sw_metrics *m;
-    queue *q;
+    apq *q;
     receiver *r;
     pthread_t loop;
     uint16_t port;
@@ -56,7 +69,7 @@ static void fx_start(fixture *f, uint64_t max_body, uint64_t queue_bytes)
     f->c.receiver.http_max_request_body_size = max_body;
     f->c.receiver.http_read_timeout_ms = 5000;
     f->m = metrics_new();
-    f->q = queue_new(queue_bytes, f->m);
+    f->q = test_apq_new(queue_bytes, f->m);
     f->r = rcv_new(f->base, &f->c, f->q, f->m);
     TH_ASSERT(f->m && f->q && f->r);
     TH_ASSERT_EQ_INT(rcv_ready(f->r), 0);
@@ -83,7 +96,7 @@ static void fx_stop(fixture *f)
         event_base_loopbreak(f->base);
     pthread_join(f->loop, NULL);
     rcv_free(f->r);
-    queue_free(f->q);
+    apq_free(f->q);
     metrics_free(f->m);
     event_base_free(f->base);
 }
@@ -316,7 +329,7 @@ static void t_protobuf_passthrough(void)
     TH_ASSERT_EQ_INT(r.status, 200);
     TH_ASSERT(resp_header_is(&r, "Content-Type", "application/x-protobuf"));
     TH_ASSERT_EQ_INT(r.body_len, 0);
-    item *it = queue_pop(f.q);
+    item *it = apq_pop(f.q);
     TH_ASSERT(it != NULL);
     TH_ASSERT_EQ_INT(it->signal, SIG_TRACES);
     TH_ASSERT_EQ_INT(it->klass, CLASS_NORMAL);
@@ -324,7 +337,7 @@ static void t_protobuf_passthrough(void)
     TH_ASSERT_EQ_INT(it->len, len);
     TH_ASSERT_MEM_EQ(it->data, body, len);
     item_free(it);
-    TH_ASSERT(queue_pop(f.q) == NULL);
+    TH_ASSERT(apq_pop(f.q) == NULL);
     TH_ASSERT_EQ_INT(requests(&f, SIG_TRACES, 200), 1);
     TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_items[SIG_TRACES]), 3);
     TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_bytes[SIG_TRACES]), len);
@@ -342,7 +355,7 @@ static void t_json_and_gzip(void)
     TH_ASSERT(resp_header_is(&r, "Content-Type", "application/json"));
     TH_ASSERT_EQ_INT(r.body_len, 2);
     TH_ASSERT_MEM_EQ(r.body, "{}", 2);
-    item *it = queue_pop(f.q);
+    item *it = apq_pop(f.q);
     TH_ASSERT(it != NULL);
     TH_ASSERT_EQ_INT(it->signal, SIG_LOGS);
     TH_ASSERT_EQ_INT(it->count, 3);
@@ -357,7 +370,7 @@ static void t_json_and_gzip(void)
                                 z.data, z.len, &r), 0);
     buf_destroy(&z);
     TH_ASSERT_EQ_INT(r.status, 200);
-    it = queue_pop(f.q);
+    it = apq_pop(f.q);
     TH_ASSERT(it != NULL);
     TH_ASSERT_EQ_INT(it->count, 20);
     TH_ASSERT_EQ_INT(it->len, len);
@@ -383,7 +396,7 @@ static void t_not_found_404(void)
     TH_ASSERT_EQ_INT(r.status, 404);
     TH_ASSERT(resp_header_is(&r, "Content-Type", "application/json"));
     TH_ASSERT(r.body_len > 0 && r.body[0] == '{');
-    TH_ASSERT(queue_pop(f.q) == NULL);
+    TH_ASSERT(apq_pop(f.q) == NULL);
     fx_stop(&f);
 }
 
@@ -420,7 +433,7 @@ static void t_unsupported_415(void)
     TH_ASSERT_EQ_INT(cl_request(f.port, "POST", "/v1/traces", "application/x-protobuf", "br",
                                 body, len, &r), 0);
     TH_ASSERT_EQ_INT(r.status, 415);
-    TH_ASSERT(queue_pop(f.q) == NULL);
+    TH_ASSERT(apq_pop(f.q) == NULL);
     TH_ASSERT_EQ_INT(requests(&f, SIG_TRACES, 415), 3);
     fx_stop(&f);
 }
@@ -443,7 +456,7 @@ static void t_bad_request_400(void)
     TH_ASSERT_EQ_INT(r.status, 400);
     TH_ASSERT(resp_header_is(&r, "Content-Type", "application/json"));
     TH_ASSERT(r.body_len > 10 && memcmp(r.body, "{\"code\":3,", 10) == 0);
-    TH_ASSERT(queue_pop(f.q) == NULL);
+    TH_ASSERT(apq_pop(f.q) == NULL);
     TH_ASSERT_EQ_INT(requests(&f, SIG_TRACES, 400), 2);
     fx_stop(&f);
 }
@@ -476,7 +489,7 @@ static void t_too_large_413(void)
     Google__Rpc__Status *st = unpack_status(&r);
     TH_ASSERT(st != NULL && st->message[0] != '\0');
     google__rpc__status__free_unpacked(st, NULL);
-    TH_ASSERT(queue_pop(f.q) == NULL);
+    TH_ASSERT(apq_pop(f.q) == NULL);
     fx_stop(&f);
 }
 
@@ -503,7 +516,7 @@ static void t_too_large_chunked_413(void)
     TH_ASSERT_EQ_INT(cl_read(fd, &r), 0);
     close(fd);
     TH_ASSERT_EQ_INT(r.status, 413);
-    TH_ASSERT(queue_pop(f.q) == NULL);
+    TH_ASSERT(apq_pop(f.q) == NULL);
     fx_stop(&f);
 }
 
@@ -517,7 +530,7 @@ static void t_read_timeout(void)
     f.c.receiver.http_max_request_body_size = MiB;
     f.c.receiver.http_read_timeout_ms = 100;
     f.m = metrics_new();
-    f.q = queue_new(MiB, f.m);
+    f.q = test_apq_new(MiB, f.m);
     f.r = rcv_new(f.base, &f.c, f.q, f.m);
     TH_ASSERT(f.base && f.m && f.q && f.r);
     TH_ASSERT_EQ_INT(rcv_start(f.r), 0);
@@ -555,7 +568,7 @@ static void t_queue_full_503(void)
     google__rpc__status__free_unpacked(st, NULL);
     TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_refused_items[SIG_TRACES][RCV_REFUSE_QUEUE_FULL]), 4);
     TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_items[SIG_TRACES]), 4);
-    TH_ASSERT_EQ_INT(queue_items(f.q), 1);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 1);
     fx_stop(&f);
 }
 
@@ -580,7 +593,7 @@ static void t_keep_alive_and_empty(void)
     TH_ASSERT_EQ_INT(cl_read(fd, &r), 0);
     TH_ASSERT_EQ_INT(r.status, 200);
     close(fd);
-    TH_ASSERT_EQ_INT(queue_items(f.q), 2);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 2);
     TH_ASSERT_EQ_INT(requests(&f, SIG_METRICS, 200), 1);
     TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_items[SIG_METRICS]), 0);
     fx_stop(&f);
@@ -614,7 +627,7 @@ static void t_stop_intake(void)
     TH_ASSERT_EQ_INT(r.status, 503);
     TH_ASSERT(resp_header_is(&r, "Retry-After", "1"));
     TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_refused_items[SIG_TRACES][RCV_REFUSE_SHUTDOWN]), 1);
-    TH_ASSERT_EQ_INT(queue_items(f.q), 1);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 1);
     fx_stop(&f);
 }
 
@@ -625,7 +638,7 @@ static void t_bad_endpoint(void)
     memset(&c, 0, sizeof c);
     c.receiver.http_endpoint = "no-port-here";
     c.receiver.http_max_request_body_size = MiB;
-    queue *q = queue_new(MiB, NULL);
+    apq *q = test_apq_new(MiB, NULL);
     receiver *r = rcv_new(base, &c, q, NULL);
     TH_ASSERT(r != NULL);
     TH_ASSERT(rcv_start(r) != 0);
@@ -633,7 +646,7 @@ static void t_bad_endpoint(void)
     rcv_stop_intake(r);
     rcv_free(r);
     rcv_free(NULL);
-    queue_free(q);
+    apq_free(q);
     event_base_free(base);
 }
 
