@@ -30,7 +30,16 @@ ALLCFLAGS = $(CFLAGS) $(XCFLAGS) $(PKG_CFLAGS)
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-XCFLAGS  += -DSW_VERSION='"$(VERSION)"' -DSW_GITREV='"$(GITREV)"'
+VERSION_DEFS := -DSW_VERSION='"$(VERSION)"' -DSW_GITREV='"$(GITREV)"'
+# Only the files that print the version see it, so a new commit does not
+# rebuild everything.
+VERSIONED := $(OBJ)/runtime/metrics.o $(OBJ)/exporters/otlp/exp_http.o $(OBJ)/cmd/spillway.o \
+             $(OBJ)/cmd/spillway_mockup.o $(OBJ)/testing/unit/test_metrics.o
+$(VERSIONED): XCFLAGS += $(VERSION_DEFS)
+$(VERSIONED): $(BUILD)/.version
+$(BUILD)/.version: FORCE
+	@mkdir -p $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(VERSION_DEFS)' ]; then echo '$(VERSION_DEFS)' > $@; fi
 
 LIB_DIRS  := runtime config receivers/otlp processors queue dlq exporters/otlp
 LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))

@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "config/cfg.h"
+#include "dlq/dlq.h"
+#include "dlq/dlq_cmd.h"
 #include "exporters/otlp/exporter.h"
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
@@ -29,6 +31,7 @@ typedef struct app {
     cfg *cfg;
     sw_metrics *metrics;
     apq *queue;
+    dlq *dlq;
     struct event_base *base;
     receiver *rcv;
     telemetry *tel;
@@ -42,6 +45,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: spillway [--config FILE] [--ready-file PATH]\n"
             "       spillway validate --config FILE\n"
+            "       spillway dlq {ls|verify|dump} --dir DIR\n"
             "       spillway --version | --help\n"
             "\n"
             "OpenTelemetry collector: OTLP/HTTP in (receivers.otlp.http.endpoint,\n"
@@ -53,6 +57,9 @@ static void usage(FILE *f)
             "                     'telemetry=HOST:PORT' lines to PATH\n"
             "  validate           check a configuration file; exit 0, or 1 with\n"
             "                     FILE:LINE:COL: messages\n"
+            "  dlq ls             list a DLQ directory's segments, records, ages\n"
+            "  dlq verify         verify every segment and record (exit 1 on corruption)\n"
+            "  dlq dump           print every record as one OTLP/JSON line\n"
             "  --version          print the version\n");
 }
 
@@ -87,6 +94,25 @@ static int cmd_validate(int argc, char **argv)
     return 0;
 }
 
+static int cmd_dlq(int argc, char **argv)
+{
+    const char *dir = NULL, *verb = argc > 0 ? argv[0] : "";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+        else { fprintf(stderr, "dlq: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!dir) {
+        fprintf(stderr, "dlq %s: --dir DIR is required\n", verb);
+        return 2;
+    }
+    log_setup(LOG_LVL_WARN, 0);
+    if (strcmp(verb, "ls") == 0) return dlq_cmd_ls(dir, stdout);
+    if (strcmp(verb, "verify") == 0) return dlq_cmd_verify(dir, stdout);
+    if (strcmp(verb, "dump") == 0) return dlq_cmd_dump(dir, stdout);
+    fprintf(stderr, "dlq: unknown command '%s' (ls, verify, dump)\n", verb);
+    return 2;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -103,11 +129,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     apq_close(a->queue);
     uint64_t lost = exp_stop(a->exp, a->cfg->service.shutdown_timeout_ms);
     if (lost)
-        LOG_WARN("shutdown: %llu items could not be delivered upstream",
+        LOG_WARN("shutdown: %llu items could be neither delivered nor stored",
                  (unsigned long long)lost);
     else
-        LOG_INFO("shutdown: queue drained, everything delivered");
-    event_base_loopexit(a->base, NULL);
+        LOG_INFO("shutdown: queue drained");
+    rcv_flush_spills(a->rcv, 5000);
+    /* One more pass of the loop sends the last answers. */
+    struct timeval grace = {0, 200000};
+    event_base_loopexit(a->base, &grace);
 }
 
 static int ready_receiver(void *arg, char *detail, size_t len)
@@ -170,9 +199,17 @@ static int app_start(app *a, const char *ready_file)
     if (cfg_split_hostport(a->cfg->telemetry.endpoint, &host, &port) != 0) goto out;
     a->tel = telemetry_new(a->base, host, port, a->metrics);
     if (!a->tel) goto out;
+    dlq_opts dopts;
+    dlq_opts_from_cfg(&dopts, a->cfg);
+    if ((rc = dlq_open(&dopts, a->metrics, &a->dlq)) != 0) {
+        LOG_ERROR("cannot open the DLQ in %s: %s", a->cfg->dlq.dir, sw_strerror(rc));
+        goto out;
+    }
+    rc = SW_ENOMEM;
     a->exp = exp_new(a->cfg, a->queue, a->metrics);
     a->rcv = a->exp ? rcv_new(a->base, a->cfg, a->queue, a->metrics) : NULL;
     if (!a->rcv) goto out;
+    if ((rc = rcv_set_dlq(a->rcv, a->dlq)) != 0) goto out;
     if ((rc = rcv_start(a->rcv)) != 0) goto out;
     if ((rc = exp_start(a->exp)) != 0) goto out;
     telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
@@ -195,9 +232,10 @@ static void app_free(app *a)
     if (a->exp && !a->stopping) exp_stop(a->exp, 0);
     if (a->sigterm) event_free(a->sigterm);
     if (a->sigint) event_free(a->sigint);
+    exp_free(a->exp);
     rcv_free(a->rcv);
     telemetry_free(a->tel);
-    exp_free(a->exp);
+    dlq_close(a->dlq);
     if (a->base) event_base_free(a->base);
     apq_free(a->queue);
     metrics_free(a->metrics);
@@ -208,6 +246,7 @@ int main(int argc, char **argv)
 {
     const char *config = NULL, *ready_file = NULL;
     if (argc > 1 && strcmp(argv[1], "validate") == 0) return cmd_validate(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "dlq") == 0) return cmd_dlq(argc - 2, argv + 2);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
         else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc) ready_file = argv[++i];

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dlq/dlq.h"
 #include "processors/card_proc.h"
 #include "processors/prio.h"
 #include "receivers/otlp/rcv_decode.h"
@@ -48,6 +49,10 @@ struct receiver {
     apq *q;                           /* borrowed */
     prio *prio;                       /* owned: the priority classifier */
     card *card;                       /* owned: cardinality limiter, or NULL */
+    dlq_port *dport;                  /* owned: spill port into the DLQ, or NULL */
+    struct event *port_ev;            /* owned: dispatches port completions */
+    struct spill_ctx *cur;            /* the request being queued (spill hook) */
+    unsigned pending;                 /* requests waiting for DLQ completions */
     sw_metrics *m;                    /* borrowed, may be NULL */
     struct evhttp *http;              /* owned */
     struct evhttp_bound_socket *sock; /* owned by http; NULL once stopped */
@@ -192,6 +197,97 @@ static void refuse_push(receiver *r, struct evhttp_request *req, int sig,
     send_reply(r, req, sig, &rp);
 }
 
+/* A request with items handed to the DLQ is answered only when the DLQ
+ * reports them written (fsync'd with dlq.fsync: always): 200 when all were
+ * stored, 503 + Retry-After when any was not. libevent keeps an unanswered
+ * request alive even if its client goes away (the reply is then dropped). */
+typedef struct spill_wait {
+    receiver *r;
+    struct evhttp_request *req;
+    int sig;
+    rcv_content_type ct;
+    uint32_t items;
+    int64_t rejected;
+    char msg[CARD_MSG_MAX];
+    unsigned outstanding;    /* appends not yet completed */
+    int issued;              /* every item of the request was handed on */
+    int failed;              /* an item was refused or not stored */
+} spill_wait;
+
+typedef struct spill_ctx {
+    struct evhttp_request *req;
+    int sig;
+    rcv_content_type ct;
+    spill_wait *wait;        /* created by the first spilled item */
+} spill_ctx;
+
+static void spill_finish(spill_wait *w)
+{
+    receiver *r = w->r;
+    if (w->failed) {
+        refuse_push(r, w->req, w->sig, w->ct, w->items, SW_EFULL);
+    } else {
+        if (r->m) metrics_add(&r->m->rcv_items[w->sig], w->items);
+        reply ok = {200, w->ct, 0, NULL, 0, 0, w->rejected, w->rejected ? w->msg : NULL};
+        send_reply(r, w->req, w->sig, &ok);
+    }
+    r->pending--;
+    free(w);
+}
+
+static void spill_done(void *arg, item *it, int status)
+{
+    spill_wait *w = arg;
+    if (status != 0) {
+        LOG_WARN_RL(10, "DLQ could not store a spilled item: %s", sw_strerror(status));
+        item_free(it);
+        w->failed = 1;
+    }
+    if (--w->outstanding == 0 && w->issued) spill_finish(w);
+}
+
+/* apq spill interface: hands an item the memory queue will not take to the
+ * DLQ. Runs inside apq_push_all() on the ingest thread. */
+static int spill_to_dlq(void *arg, item *it)
+{
+    receiver *r = arg;
+    spill_ctx *ctx = r->cur;
+    if (!r->dport || !ctx) return SW_EFULL;
+    if (!ctx->wait) {
+        ctx->wait = calloc(1, sizeof *ctx->wait);
+        if (!ctx->wait) return SW_ENOMEM;
+        ctx->wait->r = r;
+        ctx->wait->req = ctx->req;
+        ctx->wait->sig = ctx->sig;
+        ctx->wait->ct = ctx->ct;
+        r->pending++;
+    }
+    int rc = dlq_append(r->dport, it, spill_done, ctx->wait);
+    if (rc == 0) ctx->wait->outstanding++;
+    return rc;
+}
+
+/* After enqueue: if items went to the DLQ, the answer waits for them.
+ * Returns 1 when the request is now owned by the spill wait. */
+static int spill_defer(receiver *r, spill_ctx *ctx, int rc, uint32_t items,
+                       const card_result *cr)
+{
+    spill_wait *w = ctx->wait;
+    if (!w) return 0;
+    if (w->outstanding == 0) { /* the DLQ refused the first item */
+        r->pending--;
+        free(w);
+        ctx->wait = NULL;
+        return 0;
+    }
+    w->items = items;
+    w->rejected = (int64_t)cr->rejected_points;
+    if (cr->rejected_points) snprintf(w->msg, sizeof w->msg, "%s", cr->message);
+    w->failed = rc != 0;
+    w->issued = 1;
+    return 1;
+}
+
 static void handle_export(receiver *r, struct evhttp_request *req, int sig,
                           rcv_content_type ct)
 {
@@ -218,7 +314,13 @@ static void handle_export(receiver *r, struct evhttp_request *req, int sig,
     card_result cr = {0};
     if (rc == 0 && sig == SIG_METRICS && r->card && items > 0)
         limit_cardinality(r, &cr, &pb, &pb_len, &items);
-    if (rc == 0 && items > 0) rc = enqueue(r, sig, pb, pb_len, items);
+    spill_ctx ctx = {req, sig, ct, NULL};
+    if (rc == 0 && items > 0) {
+        r->cur = &ctx;
+        rc = enqueue(r, sig, pb, pb_len, items);
+        r->cur = NULL;
+        if (spill_defer(r, &ctx, rc, items, &cr)) goto done;
+    }
     if (rc == SW_EDECODE) {
         res.http_status = 400;
         res.grpc_code = RCV_GRPC_INVALID_ARGUMENT;
@@ -368,6 +470,35 @@ out:
 
 uint16_t rcv_http_port(const receiver *r) { return r->port; }
 
+static void on_port(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dlq_port_dispatch(arg);
+}
+
+int rcv_set_dlq(receiver *r, dlq *d)
+{
+    r->dport = dlq_port_new(d);
+    if (!r->dport) return SW_ENOMEM;
+    r->port_ev = event_new(r->base, dlq_port_fd(r->dport), EV_READ | EV_PERSIST, on_port,
+                           r->dport);
+    if (!r->port_ev || event_add(r->port_ev, NULL) != 0) return SW_ENOMEM;
+    apq_spill sp = {spill_to_dlq, r};
+    apq_set_spill(r->q, &sp);
+    return 0;
+}
+
+void rcv_flush_spills(receiver *r, uint64_t timeout_ms)
+{
+    if (!r || !r->dport) return;
+    int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    dlq_port_dispatch(r->dport);
+    while (r->pending && clock_mono_ns() < deadline) dlq_port_wait(r->dport, 50);
+    if (r->pending)
+        LOG_WARN("%u spilled requests still unanswered at shutdown", r->pending);
+}
+
 void rcv_stop_intake(receiver *r)
 {
     if (!r) return;
@@ -387,6 +518,8 @@ void rcv_free(receiver *r)
     if (r->http) evhttp_free(r->http);
     card_free(r->card);
     prio_free(r->prio);
+    if (r->port_ev) event_free(r->port_ev);
+    dlq_port_free(r->dport);
     buf_destroy(&r->rsp);
     free(r);
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "config/cfg.h"
+#include "dlq/dlq.h"
 #include "queue/apq.h"
 #include "runtime/metrics.h"
 
@@ -36,6 +37,16 @@ uint16_t rcv_http_port(const receiver *r);
 /* Stops intake: closes the listening socket; requests arriving on open
  * connections are answered 503. Ingest thread. */
 void rcv_stop_intake(receiver *r);
+/* Plugs the DLQ in as the queue's spill interface (ingest thread, before
+ * rcv_start): items the memory queue will not take (fill at or above
+ * queue.spill_threshold) are appended to d, and their request is answered
+ * once the DLQ reports them stored (200) or not (503 + Retry-After).
+ * d is borrowed. 0 or SW_ENOMEM. */
+int rcv_set_dlq(receiver *r, dlq *d);
+/* Shutdown, after intake stopped: waits up to timeout_ms for the DLQ to
+ * complete spilled items, so waiting requests get their answer (the event
+ * loop must run once more to send them). Ingest thread. */
+void rcv_flush_spills(receiver *r, uint64_t timeout_ms);
 /* 1 while accepting. For /readyz. */
 int rcv_ready(const receiver *r);
 void rcv_free(receiver *r);

@@ -1,7 +1,9 @@
-/* itest_backpressure.c — a slow upstream and a small queue: the receiver
- * refuses with 503/429 + Retry-After instead of dropping; everything it
- * accepted arrives upstream, nothing it refused does, and the refusals are
- * counted in spillway_receiver_refused_items_total. */
+/* itest_backpressure.c — a slow upstream, a small queue and a small DLQ:
+ * the queue spills to the DLQ, and once the DLQ is at dlq.max_size the
+ * receiver refuses with 503/429 + Retry-After instead of dropping;
+ * everything it accepted arrives upstream (from memory or replayed from the
+ * DLQ once the upstream is fast again), nothing it refused does, and the
+ * refusals are counted in spillway_receiver_refused_items_total. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,9 +12,9 @@
 #include "testing/lib/th_proc.h"
 #include "testing/lib/th_stack.h"
 
-#define MAX_REQUESTS 120  /* bound on requests sent while waiting for a refusal */
+#define MAX_REQUESTS 4000 /* bound on requests sent while waiting for a refusal */
 #define EXTRA_AFTER 3     /* requests sent after the first refusal */
-#define SPANS 40          /* about 4 KiB per request */
+#define SPANS 100         /* about 10 KiB per request */
 
 static void t_full_queue_refuses(void)
 {
@@ -20,6 +22,8 @@ static void t_full_queue_refuses(void)
     th_stack_opts o = {.queue_max_bytes = "64KiB",
                        .batch_max_bytes = "16KiB",
                        .exporter_yaml = "    max_in_flight: 4\n",
+                       .dlq_yaml = "  segment_size: 1MiB\n  max_size: 1MiB\n"
+                                   "  replay: { rate: 64MiB }\n",
                        .mock_args = {"--latency-ms", "2000"}};
     th_stack *s = th_stack_start(&o);
     TH_ASSERT_MSG(s, "stack did not start");
@@ -51,8 +55,10 @@ static void t_full_queue_refuses(void)
     printf("# %d requests accepted, %d refused (Retry-After: %s)\n", accepted, refused,
            refused ? ra : "-");
     TH_ASSERT_MSG(refused > 0, "no 503/429 after %d requests of %d spans into a 64 KiB queue "
-                  "with a 2 s upstream", MAX_REQUESTS, SPANS);
-    TH_ASSERT_MSG(th_stack_check_received(s, SIG_TRACES, e, 0, 20000, why, sizeof(why)) == 0,
+                  "and a 1 MiB DLQ with a 2 s upstream", MAX_REQUESTS, SPANS);
+    /* The upstream recovers: memory drains, the DLQ replays. */
+    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/latency?ms=0") == 200, "mock latency reset");
+    TH_ASSERT_MSG(th_stack_check_received(s, SIG_TRACES, e, 0, 60000, why, sizeof(why)) == 0,
                   "accepted data upstream: %s", why);
     int found = 0;
     const char *text = th_stack_metrics(s);
