@@ -46,6 +46,7 @@ static void usage(FILE *f)
             "usage: spillway [--config FILE] [--ready-file PATH]\n"
             "       spillway validate --config FILE\n"
             "       spillway dlq {ls|verify|dump} --dir DIR\n"
+            "       spillway dlq replay --dir DIR --to URL [--rate BYTES_PER_S]\n"
             "       spillway --version | --help\n"
             "\n"
             "OpenTelemetry collector: OTLP/HTTP in (receivers.otlp.http.endpoint,\n"
@@ -60,6 +61,10 @@ static void usage(FILE *f)
             "  dlq ls             list a DLQ directory's segments, records, ages\n"
             "  dlq verify         verify every segment and record (exit 1 on corruption)\n"
             "  dlq dump           print every record as one OTLP/JSON line\n"
+            "  dlq replay         send every record to an OTLP/HTTP endpoint (URL as\n"
+            "                     exporters.otlphttp.endpoint), paced at --rate (e.g.\n"
+            "                     4MiB; default unlimited); acknowledged records are\n"
+            "                     removed, a rerun continues where it stopped\n"
             "  --version          print the version\n");
 }
 
@@ -94,12 +99,26 @@ static int cmd_validate(int argc, char **argv)
     return 0;
 }
 
+/* dlq_send_fn for `spillway dlq replay`: one blocking POST per record. */
+static int replay_send(void *arg, sw_signal sig, const uint8_t *data, size_t len)
+{
+    const char *url = arg;
+    return exp_send_blocking(url, sig, data, len, 10000) == 0 ? 0 : 1;
+}
+
 static int cmd_dlq(int argc, char **argv)
 {
-    const char *dir = NULL, *verb = argc > 0 ? argv[0] : "";
+    const char *dir = NULL, *to = NULL, *verb = argc > 0 ? argv[0] : "";
+    uint64_t rate = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
-        else { fprintf(stderr, "dlq: unexpected argument '%s'\n", argv[i]); return 2; }
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
+        else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
+            if (cfg_parse_size(argv[++i], &rate) != 0) {
+                fprintf(stderr, "dlq: bad --rate '%s' (bytes per second, e.g. 4MiB)\n", argv[i]);
+                return 2;
+            }
+        } else { fprintf(stderr, "dlq: unexpected argument '%s'\n", argv[i]); return 2; }
     }
     if (!dir) {
         fprintf(stderr, "dlq %s: --dir DIR is required\n", verb);
@@ -109,7 +128,14 @@ static int cmd_dlq(int argc, char **argv)
     if (strcmp(verb, "ls") == 0) return dlq_cmd_ls(dir, stdout);
     if (strcmp(verb, "verify") == 0) return dlq_cmd_verify(dir, stdout);
     if (strcmp(verb, "dump") == 0) return dlq_cmd_dump(dir, stdout);
-    fprintf(stderr, "dlq: unknown command '%s' (ls, verify, dump)\n", verb);
+    if (strcmp(verb, "replay") == 0) {
+        if (!to) {
+            fprintf(stderr, "dlq replay: --to URL is required\n");
+            return 2;
+        }
+        return dlq_cmd_replay(dir, rate, replay_send, (void *)to, stdout);
+    }
+    fprintf(stderr, "dlq: unknown command '%s' (ls, verify, dump, replay)\n", verb);
     return 2;
 }
 
@@ -210,6 +236,7 @@ static int app_start(app *a, const char *ready_file)
     a->rcv = a->exp ? rcv_new(a->base, a->cfg, a->queue, a->metrics) : NULL;
     if (!a->rcv) goto out;
     if ((rc = rcv_set_dlq(a->rcv, a->dlq)) != 0) goto out;
+    exp_set_dlq(a->exp, a->dlq);
     if ((rc = rcv_start(a->rcv)) != 0) goto out;
     if ((rc = exp_start(a->exp)) != 0) goto out;
     telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
@@ -232,10 +259,11 @@ static void app_free(app *a)
     if (a->exp && !a->stopping) exp_stop(a->exp, 0);
     if (a->sigterm) event_free(a->sigterm);
     if (a->sigint) event_free(a->sigint);
+    /* The DLQ completes every pending append before the ports go. */
+    dlq_close(a->dlq);
     exp_free(a->exp);
     rcv_free(a->rcv);
     telemetry_free(a->tel);
-    dlq_close(a->dlq);
     if (a->base) event_base_free(a->base);
     apq_free(a->queue);
     metrics_free(a->metrics);

@@ -138,9 +138,10 @@ static void account(apq *q, const item *it, int64_t sign)
 static void enqueue(apq *q, item *it)
 {
     atomic_fetch_add_explicit(&q->bytes, item_size(it), memory_order_relaxed);
+    /* Count before publishing: once pushed, the consumer may pop and free it. */
+    account(q, it, +1);
     int rc = ring_push(q->r[it->klass], it);
     (void)rc; /* cannot fail: the producer saw a free slot and is the only one filling */
-    account(q, it, +1);
 }
 
 /* Wakes the consumer unless a wake-up is still pending. See DESIGN. */

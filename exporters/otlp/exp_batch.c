@@ -138,7 +138,7 @@ void exp_batch_set_state(exporter *e, exp_batch *b, exp_batch_state st)
 
 /* The outcome is counted: leave every list; free now or when the last
  * body reference is released. */
-static void batch_done(exporter *e, exp_batch *b)
+void exp_batch_done(exporter *e, exp_batch *b)
 {
     if (b->state == EXP_B_DONE) return;
     if (b->state == EXP_B_OPEN && e->open[b->sig] == b) e->open[b->sig] = NULL;
@@ -176,14 +176,42 @@ void exp_batch_append(exp_batch *b, item *it)
     b->raw_len += it->len;
 }
 
+/* 1 while a request body references the items' own bytes. */
+static int items_referenced(const exp_batch *b)
+{
+    return b->refs > 0 && b->encoding == CFG_COMP_NONE;
+}
+
+item *exp_batch_take_items(exporter *e, exp_batch *b)
+{
+    item *head = NULL, **tail = &head;
+    if (!items_referenced(b)) {
+        head = b->head;
+    } else {
+        for (item *it = b->head; it; it = it->next) {
+            item *cp = item_new((sw_signal)it->signal, (sw_class)it->klass, it->count,
+                                it->recv_ns, it->data, it->len);
+            if (!cp) {
+                exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
+                LOG_ERROR_RL(1, "out of memory copying an item: dropped 1 item (%u records)",
+                             it->count);
+                continue;
+            }
+            *tail = cp;
+            tail = &cp->next;
+        }
+        *tail = NULL; /* the originals are freed with b, once libevent lets go */
+    }
+    if (!items_referenced(b)) b->head = b->tail = NULL;
+    b->n_items = 0;
+    b->n_records = 0;
+    b->raw_len = 0;
+    return head;
+}
+
 static void drop_lone_item(exporter *e, item *it)
 {
-    metrics_add(&e->m->exp_items[it->signal][EXP_RESULT_DROPPED], it->count);
-    e->dropped_items_total++;
-    if (e->draining) {
-        e->undelivered_items++;
-        e->undelivered_records += it->count;
-    }
+    exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
     LOG_ERROR_RL(1, "out of memory for a batch: dropped 1 item (%u records)", it->count);
     item_free(it);
 }
@@ -241,14 +269,19 @@ static void batch_compress(exporter *e, exp_batch *b)
     b->encoding = enc;
 }
 
-void exp_batch_seal(exporter *e, exp_batch *b)
+void exp_batch_seal_at(exporter *e, exp_batch *b, int front)
 {
     if (b->state != EXP_B_OPEN) return;
     if (e->open[b->sig] == b) e->open[b->sig] = NULL;
     evtimer_del(b->timer);
-    batch_compress(e, b);
+    if (b->n_items) batch_compress(e, b);
     exp_batch_set_state(e, b, EXP_B_READY);
-    exp_ready_push(e, b, 0);
+    exp_ready_push(e, b, front);
+}
+
+void exp_batch_seal(exporter *e, exp_batch *b)
+{
+    exp_batch_seal_at(e, b, 0);
 }
 
 int exp_batch_attach_body(exp_batch *b, void *out)
@@ -275,28 +308,47 @@ void exp_batch_ack(exporter *e, exp_batch *b)
     int64_t now = clock_mono_ns();
     for (item *it = b->head; it; it = it->next) metrics_observe_latency(e->m, now - it->recv_ns);
     metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_SENT], b->n_records);
-    batch_done(e, b);
+    if (b->replay) exp_replay_acked(e, b);
+    exp_batch_done(e, b);
 }
 
 void exp_batch_reject(exporter *e, exp_batch *b)
 {
     metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_REJECTED], b->n_records);
-    batch_done(e, b);
+    if (b->replay) {
+        exp_replay_failed(e, b, "refused by the upstream");
+        return;
+    }
+    exp_batch_done(e, b);
 }
 
 void exp_give_up(exporter *e, exp_batch *b, const char *why)
 {
-    metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_DROPPED], b->n_records);
-    e->dropped_items_total += b->n_items;
-    if (e->draining) {
-        e->undelivered_items += b->n_items;
-        e->undelivered_records += b->n_records;
+    if (b->replay) {
+        exp_replay_failed(e, b, why);
+        return;
     }
+    if (b->n_items == 0) { /* an empty probe */
+        exp_batch_done(e, b);
+        return;
+    }
+    if (e->port) {
+        uint32_t n = b->n_items;
+        uint64_t records = b->n_records;
+        item *chain = exp_batch_take_items(e, b);
+        LOG_WARN_RL(1, "giving up a %s batch (%s) after %u retries: %u items, %llu records "
+                    "go to the DLQ", sw_signal_name(b->sig), why, b->attempt, n,
+                    (unsigned long long)records);
+        exp_batch_done(e, b);
+        exp_spill_chain(e, chain, why);
+        return;
+    }
+    exp_count_dropped(e, b->sig, b->n_items, b->n_records);
     LOG_WARN_RL(1, "dropping a %s batch (%s): %u items, %llu records after %u retries; "
                 "%llu items dropped so far",
                 sw_signal_name(b->sig), why, b->n_items, (unsigned long long)b->n_records,
                 b->attempt, (unsigned long long)e->dropped_items_total);
-    batch_done(e, b);
+    exp_batch_done(e, b);
 }
 
 void exp_batch_retry(exporter *e, exp_batch *b, const char *retry_after)

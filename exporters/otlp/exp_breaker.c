@@ -5,6 +5,13 @@
 
 #define NS_PER_S 1000000000LL
 
+brk_outcome brk_outcome_of_status(int code)
+{
+    if (code == 429) return BRK_THROTTLED;
+    if (code >= 200 && code < 500) return BRK_SUCCESS;
+    return BRK_FAILURE; /* no answer, 5xx, or nonsense */
+}
+
 void brk_config_defaults(brk_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -15,13 +22,13 @@ void brk_config_defaults(brk_config *c)
     c->min_requests = BRK_DEFAULT_MIN_REQUESTS;
 }
 
-static void window_clear(brk *b)
+static void window_clear(brk_circuit *b)
 {
     memset(b->ring, 0, sizeof b->ring);
     b->win_requests = b->win_throttled = 0;
 }
 
-void brk_init(brk *b, const brk_config *c, brk_listener fn, void *arg)
+void brk_init(brk_circuit *b, const brk_config *c, brk_listener fn, void *arg)
 {
     memset(b, 0, sizeof *b);
     b->c = *c;
@@ -36,7 +43,7 @@ void brk_init(brk *b, const brk_config *c, brk_listener fn, void *arg)
 
 /* Moves the ring forward to the bucket of now_ns, expiring older buckets.
  * A clock that goes backwards stays in the newest bucket. */
-static brk_bucket *window_advance(brk *b, int64_t now_ns)
+static brk_bucket *window_advance(brk_circuit *b, int64_t now_ns)
 {
     int64_t n = now_ns / b->bucket_ns;
     if (n > b->head) {
@@ -55,7 +62,7 @@ static brk_bucket *window_advance(brk *b, int64_t now_ns)
     return &b->ring[b->head % BRK_BUCKETS];
 }
 
-static void set_state(brk *b, int64_t now_ns, brk_state to, brk_why why)
+static void set_state(brk_circuit *b, int64_t now_ns, brk_state to, brk_why why)
 {
     brk_state from = b->state;
     b->state = to;
@@ -66,7 +73,7 @@ static void set_state(brk *b, int64_t now_ns, brk_state to, brk_why why)
     if (b->fn) b->fn(b->arg, from, to, why);
 }
 
-brk_ticket brk_allow(brk *b, int64_t now_ns)
+brk_ticket brk_allow(brk_circuit *b, int64_t now_ns)
 {
     switch (b->state) {
     case BRK_CLOSED:
@@ -90,7 +97,7 @@ brk_ticket brk_allow(brk *b, int64_t now_ns)
 }
 
 /* 1 if the 429 share within the window opens the breaker. */
-static int ratio_trips(const brk *b)
+static int ratio_trips(const brk_circuit *b)
 {
     double r = b->c.ratio_429;
     if (!(r > 0.0 && r <= 1.0)) return 0;
@@ -99,7 +106,7 @@ static int ratio_trips(const brk *b)
     return (double)b->win_throttled >= r * (double)b->win_requests - 1e-9;
 }
 
-static void record_closed(brk *b, int64_t now_ns, brk_outcome o)
+static void record_closed(brk_circuit *b, int64_t now_ns, brk_outcome o)
 {
     brk_bucket *k = window_advance(b, now_ns);
     k->requests++;
@@ -121,7 +128,7 @@ static void record_closed(brk *b, int64_t now_ns, brk_outcome o)
         set_state(b, now_ns, BRK_OPEN, BRK_WHY_CONSECUTIVE);
 }
 
-void brk_record(brk *b, int64_t now_ns, brk_ticket t, brk_outcome o)
+void brk_record(brk_circuit *b, int64_t now_ns, brk_ticket t, brk_outcome o)
 {
     if (t == BRK_DENIED) return;
     if (b->state == BRK_CLOSED && t == BRK_ALLOWED) {
@@ -135,13 +142,13 @@ void brk_record(brk *b, int64_t now_ns, brk_ticket t, brk_outcome o)
     }
 }
 
-void brk_cancel(brk *b, brk_ticket t)
+void brk_cancel(brk_circuit *b, brk_ticket t)
 {
     /* Stays HALF_OPEN; the next brk_allow() hands out the probe again. */
     if (t == BRK_PROBE && b->state == BRK_HALF_OPEN) b->probe_out = 0;
 }
 
-brk_state brk_get_state(const brk *b) { return b->state; }
+brk_state brk_get_state(const brk_circuit *b) { return b->state; }
 
 const char *brk_state_name(brk_state s)
 {
@@ -162,21 +169,21 @@ const char *brk_why_name(brk_why w)
     return (unsigned)w < BRK_WHY_COUNT ? names[w] : "?";
 }
 
-int64_t brk_next_allow_ns(const brk *b, int64_t now_ns)
+int64_t brk_next_allow_ns(const brk_circuit *b, int64_t now_ns)
 {
     if (b->state != BRK_OPEN) return now_ns;
     int64_t at = b->opened_ns + b->c.open_duration_ns;
     return at > now_ns ? at : now_ns;
 }
 
-void brk_window(brk *b, int64_t now_ns, uint64_t *requests, uint64_t *throttled)
+void brk_window(brk_circuit *b, int64_t now_ns, uint64_t *requests, uint64_t *throttled)
 {
     window_advance(b, now_ns);
     *requests = b->win_requests;
     *throttled = b->win_throttled;
 }
 
-uint64_t brk_transitions(const brk *b, brk_why w)
+uint64_t brk_transitions(const brk_circuit *b, brk_why w)
 {
     return (unsigned)w < BRK_WHY_COUNT ? b->transitions[w] : 0;
 }

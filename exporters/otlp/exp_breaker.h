@@ -79,7 +79,7 @@ typedef struct brk_bucket {
     uint32_t requests, throttled;
 } brk_bucket;
 
-typedef struct brk {
+typedef struct brk_circuit {
     brk_config c;
     brk_listener fn;           /* may be NULL */
     void *arg;
@@ -94,31 +94,36 @@ typedef struct brk {
     uint64_t transitions[BRK_WHY_COUNT];
     uint64_t denied;           /* brk_allow() answers BRK_DENIED */
     uint64_t stale;            /* records ignored: answered while OPEN/HALF_OPEN */
-} brk;
+} brk_circuit;
+
+/* The outcome of an HTTP answer for the breaker (code 0: no answer):
+ * 2xx and 4xx other than 429 SUCCESS (a permanent refusal still shows the
+ * upstream is up), 429 THROTTLED, no answer and 5xx FAILURE. */
+brk_outcome brk_outcome_of_status(int code);
 
 /* Fills the defaults above. */
 void brk_config_defaults(brk_config *c);
 /* Starts CLOSED with empty counters; copies *c. fn (may be NULL) and arg
  * are borrowed. */
-void brk_init(brk *b, const brk_config *c, brk_listener fn, void *arg);
+void brk_init(brk_circuit *b, const brk_config *c, brk_listener fn, void *arg);
 
 /* May a request be sent now? See the state table above. */
-brk_ticket brk_allow(brk *b, int64_t now_ns);
+brk_ticket brk_allow(brk_circuit *b, int64_t now_ns);
 /* Records the outcome of a request let through with ticket t. */
-void brk_record(brk *b, int64_t now_ns, brk_ticket t, brk_outcome o);
+void brk_record(brk_circuit *b, int64_t now_ns, brk_ticket t, brk_outcome o);
 /* Gives back a probe ticket that was not used: the next brk_allow() may
  * probe again. Other tickets: no effect. */
-void brk_cancel(brk *b, brk_ticket t);
+void brk_cancel(brk_circuit *b, brk_ticket t);
 
-brk_state brk_get_state(const brk *b);
+brk_state brk_get_state(const brk_circuit *b);
 const char *brk_state_name(brk_state s);
 const char *brk_why_name(brk_why w);
 /* OPEN: when brk_allow() will let the probe through (to arm a timer);
  * other states: now_ns. */
-int64_t brk_next_allow_ns(const brk *b, int64_t now_ns);
+int64_t brk_next_allow_ns(const brk_circuit *b, int64_t now_ns);
 /* Requests and 429s within the window as of now_ns. */
-void brk_window(brk *b, int64_t now_ns, uint64_t *requests, uint64_t *throttled);
+void brk_window(brk_circuit *b, int64_t now_ns, uint64_t *requests, uint64_t *throttled);
 /* How many times the breaker changed state for reason w. */
-uint64_t brk_transitions(const brk *b, brk_why w);
+uint64_t brk_transitions(const brk_circuit *b, brk_why w);
 
 #endif

@@ -53,7 +53,7 @@ static char *str_printf(const char *fmt, ...)
     return n < 0 ? NULL : s;
 }
 
-static int is_ip_literal(const char *host)
+int exp_is_ip_literal(const char *host)
 {
     unsigned char tmp[16];
     return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
@@ -111,13 +111,12 @@ out:
 
 /* ---- TLS ----------------------------------------------------------------- */
 
-static SSL_CTX *tls_ctx_new(const cfg *c)
+SSL_CTX *exp_tls_ctx_new(const char *ca, int insecure)
 {
-    const char *ca = c->exporter.tls_ca_file;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) return NULL;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (c->exporter.tls_insecure_skip_verify) {
+    if (insecure) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
         LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
                  "certificate is not verified");
@@ -138,28 +137,28 @@ static SSL_CTX *tls_ctx_new(const cfg *c)
 }
 
 /* SNI (host names only, RFC 6066) and the identity to verify. 0 or -1. */
-static int tls_prepare(exporter *e, SSL *ssl)
+static int tls_prepare(SSL *ssl, const char *h, int insecure)
 {
-    const char *h = e->ep.host;
-    int ip = is_ip_literal(h);
+    int ip = exp_is_ip_literal(h);
     if (!ip && SSL_set_tlsext_host_name(ssl, h) != 1) return -1;
-    if (e->c->exporter.tls_insecure_skip_verify) return 0;
+    if (insecure) return 0;
     X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
     if (ip) return X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1 ? 0 : -1;
     X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     return X509_VERIFY_PARAM_set1_host(p, h, 0) == 1 ? 0 : -1;
 }
 
-static struct bufferevent *tls_bufferevent(exporter *e)
+struct bufferevent *exp_tls_bufferevent(struct event_base *base, SSL_CTX *ctx,
+                                        const char *host, int insecure)
 {
-    SSL *ssl = SSL_new(e->ssl);
+    SSL *ssl = SSL_new(ctx);
     if (!ssl) return NULL;
-    if (tls_prepare(e, ssl) != 0) {
+    if (tls_prepare(ssl, host, insecure) != 0) {
         SSL_free(ssl);
         return NULL;
     }
     struct bufferevent *bev = bufferevent_openssl_socket_new(
-        e->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         SSL_free(ssl);
         return NULL;
@@ -205,7 +204,9 @@ static void conn_nodelay(exp_conn *cn)
 static int conn_open(exporter *e, exp_conn *cn)
 {
     struct bufferevent *bev = NULL;
-    if (e->ep.tls && !(bev = tls_bufferevent(e))) return SW_ENOMEM;
+    if (e->ep.tls && !(bev = exp_tls_bufferevent(e->base, e->ssl, e->ep.host,
+                                                  e->c->exporter.tls_insecure_skip_verify)))
+        return SW_ENOMEM;
     cn->evcon = evhttp_connection_base_bufferevent_new(e->base, e->dns, bev, e->ep.host,
                                                        e->ep.port);
     if (!cn->evcon) {
@@ -249,7 +250,10 @@ void exp_http_close_all(exporter *e)
 {
     for (uint32_t i = 0; i < e->n_conns; i++) {
         exp_conn *cn = &e->conns[i];
-        if (cn->batch) metrics_gauge_add(&e->m->exp_in_flight, -1);
+        if (cn->batch) {
+            metrics_gauge_add(&e->m->exp_in_flight, -1);
+            exp_circuit_forget(e, cn->batch);
+        }
         cn->batch = NULL; /* its request is freed with the connection, unanswered */
         conn_free(cn);
     }
@@ -257,8 +261,10 @@ void exp_http_close_all(exporter *e)
 
 int exp_http_init(exporter *e)
 {
-    if (e->ep.tls && !(e->ssl = tls_ctx_new(e->c))) return SW_EINVAL;
-    if (!is_ip_literal(e->ep.host)) {
+    if (e->ep.tls && !(e->ssl = exp_tls_ctx_new(e->c->exporter.tls_ca_file,
+                                                 e->c->exporter.tls_insecure_skip_verify)))
+        return SW_EINVAL;
+    if (!exp_is_ip_literal(e->ep.host)) {
         e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                              EVDNS_BASE_DISABLE_WHEN_INACTIVE);
         if (!e->dns) LOG_WARN("no asynchronous DNS; resolving %s blocks the export thread",
@@ -356,6 +362,7 @@ static void log_no_response(exporter *e, exp_conn *cn)
 static void finish_request(exporter *e, exp_batch *b, int code, struct evhttp_request *req)
 {
     metrics_add(&e->m->exp_requests[b->sig][metrics_code_index(code)], 1);
+    exp_circuit_record(e, b, code);
     switch (exp_classify_status(code)) {
     case EXP_OK:
         atomic_store(&e->healthy, 1);

@@ -3,10 +3,16 @@
  *   exp_main.c      lifecycle, export thread, pump (pop -> batch -> send), drain
  *   exp_batch.c     batches: build, seal (compress), acknowledge, give up
  *   exp_http.c      endpoint, TLS context, connection pool, request/response
+ *   exp_circuit.c   the circuit breaker wired in: tickets, outcomes, probe timer
+ *   exp_spill.c     the DLQ port: spills, completions, the backlog, stop wait
+ *   exp_replay.c    the replay thread and its hand-off to the export thread
+ *   exp_oneshot.c   exp_send_blocking (offline replay; its own event_base)
  *   exp_retry.c     pure retry policy          exp_response.c  pure body parsing
+ *   exp_breaker.c   pure circuit breaker state machine
  *
- * Everything here runs on the export thread, except exp_new/exp_free (main
- * thread, while the export thread is not running).
+ * Everything here runs on the export thread, except exp_new/exp_free/
+ * exp_start/exp_stop (main thread, while the export thread is not running
+ * or through its events) and the replay thread's own loop (exp_replay.c).
  *
  * A batch moves OPEN -> READY -> FLIGHT -> (BACKOFF -> READY -> FLIGHT)* -> DONE.
  * `active` counts batches in FLIGHT or BACKOFF and never exceeds
@@ -25,6 +31,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "dlq/dlq.h"
+#include "exporters/otlp/exp_breaker.h"
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
 #include "runtime/buf.h"
@@ -35,6 +43,17 @@ struct event_base;
 struct evdns_base;
 struct evhttp_connection;
 struct ssl_ctx_st;
+struct bufferevent;
+typedef struct exp_replay exp_replay;
+
+/* Items waiting to be appended to the DLQ because its ring was full, in
+ * order; appended again as completions free room (export thread). */
+typedef struct exp_backlog {
+    item *head, *tail;
+    dlq_done_fn cb;            /* completion of each append; also called with
+                                  the error when an item is finally refused */
+    void *arg;
+} exp_backlog;
 
 #define EXP_MAX_RESPONSE_BODY (1u << 20) /* larger answers fail the request */
 #define EXP_LOG_MSG_LEN 200              /* bytes of an error message logged */
@@ -64,6 +83,9 @@ struct exp_batch {
     uint32_t attempt;         /* retries so far */
     struct event *timer;      /* batch timeout, then retry backoff; NULL once DONE */
     int refs;                 /* references held by libevent buffers */
+    brk_ticket ticket;        /* of the attempt in flight (BRK_DENIED: none) */
+    int replay;               /* items come from the DLQ (exp_replay.c) */
+    dlq_pos rp_last;          /* replay: position of the last item */
 };
 
 typedef struct exp_conn {
@@ -114,10 +136,28 @@ struct exporter {
     uint64_t undelivered_records;
     uint64_t dropped_items_total;     /* for log lines */
     uint64_t rng;
+
+    /* circuit breaker (exp_circuit.c) */
+    brk_circuit brk;
+    struct event *brk_ev;      /* OPEN: fires when the probe may go */
+    _Atomic int circuit;       /* brk_state, published for the replay thread */
+
+    /* dead-letter queue (exp_spill.c); all NULL without exp_set_dlq() */
+    dlq *dlq;                  /* borrowed */
+    dlq_port *port;            /* owned; appends and completions of this thread */
+    struct event *port_ev;
+    exp_backlog backlog;       /* give-ups waiting for room in the DLQ ring */
+    uint64_t spilled_items_total;      /* appends completed (stored) */
+    uint64_t spill_failed_items_total; /* refused or failed: dropped */
+    int abandon;               /* stop deadline: replay batches are let go */
+    exp_replay *rp;            /* owned; NULL without a DLQ */
 };
 
 /* exp_main.c */
 void exp_schedule_pump(exporter *e);
+/* Counts items that are neither delivered nor stored (drop counters, the
+ * stop's undelivered count); the caller logs. */
+void exp_count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records);
 /* Uniform in [0, 1), for jitter. */
 double exp_random(exporter *e);
 /* 1 for header names the exporter sets itself (custom values ignored). */
@@ -130,11 +170,20 @@ void exp_ready_push(exporter *e, exp_batch *b, int front);
 exp_batch *exp_ready_pop(exporter *e);
 /* Appends it (takes ownership). */
 void exp_batch_append(exp_batch *b, item *it);
+/* Takes the items out of b as an owned chain (it->next links) and leaves b
+ * empty. Items whose bytes a request body still references are copied
+ * instead (the copies are returned; the originals stay with b). A copy
+ * that cannot be made is counted dropped. */
+item *exp_batch_take_items(exporter *e, exp_batch *b);
+/* Counts nothing; leaves every list; frees b now or when libevent lets go. */
+void exp_batch_done(exporter *e, exp_batch *b);
 /* Adds a popped item to its signal's open batch, sealing as needed. Takes
  * ownership of it. 0 or SW_ENOMEM (it is then given up). */
 int exp_batch_add(exporter *e, item *it);
-/* OPEN -> READY: compresses and appends to the ready list. */
+/* OPEN -> READY: compresses and appends to the ready list (front: put
+ * first in line). */
 void exp_batch_seal(exporter *e, exp_batch *b);
+void exp_batch_seal_at(exporter *e, exp_batch *b, int front);
 void exp_batch_set_state(exporter *e, exp_batch *b, exp_batch_state st);
 /* Adds references to the body into out (a struct evbuffer). 0 or -1. */
 int exp_batch_attach_body(exp_batch *b, void *out);
@@ -144,8 +193,9 @@ void exp_batch_ack(exporter *e, exp_batch *b);
 void exp_batch_reject(exporter *e, exp_batch *b);
 /* Retryable failure: schedules the retry, or gives up. */
 void exp_batch_retry(exporter *e, exp_batch *b, const char *retry_after);
-/* The give-up hook: counts the batch's items DROPPED, logs, done. This is
- * where a dead-letter queue takes the items instead. */
+/* The give-up hook: with a DLQ the items are appended to it (counted
+ * DROPPED only if the DLQ refuses them too), without one they are counted
+ * DROPPED; logged; done. Replay batches go to exp_replay_failed(). */
 void exp_give_up(exporter *e, exp_batch *b, const char *why);
 /* Frees a batch regardless of refs. */
 void exp_batch_destroy(exp_batch *b);
@@ -166,5 +216,78 @@ void exp_http_reap(exporter *e);
 /* READY -> FLIGHT. A failure to even start the request is handled as a
  * connection error (the batch goes to retry). */
 void exp_http_send(exporter *e, exp_batch *b);
+/* 1 for an IPv4 or IPv6 address literal (no DNS needed). */
+int exp_is_ip_literal(const char *host);
+/* TLS client context: peer verification against ca_file (NULL or "": the
+ * system store) unless insecure. Owned, or NULL (logged). */
+struct ssl_ctx_st *exp_tls_ctx_new(const char *ca_file, int insecure);
+/* A connecting TLS bufferevent for host (SNI, host name or IP check). */
+struct bufferevent *exp_tls_bufferevent(struct event_base *base, struct ssl_ctx_st *ctx,
+                                        const char *host, int insecure);
+
+/* exp_circuit.c */
+int exp_circuit_init(exporter *e);      /* exp_new: config, timer */
+/* May a request go now? The ticket goes into the batch. */
+brk_ticket exp_circuit_allow(exporter *e);
+/* Records the answer of b's attempt (code 0: none). */
+void exp_circuit_record(exporter *e, exp_batch *b, int code);
+/* Gives back the ticket of an attempt abandoned without an answer. */
+void exp_circuit_forget(exporter *e, exp_batch *b);
+/* 1 while nothing may be sent: OPEN before open_duration passed, or
+ * HALF_OPEN with the probe out. */
+int exp_circuit_blocked(exporter *e);
+/* OPEN, open_duration passed, nothing to send and a DLQ waiting to be
+ * replayed: sends an empty request of its own as the probe. */
+void exp_circuit_probe_idle(exporter *e);
+
+/* exp_spill.c (only with a DLQ) */
+int exp_spill_start(exporter *e);       /* exp_start: port and its event */
+/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ or its
+ * ring is full: the caller keeps it). */
+int exp_spill_item(exporter *e, item *it);
+/* Breaker open: moves the items of an OPEN or READY batch to the DLQ; what
+ * the DLQ refuses goes back to a new batch of the same state. 0 when all
+ * were taken, SW_EFULL otherwise. b is done either way. */
+int exp_spill_batch(exporter *e, exp_batch *b);
+/* Give-up: every item of the chain goes to the DLQ, or to the backlog when
+ * its ring is full; what it refuses otherwise is counted dropped. */
+void exp_spill_chain(exporter *e, item *chain, const char *why);
+/* Appends it through bl (kept in order behind earlier backlogged items).
+ * 0: taken; bl->cb will run once for it. Otherwise the caller keeps it. */
+int exp_spill_via(exporter *e, exp_backlog *bl, item *it);
+/* Appends backlogged items while the DLQ takes them. */
+void exp_backlog_flush(exporter *e, exp_backlog *bl);
+/* After the loop: waits up to ms for every pending append, then counts
+ * what is still pending as undelivered. */
+void exp_spill_finish(exporter *e, uint64_t ms);
+/* exp_free: dispatches late completions, frees the port. */
+void exp_spill_destroy(exporter *e);
+
+/* exp_replay.c (only with a DLQ) */
+int exp_replay_start(exporter *e);      /* exp_start: reader, ring, thread */
+/* 1 when the pump should take a replay batch now (see the interleave rule
+ * in exp_replay.c); live_waiting: the queue has items. */
+int exp_replay_turn(exporter *e, int live_waiting);
+/* Takes items of one signal from the ring into a sealed replay batch.
+ * 0, or SW_ENOMEM (nothing taken). */
+int exp_replay_take(exporter *e);
+/* The replay batch was acknowledged: acks its position. */
+void exp_replay_acked(exporter *e, exp_batch *b);
+/* The replay batch was refused or given up: re-appends its items to the
+ * DLQ, then acks; at the stop deadline it is let go (still in the DLQ). */
+void exp_replay_failed(exporter *e, exp_batch *b, const char *why);
+/* The breaker closed: the replay thread may go on. */
+void exp_replay_wake(exporter *e);
+/* Stops the replay thread (main thread, before the export thread stops). */
+void exp_replay_stop_thread(exporter *e);
+/* Export thread, after the loop: frees what is left in the ring. */
+void exp_replay_drain_ring(exporter *e);
+/* The replay re-append backlog, or NULL. */
+exp_backlog *exp_replay_backlog(exporter *e);
+/* Main thread after both threads ended: persists the cursor and frees the
+ * reader (idempotent). */
+void exp_replay_close_reader(exporter *e);
+/* exp_free, after exp_spill_destroy: frees the rest. */
+void exp_replay_free(exporter *e);
 
 #endif

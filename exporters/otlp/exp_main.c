@@ -13,13 +13,24 @@
  * are sent at once if a connection is idle (batch.timeout only bounds the
  * wait while every connection is busy).
  *
- * Stopping: exp_stop() sets the timeout and activates stop_ev, then joins.
- * The thread enters draining: open batches are sealed as soon as the queue
- * is empty (even with every connection busy), a retry whose backoff would end
- * after the deadline gives up at once, and the loop ends when the queue is
- * empty and nothing is open, ready, in flight or backing off — or at the
- * deadline, when everything left (queued, batched, in flight) is given up
- * (exp_give_up: counted DROPPED and logged with counts).
+ * With a DLQ two more: port_ev (the dlq_port's eventfd: append
+ * completions) and the replay ring's eventfd (exp_replay.c). Every send
+ * asks the circuit breaker first (exp_circuit.c); while it blocks, with a
+ * DLQ, sealed and open batches and newly popped items go to the DLQ
+ * (exp_spill.c) — what the DLQ refuses waits here and popping stops —
+ * and without one the ready batches wait and popping stops, so the queue
+ * fills and the receiver pushes back. Replay batches are taken from the
+ * replay ring when exp_replay_turn() says so (one at a time).
+ *
+ * Stopping: exp_stop() stops the replay thread, sets the timeout and
+ * activates stop_ev, then joins. The thread enters draining: open batches
+ * are sealed as soon as the queue is empty (even with every connection
+ * busy), a retry whose backoff would end after the deadline gives up at
+ * once, and the loop ends when the queue is empty and nothing is open,
+ * ready, in flight or backing off — or at the deadline, when everything
+ * left (queued, batched, in flight) is given up through exp_give_up(): to
+ * the DLQ, or counted DROPPED without one. The thread then waits (at most
+ * EXP_STOP_SPILL_WAIT_MS) for the DLQ to complete those appends.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
@@ -36,7 +47,19 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
+#define EXP_STOP_SPILL_WAIT_MS 5000
+
 static const char *const comp_names[] = {"none", "gzip", "zstd"};
+
+void exp_count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records)
+{
+    metrics_add(&e->m->exp_items[sig][EXP_RESULT_DROPPED], records);
+    e->dropped_items_total += items;
+    if (e->draining) {
+        e->undelivered_items += items;
+        e->undelivered_records += records;
+    }
+}
 
 void exp_schedule_pump(exporter *e)
 {
@@ -87,9 +110,27 @@ static int check_headers(const cfg *c)
 
 static void finish_loop(exporter *e, const char *why);
 
+/* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
 {
-    while (e->ready_head && e->active < e->n_conns) exp_http_send(e, exp_ready_pop(e));
+    while (e->ready_head && e->active < e->n_conns) {
+        brk_ticket t = exp_circuit_allow(e);
+        if (t == BRK_DENIED) return;
+        exp_batch *b = exp_ready_pop(e);
+        b->ticket = t;
+        exp_http_send(e, b);
+    }
+}
+
+/* Breaker blocking, with a DLQ: sealed then open batches go to it. 1 when
+ * it refused some (they wait here; stop popping). */
+static int spill_waiting(exporter *e)
+{
+    while (e->ready_head)
+        if (exp_spill_batch(e, e->ready_head) != 0) return 1;
+    for (int s = 0; s < SIG_COUNT; s++)
+        if (e->open[s] && exp_spill_batch(e, e->open[s]) != 0) return 1;
+    return 0;
 }
 
 static int nothing_left(exporter *e)
@@ -119,17 +160,23 @@ static void pump(exporter *e)
     exp_http_reap(e);
     for (;;) {
         send_ready(e);
+        int blocked = e->port && exp_circuit_blocked(e);
+        if (blocked && spill_waiting(e)) break;
+        int live = apq_peek_signal(e->q) >= 0;
+        if (e->rp && exp_replay_turn(e, live) && exp_replay_take(e) == 0) continue;
         if (e->ready_head) break; /* no free slot: leave the rest queued */
-        item *it = apq_pop(e->q);
+        item *it = live ? apq_pop(e->q) : NULL;
         if (!it) break;
         if (it->signal >= SIG_COUNT) {
             LOG_ERROR_RL(10, "item with unknown signal %u discarded", (unsigned)it->signal);
             item_free(it);
             continue;
         }
+        if (blocked && exp_spill_item(e, it) == 0) continue;
         exp_batch_add(e, it);
     }
     flush_open(e);
+    exp_circuit_probe_idle(e);
     if (e->draining && nothing_left(e)) finish_loop(e, NULL);
 }
 
@@ -181,9 +228,11 @@ static void give_up_all(exporter *e, const char *why)
 static void finish_loop(exporter *e, const char *why)
 {
     exp_http_close_all(e); /* abandons requests still in flight */
+    e->abandon = 1;        /* replay batches stay in the DLQ */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
     event_del(e->deadline_ev);
+    event_del(e->brk_ev);
     e->stopped = 1;
     event_base_loopbreak(e->base);
 }
@@ -220,6 +269,8 @@ static void *thread_main(void *arg)
     exporter *e = arg;
     pthread_setname_np(pthread_self(), "sw-export");
     event_base_dispatch(e->base);
+    if (e->rp) exp_replay_drain_ring(e);
+    if (e->port) exp_spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
     /* Let libevent finish what closing the connections started (deferred
      * callbacks, bufferevent finalizers): a callback still pending when the
      * base is freed is cancelled, not run, and its bufferevent leaks. */
@@ -250,16 +301,27 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = event_base_new())) goto fail;
     if (exp_http_init(e) != 0) goto fail;
+    if (exp_circuit_init(e) != 0) goto fail;
     return e;
 fail:
     exp_free(e);
     return NULL;
 }
 
+void exp_set_dlq(exporter *e, dlq *d)
+{
+    if (!e->started) e->dlq = d;
+}
+
 int exp_start(exporter *e)
 {
     sigset_t all, old;
     if (e->started) return SW_EINVAL;
+    if (e->dlq && !e->port) {
+        int rc = exp_spill_start(e);
+        if (rc == 0) rc = exp_replay_start(e);
+        if (rc != 0) return rc;
+    }
     e->wake_ev = event_new(e->base, apq_wake_fd(e->q), EV_READ | EV_PERSIST, wake_cb, e);
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
@@ -273,6 +335,7 @@ int exp_start(exporter *e)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         LOG_ERROR("cannot start the export thread: %s", strerror(rc));
+        exp_replay_stop_thread(e);
         return SW_EIO;
     }
     e->started = 1;
@@ -286,14 +349,19 @@ int exp_start(exporter *e)
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
 {
     if (!e || !e->started || e->joined) return 0;
+    exp_replay_stop_thread(e);
     atomic_store(&e->stop_timeout_ms, timeout_ms);
     event_active(e->stop_ev, EV_READ, 0);
     pthread_join(e->thread, NULL);
     e->joined = 1;
+    exp_replay_close_reader(e); /* persists the replay cursor */
     if (e->undelivered_items)
-        LOG_WARN("exporter stopped: %llu items (%llu records) could not be delivered",
+        LOG_WARN("exporter stopped: %llu items (%llu records) neither delivered nor stored",
                  (unsigned long long)e->undelivered_items,
                  (unsigned long long)e->undelivered_records);
+    else if (e->port)
+        LOG_INFO("exporter stopped: everything delivered or in the DLQ (%llu items stored "
+                 "since start)", (unsigned long long)e->spilled_items_total);
     else
         LOG_INFO("exporter stopped: everything delivered");
     return e->undelivered_items;
@@ -308,12 +376,15 @@ void exp_free(exporter *e)
 {
     if (!e) return;
     if (e->started && !e->joined) exp_stop(e, 0);
+    exp_spill_destroy(e);
+    exp_replay_free(e);
     exp_http_destroy(e);
     exp_batch_free_all(e, 0); /* only if never started: they own timers */
     if (e->wake_ev) event_free(e->wake_ev);
     if (e->pump_ev) event_free(e->pump_ev);
     if (e->stop_ev) event_free(e->stop_ev);
     if (e->deadline_ev) event_free(e->deadline_ev);
+    if (e->brk_ev) event_free(e->brk_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
     exp_batch_free_all(e, 1);
     if (e->ssl) SSL_CTX_free(e->ssl);

@@ -9,14 +9,30 @@
  * 504) are retried with exponential backoff and jitter honouring
  * Retry-After (seconds or HTTP-date) until retry.max_elapsed_time; other
  * answers are counted and logged, not retried. Counts into sw_metrics.
+ *
+ * A circuit breaker (exporters.otlphttp.circuit_breaker) guards the
+ * upstream: once open, no request goes out until one probe after
+ * open_duration decides. With a dead-letter queue (exp_set_dlq), batches
+ * that cannot be sent while it is open, items popped meanwhile, batches
+ * whose retries are exhausted and, at the stop deadline, everything left
+ * are appended to the DLQ with their class; a replay thread owned by the
+ * exporter reads the DLQ back (token bucket of dlq.replay.rate, only while
+ * the breaker is closed) and the export thread interleaves it with live
+ * traffic (dlq.replay.interleave), acknowledging records after a 2xx.
+ * Without a DLQ, items wait in the queue while the breaker is open (the
+ * receiver pushes back) and given-up batches are dropped (counted).
  */
 #ifndef SW_EXPORTER_H
 #define SW_EXPORTER_H
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "config/cfg.h"
+#include "dlq/dlq.h"
 #include "queue/apq.h"
+#include "runtime/item.h"
 #include "runtime/metrics.h"
 
 typedef struct exporter exporter;
@@ -24,19 +40,47 @@ typedef struct exporter exporter;
 /* Returns an owned exporter or NULL. c, q and m are borrowed and must
  * outlive it. Does not start anything. */
 exporter *exp_new(const cfg *c, apq *q, sw_metrics *m);
-/* Starts the export thread. 0 or SW_E*. */
+/* Gives the exporter a dead-letter queue (borrowed; must stay open until
+ * exp_stop() returned). Call before exp_start(); NULL (the default): no
+ * DLQ. exp_start() then creates the exporter's dlq_port, its reader and
+ * the replay thread. */
+void exp_set_dlq(exporter *e, dlq *d);
+/* Starts the export thread (and, with a DLQ, the replay thread). 0 or
+ * SW_E*. */
 int exp_start(exporter *e);
-/* Graceful stop, called from the main thread after intake stopped: the
- * thread sends what is queued and in flight until the queue is empty or
- * timeout_ms passed, then exits; joins it. Returns the number of items
- * (queue units, not records) that could not be delivered (logged with
- * counts; counted DROPPED). 0 if never started or already stopped. */
+/* Graceful stop, called from the main thread after intake stopped:
+ *   1. the replay thread stops (records it read but did not hand over stay
+ *      in the DLQ, unacknowledged);
+ *   2. the export thread sends what is queued, batched and in flight until
+ *      nothing is left or timeout_ms passed (no new replay batch starts;
+ *      one in flight may still be acknowledged);
+ *   3. at the deadline, in-flight requests are cancelled and everything
+ *      left (queue, open, sealed, backing-off and in-flight batches) is
+ *      appended to the DLQ — or, without one, counted DROPPED; an
+ *      unfinished replay batch is simply let go (it is still in the DLQ);
+ *   4. with a DLQ, it waits up to 5 s more for those appends to complete;
+ *   5. the thread exits and is joined; the DLQ reader persists its cursor
+ *      and is freed.
+ * Returns the number of items (queue units, not records) neither delivered
+ * nor stored in the DLQ (logged with counts; counted DROPPED). 0 if never
+ * started or already stopped. Call before dlq_close(). */
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms);
 /* 1 while the upstream accepts (last request succeeded or none yet),
  * 0 while requests fail (a retryable failure clears it, a 2xx sets it; a
  * permanent refusal such as 400 leaves it); any thread. For /readyz. */
 int exp_healthy(const exporter *e);
-/* Frees everything, including items it still holds. NULL-safe. */
+/* Frees everything, including items it still holds; completions of DLQ
+ * appends not yet dispatched are waited for (the DLQ must still be open,
+ * or already closed). NULL-safe. */
 void exp_free(exporter *e);
+
+/* One blocking POST of an Export<sig>ServiceRequest (protobuf, not
+ * compressed) to <url>/v1/<signal> (url as exporters.otlphttp.endpoint:
+ * http or https, a path is a prefix; https verifies against the system CA
+ * store). Private event_base and connection; for `spillway dlq replay`,
+ * never on a network loop. 0 on any 2xx; SW_EINVAL (bad url), SW_ENOMEM,
+ * SW_EIO (no answer within timeout_ms, or a non-2xx answer, logged). */
+int exp_send_blocking(const char *url, sw_signal sig, const uint8_t *data, size_t len,
+                      uint64_t timeout_ms);
 
 #endif

@@ -515,6 +515,7 @@ int rcv_ready(const receiver *r) { return r ? atomic_load(&r->accepting) : 0; }
 void rcv_free(receiver *r)
 {
     if (!r) return;
+    if (r->dport) dlq_port_dispatch(r->dport); /* answer what the DLQ completed */
     if (r->http) evhttp_free(r->http);
     card_free(r->card);
     prio_free(r->prio);

@@ -26,7 +26,7 @@ static void on_change(void *arg, brk_state from, brk_state to, brk_why why)
     s->n++;
 }
 
-static void init_default(brk *b, seen *s)
+static void init_default(brk_circuit *b, seen *s)
 {
     brk_config c;
     brk_config_defaults(&c);
@@ -35,7 +35,7 @@ static void init_default(brk *b, seen *s)
 }
 
 /* Sends one request at t and records o; asserts it was allowed. */
-static void one(brk *b, int64_t t, brk_outcome o)
+static void one(brk_circuit *b, int64_t t, brk_outcome o)
 {
     brk_ticket k = brk_allow(b, t);
     TH_ASSERT_EQ_INT(k, BRK_ALLOWED);
@@ -60,7 +60,7 @@ static void t_defaults(void)
 
 static void t_consecutive_opens(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     int64_t t = S(100);
@@ -82,7 +82,7 @@ static void t_consecutive_opens(void)
 
 static void t_success_resets_run(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     int64_t t = S(1);
@@ -98,7 +98,7 @@ static void t_success_resets_run(void)
 
 static void t_429_counts_as_failure(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     brk_config c;
     brk_config_defaults(&c);
@@ -117,7 +117,7 @@ static void t_429_counts_as_failure(void)
 
 static void t_ratio_needs_min_sample(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     /* 9 requests, 4 of them 429 (44 %): fewer than min_requests (10) */
@@ -138,7 +138,7 @@ static void t_ratio_needs_min_sample(void)
 
 static void t_ratio_below_threshold(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     int64_t t = S(60);
@@ -157,7 +157,7 @@ static void t_ratio_below_threshold(void)
 
 static void t_ratio_exact_threshold(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     int64_t t = S(7);
@@ -172,7 +172,7 @@ static void t_ratio_exact_threshold(void)
 
 static void t_below_ratio_stays_closed(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     /* a steady 25 % of 429s, never in a run of 5 */
@@ -190,7 +190,7 @@ static void t_below_ratio_stays_closed(void)
 
 static void t_window_slides(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     int64_t t = S(200);
@@ -222,7 +222,7 @@ static void t_window_slides(void)
 
 static void t_window_partial_expiry(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     int64_t t = S(300);
@@ -235,7 +235,7 @@ static void t_window_partial_expiry(void)
 }
 
 /* Opens the breaker at t with 5 failures. */
-static void open_at(brk *b, int64_t t)
+static void open_at(brk_circuit *b, int64_t t)
 {
     for (int i = 0; i < 5; i++) one(b, t, BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_get_state(b), BRK_OPEN);
@@ -243,7 +243,7 @@ static void open_at(brk *b, int64_t t)
 
 static void t_half_open_single_probe(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     open_at(&b, S(10));
@@ -260,7 +260,7 @@ static void t_half_open_single_probe(void)
 
 static void t_probe_success_closes(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     open_at(&b, S(10));
@@ -281,7 +281,7 @@ static void t_probe_success_closes(void)
 
 static void t_probe_failure_reopens(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     open_at(&b, S(10));
@@ -302,7 +302,7 @@ static void t_probe_failure_reopens(void)
 
 static void t_stale_answers_ignored(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     /* three requests in flight when the breaker opens */
@@ -327,7 +327,7 @@ static void t_stale_answers_ignored(void)
 
 static void t_cancelled_probe(void)
 {
-    brk b;
+    brk_circuit b;
     seen s;
     init_default(&b, &s);
     open_at(&b, S(0));
@@ -347,7 +347,7 @@ static void t_cancelled_probe(void)
 
 static void t_rules_disabled(void)
 {
-    brk b;
+    brk_circuit b;
     brk_config c;
     brk_config_defaults(&c);
     c.consecutive_failures = 0;
@@ -362,6 +362,23 @@ static void t_rules_disabled(void)
     brk_init(&b, &c, NULL, NULL);
     one(&b, 100, BRK_THROTTLED);
     TH_ASSERT_EQ_INT(brk_get_state(&b), BRK_OPEN);
+}
+
+/* HTTP answers as breaker outcomes: only 429 throttles; no answer and 5xx
+ * fail; 2xx and permanent 4xx show an upstream that is up. */
+static void t_outcome_of_status(void)
+{
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(200), BRK_SUCCESS);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(204), BRK_SUCCESS);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(400), BRK_SUCCESS);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(401), BRK_SUCCESS);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(413), BRK_SUCCESS);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(429), BRK_THROTTLED);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(0), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(500), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(502), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(503), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(504), BRK_FAILURE);
 }
 
 int main(void)
@@ -382,5 +399,6 @@ int main(void)
     TH_RUN(t_stale_answers_ignored);
     TH_RUN(t_cancelled_probe);
     TH_RUN(t_rules_disabled);
+    TH_RUN(t_outcome_of_status);
     return th_done();
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "config/cfg.h"
+#include "dlq/dlq.h"
 #include "exporters/otlp/exporter.h"
 #include "queue/apq.h"
 #include "runtime/buf.h"
@@ -75,10 +76,12 @@ typedef struct srv {
     unsigned paths;     /* bit per signal path seen */
     buf received;       /* decoded bodies, concatenated */
     size_t req_len[MAX_REQS];
+    int64_t req_ns[MAX_REQS]; /* arrival times (clock_mono_ns) */
     char path[64], ctype[64], cenc[16], api_key[64], host[64];
     int bad_body;       /* undecodable Content-Encoding payloads */
     int host_headers;   /* Host headers in the last request */
     int conns;          /* connections accepted */
+    struct srv_later *later; /* delayed answers not sent yet */
 } srv;
 
 static void hdr_copy(struct evkeyvalq *h, const char *name, char *out, size_t len)
@@ -99,7 +102,10 @@ static void srv_record(srv *s, struct evhttp_request *req, const buf *plain, int
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *uri = evhttp_request_get_uri(req);
     static const char *const paths[] = {"/v1/traces", "/v1/metrics", "/v1/logs"};
-    if (s->requests < MAX_REQS) s->req_len[s->requests] = plain->len;
+    if (s->requests < MAX_REQS) {
+        s->req_len[s->requests] = plain->len;
+        s->req_ns[s->requests] = clock_mono_ns();
+    }
     s->requests++;
     snprintf(s->path, sizeof s->path, "%s", uri);
     for (int i = 0; i < 3; i++)
@@ -127,6 +133,8 @@ static void srv_reply(struct evhttp_request *req, const srv_resp *r)
 }
 
 typedef struct srv_later {
+    struct srv_later *next;
+    srv *s;
     struct evhttp_request *req;
     srv_resp r;
 } srv_later;
@@ -136,6 +144,13 @@ static void srv_later_cb(evutil_socket_t fd, short what, void *arg)
     srv_later *l = arg;
     (void)fd;
     (void)what;
+    pthread_mutex_lock(&l->s->mu);
+    for (srv_later **p = &l->s->later; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    pthread_mutex_unlock(&l->s->mu);
     srv_reply(l->req, &l->r);
     free(l);
 }
@@ -163,8 +178,13 @@ static void srv_handle(struct evhttp_request *req, void *arg)
     srv_later *l = malloc(sizeof *l);
     struct timeval tv = {r.delay_ms / 1000, (r.delay_ms % 1000) * 1000};
     if (!l) return;
+    l->s = s;
     l->req = req;
     l->r = r;
+    pthread_mutex_lock(&s->mu);
+    l->next = s->later;
+    s->later = l;
+    pthread_mutex_unlock(&s->mu);
     event_base_once(s->base, -1, EV_TIMEOUT, srv_later_cb, l, &tv);
 }
 
@@ -242,6 +262,11 @@ static void srv_stop(srv *s)
     if (!s) return;
     event_active(s->quit, EV_READ, 0);
     pthread_join(s->th, NULL);
+    while (s->later) { /* their timers die with the base */
+        struct srv_later *l = s->later;
+        s->later = l->next;
+        free(l);
+    }
     event_free(s->quit);
     event_base_free(s->base);
     if (s->ssl) SSL_CTX_free(s->ssl);
@@ -639,6 +664,7 @@ static void t_connection_refused(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
     cfg *c = make_cfg(url); /* the port stays bound but never listens */
     c->exporter.retry_max_elapsed_ms = 400;
+    c->exporter.cb_open_duration_ms = 50; /* the breaker opens after 5: probes go on */
     fx_begin(NULL, c);
     push(SIG_LOGS, 10, 2, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
@@ -648,6 +674,189 @@ static void t_connection_refused(void)
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 0); /* dropped before the stop began */
     close(fd);
+    fx_done();
+}
+
+
+/* ---- circuit breaker and DLQ ----------------------------------------------- */
+
+/* 5 failures in a row open the breaker: no request reaches the upstream
+ * until the probe, open_duration later; a failed probe re-opens it for
+ * another open_duration; a successful one closes it and the items that
+ * waited in the queue (no DLQ) go out. */
+static void t_breaker_probe(void)
+{
+    static const srv_resp script[] = {{503}, {503}, {503}, {503}, {503}, {503}};
+    srv *s = srv_start(script, 6, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.cb_open_duration_ms = 300;
+    fx_begin(s, c);
+    push(SIG_TRACES, 40, 1, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    TH_ASSERT_EQ_INT(srv_requests(s), 5);
+    for (int i = 2; i <= 4; i++) push(SIG_TRACES, 40, 1, i); /* wait in the queue */
+    WAIT_FOR(srv_requests(s) >= 6, 5000);                    /* the probe: 503 */
+    WAIT_FOR(srv_requests(s) >= 7, 5000);                    /* the next probe: 200 */
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
+    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_circuit_state), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    pthread_mutex_lock(&s->mu);
+    int64_t gap1 = s->req_ns[5] - s->req_ns[4], gap2 = s->req_ns[6] - s->req_ns[5];
+    pthread_mutex_unlock(&s->mu);
+    TH_ASSERT_MSG(gap1 >= 300000000LL, "a request %lld ns after the breaker opened",
+                  (long long)gap1);
+    TH_ASSERT_MSG(gap2 >= 300000000LL, "a request %lld ns after the probe failed",
+                  (long long)gap2);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    fx_done();
+}
+
+static char dlq_dir[64];
+
+/* A DLQ in a fresh temporary directory, counting into F.m. */
+static dlq *test_dlq_open(void)
+{
+    snprintf(dlq_dir, sizeof dlq_dir, "/tmp/sw-expdlq-XXXXXX");
+    TH_ASSERT(mkdtemp(dlq_dir));
+    dlq_opts o = {.dir = dlq_dir, .segment_size = 1u << 20, .max_size = 64u << 20,
+                  .compression_level = 3, .fsync = CFG_FSYNC_NEVER};
+    dlq *d = NULL;
+    TH_ASSERT_EQ_INT(dlq_open(&o, F.m, &d), 0);
+    dlq_wait_recovered(d);
+    return d;
+}
+
+static void test_dlq_close(dlq *d)
+{
+    char cmd[128];
+    dlq_close(d);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dlq_dir);
+    TH_ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* Reads every record of d with a fresh reader (acked), checking each is
+ * one of the pushed items (bytes, signal, class). Returns how many. */
+static int dlq_read_all(dlq *d, sw_signal sig, sw_class klass, size_t len)
+{
+    dlq_reader *r = dlq_reader_new(d, 0, 0);
+    TH_ASSERT(r);
+    int n = 0;
+    int64_t end = clock_mono_ns() + 3000000000LL;
+    while (clock_mono_ns() < end) {
+        item *it = NULL;
+        dlq_pos pos;
+        TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);
+        if (!it) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL); /* the writer seals the open segment */
+            continue;
+        }
+        int ok = it->signal == sig && it->klass == klass && it->len == len &&
+                 memmem(F.sent.data, F.sent.len, it->data, it->len) != NULL;
+        item_free(it);
+        dlq_reader_ack(r, &pos);
+        TH_ASSERT_MSG(ok, "record %d is not one of the pushed items", n);
+        n++;
+        end = clock_mono_ns() + 300000000LL; /* done once nothing comes for 300 ms */
+    }
+    dlq_reader_free(r);
+    return n;
+}
+
+static void push_class(sw_signal sig, sw_class klass, size_t len, int seq)
+{
+    uint8_t data[512];
+    TH_ASSERT(len <= sizeof data);
+    for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(seq * 31 + i);
+    item *it = item_new(sig, klass, 1, clock_mono_ns(), data, len);
+    TH_ASSERT(it);
+    TH_ASSERT_EQ_INT(apq_push(F.q, it), 0);
+    TH_ASSERT_EQ_INT(buf_append(&F.sent, data, len), 0);
+    F.records++;
+}
+
+/* With a DLQ, while the breaker is open the upstream sees nothing and
+ * every item (the failed batch and those pushed later) goes to the DLQ
+ * with its class; nothing is dropped. */
+static void t_breaker_open_spills(void)
+{
+    srv *s = srv_start(NULL, 0, E503, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.cb_open_duration_ms = 60000;
+    fx_begin(s, c);
+    dlq *d = test_dlq_open();
+    exp_set_dlq(F.e, d);
+    push_class(SIG_METRICS, CLASS_HIGH, 100, 0);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    for (int i = 1; i < 20; i++) push_class(SIG_METRICS, CLASS_HIGH, 100, i);
+    WAIT_FOR(ctr(&F.m->dlq_written_bytes) == 2000, 5000);
+    TH_ASSERT_EQ_INT(srv_requests(s), 5);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 500), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 5);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(dlq_read_all(d, SIG_METRICS, CLASS_HIGH, 100), 20);
+    exp_free(F.e);
+    F.e = NULL;
+    test_dlq_close(d);
+    fx_done();
+}
+
+/* Retries exhausted with a DLQ: the batch goes to the DLQ (class and bytes
+ * kept), not dropped. */
+static void t_give_up_to_dlq(void)
+{
+    srv *s = srv_start(NULL, 0, E503, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.retry_max_elapsed_ms = 200;
+    c->exporter.cb_consecutive_failures = 1000; /* the breaker stays out of it */
+    c->exporter.cb_ratio_429 = 0;
+    fx_begin(s, c);
+    dlq *d = test_dlq_open();
+    exp_set_dlq(F.e, d);
+    push_class(SIG_LOGS, CLASS_CRITICAL, 64, 7);
+    push_class(SIG_LOGS, CLASS_CRITICAL, 64, 8);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->dlq_written_bytes) >= 128, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 0);
+    /* replay may have sent them once more meanwhile (and failed): each
+     * record read back is one of the two, at least both are there */
+    TH_ASSERT(dlq_read_all(d, SIG_LOGS, CLASS_CRITICAL, 64) >= 2);
+    exp_free(F.e);
+    F.e = NULL;
+    test_dlq_close(d);
+    fx_done();
+}
+
+/* Stop with a dead upstream (answers never come): at the deadline the
+ * queue, the batches and the request in flight go to the DLQ; exp_stop
+ * returns 0 (nothing neither delivered nor stored). */
+static void t_stop_dead_upstream_to_dlq(void)
+{
+    static const srv_resp slow = {200, NULL, NULL, NULL, 0, 5000};
+    srv *s = srv_start(NULL, 0, slow, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.batch_max_bytes = 300;
+    c->exporter.timeout_ms = 10000;
+    fx_begin(s, c);
+    dlq *d = test_dlq_open();
+    exp_set_dlq(F.e, d);
+    for (int i = 0; i < 12; i++) push_class(SIG_TRACES, CLASS_NORMAL, 100, i);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(srv_requests(s) >= 1, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->dlq_written_bytes), 1200);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
+    TH_ASSERT_EQ_INT(dlq_read_all(d, SIG_TRACES, CLASS_NORMAL, 100), 12);
+    exp_free(F.e);
+    F.e = NULL;
+    test_dlq_close(d);
     fx_done();
 }
 
@@ -781,6 +990,10 @@ int main(void)
     TH_RUN(t_stop_undelivered);
     TH_RUN(t_backpressure);
     TH_RUN(t_connection_refused);
+    TH_RUN(t_breaker_probe);
+    TH_RUN(t_breaker_open_spills);
+    TH_RUN(t_give_up_to_dlq);
+    TH_RUN(t_stop_dead_upstream_to_dlq);
     TH_RUN(t_tls_trusted);
     TH_RUN(t_tls_untrusted);
     TH_RUN(t_bad_config);

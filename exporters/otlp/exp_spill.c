@@ -1,0 +1,235 @@
+/* exp_spill.c — the exporter's side of the dead-letter queue: its
+ * dlq_port, spills, append completions, the backlog and the stop wait.
+ *
+ * Three spill paths, all keeping each item's class and signal:
+ *   breaker open   exp_spill_item / exp_spill_batch: what the DLQ refuses
+ *                  (max_size reached, ring full) stays here and popping
+ *                  stops, exactly as without a DLQ (the queue fills and the
+ *                  receiver pushes back) — nothing is dropped;
+ *   give-up        exp_spill_chain (retries exhausted, stop deadline): an
+ *                  item refused because the DLQ's ring is momentarily full
+ *                  waits in the backlog and is appended as completions free
+ *                  room; refused otherwise it is counted DROPPED and logged;
+ *   completion     an append that fails (SW_EIO, SW_ECLOSED) hands the item
+ *                  back: counted DROPPED and logged, never silent.
+ * Export thread only (the port's completions run here through port_ev or
+ * dlq_port_wait); exp_spill_destroy runs on the main thread at exp_free.
+ */
+#define LOG_COMPONENT "exporter"
+#include "exporters/otlp/exp_int.h"
+
+#include <event2/event.h>
+
+#include "runtime/clock.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+/* Completion of an exporter spill (and the end of a refused one). */
+static void spill_done(void *arg, item *it, int status)
+{
+    exporter *e = arg;
+    if (status == 0) {
+        e->spilled_items_total++;
+        return;
+    }
+    exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
+    e->spill_failed_items_total++;
+    LOG_ERROR_RL(1, "the DLQ could not store a %s item (%u records, class %s): %s; dropped "
+                 "(%llu items lost to DLQ errors so far)", sw_signal_name((sw_signal)it->signal),
+                 it->count, sw_class_name((sw_class)it->klass), sw_strerror(status),
+                 (unsigned long long)e->spill_failed_items_total);
+    item_free(it);
+}
+
+static void backlog_push(exp_backlog *bl, item *it, int front)
+{
+    it->next = NULL;
+    if (!bl->head) {
+        bl->head = bl->tail = it;
+    } else if (front) {
+        it->next = bl->head;
+        bl->head = it;
+    } else {
+        bl->tail->next = it;
+        bl->tail = it;
+    }
+}
+
+static item *backlog_pop(exp_backlog *bl)
+{
+    item *it = bl->head;
+    if (!it) return NULL;
+    bl->head = it->next;
+    if (!bl->head) bl->tail = NULL;
+    it->next = NULL;
+    return it;
+}
+
+/* SW_EFULL while completions are pending means the ring is full for now. */
+static int ring_full_for_now(exporter *e, int rc)
+{
+    return rc == SW_EFULL && dlq_port_pending(e->port) > 0;
+}
+
+int exp_spill_via(exporter *e, exp_backlog *bl, item *it)
+{
+    if (bl->head) {
+        backlog_push(bl, it, 0);
+        return 0;
+    }
+    int rc = dlq_append(e->port, it, bl->cb, bl->arg);
+    if (rc != 0 && ring_full_for_now(e, rc)) {
+        backlog_push(bl, it, 0);
+        return 0;
+    }
+    return rc;
+}
+
+void exp_backlog_flush(exporter *e, exp_backlog *bl)
+{
+    item *it;
+    while ((it = backlog_pop(bl)) != NULL) {
+        int rc = dlq_append(e->port, it, bl->cb, bl->arg);
+        if (rc == 0) continue;
+        if (ring_full_for_now(e, rc)) {
+            backlog_push(bl, it, 1);
+            return;
+        }
+        bl->cb(bl->arg, it, rc); /* refused for good */
+    }
+}
+
+static void flush_all(exporter *e)
+{
+    exp_backlog_flush(e, &e->backlog);
+    exp_backlog *rb = exp_replay_backlog(e);
+    if (rb) exp_backlog_flush(e, rb);
+}
+
+static void port_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    (void)fd;
+    (void)what;
+    dlq_port_dispatch(e->port);
+    flush_all(e);
+    exp_schedule_pump(e); /* room in the DLQ: spills may go on */
+}
+
+int exp_spill_start(exporter *e)
+{
+    e->backlog.cb = spill_done;
+    e->backlog.arg = e;
+    e->port = dlq_port_new(e->dlq);
+    if (!e->port) return SW_ENOMEM;
+    e->port_ev = event_new(e->base, dlq_port_fd(e->port), EV_READ | EV_PERSIST, port_cb, e);
+    if (!e->port_ev || event_add(e->port_ev, NULL) != 0) return SW_ENOMEM;
+    return 0;
+}
+
+int exp_spill_item(exporter *e, item *it)
+{
+    if (e->backlog.head) return SW_EFULL;
+    return dlq_append(e->port, it, spill_done, e);
+}
+
+int exp_spill_batch(exporter *e, exp_batch *b)
+{
+    sw_signal sig = b->sig;
+    uint32_t n = b->n_items, taken = 0;
+    item *chain = exp_batch_take_items(e, b);
+    exp_batch_done(e, b);
+    while (chain) {
+        item *next = chain->next;
+        if (exp_spill_item(e, chain) != 0) break;
+        chain = next;
+        taken++;
+    }
+    if (taken)
+        LOG_INFO_RL(10, "circuit open: %u of %u %s items of a batch moved to the DLQ", taken, n,
+                    sw_signal_name(sig));
+    if (!chain) return 0;
+    exp_batch *nb = exp_batch_new(e, sig);
+    for (item *it = chain, *next; it; it = next) {
+        next = it->next;
+        if (nb) exp_batch_append(nb, it);
+        else spill_done(e, it, SW_ENOMEM);
+    }
+    if (nb) exp_batch_seal_at(e, nb, 1); /* waits first in line */
+    return SW_EFULL;
+}
+
+void exp_spill_chain(exporter *e, item *chain, const char *why)
+{
+    uint64_t refused = 0;
+    for (item *it = chain, *next; it; it = next) {
+        next = it->next;
+        int rc = exp_spill_via(e, &e->backlog, it);
+        if (rc == 0) continue;
+        refused++;
+        spill_done(e, it, rc);
+    }
+    if (refused)
+        LOG_WARN_RL(1, "the DLQ refused %llu items given up (%s): dropped",
+                    (unsigned long long)refused, why);
+}
+
+static size_t backlog_len(const exp_backlog *bl)
+{
+    size_t n = 0;
+    for (const item *it = bl ? bl->head : NULL; it; it = it->next) n++;
+    return n;
+}
+
+/* Refuses what is still in a backlog (each counted through its callback). */
+static void backlog_abandon(exp_backlog *bl)
+{
+    item *it;
+    while (bl && (it = backlog_pop(bl)) != NULL) bl->cb(bl->arg, it, SW_ECLOSED);
+}
+
+void exp_spill_finish(exporter *e, uint64_t ms)
+{
+    int64_t end = clock_mono_ns() + (int64_t)ms * 1000000LL;
+    exp_backlog *rb = exp_replay_backlog(e);
+    for (;;) {
+        dlq_port_dispatch(e->port);
+        flush_all(e);
+        int64_t left = end - clock_mono_ns();
+        if ((dlq_port_pending(e->port) == 0 && !e->backlog.head && !(rb && rb->head)) ||
+            left <= 0)
+            break;
+        int wait_ms = left > 100000000LL ? 100 : (int)(left / 1000000) + 1;
+        dlq_port_wait(e->port, wait_ms);
+    }
+    size_t waiting = backlog_len(&e->backlog) + backlog_len(rb);
+    size_t pending = dlq_port_pending(e->port);
+    if (waiting || pending)
+        LOG_ERROR("stop: %zu appends to the DLQ not confirmed within %llu ms and %zu items "
+                  "it had no room for: counted as not stored", pending,
+                  (unsigned long long)ms, waiting);
+    backlog_abandon(&e->backlog);
+    backlog_abandon(rb);
+    e->undelivered_items += pending; /* not known to be stored */
+}
+
+void exp_spill_destroy(exporter *e)
+{
+    if (!e->port) return;
+    /* Completions still owed run here (the DLQ open or already closed);
+     * the port cannot be freed while the writer may still post to it. */
+    for (int i = 0; i < 100 && dlq_port_pending(e->port) > 0; i++) dlq_port_wait(e->port, 100);
+    dlq_port_dispatch(e->port);
+    backlog_abandon(&e->backlog);
+    backlog_abandon(exp_replay_backlog(e));
+    if (e->port_ev) event_free(e->port_ev);
+    e->port_ev = NULL;
+    if (dlq_port_pending(e->port) > 0) {
+        LOG_ERROR("the DLQ did not complete %zu appends within 10 s; leaving its port",
+                  dlq_port_pending(e->port));
+        e->port = NULL;
+        return;
+    }
+    dlq_port_free(e->port);
+    e->port = NULL;
+}
