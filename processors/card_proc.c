@@ -184,6 +184,7 @@ static void account(card *c, const card_req *rq, card_result *out, int64_t took)
     c->st.lat_buckets[b]++;
     c->st.lat_sum_ns += (uint64_t)took;
     if (!c->m) return;
+    metrics_observe_cl(c->m, took);
     metrics_gauge_set(&c->m->cl_keys_used, c->t.used);
     if (rq->aggregated) metrics_add(&c->m->cl_aggregated_samples, rq->aggregated);
     if (rq->dropped) metrics_add(&c->m->cl_dropped_samples, rq->dropped);

@@ -31,6 +31,14 @@ const double metrics_latency_bounds[MET_LAT_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
     0.025,  0.05,    0.1,    0.25,  1,      2.5,   10,
 };
+const double metrics_cl_bounds[MET_CL_BUCKETS] = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001,   0.0025,   0.005,   0.01,   0.025,   0.1,
+};
+static const int64_t cl_bounds_ns[MET_CL_BUCKETS] = {
+    10000,   25000,   50000,   100000,   250000,   500000,
+    1000000, 2500000, 5000000, 10000000, 25000000, 100000000,
+};
 /* The same bounds in nanoseconds, so an observation compares integers. */
 static const int64_t lat_bounds_ns[MET_LAT_BUCKETS] = {
     100000,   250000,    500000,    1000000,    2500000,    5000000,    10000000,
@@ -70,6 +78,15 @@ void metrics_observe_latency(sw_metrics *m, int64_t ns)
     metrics_add(&m->lat_buckets[i], 1);
     metrics_add(&m->lat_sum_ns, (uint64_t)ns);
     metrics_add(&m->lat_count, 1);
+}
+
+void metrics_observe_cl(sw_metrics *m, int64_t ns)
+{
+    if (ns < 0) ns = 0;
+    int i = 0;
+    while (i < MET_CL_BUCKETS && ns > cl_bounds_ns[i]) i++;
+    metrics_add(&m->cl_proc_buckets[i], 1);
+    metrics_add(&m->cl_proc_sum_ns, (uint64_t)ns);
 }
 
 /* ---- rendering -------------------------------------------------------- */
@@ -307,22 +324,34 @@ static void mr_exporter(mr_ctx *c, const sw_metrics *m)
               (long long)ld_i(&m->exp_circuit_state));
 }
 
-static void mr_latency(mr_ctx *c, const sw_metrics *m)
+/* A histogram family from cumulative-able buckets (last = +Inf). */
+static void mr_histogram(mr_ctx *c, const char *name, const char *help, const double *bounds,
+                         int n, const _Atomic uint64_t *buckets, uint64_t sum_ns)
 {
-    static const char name[] = "spillway_pipeline_latency_seconds";
     uint64_t cum = 0;
     char num[64];
-    mr_family(c, name, "histogram",
-              "Time from receipt of a request to the upstream's acknowledgement.");
-    for (int i = 0; i <= MET_LAT_BUCKETS; i++) {
-        cum += ld_u(&m->lat_buckets[i]);
-        if (i < MET_LAT_BUCKETS) mr_fmt_double(num, sizeof num, metrics_latency_bounds[i]);
+    mr_family(c, name, "histogram", help);
+    for (int i = 0; i <= n; i++) {
+        cum += ld_u(&buckets[i]);
+        if (i < n) mr_fmt_double(num, sizeof num, bounds[i]);
         else snprintf(num, sizeof num, "+Inf");
         mr_printf(c, "%s_bucket{le=\"%s\"} %llu\n", name, num, (unsigned long long)cum);
     }
-    mr_fmt_ns_seconds(num, sizeof num, ld_u(&m->lat_sum_ns));
+    mr_fmt_ns_seconds(num, sizeof num, sum_ns);
     mr_printf(c, "%s_sum %s\n", name, num);
     mr_printf(c, "%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+static void mr_latency(mr_ctx *c, const sw_metrics *m)
+{
+    mr_histogram(c, "spillway_pipeline_latency_seconds",
+                 "Time from receipt of a request to the upstream's acknowledgement.",
+                 metrics_latency_bounds, MET_LAT_BUCKETS, m->lat_buckets,
+                 ld_u(&m->lat_sum_ns));
+    mr_histogram(c, "spillway_cl_processing_seconds",
+                 "Cardinality limiter processing time per metrics request.",
+                 metrics_cl_bounds, MET_CL_BUCKETS, m->cl_proc_buckets,
+                 ld_u(&m->cl_proc_sum_ns));
 }
 
 static void mr_process(mr_ctx *c, const sw_metrics *m)

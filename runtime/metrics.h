@@ -36,6 +36,9 @@ typedef enum {
 /* Pipeline latency histogram bucket upper bounds, in seconds. */
 #define MET_LAT_BUCKETS 14
 extern const double metrics_latency_bounds[MET_LAT_BUCKETS];
+/* Cardinality limiter per-request processing time bucket bounds, seconds. */
+#define MET_CL_BUCKETS 12
+extern const double metrics_cl_bounds[MET_CL_BUCKETS];
 
 typedef struct sw_metrics {
     _Atomic uint64_t rcv_requests[SIG_COUNT][MET_CODES];
@@ -60,6 +63,10 @@ typedef struct sw_metrics {
     _Atomic uint64_t lat_buckets[MET_LAT_BUCKETS + 1]; /* last = +Inf */
     _Atomic uint64_t lat_sum_ns;
     _Atomic uint64_t lat_count;
+
+    /* cardinality limiter time per metrics request */
+    _Atomic uint64_t cl_proc_buckets[MET_CL_BUCKETS + 1]; /* last = +Inf */
+    _Atomic uint64_t cl_proc_sum_ns;
 
     /* cardinality limiter (metrics processor) */
     _Atomic int64_t cl_keys_used;            /* occupied series slots */
@@ -103,6 +110,8 @@ const char *metrics_refuse_reason_name(rcv_refuse_reason r);
 const char *metrics_exp_result_name(exp_result r);
 /* Records one receive->ack latency observation. */
 void metrics_observe_latency(sw_metrics *m, int64_t ns);
+/* Records one cardinality limiter processing time (per request). */
+void metrics_observe_cl(sw_metrics *m, int64_t ns);
 
 /* Appends the Prometheus text exposition (format 0.0.4) of every family,
  * plus process_* metrics read from /proc, to out (borrowed). 0, or

@@ -534,6 +534,9 @@ static void t_band_drop(void)
     TH_ASSERT_EQ_INT(c->t.used, 973);
     TH_ASSERT_EQ_INT(atomic_load(&mt->cl_dropped_samples), 100);
     TH_ASSERT_EQ_INT(atomic_load(&mt->cl_keys_used), 973);
+    uint64_t observed = 0;
+    for (int b = 0; b <= MET_CL_BUCKETS; b++) observed += atomic_load(&mt->cl_proc_buckets[b]);
+    TH_ASSERT(observed >= 1); /* every processed request is timed */
     card_result_destroy(&res);
     free(pb);
     /* every point dropped: the metric, scope and resource go too */

@@ -220,6 +220,7 @@ static const char *const families[][2] = {
     {"spillway_exporter_in_flight_requests", "gauge"},
     {"spillway_exporter_circuit_state", "gauge"},
     {"spillway_pipeline_latency_seconds", "histogram"},
+    {"spillway_cl_processing_seconds", "histogram"},
     {"process_resident_memory_bytes", "gauge"},
     {"process_virtual_memory_bytes", "gauge"},
     {"process_cpu_seconds_total", "counter"},
