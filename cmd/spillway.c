@@ -21,6 +21,7 @@
 #include "queue/queue.h"
 #include "receivers/otlp/receiver.h"
 #include "runtime/err.h"
+#include "runtime/evbase.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/telemetry.h"
@@ -160,7 +161,7 @@ static int app_start(app *a, const char *ready_file)
     int rc = SW_ENOMEM;
     a->metrics = metrics_new();
     a->queue = a->metrics ? queue_new(a->cfg->queue.max_bytes, a->metrics) : NULL;
-    a->base = a->queue ? event_base_new() : NULL;
+    a->base = a->queue ? evbase_new() : NULL;
     if (!a->base) goto out;
     rc = SW_EINVAL;
     if (cfg_split_hostport(a->cfg->telemetry.endpoint, &host, &port) != 0) goto out;
