@@ -23,6 +23,7 @@
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
 #include "runtime/err.h"
+#include "runtime/evbase.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/telemetry.h"
@@ -219,7 +220,7 @@ static int app_start(app *a, const char *ready_file)
         apq_opts_from_cfg(&qo, a->cfg, a->metrics);
         a->queue = apq_new(&qo);
     }
-    a->base = a->queue ? event_base_new() : NULL;
+    a->base = a->queue ? evbase_new() : NULL;
     if (!a->base) goto out;
     rc = SW_EINVAL;
     if (cfg_split_hostport(a->cfg->telemetry.endpoint, &host, &port) != 0) goto out;

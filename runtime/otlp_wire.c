@@ -71,6 +71,7 @@ static void walk_init(walk *w, sw_signal sig)
 {
     w->why = NULL;
     w->n_items = 0;
+    for (unsigned i = 0; i < 4; i++) w->items[i] = NULL;
     switch (sig) {
     case SIG_TRACES:
         w->items[w->n_items++] = &opentelemetry__proto__trace__v1__span__descriptor;
@@ -90,11 +91,11 @@ static void walk_init(walk *w, sw_signal sig)
     }
 }
 
+/* Unused slots of items[] are NULL, never a descriptor: four compares, no
+ * loop. */
 static inline int is_item(const walk *w, const ProtobufCMessageDescriptor *d)
 {
-    for (unsigned i = 0; i < w->n_items; i++)
-        if (w->items[i] == d) return 1;
-    return 0;
+    return (w->items[0] == d) | (w->items[1] == d) | (w->items[2] == d) | (w->items[3] == d);
 }
 
 /* Field of number num in d, or NULL. field_ranges is sorted and ends with
@@ -103,6 +104,13 @@ static inline const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDes
                                                        uint32_t num)
 {
     const ProtobufCIntRange *r = d->field_ranges;
+    if (d->n_field_ranges == 1) { /* the usual case: one contiguous range */
+        uint32_t off = num - (uint32_t)r[0].start_value;
+        if (num < (uint32_t)r[0].start_value ||
+            off >= (uint32_t)(r[1].orig_index - r[0].orig_index))
+            return NULL;
+        return &d->fields[r[0].orig_index + (int)off];
+    }
     for (unsigned i = 0; i < d->n_field_ranges; i++) {
         if (num < (uint32_t)r[i].start_value) return NULL;
         uint32_t off = num - (uint32_t)r[i].start_value;
@@ -167,6 +175,20 @@ static inline int rd_len(const uint8_t **pp, const uint8_t *end, const uint8_t *
     return 0;
 }
 
+/* A varint, fixed64 or fixed32 value. */
+static inline int skip_scalar(walk *w, uint32_t wt, const uint8_t **pp, const uint8_t *end)
+{
+    if (wt == WT_VARINT) {
+        if (*pp < end && **pp < 0x80) { /* one byte: most enums, bools, small ints */
+            (*pp)++;
+            return 0;
+        }
+        return skip_varint(pp, end) ? fail(w, "malformed varint") : 0;
+    }
+    if (wt == WT_I64) return skip_fixed(pp, end, 8) ? fail(w, "truncated fixed64") : 0;
+    return skip_fixed(pp, end, 4) ? fail(w, "truncated fixed32") : 0;
+}
+
 /* A field number the schema does not know: skip it if well formed. */
 static int skip_unknown(walk *w, uint32_t wt, const uint8_t **pp, const uint8_t *end)
 {
@@ -224,16 +246,7 @@ static int walk_field(walk *w, const ProtobufCFieldDescriptor *f, uint32_t wt,
     size_t len;
     *n = 0;
     if (wt == want) {
-        switch (wt) {
-        case WT_VARINT:
-            return skip_varint(pp, end) ? fail(w, "malformed varint") : 0;
-        case WT_I64:
-            return skip_fixed(pp, end, 8) ? fail(w, "truncated fixed64") : 0;
-        case WT_I32:
-            return skip_fixed(pp, end, 4) ? fail(w, "truncated fixed32") : 0;
-        default:
-            break;
-        }
+        if (wt != WT_LEN) return skip_scalar(w, wt, pp, end);
         if (rd_len(pp, end, &sub, &len)) return fail(w, "length out of bounds");
         if (f->type != PROTOBUF_C_TYPE_MESSAGE) return 0;
         if (depth >= OW_MAX_DEPTH) return fail(w, "nesting too deep");
@@ -301,6 +314,9 @@ static int walk_msg(walk *w, const ProtobufCMessageDescriptor *d, const uint8_t 
             continue;
         }
         if (walk_field(w, f, key & 7, &p, end, depth, &n)) return -1;
+        /* Scalars, strings and bytes outside a oneof: nothing to count. */
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            continue;
         if (once(w, d, f, &seen)) return -1;
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             if (oneof_count(w, &o, f, n, &total)) return -1;

@@ -36,6 +36,9 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
+/* Largest piece of a request body handed to the socket in one call. */
+#define EXP_MAX_SINGLE_WRITE (1 << 20)
+
 #ifndef SW_VERSION
 #define SW_VERSION "0.0.0"
 #endif
@@ -220,6 +223,11 @@ static int conn_open(exporter *e, exp_conn *cn)
     evhttp_connection_set_max_body_size(cn->evcon, EXP_MAX_RESPONSE_BODY);
     evhttp_connection_set_max_headers_size(cn->evcon, 64 * 1024);
     evhttp_connection_set_closecb(cn->evcon, conn_closed_cb, cn);
+    /* One write per request: by default libevent hands the socket at most
+     * 16 KiB per loop iteration, so a 32 KB body took two writes and two
+     * trips through epoll. */
+    struct bufferevent *ev = evhttp_connection_get_bufferevent(cn->evcon);
+    if (ev) bufferevent_set_max_single_write(ev, EXP_MAX_SINGLE_WRITE);
     cn->dead = 0;
     cn->nodelay = 0;
     return 0;

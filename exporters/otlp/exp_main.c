@@ -45,6 +45,7 @@
 
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "runtime/evbase.h"
 #include "runtime/log.h"
 
 #define EXP_STOP_SPILL_WAIT_MS 5000
@@ -299,7 +300,7 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     }
     if (check_headers(c) != 0) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
-    if (!(e->base = event_base_new())) goto fail;
+    if (!(e->base = evbase_new())) goto fail;
     if (exp_http_init(e) != 0) goto fail;
     if (exp_circuit_init(e) != 0) goto fail;
     return e;
