@@ -52,7 +52,7 @@ echo "demo: spillway on $otlp (telemetry $tel), mock upstream on $mock_addr"
 for sig in traces metrics logs; do
     echo "demo: sending $sig at $RATE items/s for $SECS s"
     "$BIN/spillway-loadgen" --endpoint "http://$otlp" --signal "$sig" --rate "$RATE" \
-        --duration "$SECS" --quiet
+        --duration "$SECS"
 done
 sleep 1
 kill -TERM "$sw_pid"; wait "$sw_pid" || true; sw_pid=""
