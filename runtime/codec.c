@@ -171,9 +171,9 @@ int codec_zstd_decompress(const uint8_t *in, size_t len, buf *out)
     ZSTD_DCtx *d = ZSTD_createDCtx();
     if (!d) return SW_ENOMEM;
     int rc = SW_ENOMEM;
+    ZSTD_inBuffer ib = {in, len, 0};
     if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, CODEC_ZSTD_WINDOW_LOG_MAX)))
         goto done;
-    ZSTD_inBuffer ib = {in, len, 0};
     while ((rc = unzstd_step(d, &ib, out)) == 0) {
     }
     if (rc == 1) rc = 0;

@@ -303,6 +303,8 @@ static void handle_export(receiver *r, struct evhttp_request *req, int sig,
     rcv_request_info info = {(sw_signal)sig, ct,
                              rcv_parse_encoding(evhttp_find_header(h, "Content-Encoding"))};
     rcv_result res;
+    card_result cr = {0};
+    spill_ctx ctx = {req, sig, ct, NULL};
     if (rcv_decode(&info, body, len, r->cap, &res) != 0) {
         refuse_decode(r, req, sig, ct, &res);
         goto done;
@@ -311,10 +313,8 @@ static void handle_export(receiver *r, struct evhttp_request *req, int sig,
     const uint8_t *pb = res.pb;
     size_t pb_len = res.pb_len;
     uint32_t items = res.items;
-    card_result cr = {0};
     if (rc == 0 && sig == SIG_METRICS && r->card && items > 0)
         limit_cardinality(r, &cr, &pb, &pb_len, &items);
-    spill_ctx ctx = {req, sig, ct, NULL};
     if (rc == 0 && items > 0) {
         r->cur = &ctx;
         rc = enqueue(r, sig, pb, pb_len, items);
