@@ -2,10 +2,13 @@
  *
  * Input: one byte choosing the signal, then an encoded request. Whatever
  * ow_validate() accepts must unpack with protobuf-c, with the same item
- * count as the unpacked message holds; it must also convert to JSON.
+ * count as the unpacked message holds; it must also convert to JSON. The
+ * reference walk (testing/lib/ow_ref.h) must agree on every input: same
+ * verdict, reason and count.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
@@ -13,6 +16,7 @@
 #include "runtime/buf.h"
 #include "runtime/otlp_json.h"
 #include "runtime/otlp_wire.h"
+#include "testing/lib/ow_ref.h"
 
 typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
 
@@ -61,10 +65,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sw_signal sig = (sw_signal)(data[0] % SIG_COUNT);
     data++;
     size--;
-    uint32_t items;
-    const char *why = NULL;
-    if (ow_validate(sig, data, size, &items, &why) != 0) {
-        if (!why) abort();
+    uint32_t items, ref_items;
+    const char *why = NULL, *ref_why = NULL;
+    int rc = ow_validate(sig, data, size, &items, &why);
+    if (rc != owref_validate(sig, data, size, &ref_items, &ref_why) || items != ref_items)
+        abort();
+    if (rc != 0) {
+        if (!why || !ref_why || strcmp(why, ref_why) != 0) abort();
         return 0;
     }
     ProtobufCMessage *m = protobuf_c_message_unpack(ow_descriptor(sig), NULL, size, data);

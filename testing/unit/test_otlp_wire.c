@@ -1,5 +1,7 @@
-/* test_otlp_wire.c — ow_validate(): schema walk, item counts, and the
- * invariant that what it accepts unpacks with protobuf-c to the same count. */
+/* test_otlp_wire.c — ow_validate(): schema walk, item counts, the
+ * invariant that what it accepts unpacks with protobuf-c to the same count,
+ * and agreement with the reference walk (testing/lib/ow_ref.h) on every
+ * input: same verdict, reason and count. */
 #include "runtime/otlp_wire.h"
 
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "runtime/buf.h"
 #include "runtime/err.h"
+#include "testing/lib/ow_ref.h"
 #include "testing/lib/th.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest TraceReq;
@@ -84,13 +87,16 @@ static uint32_t struct_count(sw_signal sig, const ProtobufCMessage *msg)
     return n;
 }
 
-/* If ow_validate accepts, protobuf-c must unpack it to the same count.
- * Returns 1 if accepted. */
+/* ow_validate and the reference walk agree; if they accept, protobuf-c
+ * must unpack it to the same count. Returns 1 if accepted. */
 static int check_invariant(sw_signal sig, const uint8_t *d, size_t n)
 {
-    uint32_t items = 99;
-    const char *why = NULL;
+    uint32_t items = 99, ref_items = 98;
+    const char *why = NULL, *ref_why = NULL;
     int rc = ow_validate(sig, d, n, &items, &why);
+    TH_ASSERT_EQ_INT(rc, owref_validate(sig, d, n, &ref_items, &ref_why));
+    TH_ASSERT_EQ_INT(items, ref_items);
+    if (rc != 0) TH_ASSERT_EQ_STR(why, ref_why);
     if (rc != 0) {
         TH_ASSERT_EQ_INT(rc, SW_EDECODE);
         TH_ASSERT(why != NULL);
@@ -450,6 +456,66 @@ static void t_mutations(void)
     }
 }
 
+/* One random edit of m[0..*n) (capacity cap): byte set, insertion,
+ * deletion, cut, or a copied slice; *n is updated. */
+static void mutate(uint64_t *seed, uint8_t *m, size_t *n, size_t cap)
+{
+    static const uint8_t special[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0x0a, 0x12, 0x08};
+    size_t at = *n ? rng(seed) % *n : 0, k = 1 + rng(seed) % 16;
+    uint8_t v = rng(seed) & 1 ? (uint8_t)rng(seed) : special[rng(seed) % sizeof special];
+    switch (rng(seed) % 5) {
+    case 0:
+        if (*n) m[at] = v;
+        break;
+    case 1:
+        if (*n + 1 > cap) break;
+        memmove(m + at + 1, m + at, *n - at);
+        m[at] = v;
+        (*n)++;
+        break;
+    case 2:
+        if (k > *n - at) k = *n - at;
+        memmove(m + at, m + at + k, *n - at - k);
+        *n -= k;
+        break;
+    case 3:
+        *n = at;
+        break;
+    default: {
+        size_t from = *n ? rng(seed) % *n : 0;
+        if (k > *n - from) k = *n - from;
+        if (*n + k > cap) break;
+        memmove(m + at + k, m + at, *n - at);
+        memmove(m + at, m + (from >= at ? from + k : from), k);
+        *n += k;
+        break;
+    }
+    }
+}
+
+static void t_differential(void)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    unsigned tried = 0, accepted = 0;
+    for (int sig = 0; sig < SIG_COUNT; sig++) {
+        size_t n;
+        uint8_t *p = sig == SIG_TRACES ? build_traces(20, &n) : build((sw_signal)sig, &n);
+        size_t cap = n + 64;
+        uint8_t *m = malloc(cap);
+        TH_ASSERT(m != NULL);
+        for (int k = 0; k < 20000; k++) {
+            size_t len = n;
+            memcpy(m, p, n);
+            for (int j = 1 + (int)(rng(&seed) % 4); j > 0; j--) mutate(&seed, m, &len, cap);
+            for (int s = 0; s < SIG_COUNT; s++, tried++)
+                accepted += (unsigned)check_invariant((sw_signal)s, m, len);
+        }
+        free(m);
+        free(p);
+    }
+    printf("# differential: %u inputs, %u accepted\n", tried, accepted);
+}
+
 static void t_wrong_wire_type(void)
 {
     buf span;
@@ -748,6 +814,7 @@ int main(void)
     TH_RUN(t_concatenated);
     TH_RUN(t_truncated);
     TH_RUN(t_mutations);
+    TH_RUN(t_differential);
     TH_RUN(t_wrong_wire_type);
     TH_RUN(t_unknown_fields);
     TH_RUN(t_groups_and_bad_tags);
