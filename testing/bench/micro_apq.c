@@ -3,7 +3,6 @@
  * Prints "# " lines, asserts nothing about time:
  *   - push+pop per item on one thread (ring hot in cache), with and without
  *     the sw_metrics accounting, and with a backlog of 1000 items;
- *   - the interim mutex queue (queue/queue.c) in the same loop, for scale;
  *   - two-thread throughput: the ingest-like thread pushes, the export-like
  *     thread pops; items come back through a second ring so nothing is
  *     allocated while timing.
@@ -16,7 +15,6 @@
 #include <time.h>
 
 #include "queue/apq.h"
-#include "queue/queue.h"
 #include "queue/ring.h"
 #include "runtime/err.h"
 
@@ -74,25 +72,8 @@ static void single_thread(const char *name, sw_metrics *m, size_t backlog, uint6
     pool_free(pool, backlog + 1);
 }
 
-static void interim_queue(uint64_t n)
-{
-    queue *q = queue_new((uint64_t)64 << 20, NULL);
-    item *it = item_new(SIG_TRACES, CLASS_NORMAL, 100, 0, "x", 1);
-    if (!q || !it) abort();
-    double t0 = now_s();
-    for (uint64_t i = 0; i < n; i++) {
-        if (queue_push(q, it) != 0) abort();
-        it = queue_pop(q);
-    }
-    double dt = now_s() - t0;
-    printf("# interim queue push+pop, 1 thread, empty        %6.1f ns/item\n", dt * 1e9 / (double)n);
-    item_free(it);
-    queue_free(q);
-}
-
 typedef struct duo {
     apq *q;
-    queue *iq;           /* set: measure the interim queue instead */
     ring *back;          /* consumer -> producer: items to reuse */
     uint64_t n;
 } duo;
@@ -101,7 +82,7 @@ static void *pop_side(void *arg)
 {
     duo *d = arg;
     for (uint64_t got = 0; got < d->n;) {
-        item *it = d->iq ? queue_pop(d->iq) : apq_pop(d->q);
+        item *it = apq_pop(d->q);
         if (!it) {
             sched_yield();
             continue;
@@ -114,14 +95,13 @@ static void *pop_side(void *arg)
 
 static int push_side(duo *d, item *it)
 {
-    return d->iq ? queue_push(d->iq, it) : apq_push(d->q, it);
+    return apq_push(d->q, it);
 }
 
-static void two_threads(sw_metrics *m, int interim, uint64_t n)
+static void two_threads(sw_metrics *m, uint64_t n)
 {
     enum { POOL = 4096 };
     duo d = {.q = mkq(m), .back = ring_new(POOL), .n = n};
-    if (interim && !(d.iq = queue_new((uint64_t)64 << 20, m))) abort();
     item **pool = pool_new(POOL);
     if (!d.back) abort();
     for (size_t i = 0; i < POOL; i++) ring_push(d.back, pool[i]);
@@ -139,12 +119,11 @@ static void two_threads(sw_metrics *m, int interim, uint64_t n)
     }
     pthread_join(th, NULL);
     double dt = now_s() - t0;
-    printf("# %s two threads%s: %.1f M items/s, %.1f ns/item (%llu full)\n",
-           interim ? "interim queue" : "apq", m ? " (metrics on)" : "", (double)n / dt / 1e6,
+    printf("# apq two threads%s: %.1f M items/s, %.1f ns/item (%llu full)\n",
+           m ? " (metrics on)" : "", (double)n / dt / 1e6,
            dt * 1e9 / (double)n,
            (unsigned long long)full);
     ring_free(d.back);
-    queue_free(d.iq);
     apq_free(d.q);
     pool_free(pool, POOL);
 }
@@ -157,10 +136,8 @@ int main(int argc, char **argv)
     single_thread("empty, no metrics", NULL, 0, n);
     single_thread("empty, metrics", m, 0, n);
     single_thread("backlog 1000, metrics", m, 1000, n);
-    interim_queue(n);
-    two_threads(NULL, 0, n);
-    two_threads(m, 0, n);
-    two_threads(m, 1, n);
+    two_threads(NULL, n);
+    two_threads(m, n);
     metrics_free(m);
     return 0;
 }

@@ -2,9 +2,11 @@
 # run_bench.sh collected in $WORK (sourced; POSIX sh + awk).
 #
 # steady.tsv columns: comp run cpu rss_kib p50 p99 ack50 ack95 ack99 sent
-#   accepted delivered lost refused errors late mock_cpu lg_cpu
+#   accepted delivered lost refused errors late mock_cpu lg_cpu cpu_s_per_M
 # ceiling.tsv columns: rate achieved accepted delivered lost refused errors
-#   late unsent sw_cpu mock_cpu lg_cpu p99 spilled pass
+#   late unsent sw_cpu mock_cpu lg_cpu p99 spilled pass rss_kib cpu_s_per_M
+# scale.tsv columns: rate run cpu rss_kib accepted delivered lost cpu_s_per_M
+# micro.tsv rows: name value (one per run)
 
 cpu_model() {
     sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1
@@ -18,9 +20,62 @@ steady_stats() {
     awk -v c="$1" -v k="$2" -v s="${3:-1}" '$1 == c { printf "%.3f\n", $k * s }' "$WORK/steady.tsv" | stats
 }
 
-# md_row LABEL "median min max" TARGET
+# md_row LABEL "median min max" TARGET [le|ge LIMIT]: a table row; with a
+# limit, the last column says whether the median meets it.
 md_row() {
-    echo "$2" | awk -v l="$1" -v t="$3" '{ printf "| %s | %s | %s | %s | %s |\n", l, $1, $2, $3, t }'
+    echo "$2" | awk -v l="$1" -v t="$3" -v op="${4:-}" -v lim="${5:-0}" '{
+        met = (op == "le") ? (($1 <= lim) ? "yes" : "**no**") : (op == "ge") ? (($1 >= lim) ? "yes" : "**no**") : ""
+        printf "| %s | %s | %s | %s | %s | %s |\n", l, $1, $2, $3, t, met }'
+}
+
+# micro_stats NAME: "median min max" of a microbenchmark figure ("" if none).
+micro_stats() {
+    awk -v n="$1" '$1 == n { print $2 }' "$WORK/micro.tsv" | { _v=$(cat); [ -n "$_v" ] && echo "$_v" | stats; }
+}
+
+# scale_stats RATE COLUMN [SCALE]: "median min max" of a scale.tsv column.
+scale_stats() {
+    awk -v r="$1" -v k="$2" -v s="${3:-1}" '$1 == r { printf "%.3f\n", $k * s }' "$WORK/scale.tsv" | stats
+}
+
+# Microbenchmarks: name, label, target text, op, limit.
+MICRO_ROWS='apq_ns|APQ push+pop, one thread (ns/item)|≤ 100 ns|le|100
+card_existing_ns|cardinality limiter, known series, table 80 % full (ns/point)|≤ 200 ns|le|200
+card_new_ns|cardinality limiter, new series, empty table (ns/point)|≤ 200 ns|le|200
+classify_ns|priority classify, 1 resource (ns/span)|reported||
+prio_items_ns|priority classify + split, 10 resources, 3 classes (ns/span)|reported||
+validate_ns|decode: ow_validate wire walk (ns/span)|reported||
+unpack_ns|decode: protobuf-c unpack + free, for scale (ns/span)|reported||
+dlq_spill_mibs|DLQ spill, fsync always, group commit (MiB/s)|≥ 200 MiB/s|ge|200
+dlq_read_mibs|DLQ read + verify (MiB/s)|reported||
+dlq_zstd_ratio|DLQ zstd-3 ratio (request bytes / bytes on disk)|reported||
+dlq_startup_ms|DLQ start-up over 1 GiB (ms)|reported||'
+
+write_md_micro() {
+    echo "$MICRO_ROWS" | while IFS='|' read -r n l t op lim; do
+        st=$(micro_stats "$n")
+        if [ -n "$st" ]; then md_row "$l" "$st" "$t" "$op" "$lim"; else echo "| $l | not run | | | $t | |"; fi
+    done
+}
+
+# Scaling rows: 1k and 100k from scale.tsv, 10k from the steady runs
+# (upstream none), and the ceiling step.
+write_md_scale() {
+    echo "| offered spans/s | CPU % of one core (median / min / max) | peak RSS MiB (median / min / max) | CPU-s per million spans (median / min / max) | lost |"
+    echo "|---|---|---|---|---|"
+    for r in $(echo "$SCALE_RATES $RATE" | tr ' ' '\n' | sort -n | uniq); do
+        if [ "$r" = "$RATE" ] && awk '$1 == "none"' "$WORK/steady.tsv" | grep -q .; then
+            c=$(steady_stats none 3); m=$(steady_stats none 4 0.0009765625); k=$(steady_stats none 19)
+            l=$(awk '$1 == "none" { s += $13 } END { print s + 0 }' "$WORK/steady.tsv")
+        elif awk -v r="$r" '$1 == r' "$WORK/scale.tsv" | grep -q .; then
+            c=$(scale_stats "$r" 3); m=$(scale_stats "$r" 4 0.0009765625); k=$(scale_stats "$r" 8)
+            l=$(awk -v r="$r" '$1 == r { s += $7 } END { print s + 0 }' "$WORK/scale.tsv")
+        else continue; fi
+        echo "| $r | $(echo "$c" | tr ' ' '/') | $(echo "$m" | tr ' ' '/') | $(echo "$k" | tr ' ' '/') | $l |"
+    done
+    if [ -s "$WORK/ceiling.tsv" ] && [ "$(ceiling_max)" -gt 0 ]; then
+        awk -v m="$(ceiling_max)" '$1 == m { printf "| %s (ceiling, 1 run) | %s | %.1f | %s | %s |\n", $1, $10, $16 / 1024, $17, $5 }' "$WORK/ceiling.tsv"
+    fi
 }
 
 ceiling_max() {
@@ -32,34 +87,40 @@ target_cpu() {
 }
 
 write_md_summary() {
-    echo "| Figure | Median | Min | Max | Target (DESIGN.md) |"
-    echo "|---|---|---|---|---|"
+    echo "| Figure | Median | Min | Max | Target (DESIGN.md) | Met |"
+    echo "|---|---|---|---|---|---|"
     for c in $COMPRESSIONS; do
-        md_row "spillway CPU % of one core, $RATE spans/s, upstream $c" "$(steady_stats "$c" 3)" "$(target_cpu "$c")"
+        case $c in none) op=le; lim=1 ;; zstd) op=le; lim=2 ;; *) op=""; lim=0 ;; esac
+        md_row "spillway CPU % of one core, $RATE spans/s, upstream $c" "$(steady_stats "$c" 3)" "$(target_cpu "$c")" "$op" "$lim"
     done
     for c in $COMPRESSIONS; do
-        md_row "spillway peak RSS (MiB), upstream $c" "$(steady_stats "$c" 4 0.0009765625)" "≤ 16 MiB"
+        md_row "spillway peak RSS (MiB), upstream $c" "$(steady_stats "$c" 4 0.0009765625)" "≤ 16 MiB" le 16
+    done
+    for c in $COMPRESSIONS; do
+        md_row "spillway CPU-seconds per million spans, upstream $c" "$(steady_stats "$c" 19)" "reported"
     done
     for c in $COMPRESSIONS; do
         md_row "client P50 latency (ms), upstream $c" "$(steady_stats "$c" 5)" "—"
-        md_row "client P99 latency (ms), upstream $c" "$(steady_stats "$c" 6)" "≤ 5 ms"
+        md_row "client P99 latency (ms), upstream $c" "$(steady_stats "$c" 6)" "≤ 5 ms" le 5
     done
     for c in $COMPRESSIONS; do
         md_row "receive→ack P50 (ms), upstream $c" "$(steady_stats "$c" 7)" "—"
         md_row "receive→ack P95 (ms), upstream $c" "$(steady_stats "$c" 8)" "—"
-        md_row "receive→ack P99 (ms), upstream $c" "$(steady_stats "$c" 9)" "≤ 10 ms"
+        md_row "receive→ack P99 (ms), upstream $c" "$(steady_stats "$c" 9)" "≤ 10 ms" le 10
     done
     lost=$(awk '{ s += $13 } END { print s + 0 }' "$WORK/steady.tsv")
-    echo "| spans lost, all steady runs (total) | $lost | | | 0 |"
+    echo "| spans lost, all steady runs (total) | $lost | | | 0 | $([ "$lost" = 0 ] && echo yes || echo '**no**') |"
     if [ -s "$WORK/ceiling.tsv" ]; then
-        echo "| pass-through ceiling (spans/s, nothing refused or lost) | $(ceiling_max) | | | ≥ 500,000 |"
+        cm=$(ceiling_max)
+        echo "| pass-through ceiling (spans/s, nothing refused or lost; 1 run per step) | $cm | | | ≥ 500,000 | $([ "$cm" -ge 500000 ] && echo yes || echo '**no**') |"
     fi
-    [ -n "$BUILD_S" ] && echo "| clean build, \`make\` (s) | $BUILD_S | | | — |"
-    [ -n "$BUILD_J_S" ] && echo "| clean build, \`make -j$(nproc)\` (s) | $BUILD_J_S | | | — |"
+    [ -s "$WORK/micro.tsv" ] && write_md_micro
+    [ -n "$BUILD_S" ] && echo "| clean build, \`make\` (s, 1 run) | $BUILD_S | | | < 90 s | $(awk -v b="$BUILD_S" 'BEGIN { print (b < 90) ? "yes" : "**no**" }') |"
+    [ -n "$BUILD_J_S" ] && echo "| clean build, \`make -j$(nproc)\` (s, 1 run) | $BUILD_J_S | | | — | |"
     # shellcheck disable=SC2086 # word splitting intended
     set -- $SIZES
     while [ $# -ge 3 ]; do
-        echo "| size of build/$1 (bytes, as built / stripped) | $2 / $3 | | | — |"
+        echo "| size of build/$1 (bytes, as built / stripped) | $2 / $3 | | | — | |"
         shift 3
     done
 }
@@ -68,6 +129,7 @@ write_md() {
     cat <<EOF
 # spillway benchmark report
 
+- Mode: $( [ "$QUICK" = 1 ] && echo "BENCH_QUICK=1 (short runs: indicative, noisier than the default)" || echo "default")
 - Machine: $(nproc) cores, $(cpu_model), $(mem_total_gib) GiB RAM, Linux $(uname -r); $(date -u +%Y-%m-%dT%H:%M:%SZ)
 - spillway, the mock upstream (\`spillway-mockup --fast\`) and the load generator run on
   the same machine and share its $(nproc) cores; all traffic is on 127.0.0.1.
@@ -76,6 +138,10 @@ write_md() {
   CPU is spillway's utime+stime over the run, as % of one core; peak RSS is VmHWM.
   Client latency is the load generator's (from each request's scheduled send time);
   receive→ack comes from spillway_pipeline_latency_seconds, interpolated inside buckets.
+- Scaling: $SCALE_SECS s runs at $SCALE_RATES spans/s ($RUNS each, $SCALE_CONNS connections),
+  plus the steady runs at $RATE and the ceiling step. CPU-seconds per million spans =
+  spillway's utime+stime over the run / spans accepted.
+- Microbenchmarks: build/bench/micro_*, $MICRO_RUNS runs each$( [ "$QUICK" = 1 ] && echo " (quick: small iteration counts; micro_dlq stopped before its 1 GiB start-up test)").
 - Ceiling: offered rate stepped up, ${STEP_SECS} s per step, $STEP_CONNS connections,
   upstream compression none; a step passes when nothing was refused, failed, left
   unsent or lost and the achieved rate is within 3 % of the offered one.
@@ -85,10 +151,14 @@ $( [ -n "$BATCH_TIMEOUT" ] && echo "- Exporter batch timeout overridden: $BATCH_
 
 $(write_md_summary)
 
+## Scaling with rate (upstream compression none)
+
+$(write_md_scale)
+
 ## Steady runs
 
-| upstream | run | CPU % | peak RSS KiB | client p50 ms | client p99 ms | ack p50 ms | ack p95 ms | ack p99 ms | sent | accepted | delivered | lost | refused | errors | late | mockup CPU % | loadgen CPU % |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| upstream | run | CPU % | peak RSS KiB | client p50 ms | client p99 ms | ack p50 ms | ack p95 ms | ack p99 ms | sent | accepted | delivered | lost | refused | errors | late | mockup CPU % | loadgen CPU % | CPU-s per M spans |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 $(awk '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n" }' "$WORK/steady.tsv")
 EOF
     if [ -s "$WORK/ceiling.tsv" ]; then
@@ -96,8 +166,8 @@ EOF
 
 ## Ceiling steps
 
-| offered spans/s | achieved | accepted | delivered | lost | refused | errors | late | unsent | spillway CPU % | mockup CPU % | loadgen CPU % | client p99 ms | spilled | pass |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| offered spans/s | achieved | accepted | delivered | lost | refused | errors | late | unsent | spillway CPU % | mockup CPU % | loadgen CPU % | client p99 ms | spilled | pass | peak RSS KiB | CPU-s per M spans |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 $(awk '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n" }' "$WORK/ceiling.tsv")
 
 The load generator and the mock upstream use part of the same cores; their CPU is
@@ -116,11 +186,11 @@ json_steady() {
     for c in $COMPRESSIONS; do
         printf '%s"%s":{"cpu_pct":%s,"peak_rss_mib":%s,"client_p50_ms":%s,"client_p99_ms":%s,' "$sep" "$c" \
             "$(json_stats "$c" 3)" "$(json_stats "$c" 4 0.0009765625)" "$(json_stats "$c" 5)" "$(json_stats "$c" 6)"
-        printf '"ack_p50_ms":%s,"ack_p95_ms":%s,"ack_p99_ms":%s,"runs":[' \
-            "$(json_stats "$c" 7)" "$(json_stats "$c" 8)" "$(json_stats "$c" 9)"
+        printf '"ack_p50_ms":%s,"ack_p95_ms":%s,"ack_p99_ms":%s,"cpu_s_per_million":%s,"runs":[' \
+            "$(json_stats "$c" 7)" "$(json_stats "$c" 8)" "$(json_stats "$c" 9)" "$(json_stats "$c" 19)"
         awk -v c="$c" 'BEGIN { s = "" } $1 == c {
-            printf "%s{\"run\":%s,\"cpu_pct\":%s,\"peak_rss_kib\":%s,\"client_p50_ms\":%s,\"client_p99_ms\":%s,\"ack_p50_ms\":%s,\"ack_p95_ms\":%s,\"ack_p99_ms\":%s,\"sent\":%s,\"accepted\":%s,\"delivered\":%s,\"lost\":%s,\"refused\":%s,\"errors\":%s,\"late\":%s,\"mockup_cpu_pct\":%s,\"loadgen_cpu_pct\":%s}",
-                s, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18; s = "," }' "$WORK/steady.tsv"
+            printf "%s{\"run\":%s,\"cpu_pct\":%s,\"peak_rss_kib\":%s,\"client_p50_ms\":%s,\"client_p99_ms\":%s,\"ack_p50_ms\":%s,\"ack_p95_ms\":%s,\"ack_p99_ms\":%s,\"sent\":%s,\"accepted\":%s,\"delivered\":%s,\"lost\":%s,\"refused\":%s,\"errors\":%s,\"late\":%s,\"mockup_cpu_pct\":%s,\"loadgen_cpu_pct\":%s,\"cpu_s_per_million\":%s}",
+                s, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19; s = "," }' "$WORK/steady.tsv"
         printf ']}'
         sep=","
     done
@@ -129,9 +199,31 @@ json_steady() {
 json_ceiling() {
     printf '{"max_rate":%s,"step_seconds":%s,"connections":%s,"steps":[' "$(ceiling_max)" "$STEP_SECS" "$STEP_CONNS"
     awk 'BEGIN { s = "" } {
-        printf "%s{\"offered\":%s,\"achieved\":%s,\"accepted\":%s,\"delivered\":%s,\"lost\":%s,\"refused\":%s,\"errors\":%s,\"late\":%s,\"unsent\":%s,\"cpu_pct\":%s,\"mockup_cpu_pct\":%s,\"loadgen_cpu_pct\":%s,\"client_p99_ms\":%s,\"spilled\":%s,\"pass\":%s}",
-            s, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ($15 == "yes") ? "true" : "false"; s = "," }' "$WORK/ceiling.tsv"
+        printf "%s{\"offered\":%s,\"achieved\":%s,\"accepted\":%s,\"delivered\":%s,\"lost\":%s,\"refused\":%s,\"errors\":%s,\"late\":%s,\"unsent\":%s,\"cpu_pct\":%s,\"mockup_cpu_pct\":%s,\"loadgen_cpu_pct\":%s,\"client_p99_ms\":%s,\"spilled\":%s,\"pass\":%s,\"peak_rss_kib\":%s,\"cpu_s_per_million\":%s}",
+            s, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ($15 == "yes") ? "true" : "false", $16 + 0, $17 + 0; s = "," }' "$WORK/ceiling.tsv"
     printf ']}'
+}
+
+json_micro() {
+    sep=""
+    echo "$MICRO_ROWS" | while IFS='|' read -r n l t op lim; do
+        st=$(micro_stats "$n")
+        [ -n "$st" ] || continue
+        echo "$st" | awk -v n="$n" -v t="$t" -v s="$sep" '{ printf "%s\"%s\":{\"median\":%s,\"min\":%s,\"max\":%s,\"target\":\"%s\"}", s, n, $1, $2, $3, t }'
+        sep=","
+    done
+}
+
+json_scale() {
+    sep=""
+    for r in $SCALE_RATES; do
+        awk -v r="$r" '$1 == r' "$WORK/scale.tsv" | grep -q . || continue
+        printf '%s{"rate":%s,"cpu_pct":%s,"peak_rss_mib":%s,"cpu_s_per_million":%s}' "$sep" "$r" \
+            "$(scale_stats "$r" 3 | awk '{ printf "{\"median\":%s,\"min\":%s,\"max\":%s}", $1, $2, $3 }')" \
+            "$(scale_stats "$r" 4 0.0009765625 | awk '{ printf "{\"median\":%s,\"min\":%s,\"max\":%s}", $1, $2, $3 }')" \
+            "$(scale_stats "$r" 8 | awk '{ printf "{\"median\":%s,\"min\":%s,\"max\":%s}", $1, $2, $3 }')"
+        sep=","
+    done
 }
 
 json_build() {
@@ -152,8 +244,11 @@ write_json() {
         "$(cpu_model | sed 's/["\\]//g')" "$(mem_total_gib)" "$(uname -r)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     printf '"settings":{"rate":%s,"batch":%s,"connections":%s,"seconds":%s,"runs":%s,"batch_timeout":"%s"},' \
         "$RATE" "$BATCH" "$CONNS" "$SECS" "$RUNS" "$BATCH_TIMEOUT"
-    printf '"targets":{"cpu_pct_none":1,"cpu_pct_zstd":2,"peak_rss_mib":16,"client_p99_ms":5,"ack_p99_ms":10,"ceiling_spans_per_s":500000},'
+    printf '"quick":%s,' "$( [ "$QUICK" = 1 ] && echo true || echo false)"
+    printf '"targets":{"cpu_pct_none":1,"cpu_pct_zstd":2,"peak_rss_mib":16,"client_p99_ms":5,"ack_p99_ms":10,"ceiling_spans_per_s":500000,"apq_ns":100,"card_ns_per_point":200,"dlq_spill_mib_s":200,"make_seconds":90},'
     printf '"steady":{%s},' "$(json_steady)"
+    printf '"scaling":[%s],' "$(json_scale)"
+    printf '"micro":{%s},' "$(json_micro)"
     if [ -s "$WORK/ceiling.tsv" ]; then printf '"ceiling":%s,' "$(json_ceiling)"; else printf '"ceiling":null,'; fi
     printf '"build":%s}\n' "$(json_build)"
 }

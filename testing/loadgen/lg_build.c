@@ -59,9 +59,12 @@ typedef struct bctx {
     ablk *arena;
     uint64_t rng;
     const lg_gen_opts *o;
-    lg_idlist *ids;
+    lg_notes *notes;
     int err;            /* sticky: first failure */
     uint64_t t0;        /* base timestamp of this request */
+    uint32_t r, npool;  /* pool entry being built, pool size */
+    uint32_t item;      /* items built so far in this request */
+    uint64_t res_idx;   /* resource being built, counted over the pool */
 } bctx;
 
 static void *ar_alloc(bctx *c, size_t n)
@@ -120,9 +123,49 @@ static void ar_free(bctx *c)
 uint64_t lg_rand(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    return lg_mix64(z);
+}
+
+uint64_t lg_mix64(uint64_t z)
+{
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+uint64_t lg_token(uint64_t seed, uint64_t idx)
+{
+    return (lg_mix64(seed ^ 0x5bd1e9955bd1e995ULL) & ((1ULL << 50) - 1)) + 1 + idx;
+}
+
+uint64_t lg_series_value(const lg_gen_opts *o, uint32_t npool, uint64_t seq, uint32_t ix)
+{
+    uint64_t slots = (uint64_t)npool * o->batch, q = (seq % npool) * o->batch + ix;
+    uint64_t per_slot = (o->series - q + slots - 1) / slots; /* >= 1: slots <= series */
+    uint64_t s = q + (seq / npool % per_slot) * slots;
+    uint64_t gen = 0;
+    if (o->churn > 0 && o->rate > 0) {
+        double t = (double)seq * o->batch / o->rate;
+        gen = (uint64_t)(t * o->churn + (double)s / (double)o->series);
+    }
+    return lg_mix64(o->seed ^ lg_mix64(s + 1) ^ (gen * 0x9e3779b97f4a7c15ULL));
+}
+
+uint64_t lg_explode_value(const lg_gen_opts *o, uint64_t seq, uint32_t ix)
+{
+    return lg_mix64((o->seed * 0xd1b54a32d192ed03ULL) + seq * o->batch + ix);
+}
+
+void lg_hex16(uint64_t v, uint8_t *dst)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4) dst[i] = (uint8_t)hex[v & 15u];
+}
+
+int lg_note_group(int kind)
+{
+    if (kind == LG_P_ID || kind == LG_P_SPAN) return 0;
+    return kind == LG_P_TOK_INT || kind == LG_P_TOK_DBL ? 1 : 2;
 }
 
 static uint32_t rnd(bctx *c, uint32_t n) { return (uint32_t)(lg_rand(&c->rng) % n); }
@@ -141,13 +184,13 @@ static uint8_t *new_id(bctx *c, size_t n)
     return p;
 }
 
-/* Records the first 8 bytes of an id as it will appear in the packed bytes. */
-static void note_id(bctx *c, const uint8_t *id)
+/* Records a patchable field: its bytes as packed, kind, and token. */
+static void note(bctx *c, int kind, const void *bytes, uint8_t width, uint64_t tok)
 {
-    lg_idlist *l = c->ids;
+    lg_notes *l = c->notes;
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 256;
-        uint64_t *nv = realloc(l->v, ncap * sizeof *nv);
+        lg_note *nv = realloc(l->v, ncap * sizeof *nv);
         if (!nv) {
             c->err = SW_ENOMEM;
             return;
@@ -155,7 +198,31 @@ static void note_id(bctx *c, const uint8_t *id)
         l->v = nv;
         l->cap = ncap;
     }
-    memcpy(&l->v[l->n++], id, 8);
+    lg_note *n = &l->v[l->n++];
+    memset(n, 0, sizeof *n);
+    memcpy(n->v, bytes, width);
+    n->width = width;
+    n->kind = (uint8_t)kind;
+    n->item = c->item;
+    n->tok = tok;
+}
+
+/* The first 8 bytes of an id. */
+static void note_id(bctx *c, const uint8_t *id, int kind)
+{
+    uint64_t v;
+    memcpy(&v, id, 8);
+    note(c, kind, id, 8, v);
+}
+
+/* An arena string of 16 hex digits of v, noted as kind. */
+static char *hex_note(bctx *c, int kind, uint64_t v)
+{
+    char *s = ar_alloc(c, 17);
+    if (!s) return NULL;
+    lg_hex16(v, (uint8_t *)s);
+    note(c, kind, s, 16, v);
+    return s;
 }
 
 /* ---- attributes ----------------------------------------------------- */
@@ -257,16 +324,14 @@ static KeyValue *point_attr(bctx *c, uint32_t j, uint32_t point)
     return kv_str(c, ar_printf(c, "label.%u", j), ar_printf(c, "value-%u", v));
 }
 
-/* An array of n attributes; kind 0 = item attributes, else data point
- * attributes of point (kind - 1). NULL when n == 0 or on failure. */
-static KeyValue **attr_list(bctx *c, uint32_t n, uint32_t kind)
+/* An array of n span or log record attributes. NULL when n == 0 or on
+ * failure. */
+static KeyValue **attr_list(bctx *c, uint32_t n)
 {
     if (n == 0) return NULL;
     KeyValue **a = ar_alloc(c, n * sizeof *a);
-    for (uint32_t j = 0; a && j < n; j++) {
-        a[j] = kind == 0 ? item_attr(c, j) : point_attr(c, j, kind - 1);
-        if (!a[j]) return NULL;
-    }
+    for (uint32_t j = 0; a && j < n; j++)
+        if (!(a[j] = item_attr(c, j))) return NULL;
     return a;
 }
 
@@ -276,13 +341,30 @@ static const char *const SERVICES[] = {
     "frontend", "checkout", "payment", "cart", "catalog", "shipping",
     "email", "recommendation", "ad", "currency", "quote", "accounting"};
 static const char *const LANGS[] = {"go", "java", "python", "nodejs", "dotnet"};
+/* Service names per priority class (lg_gen.h), critical, high, normal. */
+static const char *const CLASS_SERVICES[3][8] = {
+    {"checkout", "payment"},
+    {"frontend", "cart"},
+    {"catalog", "shipping", "email", "recommendation", "ad", "currency", "quote", "accounting"}};
+static const uint32_t CLASS_N[3] = {2, 2, 8};
+
+/* Base service name of service svc, resource c->res_idx. */
+static const char *service_base(const bctx *c, uint32_t svc)
+{
+    const uint32_t *w = c->o->prio_mix;
+    uint32_t total = w[0] + w[1] + w[2];
+    if (total == 0) return SERVICES[svc % ARRAY_LEN(SERVICES)];
+    uint32_t slot = (uint32_t)((c->res_idx + c->o->seed % total) % total), k = 0;
+    while (slot >= w[k]) slot -= w[k++];
+    return CLASS_SERVICES[k][svc % CLASS_N[k]];
+}
 
 static Resource *resource_new(bctx *c, uint32_t svc)
 {
     Resource *res = AR_NEW(c, Resource, OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT);
     KeyValue **a = ar_alloc(c, 7 * sizeof *a);
     if (!res || !a) return NULL;
-    const char *base = SERVICES[svc % ARRAY_LEN(SERVICES)];
+    const char *base = service_base(c, svc);
     uint32_t gen = svc / ARRAY_LEN(SERVICES);
     a[0] = kv_str(c, "service.name", gen ? ar_printf(c, "%s-%u", base, gen) : base);
     a[1] = kv_str(c, "service.namespace", "shop");
@@ -334,12 +416,12 @@ static Span *span_new(bctx *c, uint8_t *tid, uint8_t *parent, uint64_t start)
     if (!sp || !sid) return NULL;
     sp->trace_id = (ProtobufCBinaryData){16, tid};
     sp->span_id = (ProtobufCBinaryData){8, sid};
-    note_id(c, tid);
-    note_id(c, sid);
+    note_id(c, tid, LG_P_ID);
+    note_id(c, sid, LG_P_SPAN);
     uint32_t k = rnd(c, ARRAY_LEN(CHILD_NAMES));
     if (parent) {
         sp->parent_span_id = (ProtobufCBinaryData){8, parent};
-        note_id(c, parent);
+        note_id(c, parent, LG_P_ID);
         sp->name = (char *)CHILD_NAMES[k];
         sp->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)CHILD_KINDS[k];
     } else {
@@ -350,8 +432,9 @@ static Span *span_new(bctx *c, uint8_t *tid, uint8_t *parent, uint64_t start)
     sp->start_time_unix_nano = start;
     sp->end_time_unix_nano = start + 50000u + rnd(c, 200000000u);
     sp->n_attributes = c->o->attrs;
-    sp->attributes = attr_list(c, c->o->attrs, 0);
+    sp->attributes = attr_list(c, c->o->attrs);
     sp->status = status_new(c);
+    c->item++;
     if (!sp->name || (c->o->attrs && !sp->attributes)) return NULL;
     return sp;
 }
@@ -388,22 +471,47 @@ static const char *const METRIC_NAMES[] = {
     "db.client.operation.count", "system.cpu.utilization", "rpc.client.duration",
     "messaging.publish.count", "jvm.threads.count", "http.client.request.duration"};
 
+/* Data point attributes: series.id (series mode) and request.id (label
+ * explosion) first, then o->attrs labels. NULL when none or on failure. */
+static KeyValue **point_attrs(bctx *c, uint32_t p, size_t *n)
+{
+    const lg_gen_opts *o = c->o;
+    size_t k = 0;
+    *n = (o->series ? 1u : 0u) + (o->label_explosion ? 1u : 0u) + o->attrs;
+    KeyValue **a = *n ? ar_alloc(c, *n * sizeof *a) : NULL;
+    if (!a) return NULL;
+    if (o->series)
+        a[k++] = kv_str(c, "series.id", hex_note(c, LG_P_SERIES, lg_series_value(o, c->npool, c->r, c->item)));
+    if (o->label_explosion)
+        a[k++] = kv_str(c, "request.id", hex_note(c, LG_P_EXPLODE, lg_explode_value(o, c->r, c->item)));
+    for (uint32_t j = 0; j < o->attrs; j++) a[k++] = point_attr(c, j, p);
+    for (size_t i = 0; i < *n; i++)
+        if (!a[i]) return NULL;
+    return a;
+}
+
+/* The token of the data point being built, noted at its value field. */
+static uint64_t point_token(bctx *c) { return lg_token(c->o->seed, (uint64_t)c->r * c->o->batch + c->item); }
+
 static NumberPoint *number_point(bctx *c, uint32_t p, int is_int)
 {
     NumberPoint *dp = AR_NEW(c, NumberPoint, OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT);
     if (!dp) return NULL;
-    dp->n_attributes = c->o->attrs;
-    dp->attributes = attr_list(c, c->o->attrs, p + 1);
+    uint64_t tok = point_token(c);
     dp->start_time_unix_nano = BASE_TIME_NS;
     dp->time_unix_nano = c->t0;
     if (is_int) {
         dp->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
-        dp->as_int = (int64_t)rnd(c, 1000000u);
+        dp->as_int = (int64_t)tok;
+        note(c, LG_P_TOK_INT, &dp->as_int, 8, tok);
     } else {
         dp->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
-        dp->as_double = (double)rnd(c, 100000u) / 1000.0;
+        dp->as_double = (double)tok;
+        note(c, LG_P_TOK_DBL, &dp->as_double, 8, tok);
     }
-    return c->o->attrs && !dp->attributes ? NULL : dp;
+    dp->attributes = point_attrs(c, p, &dp->n_attributes);
+    c->item++;
+    return dp->n_attributes && !dp->attributes ? NULL : dp;
 }
 
 static HistPoint *hist_point(bctx *c, uint32_t p)
@@ -412,10 +520,8 @@ static HistPoint *hist_point(bctx *c, uint32_t p)
     HistPoint *dp = AR_NEW(c, HistPoint, OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT);
     uint64_t *counts = ar_alloc(c, (HIST_BOUNDS + 1) * sizeof *counts);
     if (!dp || !counts) return NULL;
-    uint64_t total = 0;
+    uint64_t total = 0, tok = point_token(c);
     for (uint32_t b = 0; b <= HIST_BOUNDS; b++) total += counts[b] = rnd(c, 500);
-    dp->n_attributes = c->o->attrs;
-    dp->attributes = attr_list(c, c->o->attrs, p + 1);
     dp->start_time_unix_nano = BASE_TIME_NS;
     dp->time_unix_nano = c->t0;
     dp->count = total;
@@ -424,8 +530,11 @@ static HistPoint *hist_point(bctx *c, uint32_t p)
     dp->n_explicit_bounds = HIST_BOUNDS;
     dp->explicit_bounds = bounds;
     dp->_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM;
-    dp->sum = (double)total * 42.5;
-    return c->o->attrs && !dp->attributes ? NULL : dp;
+    dp->sum = (double)tok; /* the token: a running total is as plausible as any */
+    note(c, LG_P_TOK_DBL, &dp->sum, 8, tok);
+    dp->attributes = point_attrs(c, p, &dp->n_attributes);
+    c->item++;
+    return dp->n_attributes && !dp->attributes ? NULL : dp;
 }
 
 /* Metric m with n points: kind m % 3 = sum, gauge, histogram. */
@@ -504,12 +613,17 @@ static LogRecord *log_new(bctx *c, uint64_t t)
     lr->severity_number = (Opentelemetry__Proto__Logs__V1__SeverityNumber)s;
     lr->severity_text = s == 5 ? "DEBUG" : s == 9 ? "INFO" : s == 13 ? "WARN" : "ERROR";
     body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-    body->string_value = ar_printf(c, "%s %s completed with status %d in %u ms (order %u)",
+    uint64_t tok = lg_token(c->o->seed, (uint64_t)c->r * c->o->batch + c->item);
+    uint8_t hex[16];
+    lg_hex16(tok, hex);
+    body->string_value = ar_printf(c, "%s %s completed with status %d in %u ms (order %u) id=%.16s",
                                    METHODS[rnd(c, ARRAY_LEN(METHODS))], ROUTES[rnd(c, ARRAY_LEN(ROUTES))],
-                                   STATUSES[rnd(c, ARRAY_LEN(STATUSES))], rnd(c, 2000), rnd(c, 1000000));
+                                   STATUSES[rnd(c, ARRAY_LEN(STATUSES))], rnd(c, 2000), rnd(c, 1000000),
+                                   (const char *)hex);
+    note(c, LG_P_TOK_HEX, hex, 16, tok);
     lr->body = body;
     lr->n_attributes = c->o->attrs;
-    lr->attributes = attr_list(c, c->o->attrs, 0);
+    lr->attributes = attr_list(c, c->o->attrs);
     if (!body->string_value || (c->o->attrs && !lr->attributes)) return NULL;
     if (rnd(c, 5) != 0) { /* most records belong to a span */
         uint8_t *tid = new_id(c, 16), *sid = new_id(c, 8);
@@ -517,9 +631,10 @@ static LogRecord *log_new(bctx *c, uint64_t t)
         lr->flags = 1;
         lr->trace_id = (ProtobufCBinaryData){16, tid};
         lr->span_id = (ProtobufCBinaryData){8, sid};
-        note_id(c, tid);
-        note_id(c, sid);
+        note_id(c, tid, LG_P_ID);
+        note_id(c, sid, LG_P_ID);
     }
+    c->item++;
     return lr;
 }
 
@@ -558,6 +673,7 @@ static ProtobufCMessage *request_new(bctx *c, uint32_t r, uint32_t npool)
     for (uint32_t k = 0; k < rpr; k++) {
         uint32_t svc = (uint32_t)(((uint64_t)r * rpr + k) % o->services);
         uint32_t n = o->batch / rpr + (k < o->batch % rpr ? 1u : 0u);
+        c->res_idx = (uint64_t)r * rpr + k;
         if (o->signal == SIG_TRACES) res[k] = traces_resource(c, svc, n);
         else if (o->signal == SIG_METRICS) res[k] = metrics_resource(c, svc, n);
         else res[k] = logs_resource(c, svc, n);
@@ -572,11 +688,13 @@ static ProtobufCMessage *request_new(bctx *c, uint32_t r, uint32_t npool)
 }
 
 int lg_build_request(const lg_gen_opts *o, uint32_t r, uint32_t npool,
-                     uint8_t **out, size_t *len, lg_idlist *ids)
+                     uint8_t **out, size_t *len, lg_notes *notes)
 {
-    if (!o || o->batch == 0 || o->services == 0 || npool == 0 || o->signal >= SIG_COUNT)
+    if (!o || o->batch == 0 || o->services == 0 || npool == 0 || o->signal >= SIG_COUNT ||
+        (o->series && o->series < (uint64_t)npool * o->batch))
         return SW_EINVAL;
-    bctx c = {.rng = o->seed ^ ((uint64_t)(r + 1) * 0xd1b54a32d192ed03ULL), .o = o, .ids = ids};
+    bctx c = {.rng = o->seed ^ ((uint64_t)(r + 1) * 0xd1b54a32d192ed03ULL), .o = o, .notes = notes,
+              .r = r, .npool = npool};
     c.t0 = BASE_TIME_NS + (uint64_t)r * 1000000000ULL;
     uint8_t *data = NULL;
     ProtobufCMessage *msg = request_new(&c, r, npool);

@@ -38,11 +38,13 @@ typedef struct lg_conn {
     uint64_t seq;        /* request in flight */
     int64_t sched_ns;    /* its scheduled time */
     uint32_t items;
+    uint32_t stream;     /* its stream */
 } lg_conn;
 
 struct lg_client {
     const lg_run_opts *o;
-    const lg_pool *pool;
+    const lg_stream *streams;
+    lg_mix mix;
     lg_result *res;
     struct event_base *base;
     struct event *tick, *progress, *sigint;
@@ -78,17 +80,18 @@ static void add_headers(lg_client *cl, struct evhttp_request *req)
     if (cl->o->content_encoding) evhttp_add_header(h, "Content-Encoding", cl->o->content_encoding);
 }
 
-/* Copies request seq into the body (varying its ids) or references the
- * pool's bytes when nothing varies. 0 or -1. */
-static int fill_body(lg_client *cl, struct evhttp_request *req, uint64_t seq)
+/* Copies request sub of pool into the body (patching it) or references
+ * the pool's bytes when nothing varies. 0 or -1. */
+static int fill_body(struct evhttp_request *req, const lg_pool *pool, uint64_t sub)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
-    const lg_req *rq = lg_pool_get(cl->pool, seq);
-    if (rq->n_id == 0) return evbuffer_add_reference(out, rq->data, rq->len, NULL, NULL);
+    const lg_req *rq = lg_pool_get(pool, sub);
+    if (rq->n_patch == 0 || sub < lg_pool_size(pool))
+        return evbuffer_add_reference(out, rq->data, rq->len, NULL, NULL);
     struct evbuffer_iovec v;
     if (evbuffer_reserve_space(out, (ev_ssize_t)rq->len, &v, 1) != 1 || v.iov_len < rq->len)
         return -1;
-    lg_pool_write(cl->pool, seq, v.iov_base);
+    lg_pool_write(pool, sub, v.iov_base);
     v.iov_len = rq->len;
     return evbuffer_commit_space(out, &v, 1);
 }
@@ -112,20 +115,26 @@ static void set_nodelay(lg_conn *c)
 static int send_one(lg_client *cl, lg_conn *c, uint64_t seq, int64_t now)
 {
     struct evhttp_request *req = evhttp_request_new(on_answer, c);
+    uint32_t si;
+    uint64_t sub;
+    lg_mix_map(&cl->mix, seq, &si, &sub);
+    const lg_stream *st = &cl->streams[si];
     c->seq = seq;
+    c->stream = si;
     c->sched_ns = cl->interval_ns ? sched_ns(cl, seq) : now;
     c->items = cl->o->batch;
     cl->res->sent++;
     cl->res->items_sent += cl->o->batch;
-    cl->res->bytes_sent += lg_pool_get(cl->pool, seq)->len;
+    cl->res->stream_items_sent[si] += cl->o->batch;
+    cl->res->bytes_sent += lg_pool_get(st->pool, sub)->len;
     cl->last_send_ns = now;
     if (!req) goto fail;
     add_headers(cl, req);
-    if (fill_body(cl, req, seq) != 0) {
+    if (fill_body(req, st->pool, sub) != 0) {
         evhttp_request_free(req);
         goto fail;
     }
-    if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, cl->o->path) != 0) goto fail;
+    if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, st->path) != 0) goto fail;
     set_nodelay(c);
     return 0;
 fail:
@@ -186,6 +195,23 @@ static void pump(lg_client *cl, int64_t now)
     arm(cl->tick, at - now);
 }
 
+/* Keeps seq in res->ok_seq (growing it); marks the list incomplete when
+ * out of memory. */
+static void record_ok(lg_result *res, uint64_t seq)
+{
+    if (res->n_ok_seq == res->cap_ok_seq) {
+        size_t ncap = res->cap_ok_seq ? res->cap_ok_seq * 2 : 1024;
+        uint64_t *nv = realloc(res->ok_seq, ncap * sizeof *nv);
+        if (!nv) {
+            res->ok_seq_incomplete = 1;
+            return;
+        }
+        res->ok_seq = nv;
+        res->cap_ok_seq = ncap;
+    }
+    res->ok_seq[res->n_ok_seq++] = seq;
+}
+
 static void on_answer(struct evhttp_request *req, void *arg)
 {
     lg_conn *c = arg;
@@ -201,6 +227,8 @@ static void on_answer(struct evhttp_request *req, void *arg)
         if (code >= 200 && code < 300) {
             res->ok++;
             res->items_ok += c->items;
+            res->stream_items_ok[c->stream] += c->items;
+            if (cl->o->record_ok) record_ok(res, c->seq);
         } else {
             res->refused++;
         }
@@ -288,6 +316,7 @@ static void teardown(lg_client *cl)
     if (cl->progress) event_free(cl->progress);
     if (cl->tick) event_free(cl->tick);
     if (cl->base) event_base_free(cl->base);
+    lg_mix_destroy(&cl->mix);
 }
 
 static void plan(lg_client *cl)
@@ -309,15 +338,37 @@ static void plan(lg_client *cl)
     }
 }
 
-int lg_run(const lg_run_opts *o, const lg_pool *pool, lg_result *res)
+/* Checks the streams and sets up their interleaving. */
+static int setup_streams(lg_client *cl, const lg_stream *streams, uint32_t n)
 {
-    if (!o || !pool || !res || o->connections == 0 || o->batch == 0 ||
-        (o->count == 0 && o->duration_s <= 0))
+    uint32_t w[SIG_COUNT];
+    if (!streams || n == 0 || n > SIG_COUNT) return SW_EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!streams[i].pool || !streams[i].path || lg_pool_batch(streams[i].pool) != cl->o->batch)
+            return SW_EINVAL;
+        w[i] = streams[i].weight;
+    }
+    cl->streams = streams;
+    return lg_mix_init(&cl->mix, w, n);
+}
+
+void lg_result_destroy(lg_result *res)
+{
+    if (!res) return;
+    free(res->ok_seq);
+    res->ok_seq = NULL;
+    res->n_ok_seq = res->cap_ok_seq = 0;
+}
+
+int lg_run(const lg_run_opts *o, const lg_stream *streams, uint32_t n, lg_result *res)
+{
+    if (!o || !res || o->connections == 0 || o->batch == 0 || (o->count == 0 && o->duration_s <= 0))
         return SW_EINVAL;
     memset(res, 0, sizeof *res);
     lg_hist_init(&res->lat);
-    lg_client cl = {.o = o, .pool = pool, .res = res};
-    int rc = setup(&cl);
+    lg_client cl = {.o = o, .res = res};
+    int rc = setup_streams(&cl, streams, n);
+    if (rc == 0) rc = setup(&cl);
     if (rc) goto done;
     cl.start_ns = clock_mono_ns();
     plan(&cl);

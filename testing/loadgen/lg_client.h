@@ -9,6 +9,12 @@
  * offered rate. rate 0 means closed loop: each connection sends its next
  * request as soon as the previous one is answered. SIGINT ends the send
  * phase early; in-flight requests are then awaited up to the timeout.
+ *
+ * Several streams (one pool and path per signal) share the schedule: the
+ * requests are interleaved by their weights (lg_mix), request seq being
+ * request `sub` of its stream, so the bytes of every request depend only on
+ * the pools and seq. With record_ok, the sequence numbers of the requests
+ * answered 2xx are kept (for --verify).
  */
 #ifndef SW_LG_CLIENT_H
 #define SW_LG_CLIENT_H
@@ -21,7 +27,6 @@
 typedef struct lg_run_opts {
     const char *host;             /* borrowed */
     uint16_t port;
-    const char *path;             /* e.g. "/v1/traces"; borrowed */
     const char *content_type;     /* borrowed */
     const char *content_encoding; /* NULL for none; borrowed */
     double rate;                  /* items/s; 0 = closed loop */
@@ -31,7 +36,14 @@ typedef struct lg_run_opts {
     uint64_t count;               /* requests to send; 0 = use duration_s */
     double timeout_s;             /* per request, and for the final drain */
     int progress;                 /* live line on stderr every second */
+    int record_ok;                /* keep the seq of every 2xx request in lg_result */
 } lg_run_opts;
+
+typedef struct lg_stream {
+    const lg_pool *pool;          /* borrowed */
+    const char *path;             /* e.g. "/v1/traces"; borrowed */
+    uint32_t weight;              /* requests per round, 1..1000 */
+} lg_stream;
 
 #define LG_MAX_STATUS 600
 
@@ -45,12 +57,20 @@ typedef struct lg_result {
     double send_s;         /* length of the send window actually used */
     double elapsed_s;      /* start to the last answer */
     lg_hist lat;           /* answered requests: scheduled time -> response */
+    uint64_t stream_items_sent[SIG_COUNT], stream_items_ok[SIG_COUNT]; /* per stream */
+    uint64_t *ok_seq;      /* record_ok: seq of each 2xx request, in answer order; owned */
+    size_t n_ok_seq, cap_ok_seq;
+    int ok_seq_incomplete; /* record_ok: out of memory, some were not kept */
 } lg_result;
 
-/* Runs the load against o->host:o->port with bodies from pool (borrowed).
- * Fills *res (zeroed first). 0, SW_EINVAL or SW_ENOMEM / SW_EIO when the
- * event loop or connections cannot be set up; the run's own failures
- * (refusals, connection errors) are counted in *res, not returned. */
-int lg_run(const lg_run_opts *o, const lg_pool *pool, lg_result *res);
+/* Runs the load against o->host:o->port with the requests of streams[0..n)
+ * (borrowed; n <= SIG_COUNT, all pools with o->batch items per request).
+ * Fills *res (zeroed first; release with lg_result_destroy). 0, SW_EINVAL
+ * or SW_ENOMEM / SW_EIO when the event loop or connections cannot be set
+ * up; the run's own failures (refusals, connection errors) are counted in
+ * *res, not returned. */
+int lg_run(const lg_run_opts *o, const lg_stream *streams, uint32_t n, lg_result *res);
+/* Frees what *res owns (ok_seq). */
+void lg_result_destroy(lg_result *res);
 
 #endif
