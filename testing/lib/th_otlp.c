@@ -156,9 +156,7 @@ void th_gen_json_scope(th_gen *g)
 
 /* ---- traces ---- */
 
-typedef Opentelemetry__Proto__Trace__V1__Span th_span;
-
-static th_span *th_span_new(th_gen *g, size_t i)
+th_span *th_gen_span(th_gen *g, size_t i, int status)
 {
     th_span *s = th_gen_alloc(g, sizeof(*s));
     Opentelemetry__Proto__Trace__V1__Status *st = th_gen_alloc(g, sizeof(*st));
@@ -177,7 +175,8 @@ static th_span *th_span_new(th_gen *g, size_t i)
     s->n_attributes = 1;
     s->attributes = th_gen_alloc(g, sizeof(*s->attributes));
     s->attributes[0] = th_gen_kv_int(g, "i", (int64_t)i);
-    st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)(i % 3);
+    st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)(status >= 0 ? status
+                                                                              : (int)(i % 3));
     s->status = st;
     th_gen_hex(tid, ids, 16);
     th_gen_hex(sid, ids + 16, 8);
@@ -215,7 +214,7 @@ static void th_gen_traces(th_gen *g, size_t n, uint8_t **pb, size_t *pb_len)
     th_gen_put(g, &g->json, ",\"scopeSpans\":[{");
     th_gen_json_scope(g);
     th_gen_put(g, &g->json, ",\"spans\":[");
-    for (size_t i = 0; i < n; i++) ss->spans[i] = th_span_new(g, i);
+    for (size_t i = 0; i < n; i++) ss->spans[i] = th_gen_span(g, i, -1);
     th_gen_put(g, &g->json, "]}]}]}");
     *pb_len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
     *pb = malloc(*pb_len ? *pb_len : 1);
@@ -302,19 +301,33 @@ static char *th_buf_cstr(buf *b)
     return (char *)buf_steal(b, &len);
 }
 
+/* The builder of th_otlp_new(): arg points at the item count. */
+static void th_gen_default(th_gen *g, const void *arg, uint8_t **pb, size_t *pb_len)
+{
+    size_t n = *(const size_t *)arg;
+    if (g->sig == SIG_TRACES) th_gen_traces(g, n, pb, pb_len);
+    else if (g->sig == SIG_METRICS) th_gen_metrics(g, n, pb, pb_len);
+    else th_gen_logs(g, n, pb, pb_len);
+}
+
 th_otlp *th_otlp_new(sw_signal sig, uint32_t seed, size_t n)
+{
+    return th_otlp_generate(sig, seed, n, th_gen_default, &n);
+}
+
+th_otlp *th_otlp_generate(sw_signal sig, uint32_t seed, size_t items, th_gen_fn build,
+                          const void *arg)
 {
     th_otlp *volatile d = calloc(1, sizeof(th_otlp));
     th_gen g;
     if (!d) return NULL;
     th_gen_init(&g, seed);
+    g.sig = sig;
     if (setjmp(g.fail) != 0) goto fail;
     d->sig = sig;
     d->seed = seed;
-    d->items = n;
-    if (sig == SIG_TRACES) th_gen_traces(&g, n, &d->pb, &d->pb_len);
-    else if (sig == SIG_METRICS) th_gen_metrics(&g, n, &d->pb, &d->pb_len);
-    else th_gen_logs(&g, n, &d->pb, &d->pb_len);
+    d->items = items;
+    build(&g, arg, &d->pb, &d->pb_len);
     d->json_len = g.json.len;
     d->json = th_buf_cstr(&g.json);
     d->lines = th_buf_cstr(&g.lines);

@@ -12,7 +12,10 @@
  *            logs     <trace_id_hex or -> <severity_number> <body>
  *            metrics  <name> <gauge|sum|histogram|exphistogram|summary>
  *                     <k=v,... sorted by key> <value | count=N sum=S>
- * Metric data points cycle through the five types. Objects are registered
+ * Metric data points cycle through the five types. th_otlp_new_traces()
+ * and th_otlp_new_points() build requests with chosen content instead
+ * (resources with given service names and span statuses; metric series
+ * with given names, attributes and values). Objects are registered
  * with the per-case cleanup (th_proc.h). Main thread only.
  */
 #ifndef TH_OTLP_H
@@ -40,6 +43,43 @@ th_otlp *th_otlp_new(sw_signal sig, uint32_t seed, size_t n);
 void th_otlp_free(th_otlp *d);
 /* Appends an unknown top-level field (number 99, varint) to pb. 0 or -1. */
 int th_otlp_add_unknown_field(th_otlp *d);
+
+/* ---- requests with chosen content ---- */
+
+/* Span statuses of a resource built by th_otlp_new_traces(). */
+enum {
+    TH_STATUS_CYCLE = 0,  /* span i gets code i % 3 (UNSET, OK, ERROR), as th_otlp_new */
+    TH_STATUS_OK,         /* every span OK */
+    TH_STATUS_LAST_ERROR  /* every span OK but the last, which is ERROR */
+};
+
+/* One resource of a traces request. */
+typedef struct th_res_spec {
+    const char *service; /* service.name (no '"' or '\\'); borrowed */
+    uint32_t seed;       /* span ids and names ("span-<seed>-<i>") derive from it */
+    size_t spans;
+    int status;          /* TH_STATUS_* */
+} th_res_spec;
+
+/* A traces request with one ResourceSpans per spec, in order (resource
+ * attributes service.name and itest.seed, one scope). d->seed is the first
+ * resource's seed. Returns owned, registered data, or NULL. */
+th_otlp *th_otlp_new_traces(const th_res_spec *res, size_t n_res);
+
+/* One data point of th_otlp_new_points(). */
+typedef struct th_point {
+    const char *metric; /* metric name; borrowed */
+    const char *attrs;  /* "k=v,k=v": string attributes in encoding order, NULL or ""
+                         * for none (no ',', '=', '"' or '\\' inside; at most 32) */
+    int64_t value;      /* value of a delta, monotonic, integer sum */
+} th_point;
+
+/* A metrics request of one resource (service.name = service, itest.seed =
+ * seed) and one scope; consecutive points with the same metric name share
+ * one Metric message; point i has time T0 + i. Content lines list the
+ * attributes sorted by key, as the mock does. Returns owned, registered
+ * data, or NULL. */
+th_otlp *th_otlp_new_points(const char *service, uint32_t seed, const th_point *pts, size_t n);
 
 /* Request encodings the receiver accepts. */
 typedef enum {

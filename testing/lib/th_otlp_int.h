@@ -11,7 +11,10 @@
 
 #include "opentelemetry/proto/common/v1/common.pb-c.h"
 #include "opentelemetry/proto/resource/v1/resource.pb-c.h"
+#include "opentelemetry/proto/trace/v1/trace.pb-c.h"
 #include "runtime/buf.h"
+#include "runtime/item.h"
+#include "testing/lib/th_otlp.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue th_kv;
 
@@ -22,6 +25,7 @@ typedef struct th_gen {
     buf json;
     buf lines;
     uint32_t seed;
+    sw_signal sig;
     jmp_buf fail;
 } th_gen;
 
@@ -50,6 +54,21 @@ void th_gen_json_scope(th_gen *g);
 /* Metrics builder (th_otlp_metrics.c): packs the request into *pb (owned,
  * malloc) and fills g->json and g->lines. */
 void th_gen_metrics(th_gen *g, size_t n, uint8_t **pb, size_t *pb_len);
+
+/* One span of seed g->seed: ids, name "span-<seed>-<i>", kind, times and
+ * attribute as th_otlp_new() makes them; status code `status`, or i % 3
+ * when status < 0. Writes its JSON (with a leading comma when i > 0) and
+ * content line. */
+typedef Opentelemetry__Proto__Trace__V1__Span th_span;
+th_span *th_gen_span(th_gen *g, size_t i, int status);
+
+/* A builder renders one request: packs *pb (owned, malloc) and fills
+ * g->json and g->lines; arg is the builder's own parameter. */
+typedef void (*th_gen_fn)(th_gen *g, const void *arg, uint8_t **pb, size_t *pb_len);
+/* Runs build in a fresh generator of (sig, seed). Returns owned,
+ * registered data declaring `items` items, or NULL. */
+th_otlp *th_otlp_generate(sw_signal sig, uint32_t seed, size_t items, th_gen_fn build,
+                          const void *arg);
 
 #define TH_T0_NS 1700000000000000000ULL
 

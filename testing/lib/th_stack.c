@@ -4,7 +4,9 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,9 @@ struct th_stack {
     th_proc *mock, *sw;
     uint16_t mock_port, otlp_port, tele_port;
     th_http *mock_c, *tele_c;
+    uint16_t mock_admin_port; /* 0 without opts.mock_admin */
+    char tmpfs[32];           /* opts.dlq_tmpfs, "" for none */
+    char dlq[300];            /* <dir>/dlq */
 };
 
 static void th_stack_release(void *p) { th_stack_free(p); }
@@ -40,6 +45,7 @@ void th_stack_free(th_stack *s)
 uint16_t th_stack_otlp_port(const th_stack *s) { return s->otlp_port; }
 uint16_t th_stack_telemetry_port(const th_stack *s) { return s->tele_port; }
 uint16_t th_stack_mock_port(const th_stack *s) { return s->mock_port; }
+uint16_t th_stack_mock_admin_port(const th_stack *s) { return s->mock_admin_port; }
 const char *th_stack_dir(const th_stack *s) { return s->dir; }
 th_proc *th_stack_spillway(th_stack *s) { return s->sw; }
 th_proc *th_stack_mockup(th_stack *s) { return s->mock; }
@@ -110,6 +116,10 @@ static int th_start_mock(th_stack *s, const th_stack_opts *o)
         argv[n++] = "--tls-key";
         argv[n++] = key;
     }
+    if (o->mock_admin) {
+        argv[n++] = "--admin-listen";
+        argv[n++] = "127.0.0.1:0";
+    }
     for (int i = 0; i < 16 && o->mock_args[i]; i++) argv[n++] = (char *)o->mock_args[i];
     argv[n] = NULL;
     s->mock = th_proc_start(argv, NULL, log);
@@ -118,12 +128,14 @@ static int th_start_mock(th_stack *s, const th_stack_opts *o)
     text = th_wait_ready(s->mock, ready, "spillway-mockup");
     if (!text) return -1;
     s->mock_port = th_ready_port(text, o->mock_tls ? "https" : "http");
+    if (o->mock_admin) s->mock_admin_port = th_ready_port(text, "admin");
     free(text);
-    if (!s->mock_port) {
-        printf("# mockup ready file has no %s= line\n", o->mock_tls ? "https" : "http");
+    if (!s->mock_port || (o->mock_admin && !s->mock_admin_port)) {
+        printf("# mockup ready file has no %s= line\n",
+               !s->mock_port ? (o->mock_tls ? "https" : "http") : "admin");
         return -1;
     }
-    s->mock_c = th_http_new(s->mock_port, o->mock_tls, 5000);
+    s->mock_c = th_http_new(o->mock_admin ? s->mock_admin_port : s->mock_port, o->mock_tls, 5000);
     if (!s->mock_c) return -1;
     th_res_forget(s->mock_c);
     return 0;
@@ -139,16 +151,19 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
     fprintf(f,
             "receivers:\n  otlp:\n    http:\n      endpoint: 127.0.0.1:0\n"
             "      max_request_body_size: %s\n      read_timeout: %s\n"
-            "queue:\n  max_bytes: %s\n"
-            "dlq:\n  dir: %s/dlq\n  fsync: never\n%s"
+            "%s%s"
+            "queue:\n  max_bytes: %s\n%s"
+            "dlq:\n  dir: %s/dlq\n  fsync: %s\n%s"
             "exporters:\n  otlphttp:\n    endpoint: %s://127.0.0.1:%u\n"
             "    compression: %s\n    timeout: 5s\n"
             "    batch: { max_bytes: %s, timeout: 20ms }\n"
-            "    retry: { initial_interval: 50ms, max_interval: 500ms }\n",
+            "    retry: { initial_interval: 50ms, max_interval: 500ms%s%s }\n",
             th_or(o->max_body, "16MiB"), th_or(o->read_timeout, "10s"),
-            th_or(o->queue_max_bytes, "64MiB"), s->dir, th_or(o->dlq_yaml, ""),
+            o->processors_yaml ? "processors:\n" : "", th_or(o->processors_yaml, ""),
+            th_or(o->queue_max_bytes, "64MiB"), th_or(o->queue_yaml, ""), s->dir,
+            th_or(o->dlq_fsync, "never"), th_or(o->dlq_yaml, ""),
             o->mock_tls ? "https" : "http", s->mock_port, th_or(o->compression, "none"),
-            th_or(o->batch_max_bytes, "4MiB"));
+            th_or(o->batch_max_bytes, "4MiB"), o->retry_yaml ? ", " : "", th_or(o->retry_yaml, ""));
     if (o->mock_tls) fprintf(f, "    tls: { ca_file: %s/cert.pem }\n", s->dir);
     fprintf(f,
             "%stelemetry:\n  endpoint: 127.0.0.1:0\n  log: { level: info, format: text }\n"
@@ -159,17 +174,24 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
     return rc;
 }
 
-static int th_start_spillway(th_stack *s, const th_stack_opts *o)
+/* Starts spillway on the config already written (through unshare with a
+ * tmpfs on the DLQ dir when s->tmpfs is set) and reads its ports. */
+static int th_launch_spillway(th_stack *s)
 {
-    char bin[300], ready[300], log[300], conf[300];
+    char bin[300], ready[300], log[300], conf[300], dlqdir[300];
     char *text;
     snprintf(bin, sizeof(bin), "%s/spillway", th_bin_dir());
     snprintf(ready, sizeof(ready), "%s/spillway.ready", s->dir);
     snprintf(log, sizeof(log), "%s/spillway.log", s->dir);
     snprintf(conf, sizeof(conf), "%s/spillway.yaml", s->dir);
-    if (th_write_config(s, o, conf) != 0) return -1;
+    snprintf(dlqdir, sizeof(dlqdir), "%s/dlq", s->dir);
+    unlink(ready);
     char *argv[] = {bin, "--config", conf, "--ready-file", ready, NULL};
-    s->sw = th_proc_start(argv, NULL, log);
+    char *nsargv[] = {"/usr/bin/unshare", "-rm", "--", "/bin/sh", "-c",
+                      "mount -t tmpfs -o \"size=$1\" tmpfs \"$2\" && shift 2 && exec \"$@\"",
+                      "sh", s->tmpfs, dlqdir, bin, "--config", conf, "--ready-file", ready, NULL};
+    if (s->tmpfs[0] && mkdir(dlqdir, 0755) != 0 && access(dlqdir, F_OK) != 0) return -1;
+    s->sw = th_proc_start(s->tmpfs[0] ? nsargv : argv, NULL, log);
     if (!s->sw) return -1;
     th_res_forget(s->sw);
     text = th_wait_ready(s->sw, ready, "spillway");
@@ -190,6 +212,15 @@ static int th_start_spillway(th_stack *s, const th_stack_opts *o)
     return 0;
 }
 
+static int th_start_spillway(th_stack *s, const th_stack_opts *o)
+{
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/spillway.yaml", s->dir);
+    snprintf(s->tmpfs, sizeof(s->tmpfs), "%s", th_or(o->dlq_tmpfs, ""));
+    if (th_write_config(s, o, conf) != 0) return -1;
+    return th_launch_spillway(s);
+}
+
 th_stack *th_stack_start(const th_stack_opts *o)
 {
     static const th_stack_opts none;
@@ -203,6 +234,7 @@ th_stack *th_stack_start(const th_stack_opts *o)
         s->dir[0] = '\0';
         goto fail;
     }
+    snprintf(s->dlq, sizeof(s->dlq), "%s/dlq", s->dir);
     s->mock_tls = o->mock_tls;
     if (o->mock_tls && th_make_cert(s) != 0) goto fail;
     if (th_start_mock(s, o) != 0) goto fail;
@@ -211,6 +243,94 @@ th_stack *th_stack_start(const th_stack_opts *o)
 fail:
     th_stack_free(s);
     return NULL;
+}
+
+/* ---- restarts and the DLQ directory ---- */
+
+const char *th_stack_dlq_dir(const th_stack *s) { return s->dlq; }
+
+int th_stack_stop_spillway(th_stack *s, int sig, int timeout_ms, int *status)
+{
+    int rc = -1;
+    if (s->sw && th_proc_signal(s->sw, sig) == 0 &&
+        th_proc_wait_exit(s->sw, timeout_ms, status) == 0)
+        rc = 0;
+    if (rc != 0 && s->sw && th_proc_alive(s->sw))
+        printf("# spillway did not exit within %d ms of signal %d: killed\n", timeout_ms, sig);
+    th_proc_free(s->sw); /* SIGKILL if still running */
+    s->sw = NULL;
+    th_http_free(s->tele_c);
+    s->tele_c = NULL;
+    s->otlp_port = s->tele_port = 0;
+    return rc;
+}
+
+int th_stack_restart_spillway(th_stack *s)
+{
+    if (s->sw && th_proc_alive(s->sw)) {
+        printf("# th_stack_restart_spillway: spillway is still running\n");
+        return -1;
+    }
+    th_proc_free(s->sw);
+    s->sw = NULL;
+    th_http_free(s->tele_c);
+    s->tele_c = NULL;
+    return th_launch_spillway(s);
+}
+
+int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out)
+{
+    char bin[300], log[300], dir[300];
+    int st = 0, rc = -1;
+    snprintf(bin, sizeof(bin), "%s/spillway", th_bin_dir());
+    snprintf(log, sizeof(log), "%s/dlq-%s.out", s->dir, verb);
+    snprintf(dir, sizeof(dir), "%s/dlq", s->dir);
+    if (out) *out = NULL;
+    unlink(log);
+    char *argv[] = {bin, "dlq", (char *)verb, "--dir", dir, NULL};
+    th_proc *p = th_proc_start(argv, NULL, log);
+    if (!p) return -1;
+    if (th_proc_wait_exit(p, 15000, &st) == 0 && WIFEXITED(st)) rc = WEXITSTATUS(st);
+    else printf("# spillway dlq %s did not exit normally within 15 s\n", verb);
+    th_proc_free(p);
+    if (out) *out = th_read_file(log, NULL);
+    return rc;
+}
+
+long th_stack_dlq_records(th_stack *s)
+{
+    char *out = NULL;
+    unsigned long long records = 0;
+    int rc = th_stack_dlq_cmd(s, "ls", &out);
+    const char *t = out ? strstr(out, "total:") : NULL;
+    long n = -1;
+    if (rc == 0 && t && sscanf(t, "total: %*d files, %*u bytes, %llu records", &records) == 1)
+        n = (long)records;
+    if (n < 0) {
+        printf("# spillway dlq ls exited %d:\n", rc);
+        for (char *p = out; p && *p;) {
+            char *nl = strchr(p, '\n');
+            printf("#   %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+            p = nl ? nl + 1 : NULL;
+        }
+    }
+    free(out);
+    return n;
+}
+
+int th_stack_tmpfs_usable(void)
+{
+    char dir[] = "/tmp/spillway-itest-ns-XXXXXX";
+    int st = 0, ok = 0;
+    if (access("/usr/bin/unshare", X_OK) != 0 || !mkdtemp(dir)) return 0;
+    char *argv[] = {"/usr/bin/unshare", "-rm", "--", "/bin/sh", "-c",
+                    "mount -t tmpfs -o size=1m tmpfs \"$0\"", dir, NULL};
+    th_proc *p = th_proc_start(argv, NULL, "/dev/null");
+    if (p && th_proc_wait_exit(p, 10000, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        ok = 1;
+    th_proc_free(p);
+    rmdir(dir);
+    return ok;
 }
 
 /* ---- mock ---- */

@@ -1,0 +1,128 @@
+/* th_upstream.c — see th_upstream.h. */
+#include "testing/lib/th_upstream.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "runtime/buf.h"
+#include "runtime/codec.h"
+#include "testing/lib/th.h"
+
+#define UP_MAX_BODY (64u << 20)
+
+struct th_upstream {
+    struct event_base *base;
+    struct evhttp *http;
+    struct event *quit;
+    pthread_t th;
+    uint16_t port;
+    th_up_fn decide;
+    void *arg;
+    pthread_mutex_t mu; /* protects requests and the decide callback's state */
+    int requests;
+};
+
+static int decode(const char *enc, const uint8_t *p, size_t n, buf *out)
+{
+    if (enc && !strcmp(enc, "gzip")) return codec_gunzip(p, n, out);
+    if (enc && !strcmp(enc, "zstd")) return codec_zstd_decompress(p, n, out);
+    return n ? buf_append(out, p, n) : 0;
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    th_upstream *u = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    const uint8_t *p = n ? evbuffer_pullup(in, -1) : NULL;
+    const char *enc = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
+    th_up_reply r = {.code = 200};
+    buf plain;
+    buf_init(&plain, UP_MAX_BODY);
+    int ok = decode(enc, p, n, &plain) == 0;
+    pthread_mutex_lock(&u->mu);
+    u->requests++;
+    u->decide(u->arg, evhttp_request_get_uri(req), ok && plain.len ? plain.data : NULL,
+              ok ? plain.len : 0, &r);
+    pthread_mutex_unlock(&u->mu);
+    buf_destroy(&plain);
+    struct evbuffer *out = evbuffer_new();
+    if (r.ctype) evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", r.ctype);
+    if (out && r.body_len) evbuffer_add(out, r.body, r.body_len < sizeof r.body ? r.body_len : sizeof r.body);
+    evhttp_send_reply(req, r.code, "X", out);
+    if (out) evbuffer_free(out);
+}
+
+/* A loopbreak before the loop starts would be lost; an activated event is not. */
+static void quit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    th_upstream *u = arg;
+    (void)fd;
+    (void)what;
+    evhttp_free(u->http);
+    u->http = NULL;
+    event_base_loopbreak(u->base);
+}
+
+static void *up_main(void *arg)
+{
+    th_upstream *u = arg;
+    event_base_dispatch(u->base);
+    for (int i = 0; i < 64 && event_base_get_num_events(u->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
+        event_base_loop(u->base, EVLOOP_NONBLOCK);
+    return NULL;
+}
+
+th_upstream *th_upstream_start(th_up_fn decide, void *arg)
+{
+    th_upstream *u = calloc(1, sizeof *u);
+    TH_ASSERT(u);
+    pthread_mutex_init(&u->mu, NULL);
+    u->decide = decide;
+    u->arg = arg;
+    u->base = event_base_new();
+    u->http = u->base ? evhttp_new(u->base) : NULL;
+    u->quit = u->base ? event_new(u->base, -1, 0, quit_cb, u) : NULL;
+    TH_ASSERT(u->base && u->http && u->quit);
+    evhttp_set_gencb(u->http, handle, u);
+    evhttp_set_max_body_size(u->http, UP_MAX_BODY);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(u->http, "127.0.0.1", 0);
+    TH_ASSERT(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    TH_ASSERT(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) == 0);
+    u->port = ntohs(sa.sin_port);
+    TH_ASSERT(pthread_create(&u->th, NULL, up_main, u) == 0);
+    return u;
+}
+
+uint16_t th_upstream_port(const th_upstream *u) { return u->port; }
+
+int th_upstream_requests(th_upstream *u)
+{
+    pthread_mutex_lock(&u->mu);
+    int n = u->requests;
+    pthread_mutex_unlock(&u->mu);
+    return n;
+}
+
+void th_upstream_lock(th_upstream *u) { pthread_mutex_lock(&u->mu); }
+void th_upstream_unlock(th_upstream *u) { pthread_mutex_unlock(&u->mu); }
+
+void th_upstream_stop(th_upstream *u)
+{
+    if (!u) return;
+    event_active(u->quit, EV_READ, 0);
+    pthread_join(u->th, NULL);
+    event_free(u->quit);
+    event_base_free(u->base);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
