@@ -6,6 +6,7 @@
 #   make SANITIZE=address,undefined test     the same under ASan/UBSan
 #   make fuzz       libFuzzer targets (clang) into build/fuzz/
 #   make bench      benchmarks, report in bench/report.md
+#   make scenarios  fault scenarios, full length (~10 min), verdict table
 #   make run        start spillway with configs/spillway.yaml
 
 CC       ?= gcc
@@ -62,7 +63,7 @@ FUZZ_SRCS  := $(wildcard testing/fuzz/fuzz_*.c)
 REPLAY_BINS:= $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRCS))
 FUZZ_BINS  := $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRCS))
 
-.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench run demo clean valgrind-test
+.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench run demo scenarios clean valgrind-test
 all: $(BINS)
 
 deps:
@@ -154,6 +155,9 @@ $(BUILD)/bench/%: $(OBJ)/testing/bench/%.o $(BUILD)/libspillway.a
 
 bench: deps all $(BENCH_BINS)
 	@sh testing/bench/run_bench.sh
+
+scenarios: deps all
+	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/run.sh --full
 
 demo: deps all
 	@sh testing/scenarios/demo.sh

@@ -47,6 +47,7 @@ static void usage(FILE *f)
             "usage: spillway [--config FILE] [--ready-file PATH]\n"
             "       spillway validate --config FILE\n"
             "       spillway dlq {ls|verify|dump} --dir DIR\n"
+            "       spillway dlq {ls|verify|dump|purge} --rejected --dir DIR\n"
             "       spillway dlq replay --dir DIR --to URL [--rate BYTES_PER_S]\n"
             "       spillway --version | --help\n"
             "\n"
@@ -62,6 +63,8 @@ static void usage(FILE *f)
             "  dlq ls             list a DLQ directory's segments, records, ages\n"
             "  dlq verify         verify every segment and record (exit 1 on corruption)\n"
             "  dlq dump           print every record as one OTLP/JSON line\n"
+            "  --rejected         the rejected area (DIR/rejected/): data the upstream\n"
+            "                     refused for good, kept for inspection; purge removes it\n"
             "  dlq replay         send every record to an OTLP/HTTP endpoint (URL as\n"
             "                     exporters.otlphttp.endpoint), paced at --rate (e.g.\n"
             "                     4MiB; default unlimited); acknowledged records are\n"
@@ -111,8 +114,10 @@ static int cmd_dlq(int argc, char **argv)
 {
     const char *dir = NULL, *to = NULL, *verb = argc > 0 ? argv[0] : "";
     uint64_t rate = 0;
+    int rejected = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--rejected") == 0) rejected = 1;
         else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) to = argv[++i];
         else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
             if (cfg_parse_size(argv[++i], &rate) != 0) {
@@ -126,6 +131,14 @@ static int cmd_dlq(int argc, char **argv)
         return 2;
     }
     log_setup(LOG_LVL_WARN, 0);
+    if (rejected) { /* the rejected area: dir/rejected/ */
+        if (strcmp(verb, "ls") == 0) return dlq_cmd_ls_rejected(dir, stdout);
+        if (strcmp(verb, "verify") == 0) return dlq_cmd_verify_rejected(dir, stdout);
+        if (strcmp(verb, "dump") == 0) return dlq_cmd_dump_rejected(dir, stdout);
+        if (strcmp(verb, "purge") == 0) return dlq_cmd_purge_rejected(dir, stdout);
+        fprintf(stderr, "dlq %s: --rejected works with ls, verify, dump and purge\n", verb);
+        return 2;
+    }
     if (strcmp(verb, "ls") == 0) return dlq_cmd_ls(dir, stdout);
     if (strcmp(verb, "verify") == 0) return dlq_cmd_verify(dir, stdout);
     if (strcmp(verb, "dump") == 0) return dlq_cmd_dump(dir, stdout);
@@ -136,7 +149,12 @@ static int cmd_dlq(int argc, char **argv)
         }
         return dlq_cmd_replay(dir, rate, replay_send, (void *)to, stdout);
     }
-    fprintf(stderr, "dlq: unknown command '%s' (ls, verify, dump, replay)\n", verb);
+    if (strcmp(verb, "purge") == 0) {
+        fprintf(stderr, "dlq purge: only the rejected area can be purged (--rejected)\n");
+        return 2;
+    }
+    fprintf(stderr, "dlq: unknown command '%s' (ls, verify, dump, replay, purge --rejected)\n",
+            verb);
     return 2;
 }
 

@@ -33,6 +33,21 @@
  * could pass max_size; write errors (ENOSPC, EIO, EFBIG) cut the partial
  * record, complete the append with SW_EIO and are logged and counted —
  * never a crash, and records already written stay intact.
+ *
+ * REJECTED AREA. Items the upstream refused for good (HTTP 400, 401, 403,
+ * 404, 413 for a single item, ...) are kept in dir/rejected/ for
+ * inspection instead of being dropped or replayed forever: the same
+ * segment format with its own sequence numbers, each record carrying the
+ * upstream's HTTP status and the first bytes of its message (record format
+ * 2). The same writer thread writes it (dlq_append_rejected), with the same
+ * fsync policy; the reader never looks there. Its bytes count toward
+ * max_size, and it is bounded by rejected_max (default max_size / 8): a
+ * rejected append that would pass its bound is refused with SW_ETOOBIG
+ * (SW_EFULL for max_size or a full ring, as for dlq_append); the producer
+ * counts the item dropped and logs. It never takes room that live data
+ * needs beyond that share. Operators empty it by hand after
+ * inspection (`spillway dlq purge --rejected`, or by removing the .seg
+ * files of dir/rejected/ while spillway is stopped).
  */
 #ifndef SW_DLQ_H
 #define SW_DLQ_H
@@ -62,6 +77,7 @@ typedef struct dlq_opts {
     size_t ring_slots;          /* pending appends (default 4096) */
     uint64_t ring_bytes;        /* pending request bytes (default 64 MiB) */
     dlq_pwrite_fn pwrite;       /* NULL: pwrite(2) */
+    uint64_t rejected_max;      /* bound of rejected/ (0: max_size / 8) */
 } dlq_opts;
 
 /* Fills o from the config (o->dir borrows c->dlq.dir). */
@@ -115,6 +131,25 @@ size_t dlq_port_wait(dlq_port *p, int timeout_ms);
  * caller keeps it and no callback runs. Never blocks on I/O. */
 int dlq_append(dlq_port *p, item *it, dlq_done_fn cb, void *arg);
 
+/* Like dlq_append, into the rejected area (never replayed). http_status is
+ * the upstream's answer, msg (borrowed, may be NULL) the start of its
+ * error message: its first DLQ_NOTE_MAX bytes are kept, bytes outside
+ * printable ASCII as '?'. SW_ETOOBIG also when the rejected area's bound
+ * would be passed (final: it frees up only when an operator empties it). */
+int dlq_append_rejected(dlq_port *p, item *it, int http_status, const char *msg,
+                        dlq_done_fn cb, void *arg);
+
+/* What the rejected area holds (written records; pending appends not
+ * included). Any thread. */
+typedef struct dlq_rej_stats {
+    uint64_t bytes;      /* segment files in rejected/ */
+    uint64_t segments;
+    uint64_t records;
+    uint64_t max;        /* its bound */
+    uint64_t refused;    /* appends refused because it was full */
+} dlq_rej_stats;
+void dlq_rejected_stats(dlq *d, dlq_rej_stats *s);
+
 /* ---- replay ------------------------------------------------------------ */
 
 /* Position just past a record: the replay cursor value once it is acked. */
@@ -125,7 +160,8 @@ typedef struct dlq_pos {
                             including the record (for dlq_replayed_bytes) */
 } dlq_pos;
 
-/* Returns the owned single reader of d, or NULL. The cursor is persisted
+/* Returns the owned single reader of d, or NULL; it reads the main area
+ * only (never rejected/). The cursor is persisted
  * (fsync'd, atomically renamed) after flush_acks acknowledged records or
  * flush_ms since the first unpersisted ack, whichever comes first (0: 64
  * and 1000). After a crash at most the records acknowledged since the last

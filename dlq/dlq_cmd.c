@@ -1,9 +1,10 @@
-/* dlq_cmd.c — ls, verify and dump (see dlq_cmd.h); replay is in
- * dlq_cmd_replay.c. */
+/* dlq_cmd.c — ls, verify and purge (see dlq_cmd.h); dump and replay are
+ * in dlq_cmd_dump.c. */
 #define LOG_COMPONENT "dlq"
 #include "dlq/dlq_cmd.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -86,6 +87,14 @@ out:
     return rc;
 }
 
+static int dir_exists(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 1;
+    LOG_ERROR("cannot open DLQ directory %s", dir);
+    return 0;
+}
+
 static int open_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -124,7 +133,8 @@ static void ls_cursor(int dirfd, FILE *out)
     else fprintf(out, "cursor: none (replay starts at the oldest segment)\n");
 }
 
-int dlq_cmd_ls(const char *dir, FILE *out)
+/* Lists the segments of one area directory (rejected: no cursor). */
+static int ls_area(const char *dir, int rejected, FILE *out)
 {
     struct dirent **names = NULL;
     int dirfd = open_dir(dir), n = -1, rc = 1;
@@ -143,14 +153,78 @@ int dlq_cmd_ls(const char *dir, FILE *out)
         records += r.records;
     }
     ls_quarantine(dir, out);
-    ls_cursor(dirfd, out);
-    fprintf(out, "total: %d files, %" PRIu64 " bytes, %" PRIu64 " records\n", n, bytes, records);
+    if (!rejected) ls_cursor(dirfd, out);
+    fprintf(out, "total: %d files, %" PRIu64 " bytes, %" PRIu64 " records%s\n", n, bytes,
+            records, rejected ? " refused by the upstream (never replayed)" : "");
     rc = 0;
 out:
     if (n > 0) dlq_cmd_free_names(names, n);
     dlq_recbuf_free(rb);
     if (dirfd >= 0) close(dirfd);
     return rc;
+}
+
+int dlq_cmd_ls(const char *dir, FILE *out)
+{
+    return ls_area(dir, 0, out);
+}
+
+int dlq_cmd_rejected_path(const char *dir, char *path, size_t len)
+{
+    struct stat st;
+    int n = snprintf(path, len, "%s/" DLQ_REJ_DIR, dir);
+    if (n < 0 || (size_t)n >= len) return SW_EINVAL;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return SW_ENOTFOUND;
+    return 0;
+}
+
+int dlq_cmd_ls_rejected(const char *dir, FILE *out)
+{
+    char path[4096];
+    int rc = dlq_cmd_rejected_path(dir, path, sizeof path);
+    if (rc == SW_ENOTFOUND && dir_exists(dir)) {
+        fprintf(out, "rejected area: empty (%s/" DLQ_REJ_DIR " does not exist)\n", dir);
+        return 0;
+    }
+    return rc ? 1 : ls_area(path, 1, out);
+}
+
+/* Removes the rejected area's segment files (not its quarantine/). */
+int dlq_cmd_purge_rejected(const char *dir, FILE *out)
+{
+    char path[4096];
+    struct dirent **names = NULL;
+    uint64_t bytes = 0;
+    int removed = 0, failed = 0, n = -1, fd = -1;
+    int rc = dlq_cmd_rejected_path(dir, path, sizeof path);
+    if (rc == SW_ENOTFOUND && dir_exists(dir)) {
+        fprintf(out, "purge: the rejected area is empty\n");
+        return 0;
+    }
+    if (rc || (fd = open_dir(path)) < 0 || (n = dlq_cmd_list_dir(path, "", &names)) < 0) {
+        failed = 1;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        struct stat st;
+        uint64_t seq;
+        if (dlq_seg_name_parse(name, &seq) != 0) continue; /* not a segment: left alone */
+        uint64_t size = fstatat(fd, name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
+        if (unlinkat(fd, name, 0) != 0) {
+            failed++;
+            LOG_ERROR("cannot remove %s/%s: %s", path, name, strerror(errno));
+            continue;
+        }
+        removed++;
+        bytes += size;
+    }
+    fprintf(out, "purge: removed %d rejected-area segments, %" PRIu64 " bytes%s\n", removed,
+            bytes, failed ? " (some could not be removed)" : "");
+out:
+    if (n > 0) dlq_cmd_free_names(names, n);
+    if (fd >= 0) close(fd);
+    return failed ? 1 : 0;
 }
 
 static void verify_line(FILE *out, const char *name, const seg_report *r, int *corrupt)
@@ -167,7 +241,7 @@ static void verify_line(FILE *out, const char *name, const seg_report *r, int *c
                 name, r->torn, r->why ? r->why : "incomplete record");
 }
 
-int dlq_cmd_verify(const char *dir, FILE *out)
+static int verify_area(const char *dir, FILE *out)
 {
     struct dirent **names = NULL, **q = NULL;
     int dirfd = open_dir(dir), n = -1, nq = -1, rc = 1, corrupt = 0;
@@ -191,4 +265,20 @@ out:
     dlq_recbuf_free(rb);
     if (dirfd >= 0) close(dirfd);
     return rc;
+}
+
+int dlq_cmd_verify(const char *dir, FILE *out)
+{
+    return verify_area(dir, out);
+}
+
+int dlq_cmd_verify_rejected(const char *dir, FILE *out)
+{
+    char path[4096];
+    int rc = dlq_cmd_rejected_path(dir, path, sizeof path);
+    if (rc == SW_ENOTFOUND && dir_exists(dir)) {
+        fprintf(out, "verify: the rejected area is empty\n");
+        return 0;
+    }
+    return rc ? 1 : verify_area(path, out);
 }

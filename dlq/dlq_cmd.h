@@ -1,4 +1,5 @@
-/* dlq_cmd.h — `spillway dlq {ls,verify,dump,replay} --dir DIR`.
+/* dlq_cmd.h — `spillway dlq {ls,verify,dump,replay} --dir DIR`, and
+ * `spillway dlq {ls,verify,dump,purge} --rejected --dir DIR`.
  *
  * Offline commands over a DLQ directory, for cmd/spillway.c (main thread,
  * blocking I/O; spillway must not be running on the same directory).
@@ -12,6 +13,7 @@
 #ifndef SW_DLQ_CMD_H
 #define SW_DLQ_CMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -29,6 +31,19 @@ int dlq_cmd_verify(const char *dir, FILE *out);
  * class, signal, items, recv_time_unix_nano and request (OTLP/JSON).
  * Segments failing verification are skipped (exit 1). */
 int dlq_cmd_dump(const char *dir, FILE *out);
+
+/* The same for the rejected area (dir/rejected/: records the upstream
+ * refused for good, never replayed). dump adds "status" (the upstream's
+ * HTTP status) and "message" (the start of its error message) to each
+ * line. A DLQ without a rejected area lists/verifies/dumps as empty (0). */
+int dlq_cmd_ls_rejected(const char *dir, FILE *out);
+int dlq_cmd_verify_rejected(const char *dir, FILE *out);
+int dlq_cmd_dump_rejected(const char *dir, FILE *out);
+/* Removes every segment file of the rejected area (after inspection; not
+ * its quarantine/). Prints what was removed. */
+int dlq_cmd_purge_rejected(const char *dir, FILE *out);
+/* dir/rejected into path: 0, SW_ENOTFOUND (no rejected area) or SW_EINVAL. */
+int dlq_cmd_rejected_path(const char *dir, char *path, size_t len);
 
 /* Sends one Export<sig>ServiceRequest upstream. 0 when it was accepted
  * (2xx), non-zero otherwise. */

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,17 +22,30 @@
 
 #define DUMP_JSON_MAX (512u << 20)
 
+/* Rejected area: the upstream's status and the start of its message. */
+static int dump_note(dlq_recbuf *rb, const dlq_rec_hdr *h, buf *js)
+{
+    char note[DLQ_NOTE_MAX + 1];
+    dlq_rec_note(rb, h, note, sizeof note);
+    int rc = buf_printf(js, "\"status\":%u,\"message\":", (unsigned)h->status);
+    if (rc == 0) rc = oj_append_jstring(js, note, strlen(note));
+    if (rc == 0) rc = buf_append_str(js, ",");
+    return rc;
+}
+
 static int dump_record(dlq_recbuf *rb, const char *name, uint64_t off, const dlq_rec_hdr *h,
-                       buf *js, FILE *out)
+                       int rejected, buf *js, FILE *out)
 {
     item *it = NULL;
     int rc = dlq_rec_to_item(rb, h, &it);
     if (rc) return rc;
     buf_reset(js);
     rc = buf_printf(js, "{\"segment\":\"%s\",\"offset\":%" PRIu64 ",\"class\":\"%s\","
-                    "\"signal\":\"%s\",\"items\":%u,\"recv_time_unix_nano\":\"%" PRId64 "\","
-                    "\"request\":", name, off, sw_class_name((sw_class)h->klass),
+                    "\"signal\":\"%s\",\"items\":%u,\"recv_time_unix_nano\":\"%" PRId64 "\",",
+                    name, off, sw_class_name((sw_class)h->klass),
                     sw_signal_name((sw_signal)h->signal), h->count, h->recv_wall_ns);
+    if (rc == 0 && rejected) rc = dump_note(rb, h, js);
+    if (rc == 0) rc = buf_append_str(js, "\"request\":");
     size_t mark = js->len;
     if (rc == 0 && oj_pb_to_json((sw_signal)it->signal, it->data, it->len, js) != 0) {
         js->len = mark;
@@ -45,7 +59,8 @@ static int dump_record(dlq_recbuf *rb, const char *name, uint64_t off, const dlq
 
 /* Dumps the verified records of one segment. 0, SW_EDECODE (corrupt: the
  * reason is logged), or another SW_E*. */
-static int dump_segment(dlq_recbuf *rb, int dirfd, const char *name, buf *js, FILE *out)
+static int dump_segment(dlq_recbuf *rb, int dirfd, const char *name, int rejected, buf *js,
+                        FILE *out)
 {
     dlq_seg_hdr h;
     uint64_t size = 0, seq = 0, off = DLQ_SEG_HDR_LEN;
@@ -63,8 +78,8 @@ static int dump_segment(dlq_recbuf *rb, int dirfd, const char *name, buf *js, FI
             rc = 0;
             break;
         }
-        if (rc == 0) rc = dump_record(rb, name, off, &rh, js, out);
-        if (rc == 0) off += DLQ_REC_HDR_LEN + (uint64_t)rh.clen;
+        if (rc == 0) rc = dump_record(rb, name, off, &rh, rejected, js, out);
+        if (rc == 0) off += dlq_rec_size(&rh);
     }
 out:
     if (fd >= 0) close(fd);
@@ -72,7 +87,7 @@ out:
     return rc;
 }
 
-int dlq_cmd_dump(const char *dir, FILE *out)
+static int dump_area(const char *dir, int rejected, FILE *out)
 {
     struct dirent **names = NULL;
     buf js;
@@ -85,7 +100,7 @@ int dlq_cmd_dump(const char *dir, FILE *out)
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        int r = dump_segment(rb, dirfd, names[i]->d_name, &js, out);
+        int r = dump_segment(rb, dirfd, names[i]->d_name, rejected, &js, out);
         if (r == SW_EDECODE) bad++;
         else if (r) goto out;
     }
@@ -96,6 +111,24 @@ out:
     buf_destroy(&js);
     if (dirfd >= 0) close(dirfd);
     return rc;
+}
+
+int dlq_cmd_dump(const char *dir, FILE *out)
+{
+    return dump_area(dir, 0, out);
+}
+
+int dlq_cmd_dump_rejected(const char *dir, FILE *out)
+{
+    char path[4096];
+    int rc = dlq_cmd_rejected_path(dir, path, sizeof path);
+    if (rc == SW_ENOTFOUND) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0; /* nothing rejected */
+        LOG_ERROR("cannot read DLQ directory %s", dir);
+        return 1;
+    }
+    return rc ? 1 : dump_area(path, 1, out);
 }
 
 /* ---- replay ------------------------------------------------------------- */

@@ -79,15 +79,17 @@ int dlq_seg_hdr_decode(const uint8_t in[DLQ_SEG_HDR_LEN], dlq_seg_hdr *h, const 
 
 void dlq_rec_hdr_encode(const dlq_rec_hdr *h, uint8_t out[DLQ_REC_HDR_LEN])
 {
+    int note = h->status || h->note_len;
     memcpy(out, DLQ_REC_MAGIC, 4);
-    out[4] = DLQ_REC_VERSION;
+    out[4] = note ? DLQ_REC_VERSION_NOTE : DLQ_REC_VERSION;
     out[5] = h->klass;
     out[6] = h->signal;
     out[7] = DLQ_CODEC_ZSTD;
     put32(out + 8, h->count);
     put32(out + 12, h->ulen);
     put32(out + 16, h->clen);
-    put32(out + 20, 0);
+    put16(out + 20, note ? h->status : 0);
+    put16(out + 22, note ? h->note_len : 0);
     put64(out + 24, (uint64_t)h->recv_wall_ns);
     put64(out + 32, h->index);
     memcpy(out + 40, h->sha, DLQ_SHA256_LEN);
@@ -99,13 +101,16 @@ int dlq_rec_hdr_decode(const uint8_t in[DLQ_REC_HDR_LEN], dlq_rec_hdr *h, const 
 {
     *why = NULL;
     if (memcmp(in, DLQ_REC_MAGIC, 4) != 0) *why = "bad record magic";
-    else if (in[4] != DLQ_REC_VERSION) *why = "unknown record format";
+    else if (in[4] != DLQ_REC_VERSION && in[4] != DLQ_REC_VERSION_NOTE)
+        *why = "unknown record format";
     else if (in[7] != DLQ_CODEC_ZSTD) *why = "unknown record codec";
     else if (in[5] >= 3 || in[6] >= 3) *why = "bad record class or signal";
     else if (get32(in + 12) > DLQ_MAX_RECORD_LEN) *why = "record length over the cap";
     else if (get32(in + 16) == 0 || get32(in + 16) > dlq_rec_max_clen())
         *why = "bad compressed length";
-    else if (get32(in + 20) != 0) *why = "reserved record bits set";
+    else if (in[4] == DLQ_REC_VERSION && get32(in + 20) != 0) *why = "reserved record bits set";
+    else if (in[4] == DLQ_REC_VERSION_NOTE && get16(in + 22) > DLQ_NOTE_MAX)
+        *why = "record note over the cap";
     if (*why) return SW_EDECODE;
     h->klass = in[5];
     h->signal = in[6];
@@ -114,6 +119,8 @@ int dlq_rec_hdr_decode(const uint8_t in[DLQ_REC_HDR_LEN], dlq_rec_hdr *h, const 
     h->clen = get32(in + 16);
     h->recv_wall_ns = (int64_t)get64(in + 24);
     h->index = get64(in + 32);
+    h->status = in[4] == DLQ_REC_VERSION_NOTE ? get16(in + 20) : 0;
+    h->note_len = in[4] == DLQ_REC_VERSION_NOTE ? get16(in + 22) : 0;
     memcpy(h->sha, in + 40, DLQ_SHA256_LEN);
     return 0;
 }

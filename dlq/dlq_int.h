@@ -17,6 +17,10 @@ typedef struct dlq_req {
     void *arg;
     uint64_t reserve;    /* bytes reserved against max_size */
     int status;
+    int area;            /* DLQ_AREA_MAIN or DLQ_AREA_REJECTED */
+    uint16_t code;       /* rejected: the upstream's HTTP status */
+    uint16_t note_len;   /* rejected: bytes in note */
+    char note[];         /* rejected: start of the upstream's message */
 } dlq_req;
 
 /* One segment file known to the store. */
@@ -36,7 +40,36 @@ typedef struct dlq_open_seg {
     uint64_t records;
     int64_t created_ns;
     dlq_sha256 *body;
+    int dirty;           /* written since the last fsync */
 } dlq_open_seg;
+
+/* The two storage areas: the main area (dir itself; replayed) and
+ * rejected/ (records the upstream refused for good; same segment format,
+ * own sequence numbers, never replayed). */
+enum { DLQ_AREA_MAIN = 0, DLQ_AREA_REJECTED = 1, DLQ_AREAS = 2 };
+#define DLQ_REJ_DIR "rejected"
+
+/* Writer state of one area. */
+typedef struct dlq_area {
+    int kind;            /* DLQ_AREA_* */
+    int dirfd;           /* main: d->dirfd (not owned); rejected: owned, -1 until
+                            rejected/ exists (created by the writer on first use) */
+    uint64_t next_seq;   /* dlq_open(), then writer thread only */
+    uint64_t *recover;   /* unsealed segments found at open */
+    size_t nrecover;
+    dlq_open_seg cur;    /* writer thread only */
+} dlq_area;
+
+/* The rejected area's bookkeeping (d->mu). */
+typedef struct dlq_rej {
+    uint64_t max;        /* bound: opts.rejected_max or max_size / DLQ_REJ_SHARE */
+    uint64_t used;       /* disk bytes + reservations of pending appends */
+    uint64_t bytes;      /* segment files on disk */
+    uint64_t segments;
+    uint64_t records;
+    uint64_t refused;    /* appends refused because the area was full */
+} dlq_rej;
+#define DLQ_REJ_SHARE 8  /* default bound: 1/8 of max_size */
 
 struct dlq {
     dlq_opts o;
@@ -55,22 +88,19 @@ struct dlq {
     uint64_t ring_bytes;
     dlq_seginfo *segs;   /* sorted by seq; open segment included */
     size_t nsegs, segcap;
-    uint64_t used;       /* disk bytes + reservations */
+    uint64_t used;       /* disk bytes + reservations (both areas) */
+    dlq_rej rej;
     uint64_t cut_bytes;
     dlq_pos cursor;      /* first unacknowledged position (persisted form) */
     int stop, seal_req, recovered;
 
-    /* writer thread only */
-    uint64_t next_seq;
-    uint64_t *recover;   /* unsealed segments found at open */
-    size_t nrecover;
-    dlq_open_seg cur;
+    /* writer thread only (areas: see dlq_area) */
+    dlq_area area[DLQ_AREAS];
     ZSTD_CCtx *cctx;
     buf wbuf;
     dlq_recbuf *rb;
-    uint64_t disk_added;     /* bytes written by the current batch */
+    uint64_t disk_added[DLQ_AREAS]; /* bytes written by the current batch */
     int64_t last_fsync_ns;
-    int dirty;
     int has_reader;
 };
 
@@ -83,6 +113,9 @@ void dlq_segs_publish(dlq *d);
 
 /* Writer thread body (dlq_writer.c). */
 void *dlq_writer_main(void *arg);
+/* Start-up: opens rejected/ if it exists and reads its segment headers
+ * (dlq_store.c). 0 or SW_E*. */
+int dlq_rej_scan(dlq *d);
 /* Completes r with status on its port (any thread, no lock held). */
 void dlq_req_complete(dlq_req *r, int status);
 

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -110,29 +111,60 @@ static uint64_t reserve_for(size_t len)
     return DLQ_REC_HDR_LEN + ZSTD_compressBound(len) + DLQ_SEG_HDR_LEN;
 }
 
-int dlq_append(dlq_port *p, item *it, dlq_done_fn cb, void *arg)
+/* d->mu held: SW_EFULL, SW_ECLOSED or 0 for r. */
+static int admit(dlq *d, const dlq_req *r)
+{
+    if (d->stop) return SW_ECLOSED;
+    if (d->used + r->reserve > d->o.max_size) return SW_EFULL;
+    if (d->ring_n == d->o.ring_slots ||
+        (d->ring_n > 0 && d->ring_bytes + r->it->len > d->o.ring_bytes))
+        return SW_EFULL;
+    if (r->area == DLQ_AREA_REJECTED && d->rej.used + r->reserve > d->rej.max) {
+        d->rej.refused++;
+        return SW_ETOOBIG; /* final: nothing frees the area while running */
+    }
+    return 0;
+}
+
+static int enqueue(dlq_port *p, dlq_req *r)
 {
     dlq *d = p->d;
-    if (it->len > DLQ_MAX_RECORD_LEN) return SW_ETOOBIG;
-    dlq_req *r = malloc(sizeof *r);
-    if (!r) return SW_ENOMEM;
-    *r = (dlq_req){.port = p, .it = it, .cb = cb, .arg = arg, .reserve = reserve_for(it->len)};
-    int rc = 0;
     pthread_mutex_lock(&d->mu);
-    if (d->stop) rc = SW_ECLOSED;
-    else if (d->used + r->reserve > d->o.max_size) rc = SW_EFULL;
-    else if (d->ring_n == d->o.ring_slots ||
-             (d->ring_n > 0 && d->ring_bytes + it->len > d->o.ring_bytes))
-        rc = SW_EFULL;
+    int rc = admit(d, r);
     if (rc == 0) {
         d->ring[(d->ring_head + d->ring_n) % d->o.ring_slots] = r;
         d->ring_n++;
-        d->ring_bytes += it->len;
+        d->ring_bytes += r->it->len;
         d->used += r->reserve;
+        if (r->area == DLQ_AREA_REJECTED) d->rej.used += r->reserve;
         atomic_fetch_add(&p->pending, 1);
         pthread_cond_signal(&d->wcv);
     }
     pthread_mutex_unlock(&d->mu);
     if (rc) free(r);
     return rc;
+}
+
+int dlq_append(dlq_port *p, item *it, dlq_done_fn cb, void *arg)
+{
+    if (it->len > DLQ_MAX_RECORD_LEN) return SW_ETOOBIG;
+    dlq_req *r = malloc(sizeof *r);
+    if (!r) return SW_ENOMEM;
+    *r = (dlq_req){.port = p, .it = it, .cb = cb, .arg = arg, .reserve = reserve_for(it->len)};
+    return enqueue(p, r);
+}
+
+int dlq_append_rejected(dlq_port *p, item *it, int http_status, const char *msg,
+                        dlq_done_fn cb, void *arg)
+{
+    if (it->len > DLQ_MAX_RECORD_LEN) return SW_ETOOBIG;
+    size_t n = msg ? strnlen(msg, DLQ_NOTE_MAX) : 0;
+    dlq_req *r = malloc(sizeof *r + n);
+    if (!r) return SW_ENOMEM;
+    *r = (dlq_req){.port = p, .it = it, .cb = cb, .arg = arg, .area = DLQ_AREA_REJECTED,
+                   .code = (uint16_t)(http_status > 0 && http_status < 1000 ? http_status : 0),
+                   .note_len = (uint16_t)n, .reserve = reserve_for(it->len) + n};
+    for (size_t i = 0; i < n; i++)
+        r->note[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
+    return enqueue(p, r);
 }

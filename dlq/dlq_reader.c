@@ -181,7 +181,7 @@ static int skip_to_start(dlq_reader *r)
         const char *why = NULL;
         int rc = dlq_seg_read_rec(r->rb, r->fd, r->off, r->end, r->index, &h, &why);
         if (rc) return rc;
-        r->off += DLQ_REC_HDR_LEN + (uint64_t)h.clen;
+        r->off += dlq_rec_size(&h);
         r->index++;
     }
     if (r->off != r->start.off) {
@@ -258,13 +258,15 @@ int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos)
         dlq_rec_hdr h;
         const char *why = NULL;
         rc = dlq_seg_read_rec(r->rb, r->fd, r->off, r->end, r->index, &h, &why);
+        if (rc == 0 && (h.status || h.note_len)) /* format 2 belongs in rejected/ only */
+            rc = SW_EDECODE, why = "rejected-area record in the main area";
         if (rc == 0) rc = dlq_rec_to_item(r->rb, &h, out);
         if (rc == SW_EDECODE) {
             reader_quarantine(r, r->seq, why ? why : "record does not decompress");
             continue;
         }
         if (rc) return rc;
-        r->off += DLQ_REC_HDR_LEN + (uint64_t)h.clen;
+        r->off += dlq_rec_size(&h);
         r->index++;
         r->total += (*out)->len;
         *pos = (dlq_pos){.seq = r->seq, .off = r->off, .total = r->total};

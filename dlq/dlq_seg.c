@@ -18,7 +18,7 @@
 #define CHUNK (1u << 20)
 
 struct dlq_recbuf {
-    buf cbuf;            /* compressed payload of the last record read */
+    buf cbuf;            /* note and compressed payload of the last record read */
     buf ubuf;            /* decompressed payload */
     ZSTD_DCtx *dctx;
 };
@@ -27,7 +27,7 @@ dlq_recbuf *dlq_recbuf_new(void)
 {
     dlq_recbuf *rb = calloc(1, sizeof *rb);
     if (!rb) return NULL;
-    buf_init(&rb->cbuf, dlq_rec_max_clen());
+    buf_init(&rb->cbuf, dlq_rec_max_clen() + DLQ_NOTE_MAX);
     buf_init(&rb->ubuf, DLQ_MAX_RECORD_LEN);
     rb->dctx = ZSTD_createDCtx();
     if (!rb->dctx) {
@@ -103,13 +103,14 @@ int dlq_seg_read_rec(dlq_recbuf *rb, int fd, uint64_t off, uint64_t end, uint64_
         return SW_EDECODE;
     }
     *why = "truncated record";
-    if (end - off - DLQ_REC_HDR_LEN < h->clen) return SW_EDECODE;
+    size_t n = (size_t)h->note_len + h->clen; /* note (format 2), then payload */
+    if (end - off - DLQ_REC_HDR_LEN < n) return SW_EDECODE;
     buf_reset(&rb->cbuf);
-    if ((rc = buf_reserve(&rb->cbuf, h->clen)) != 0) return rc;
-    rc = pread_full(fd, rb->cbuf.data, h->clen, off + DLQ_REC_HDR_LEN);
+    if ((rc = buf_reserve(&rb->cbuf, n)) != 0) return rc;
+    rc = pread_full(fd, rb->cbuf.data, n, off + DLQ_REC_HDR_LEN);
     if (rc != 0) return rc < 0 ? rc : SW_EDECODE;
-    rb->cbuf.len = h->clen;
-    if ((rc = dlq_rec_hash(raw, rb->cbuf.data, h->clen, sum)) != 0) return rc;
+    rb->cbuf.len = n;
+    if ((rc = dlq_rec_hash(raw, rb->cbuf.data, n, sum)) != 0) return rc;
     *why = "record checksum mismatch";
     if (memcmp(sum, h->sha, DLQ_SHA256_LEN) != 0) return SW_EDECODE;
     *why = NULL;
@@ -121,13 +122,24 @@ int dlq_rec_to_item(dlq_recbuf *rb, const dlq_rec_hdr *h, item **out)
     buf_reset(&rb->ubuf);
     int rc = buf_reserve(&rb->ubuf, h->ulen ? h->ulen : 1);
     if (rc) return rc;
-    size_t n = ZSTD_decompressDCtx(rb->dctx, rb->ubuf.data, h->ulen, rb->cbuf.data, rb->cbuf.len);
+    size_t n = ZSTD_decompressDCtx(rb->dctx, rb->ubuf.data, h->ulen,
+                                   rb->cbuf.data + h->note_len, h->clen);
     if (ZSTD_isError(n) || n != h->ulen) return SW_EDECODE;
     item *it = item_new((sw_signal)h->signal, (sw_class)h->klass, h->count,
                         dlq_wall_to_mono(h->recv_wall_ns), rb->ubuf.data, n);
     if (!it) return SW_ENOMEM;
     *out = it;
     return 0;
+}
+
+void dlq_rec_note(const dlq_recbuf *rb, const dlq_rec_hdr *h, char *out, size_t outlen)
+{
+    size_t n = h->note_len < outlen ? h->note_len : outlen - 1;
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)rb->cbuf.data[i];
+        out[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+    out[n] = '\0';
 }
 
 int dlq_seg_verify_body(int fd, const dlq_seg_hdr *h, uint64_t file_size, const char **why)
@@ -196,7 +208,7 @@ int dlq_seg_scan(dlq_recbuf *rb, int fd, uint64_t file_size, int decompress, dlq
             break;
         }
         if (rc) goto out;
-        s->good_end += DLQ_REC_HDR_LEN + (uint64_t)h.clen;
+        s->good_end += dlq_rec_size(&h);
         s->records++;
     }
     rc = dlq_sha256_final(body, s->body_sha);

@@ -27,7 +27,8 @@ void dlq_recbuf_free(dlq_recbuf *rb);
 int dlq_seg_read_hdr(int fd, dlq_seg_hdr *h, uint64_t *file_size, const char **why);
 
 /* Reads and checks the record at off (header structure, index == expect,
- * end of payload <= end, SHA-256). The compressed payload stays in rb.
+ * end of payload <= end, SHA-256). The note and compressed payload stay in
+ * rb; the record ends at off + dlq_rec_size(h).
  * 0, SW_EDECODE (+ *why; a truncated record is SW_EDECODE too), SW_EIO,
  * SW_ENOMEM. */
 int dlq_seg_read_rec(dlq_recbuf *rb, int fd, uint64_t off, uint64_t end, uint64_t expect,
@@ -36,6 +37,11 @@ int dlq_seg_read_rec(dlq_recbuf *rb, int fd, uint64_t off, uint64_t end, uint64_
  * item (receive time converted back to the monotonic clock). 0,
  * SW_EDECODE (not exactly ulen bytes), SW_ENOMEM. */
 int dlq_rec_to_item(dlq_recbuf *rb, const dlq_rec_hdr *h, item **out);
+
+/* Copies the note of the record last read into rb (format 2: the first
+ * bytes of the upstream's error message; "" for format 1) into out
+ * (outlen > 0), NUL-terminated, bytes outside printable ASCII as '?'. */
+void dlq_rec_note(const dlq_recbuf *rb, const dlq_rec_hdr *h, char *out, size_t outlen);
 
 /* Sealed segment: checks the file length and streams the body through
  * SHA-256 against the header. 0, SW_EDECODE (+ *why) or SW_EIO. */

@@ -102,13 +102,41 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* Adds a segment found at open to its area's bookkeeping (d->mu not
+ * needed: the writer is not running yet). */
+static int scan_add(dlq *d, dlq_area *a, const dlq_seg_hdr *h, uint64_t seq, uint64_t size)
+{
+    int sealed = (h->flags & DLQ_SEG_SEALED) != 0;
+    if (!sealed) {
+        uint64_t *n = realloc(a->recover, (a->nrecover + 1) * sizeof *n);
+        if (!n) return SW_ENOMEM;
+        a->recover = n;
+        a->recover[a->nrecover++] = seq;
+    }
+    if (a->kind == DLQ_AREA_REJECTED) {
+        d->rej.used += size;
+        d->rej.bytes += size;
+        d->rej.segments++;
+        d->rej.records += sealed ? h->records : 0; /* unsealed: counted when recovered */
+    } else {
+        dlq_seginfo s = {.seq = seq, .bytes = size, .records = sealed ? h->records : 1,
+                         .created_ns = h->created_ns, .sealed = sealed};
+        /* unsealed: records unknown until recovered; 1 counts for the oldest age */
+        int rc = dlq_segs_add(d, &s);
+        if (rc) return rc;
+    }
+    d->used += size;
+    if (seq >= a->next_seq) a->next_seq = seq + 1;
+    return 0;
+}
+
 /* Reads one segment's header; quarantines it when it fails. */
-static int scan_segment(dlq *d, const char *name, uint64_t seq)
+static int scan_segment(dlq *d, dlq_area *a, const char *name, uint64_t seq)
 {
     dlq_seg_hdr h;
     uint64_t size = 0;
     const char *why = NULL;
-    int fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(a->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         LOG_ERROR("cannot open segment %s: %s", name, strerror(errno));
         return SW_EIO;
@@ -118,55 +146,56 @@ static int scan_segment(dlq *d, const char *name, uint64_t seq)
     if (rc == 0 && h.seq != seq) why = "sequence differs from the file name", rc = SW_EDECODE;
     if (rc == 0 && (h.flags & DLQ_SEG_SEALED) && size != DLQ_SEG_HDR_LEN + h.body_len)
         why = "segment length differs from its header", rc = SW_EDECODE;
-    if (rc == SW_EDECODE) return dlq_quarantine(d->dirfd, name, why, d->m);
+    if (rc == SW_EDECODE) return dlq_quarantine(a->dirfd, name, why, d->m);
     if (rc) return rc;
-    dlq_seginfo s = {.seq = seq, .bytes = size, .records = h.records,
-                     .created_ns = h.created_ns, .sealed = (h.flags & DLQ_SEG_SEALED) != 0};
-    if (!s.sealed) {
-        uint64_t *n = realloc(d->recover, (d->nrecover + 1) * sizeof *n);
-        if (!n) return SW_ENOMEM;
-        d->recover = n;
-        d->recover[d->nrecover++] = seq;
-        s.records = 1; /* unknown until recovered; counts for the oldest age */
-    }
-    if ((rc = dlq_segs_add(d, &s)) != 0) return rc;
-    d->used += size;
-    if (seq >= d->next_seq) d->next_seq = seq + 1;
-    return 0;
+    return scan_add(d, a, &h, seq, size);
 }
 
-/* One directory entry: a segment, a leftover temporary, or a stranger. */
-static int scan_entry(dlq *d, const char *name)
+/* One directory entry: a segment, a leftover temporary, or a stranger
+ * (directories such as quarantine/ and rejected/ are not entries). */
+static int scan_entry(dlq *d, dlq_area *a, const char *name)
 {
     struct stat st;
     uint64_t seq;
-    if (fstatat(d->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (fstatat(a->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return 0;
     if (strcmp(name, "cursor") == 0 || strcmp(name, "cursor.tmp") == 0) return 0;
     if (ends_with(name, ".seg.tmp")) {
         LOG_INFO("removing unfinished segment creation %s (never held records)", name);
-        unlinkat(d->dirfd, name, 0);
+        unlinkat(a->dirfd, name, 0);
         return 0;
     }
     if (dlq_seg_name_parse(name, &seq) != 0)
-        return dlq_quarantine(d->dirfd, name, "not a segment file name", d->m);
-    return scan_segment(d, name, seq);
+        return dlq_quarantine(a->dirfd, name, "not a segment file name", d->m);
+    return scan_segment(d, a, name, seq);
 }
 
-static int scan_dir(dlq *d)
+static int scan_dir(dlq *d, dlq_area *a)
 {
-    int fd = dup(d->dirfd);
+    int fd = dup(a->dirfd);
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
         if (fd >= 0) close(fd);
-        LOG_ERROR("cannot list %s: %s", d->dir, strerror(errno));
+        LOG_ERROR("cannot list %s%s: %s", d->dir, a->kind ? "/" DLQ_REJ_DIR : "", strerror(errno));
         return SW_EIO;
     }
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(dir)) != NULL)
-        if (e->d_name[0] != '.') rc = scan_entry(d, e->d_name);
+        if (e->d_name[0] != '.') rc = scan_entry(d, a, e->d_name);
     closedir(dir);
     return rc;
+}
+
+int dlq_rej_scan(dlq *d)
+{
+    dlq_area *a = &d->area[DLQ_AREA_REJECTED];
+    a->dirfd = openat(d->dirfd, DLQ_REJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->dirfd < 0 && errno == ENOENT) return 0; /* created on first use */
+    if (a->dirfd < 0) {
+        LOG_ERROR("cannot open %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        return SW_EIO;
+    }
+    return scan_dir(d, a);
 }
 
 /* Cursor: segments wholly before it were acknowledged (a crash came
@@ -180,15 +209,20 @@ static int load_cursor(dlq *d)
         return 0;
     }
     if (rc) return rc;
-    if (d->cursor.seq >= d->next_seq) d->next_seq = d->cursor.seq + 1;
+    dlq_area *a = &d->area[DLQ_AREA_MAIN];
+    if (d->cursor.seq >= a->next_seq) a->next_seq = d->cursor.seq + 1;
     return 0;
 }
 
 static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
 {
     d->o = *o;
-    d->cur.fd = -1;
     d->dirfd = -1;
+    for (int i = 0; i < DLQ_AREAS; i++)
+        d->area[i] = (dlq_area){.kind = i, .dirfd = -1, .cur.fd = -1};
+    for (int i = 0; i < DLQ_AREAS; i++)
+        if (!(d->area[i].cur.body = dlq_sha256_new())) return SW_ENOMEM;
+    d->rej.max = o->rejected_max ? o->rejected_max : o->max_size / DLQ_REJ_SHARE;
     if (!d->o.batch_ms) d->o.batch_ms = 100;
     if (!d->o.ring_slots) d->o.ring_slots = 4096;
     if (!d->o.ring_bytes) d->o.ring_bytes = 64u << 20;
@@ -199,9 +233,8 @@ static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
     d->ring = calloc(d->o.ring_slots, sizeof *d->ring);
     d->cctx = ZSTD_createCCtx();
     d->rb = dlq_recbuf_new();
-    d->cur.body = dlq_sha256_new();
-    buf_init(&d->wbuf, DLQ_REC_HDR_LEN + dlq_rec_max_clen());
-    if (!d->m || !d->dir || !d->ring || !d->cctx || !d->rb || !d->cur.body) return SW_ENOMEM;
+    buf_init(&d->wbuf, DLQ_REC_HDR_LEN + DLQ_NOTE_MAX + dlq_rec_max_clen());
+    if (!d->m || !d->dir || !d->ring || !d->cctx || !d->rb) return SW_ENOMEM;
     if (ZSTD_isError(ZSTD_CCtx_setParameter(d->cctx, ZSTD_c_compressionLevel,
                                             o->compression_level)))
         return SW_EINVAL;
@@ -225,10 +258,16 @@ int dlq_open(const dlq_opts *o, sw_metrics *m, dlq **out)
         LOG_ERROR("cannot open DLQ directory %s: %s", d->dir, strerror(errno));
         goto fail;
     }
-    if ((rc = scan_dir(d)) != 0 || (rc = load_cursor(d)) != 0) goto fail;
+    d->area[DLQ_AREA_MAIN].dirfd = d->dirfd;
+    if ((rc = scan_dir(d, &d->area[DLQ_AREA_MAIN])) != 0 || (rc = load_cursor(d)) != 0 ||
+        (rc = dlq_rej_scan(d)) != 0)
+        goto fail;
     dlq_segs_publish(d);
-    LOG_INFO("DLQ %s: %zu segments, %llu bytes, %zu to recover", d->dir, d->nsegs,
-             (unsigned long long)d->used, d->nrecover);
+    LOG_INFO("DLQ %s: %zu segments, %llu bytes, %zu to recover; rejected area %llu segments, "
+             "%llu bytes (bound %llu)", d->dir, d->nsegs, (unsigned long long)d->used,
+             d->area[DLQ_AREA_MAIN].nrecover + d->area[DLQ_AREA_REJECTED].nrecover,
+             (unsigned long long)d->rej.segments, (unsigned long long)d->rej.bytes,
+             (unsigned long long)d->rej.max);
     if (pthread_create(&d->thr, NULL, dlq_writer_main, d) != 0) {
         rc = SW_ENOMEM;
         goto fail;
@@ -257,6 +296,15 @@ uint64_t dlq_cut_bytes(dlq *d)
     return v;
 }
 
+void dlq_rejected_stats(dlq *d, dlq_rej_stats *s)
+{
+    pthread_mutex_lock(&d->mu);
+    *s = (dlq_rej_stats){.bytes = d->rej.bytes, .segments = d->rej.segments,
+                         .records = d->rej.records, .max = d->rej.max,
+                         .refused = d->rej.refused};
+    pthread_mutex_unlock(&d->mu);
+}
+
 void dlq_wait_recovered(dlq *d)
 {
     pthread_mutex_lock(&d->mu);
@@ -278,13 +326,16 @@ void dlq_close(dlq *d)
         pthread_cond_destroy(&d->rcv);
     }
     if (d->dirfd >= 0) close(d->dirfd);
+    if (d->area[DLQ_AREA_REJECTED].dirfd >= 0) close(d->area[DLQ_AREA_REJECTED].dirfd);
+    for (int i = 0; i < DLQ_AREAS; i++) {
+        dlq_sha256_free(d->area[i].cur.body);
+        free(d->area[i].recover);
+    }
     buf_destroy(&d->wbuf);
-    dlq_sha256_free(d->cur.body);
     dlq_recbuf_free(d->rb);
     ZSTD_freeCCtx(d->cctx);
     free(d->ring);
     free(d->segs);
-    free(d->recover);
     free(d->dir);
     metrics_free(d->own_m);
     free(d);

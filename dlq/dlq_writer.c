@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,118 +18,165 @@
 
 /* ---- open segment: create, seal, abandon -------------------------------- */
 
-static void publish_cur(dlq *d, int sealed)
+static int is_rej(const dlq_area *a) { return a->kind == DLQ_AREA_REJECTED; }
+
+/* Main area: publishes the open segment's size in the segment table (the
+ * rejected area's counters move with each batch instead). */
+static void publish_cur(dlq *d, dlq_area *a, int sealed)
 {
+    if (is_rej(a)) return;
     pthread_mutex_lock(&d->mu);
-    dlq_seginfo *s = dlq_segs_find(d, d->cur.seq);
+    dlq_seginfo *s = dlq_segs_find(d, a->cur.seq);
     if (s) {
-        s->bytes = d->cur.size;
-        s->records = d->cur.records;
+        s->bytes = a->cur.size;
+        s->records = a->cur.records;
         s->sealed = sealed;
     }
     dlq_segs_publish(d);
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Leaves the segment unsealed on disk (recovered at the next start) after a
- * write or fsync error that left its tail in doubt. */
-static void abandon_cur(dlq *d)
+/* Forgets a removed segment of `bytes` (d->mu held). */
+static void forget_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t bytes)
 {
-    LOG_ERROR("segment %016llx abandoned after a write error; it is recovered at the next start",
-              (unsigned long long)d->cur.seq);
-    publish_cur(d, 0);
-    close(d->cur.fd);
-    d->cur.fd = -1;
+    d->used -= bytes;
+    if (is_rej(a)) {
+        d->rej.used -= bytes;
+        d->rej.bytes -= bytes;
+        d->rej.segments--;
+        return;
+    }
+    dlq_segs_remove(d, seq);
+    dlq_segs_publish(d);
 }
 
-static int seal_cur(dlq *d)
+/* Leaves the segment unsealed on disk (recovered at the next start) after a
+ * write or fsync error that left its tail in doubt. */
+static void abandon_cur(dlq *d, dlq_area *a)
+{
+    LOG_ERROR("%ssegment %016llx abandoned after a write error; it is recovered at the next "
+              "start", is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq);
+    publish_cur(d, a, 0);
+    close(a->cur.fd);
+    a->cur.fd = -1;
+}
+
+static int seal_cur(dlq *d, dlq_area *a)
 {
     char name[DLQ_SEG_NAME_LEN + 1];
-    if (d->cur.fd < 0) return 0;
-    if (d->cur.records == 0) { /* nothing in it: remove rather than seal */
-        dlq_seg_name(d->cur.seq, name);
-        close(d->cur.fd);
-        d->cur.fd = -1;
-        unlinkat(d->dirfd, name, 0);
+    if (a->cur.fd < 0) return 0;
+    if (a->cur.records == 0) { /* nothing in it: remove rather than seal */
+        dlq_seg_name(a->cur.seq, name);
+        close(a->cur.fd);
+        a->cur.fd = -1;
+        unlinkat(a->dirfd, name, 0);
         pthread_mutex_lock(&d->mu);
-        d->used -= d->cur.size;
-        dlq_segs_remove(d, d->cur.seq);
-        dlq_segs_publish(d);
+        forget_seg(d, a, a->cur.seq, a->cur.size);
         pthread_mutex_unlock(&d->mu);
         return 0;
     }
-    dlq_seg_hdr h = {.seq = d->cur.seq, .created_ns = d->cur.created_ns,
-                     .sealed_ns = clock_wall_ns(), .records = d->cur.records,
-                     .body_len = d->cur.size - DLQ_SEG_HDR_LEN};
-    int rc = dlq_sha256_final(d->cur.body, h.body_sha);
-    if (rc == 0) rc = dlq_seg_seal(d->cur.fd, &h, DLQ_SYNC(d));
+    dlq_seg_hdr h = {.seq = a->cur.seq, .created_ns = a->cur.created_ns,
+                     .sealed_ns = clock_wall_ns(), .records = a->cur.records,
+                     .body_len = a->cur.size - DLQ_SEG_HDR_LEN};
+    int rc = dlq_sha256_final(a->cur.body, h.body_sha);
+    if (rc == 0) rc = dlq_seg_seal(a->cur.fd, &h, DLQ_SYNC(d));
     if (rc) {
-        abandon_cur(d);
+        abandon_cur(d, a);
         return rc;
     }
-    publish_cur(d, 1);
-    close(d->cur.fd);
-    d->cur.fd = -1;
-    d->dirty = 0;
+    publish_cur(d, a, 1);
+    close(a->cur.fd);
+    a->cur.fd = -1;
+    a->cur.dirty = 0;
     return 0;
 }
 
-static int open_cur(dlq *d)
+/* Creates rejected/ on its first use. */
+static int rej_dir(dlq *d, dlq_area *a)
+{
+    if (a->dirfd >= 0) return 0;
+    if (mkdirat(d->dirfd, DLQ_REJ_DIR, 0755) != 0 && errno != EEXIST) {
+        LOG_ERROR_RL(10, "cannot create %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        return SW_EIO;
+    }
+    a->dirfd = openat(d->dirfd, DLQ_REJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->dirfd < 0) {
+        LOG_ERROR_RL(10, "cannot open %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        return SW_EIO;
+    }
+    if (DLQ_SYNC(d)) dlq_sync_dir(d->dirfd);
+    LOG_INFO("created the rejected area %s/" DLQ_REJ_DIR, d->dir);
+    return 0;
+}
+
+static int open_cur(dlq *d, dlq_area *a)
 {
     int fd = -1;
     int64_t now = clock_wall_ns();
-    uint64_t seq = d->next_seq;
-    int rc = dlq_seg_create(d->dirfd, seq, now, DLQ_SYNC(d), &fd);
-    if (rc == 0) rc = dlq_sha256_reset(d->cur.body);
+    uint64_t seq = a->next_seq;
+    int rc = is_rej(a) ? rej_dir(d, a) : 0;
+    if (rc == 0) rc = dlq_seg_create(a->dirfd, seq, now, DLQ_SYNC(d), &fd);
+    if (rc == 0) rc = dlq_sha256_reset(a->cur.body);
     if (rc) {
         if (fd >= 0) close(fd);
         return SW_EIO;
     }
-    d->next_seq++;
-    d->cur = (dlq_open_seg){.fd = fd, .seq = seq, .size = DLQ_SEG_HDR_LEN,
-                            .created_ns = now, .body = d->cur.body};
+    a->next_seq++;
+    a->cur = (dlq_open_seg){.fd = fd, .seq = seq, .size = DLQ_SEG_HDR_LEN,
+                            .created_ns = now, .body = a->cur.body};
     dlq_seginfo s = {.seq = seq, .bytes = DLQ_SEG_HDR_LEN, .created_ns = now};
     pthread_mutex_lock(&d->mu);
-    rc = dlq_segs_add(d, &s);
     d->used += DLQ_SEG_HDR_LEN;
-    dlq_segs_publish(d);
+    if (is_rej(a)) {
+        d->rej.used += DLQ_SEG_HDR_LEN;
+        d->rej.bytes += DLQ_SEG_HDR_LEN;
+        d->rej.segments++;
+    } else {
+        rc = dlq_segs_add(d, &s);
+        dlq_segs_publish(d);
+    }
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
 
 /* ---- one record ---------------------------------------------------------- */
 
-/* Compresses it into d->wbuf after room for the record header. */
-static int encode_payload(dlq *d, const item *it, size_t *clen)
+/* Compresses it into d->wbuf after room for the record header and note. */
+static int encode_payload(dlq *d, const item *it, size_t note_len, size_t *clen)
 {
     buf_reset(&d->wbuf);
-    size_t bound = ZSTD_compressBound(it->len);
-    int rc = buf_reserve(&d->wbuf, DLQ_REC_HDR_LEN + bound);
+    size_t bound = ZSTD_compressBound(it->len), at = DLQ_REC_HDR_LEN + note_len;
+    int rc = buf_reserve(&d->wbuf, at + bound);
     if (rc) return rc;
-    size_t c = ZSTD_compress2(d->cctx, d->wbuf.data + DLQ_REC_HDR_LEN, bound, it->data, it->len);
+    size_t c = ZSTD_compress2(d->cctx, d->wbuf.data + at, bound, it->data, it->len);
     if (ZSTD_isError(c)) {
         LOG_ERROR_RL(10, "zstd compression failed: %s", ZSTD_getErrorName(c));
         return SW_EIO;
     }
     *clen = c;
-    d->wbuf.len = DLQ_REC_HDR_LEN + c;
+    d->wbuf.len = at + c;
     return 0;
 }
 
-static int encode_header(dlq *d, const item *it, size_t clen)
+/* Header (and, for the rejected area, status and note) in front of the
+ * compressed payload already in d->wbuf. */
+static int encode_header(dlq *d, dlq_area *a, const dlq_req *r, size_t clen)
 {
+    const item *it = r->it;
     dlq_rec_hdr h = {.klass = it->klass, .signal = it->signal, .count = it->count,
                      .ulen = (uint32_t)it->len, .clen = (uint32_t)clen,
-                     .recv_wall_ns = dlq_mono_to_wall(it->recv_ns), .index = d->cur.records};
+                     .recv_wall_ns = dlq_mono_to_wall(it->recv_ns), .index = a->cur.records,
+                     .status = r->code, .note_len = r->note_len};
     uint8_t *p = d->wbuf.data;
     dlq_rec_hdr_encode(&h, p);
-    return dlq_rec_hash(p, p + DLQ_REC_HDR_LEN, clen, p + DLQ_REC_HASHED);
+    if (r->note_len) memcpy(p + DLQ_REC_HDR_LEN, r->note, r->note_len);
+    return dlq_rec_hash(p, p + DLQ_REC_HDR_LEN, r->note_len + clen, p + DLQ_REC_HASHED);
 }
 
-static int write_all(dlq *d, const uint8_t *p, size_t n, uint64_t off)
+static int write_all(dlq *d, int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n > 0) {
-        ssize_t w = d->o.pwrite(d->cur.fd, p, n, (off_t)off);
+        ssize_t w = d->o.pwrite(fd, p, n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             if (w == 0) errno = ENOSPC;
@@ -141,91 +189,143 @@ static int write_all(dlq *d, const uint8_t *p, size_t n, uint64_t off)
     return 0;
 }
 
-/* Writes one record; 0 or SW_EIO (the partial record is cut). */
-static int write_record(dlq *d, const item *it)
+/* Writes one record into its area; 0 or SW_EIO (the partial record is cut). */
+static int write_record(dlq *d, const dlq_req *r)
 {
+    dlq_area *a = &d->area[r->area];
     size_t clen = 0;
-    int rc = encode_payload(d, it, &clen);
+    int rc = encode_payload(d, r->it, r->note_len, &clen);
     if (rc) return rc == SW_ENOMEM ? SW_ENOMEM : SW_EIO;
-    uint64_t total = DLQ_REC_HDR_LEN + clen;
-    if (d->cur.fd >= 0 && d->cur.records > 0 && d->cur.size + total > d->o.segment_size)
-        seal_cur(d);
-    if (d->cur.fd < 0 && open_cur(d) != 0) return SW_EIO;
-    if ((rc = encode_header(d, it, clen)) != 0) return rc;
-    if (write_all(d, d->wbuf.data, total, d->cur.size) != 0) {
-        LOG_ERROR_RL(5, "DLQ write failed (segment %016llx, offset %llu): %s",
-                     (unsigned long long)d->cur.seq, (unsigned long long)d->cur.size,
-                     strerror(errno));
-        if (ftruncate(d->cur.fd, (off_t)d->cur.size) != 0) abandon_cur(d);
+    uint64_t total = d->wbuf.len;
+    if (a->cur.fd >= 0 && a->cur.records > 0 && a->cur.size + total > d->o.segment_size)
+        seal_cur(d, a);
+    if (a->cur.fd < 0 && open_cur(d, a) != 0) return SW_EIO;
+    if ((rc = encode_header(d, a, r, clen)) != 0) return rc;
+    if (write_all(d, a->cur.fd, d->wbuf.data, total, a->cur.size) != 0) {
+        LOG_ERROR_RL(5, "DLQ write failed (%ssegment %016llx, offset %llu): %s",
+                     is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq,
+                     (unsigned long long)a->cur.size, strerror(errno));
+        if (ftruncate(a->cur.fd, (off_t)a->cur.size) != 0) abandon_cur(d, a);
         return SW_EIO;
     }
-    if (dlq_sha256_update(d->cur.body, d->wbuf.data, total) != 0) {
-        abandon_cur(d);
+    if (dlq_sha256_update(a->cur.body, d->wbuf.data, total) != 0) {
+        abandon_cur(d, a);
         return SW_EIO;
     }
-    d->cur.size += total;
-    d->cur.records++;
-    d->dirty = 1;
-    d->disk_added += total;
+    a->cur.size += total;
+    a->cur.records++;
+    a->cur.dirty = 1;
+    d->disk_added[r->area] += total;
     return 0;
 }
 
 /* ---- batches and group commit ---------------------------------------------- */
 
-static int do_fsync(dlq *d)
+static int do_fsync(dlq *d, dlq_area *a)
 {
     d->last_fsync_ns = clock_mono_ns();
-    if (d->cur.fd < 0 || !d->dirty) return 0;
-    d->dirty = 0;
-    if (fsync(d->cur.fd) == 0) return 0;
-    LOG_ERROR("DLQ fsync of segment %016llx failed: %s", (unsigned long long)d->cur.seq,
-              strerror(errno));
-    abandon_cur(d);
+    if (a->cur.fd < 0 || !a->cur.dirty) return 0;
+    a->cur.dirty = 0;
+    if (fsync(a->cur.fd) == 0) return 0;
+    LOG_ERROR("DLQ fsync of %ssegment %016llx failed: %s", is_rej(a) ? "rejected-area " : "",
+              (unsigned long long)a->cur.seq, strerror(errno));
+    abandon_cur(d, a);
     return SW_EIO;
+}
+
+static int any_dirty(const dlq *d)
+{
+    return d->area[DLQ_AREA_MAIN].cur.dirty || d->area[DLQ_AREA_REJECTED].cur.dirty;
+}
+
+/* fsync=always: one fsync per area written to; on failure the records of
+ * that area in this batch are refused (durability unknown; the segment is
+ * recovered, record by record, at restart). */
+static void commit_batch(dlq *d, dlq_req **b, size_t n)
+{
+    for (int k = 0; k < DLQ_AREAS; k++) {
+        if (!d->area[k].cur.dirty || do_fsync(d, &d->area[k]) == 0) continue;
+        for (size_t i = 0; i < n; i++)
+            if (b[i]->area == k && b[i]->status == 0) b[i]->status = SW_EIO;
+    }
+}
+
+/* Space bookkeeping after a batch: reservations out, bytes written in. */
+static void account_batch(dlq *d, dlq_req **b, size_t n)
+{
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < n; i++) {
+        d->used -= b[i]->reserve;
+        if (b[i]->area != DLQ_AREA_REJECTED) continue;
+        d->rej.used -= b[i]->reserve;
+        if (b[i]->status == 0) d->rej.records++;
+    }
+    d->used += d->disk_added[DLQ_AREA_MAIN] + d->disk_added[DLQ_AREA_REJECTED];
+    d->rej.used += d->disk_added[DLQ_AREA_REJECTED];
+    d->rej.bytes += d->disk_added[DLQ_AREA_REJECTED];
+    pthread_mutex_unlock(&d->mu);
 }
 
 static void run_batch(dlq *d, dlq_req **b, size_t n)
 {
     uint64_t written_req = 0;
-    int ok_any = 0;
-    d->disk_added = 0;
-    for (size_t i = 0; i < n; i++) {
-        b[i]->status = write_record(d, b[i]->it);
-        if (b[i]->status == 0) ok_any = 1, written_req += b[i]->it->len;
-    }
-    if (ok_any && d->o.fsync == CFG_FSYNC_ALWAYS && do_fsync(d) != 0) {
-        /* Durability of this batch's records is unknown: refuse them all;
-         * the segment is recovered (verified record by record) at restart. */
-        for (size_t i = 0; i < n; i++)
-            if (b[i]->status == 0) b[i]->status = SW_EIO, written_req -= b[i]->it->len;
-    }
-    pthread_mutex_lock(&d->mu);
-    for (size_t i = 0; i < n; i++) d->used -= b[i]->reserve;
-    d->used += d->disk_added;
-    pthread_mutex_unlock(&d->mu);
-    if (d->cur.fd >= 0) publish_cur(d, 0);
+    d->disk_added[DLQ_AREA_MAIN] = d->disk_added[DLQ_AREA_REJECTED] = 0;
+    for (size_t i = 0; i < n; i++) b[i]->status = write_record(d, b[i]);
+    if (d->o.fsync == CFG_FSYNC_ALWAYS) commit_batch(d, b, n);
+    account_batch(d, b, n);
+    if (d->area[DLQ_AREA_MAIN].cur.fd >= 0) publish_cur(d, &d->area[DLQ_AREA_MAIN], 0);
+    for (size_t i = 0; i < n; i++)
+        if (b[i]->status == 0 && b[i]->area == DLQ_AREA_MAIN) written_req += b[i]->it->len;
     metrics_add(&d->m->dlq_written_bytes, written_req);
     for (size_t i = 0; i < n; i++) dlq_req_complete(b[i], b[i]->status);
 }
 
 /* ---- start-up recovery of unsealed segments ---------------------------- */
 
-static void recovered_seg(dlq *d, uint64_t seq, uint64_t size, const dlq_scan *s, int removed)
+static void recovered_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t size, const dlq_scan *s,
+                          int removed)
 {
     pthread_mutex_lock(&d->mu);
-    uint64_t cut = size - s->good_end;
-    if (removed) cut = size - DLQ_SEG_HDR_LEN, d->used -= size, dlq_segs_remove(d, seq);
-    else d->used -= cut;
+    uint64_t cut = removed ? size - DLQ_SEG_HDR_LEN : size - s->good_end;
     d->cut_bytes += cut;
-    dlq_seginfo *e = removed ? NULL : dlq_segs_find(d, seq);
-    if (e) *e = (dlq_seginfo){.seq = seq, .bytes = s->good_end, .records = s->records,
-                              .created_ns = e->created_ns, .sealed = 1};
-    dlq_segs_publish(d);
+    if (removed) {
+        forget_seg(d, a, seq, size);
+    } else if (is_rej(a)) {
+        d->used -= cut;
+        d->rej.used -= cut;
+        d->rej.bytes -= cut;
+        d->rej.records += s->records;
+    } else {
+        d->used -= cut;
+        dlq_seginfo *e = dlq_segs_find(d, seq);
+        if (e) *e = (dlq_seginfo){.seq = seq, .bytes = s->good_end, .records = s->records,
+                                  .created_ns = e->created_ns, .sealed = 1};
+        dlq_segs_publish(d);
+    }
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Scans an unsealed segment, cuts its torn or corrupt tail, seals it. */
-static int recover_one(dlq *d, uint64_t seq)
+/* Cuts the torn tail found by the scan and seals with the valid records. */
+static int cut_and_seal(dlq *d, int fd, const char *name, dlq_seg_hdr *h, uint64_t size,
+                        const dlq_scan *s)
+{
+    if (s->good_end < size) {
+        LOG_WARN("open segment %s: cut %llu bytes of torn or corrupt tail at offset %llu (%s)",
+                 name, (unsigned long long)(size - s->good_end), (unsigned long long)s->good_end,
+                 s->why ? s->why : "?");
+        if (ftruncate(fd, (off_t)s->good_end) != 0) return SW_EIO;
+    }
+    h->flags = DLQ_SEG_SEALED;
+    h->sealed_ns = clock_wall_ns();
+    h->records = s->records;
+    h->body_len = s->good_end - DLQ_SEG_HDR_LEN;
+    memcpy(h->body_sha, s->body_sha, DLQ_SHA256_LEN);
+    return dlq_seg_seal(fd, h, DLQ_SYNC(d));
+}
+
+/* Scans an unsealed segment, cuts its torn or corrupt tail, seals it; one
+ * that fails its header goes to quarantine/ of its area. */
+static void recover_one(dlq *d, dlq_area *a, uint64_t seq)
 {
     char name[DLQ_SEG_NAME_LEN + 1];
     dlq_seg_hdr h;
@@ -233,55 +333,39 @@ static int recover_one(dlq *d, uint64_t seq)
     uint64_t size = 0;
     const char *why = NULL;
     dlq_seg_name(seq, name);
-    int fd = openat(d->dirfd, name, O_RDWR | O_CLOEXEC);
-    if (fd < 0) return SW_EIO;
+    int fd = openat(a->dirfd, name, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        LOG_ERROR("recovery: cannot open segment %s: %s", name, strerror(errno));
+        return;
+    }
     int rc = dlq_seg_read_hdr(fd, &h, &size, &why);
     if (rc == 0) rc = dlq_seg_scan(d->rb, fd, size, 0, &s);
-    if (rc) goto out;
-    if (s.records == 0) {
+    if (rc == 0 && s.records == 0) {
         LOG_WARN("open segment %s holds no complete record: removed (%llu bytes cut)", name,
                  (unsigned long long)(size - DLQ_SEG_HDR_LEN));
-        if (unlinkat(d->dirfd, name, 0) == 0) recovered_seg(d, seq, size, &s, 1);
-        goto out;
+        if (unlinkat(a->dirfd, name, 0) == 0) recovered_seg(d, a, seq, size, &s, 1);
+    } else if (rc == 0 && (rc = cut_and_seal(d, fd, name, &h, size, &s)) == 0) {
+        recovered_seg(d, a, seq, size, &s, 0);
+        LOG_INFO("recovered open segment %s: %llu records", name, (unsigned long long)s.records);
     }
-    if (s.good_end < size) {
-        LOG_WARN("open segment %s: cut %llu bytes of torn or corrupt tail at offset %llu (%s)",
-                 name, (unsigned long long)(size - s.good_end), (unsigned long long)s.good_end,
-                 s.why ? s.why : "?");
-        if (ftruncate(fd, (off_t)s.good_end) != 0) {
-            rc = SW_EIO;
-            goto out;
-        }
-    }
-    h.flags = DLQ_SEG_SEALED;
-    h.sealed_ns = clock_wall_ns();
-    h.records = s.records;
-    h.body_len = s.good_end - DLQ_SEG_HDR_LEN;
-    memcpy(h.body_sha, s.body_sha, DLQ_SHA256_LEN);
-    if ((rc = dlq_seg_seal(fd, &h, DLQ_SYNC(d))) == 0) recovered_seg(d, seq, size, &s, 0);
-    LOG_INFO("recovered open segment %s: %llu records", name, (unsigned long long)s.records);
-out:
     close(fd);
     if (rc == SW_EDECODE) {
-        dlq_quarantine(d->dirfd, name, why, d->m);
-        return SW_EDECODE;
+        dlq_quarantine(a->dirfd, name, why, d->m);
+        pthread_mutex_lock(&d->mu);
+        forget_seg(d, a, seq, size);
+        pthread_mutex_unlock(&d->mu);
+    } else if (rc && rc != SW_EDECODE) {
+        LOG_ERROR("recovery of segment %s failed: %s", name, sw_strerror(rc));
     }
-    if (rc) LOG_ERROR("recovery of segment %s failed: %s", name, sw_strerror(rc));
-    return rc;
 }
 
 static void recover_all(dlq *d)
 {
-    for (size_t i = 0; i < d->nrecover; i++) {
-        if (recover_one(d, d->recover[i]) == SW_EDECODE) {
-            pthread_mutex_lock(&d->mu);
-            dlq_seginfo *e = dlq_segs_find(d, d->recover[i]);
-            if (e) d->used -= e->bytes, dlq_segs_remove(d, d->recover[i]);
-            dlq_segs_publish(d);
-            pthread_mutex_unlock(&d->mu);
-        }
+    for (int k = 0; k < DLQ_AREAS; k++) {
+        dlq_area *a = &d->area[k];
+        for (size_t i = 0; i < a->nrecover; i++) recover_one(d, a, a->recover[i]);
+        if (DLQ_SYNC(d) && a->nrecover) dlq_sync_dir(a->dirfd);
     }
-    if (DLQ_SYNC(d) && d->nrecover) dlq_sync_dir(d->dirfd);
     pthread_mutex_lock(&d->mu);
     d->recovered = 1;
     pthread_cond_broadcast(&d->rcv);
@@ -294,7 +378,7 @@ static void recover_all(dlq *d)
 static int wait_work(dlq *d)
 {
     while (!d->ring_n && !d->stop && !d->seal_req) {
-        if (!(d->dirty && d->o.fsync == CFG_FSYNC_BATCH)) {
+        if (!(any_dirty(d) && d->o.fsync == CFG_FSYNC_BATCH)) {
             pthread_cond_wait(&d->wcv, &d->mu);
             continue;
         }
@@ -315,6 +399,7 @@ void *dlq_writer_main(void *arg)
 {
     dlq *d = arg;
     dlq_req *b[BATCH_MAX];
+    dlq_area *main_a = &d->area[DLQ_AREA_MAIN];
     recover_all(d);
     d->last_fsync_ns = clock_mono_ns();
     for (;;) {
@@ -334,10 +419,10 @@ void *dlq_writer_main(void *arg)
         if (n) run_batch(d, b, n);
         if (d->o.fsync == CFG_FSYNC_BATCH &&
             (fsync_due || clock_mono_ns() - d->last_fsync_ns >= (int64_t)d->o.batch_ms * 1000000))
-            do_fsync(d);
-        if (seal && d->cur.records > 0) seal_cur(d);
+            for (int k = 0; k < DLQ_AREAS; k++) do_fsync(d, &d->area[k]);
+        if (seal && main_a->cur.records > 0) seal_cur(d, main_a);
         if (stop) break;
     }
-    seal_cur(d);
+    for (int k = 0; k < DLQ_AREAS; k++) seal_cur(d, &d->area[k]);
     return NULL;
 }

@@ -312,16 +312,6 @@ void exp_batch_ack(exporter *e, exp_batch *b)
     exp_batch_done(e, b);
 }
 
-void exp_batch_reject(exporter *e, exp_batch *b)
-{
-    metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_REJECTED], b->n_records);
-    if (b->replay) {
-        exp_replay_failed(e, b, "refused by the upstream");
-        return;
-    }
-    exp_batch_done(e, b);
-}
-
 void exp_give_up(exporter *e, exp_batch *b, const char *why)
 {
     if (b->replay) {

@@ -325,15 +325,12 @@ static void read_partial(exporter *e, exp_batch *b, struct evhttp_request *req)
                 sw_signal_name(b->sig), msg[0] ? msg : "(no message)");
 }
 
-static void log_reject(exp_batch *b, int code, struct evhttp_request *req)
+/* The start of an error answer's message (google.rpc.Status or text). */
+static void reject_message(struct evhttp_request *req, char *msg, size_t len)
 {
-    size_t len = 0;
-    const uint8_t *body = req ? resp_body(req, &len) : NULL;
-    char msg[EXP_LOG_MSG_LEN + 1];
-    exp_resp_error_message(body, len, req ? resp_type(req) : EXP_BODY_TEXT, msg, sizeof msg);
-    LOG_WARN_RL(10, "upstream refused a %s batch with HTTP %d (%u items, %llu records, "
-                "not retried): %s", sw_signal_name(b->sig), code, b->n_items,
-                (unsigned long long)b->n_records, msg[0] ? msg : "(empty body)");
+    size_t n = 0;
+    const uint8_t *body = req ? resp_body(req, &n) : NULL;
+    exp_resp_error_message(body, n, req ? resp_type(req) : EXP_BODY_TEXT, msg, len);
 }
 
 static const char *req_error_text(int err)
@@ -377,10 +374,12 @@ static void finish_request(exporter *e, exp_batch *b, int code, struct evhttp_re
         if (req) read_partial(e, b, req);
         exp_batch_ack(e, b);
         break;
-    case EXP_REJECT:
-        log_reject(b, code, req);
-        exp_batch_reject(e, b);
+    case EXP_REJECT: {
+        char msg[EXP_LOG_MSG_LEN + 1];
+        reject_message(req, msg, sizeof msg);
+        exp_batch_reject(e, b, code, msg);
         break;
+    }
     case EXP_RETRY: {
         const char *ra = NULL;
         atomic_store(&e->healthy, 0);

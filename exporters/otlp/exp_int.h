@@ -5,6 +5,7 @@
  *   exp_http.c      endpoint, TLS context, connection pool, request/response
  *   exp_circuit.c   the circuit breaker wired in: tickets, outcomes, probe timer
  *   exp_spill.c     the DLQ port: spills, completions, the backlog, stop wait
+ *   exp_reject.c    permanent refusals: 413 splitting, the DLQ's rejected area
  *   exp_replay.c    the replay thread and its hand-off to the export thread
  *   exp_oneshot.c   exp_send_blocking (offline replay; its own event_base)
  *   exp_retry.c     pure retry policy          exp_response.c  pure body parsing
@@ -45,6 +46,7 @@ struct evhttp_connection;
 struct ssl_ctx_st;
 struct bufferevent;
 typedef struct exp_replay exp_replay;
+typedef struct exp_rej exp_rej;
 
 /* Items waiting to be appended to the DLQ because its ring was full, in
  * order; appended again as completions free room (export thread). */
@@ -150,6 +152,9 @@ struct exporter {
     uint64_t spilled_items_total;      /* appends completed (stored) */
     uint64_t spill_failed_items_total; /* refused or failed: dropped */
     int abandon;               /* stop deadline: replay batches are let go */
+    exp_rej *rej_head, *rej_tail;      /* refused items waiting for ring room */
+    uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
+    uint64_t rejected_lost_total;      /* refused items it could not keep */
     exp_replay *rp;            /* owned; NULL without a DLQ */
 };
 
@@ -189,8 +194,7 @@ void exp_batch_set_state(exporter *e, exp_batch *b, exp_batch_state st);
 int exp_batch_attach_body(exp_batch *b, void *out);
 /* 2xx: observes latencies, counts SENT, done. */
 void exp_batch_ack(exporter *e, exp_batch *b);
-/* Permanent refusal: counts REJECTED, done. */
-void exp_batch_reject(exporter *e, exp_batch *b);
+
 /* Retryable failure: schedules the retry, or gives up. */
 void exp_batch_retry(exporter *e, exp_batch *b, const char *retry_after);
 /* The give-up hook: with a DLQ the items are appended to it (counted
@@ -263,6 +267,24 @@ void exp_spill_finish(exporter *e, uint64_t ms);
 /* exp_free: dispatches late completions, frees the port. */
 void exp_spill_destroy(exporter *e);
 
+/* exp_reject.c */
+/* Permanent refusal (code, msg: the start of the upstream's message,
+ * borrowed): 413 for several items splits b in two halves; otherwise
+ * counts REJECTED, logs, and with a DLQ appends the items to its rejected
+ * area (replay batches: exp_replay_rejected). b is done or split. */
+void exp_batch_reject(exporter *e, exp_batch *b, int code, const char *msg);
+/* Appends every item of the chain (owned) to the rejected area, or to the
+ * backlog while the DLQ's ring is full; cb(e, item, status) runs once per
+ * item (NULL: exp_reject_item_done). */
+void exp_reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_done_fn cb);
+/* Completion of a rejected-area append: counts it kept, or dropped (logged). */
+void exp_reject_item_done(exporter *e, item *it, int status);
+/* Appends backlogged items while the DLQ takes them. */
+void exp_reject_flush(exporter *e);
+size_t exp_reject_backlog_len(const exporter *e);
+/* Refuses what is still backlogged (each through its callback). */
+void exp_reject_abandon(exporter *e);
+
 /* exp_replay.c (only with a DLQ) */
 int exp_replay_start(exporter *e);      /* exp_start: reader, ring, thread */
 /* 1 when the pump should take a replay batch now (see the interleave rule
@@ -273,9 +295,16 @@ int exp_replay_turn(exporter *e, int live_waiting);
 int exp_replay_take(exporter *e);
 /* The replay batch was acknowledged: acks its position. */
 void exp_replay_acked(exporter *e, exp_batch *b);
-/* The replay batch was refused or given up: re-appends its items to the
- * DLQ, then acks; at the stop deadline it is let go (still in the DLQ). */
+/* A replay batch (or piece) was given up: re-appends its items to the
+ * main area; once every piece is settled and those appends completed, the
+ * position is acked. While stopping it is let go (still in the DLQ). */
 void exp_replay_failed(exporter *e, exp_batch *b, const char *why);
+/* A replay batch (or piece) was refused for good: its items go to the
+ * rejected area (never back to the main area: no poison loop), then as
+ * above. */
+void exp_replay_rejected(exporter *e, exp_batch *b, int code, const char *msg);
+/* A replay batch was split: pieces outstanding change by delta. */
+void exp_replay_repiece(exporter *e, int delta);
 /* The breaker closed: the replay thread may go on. */
 void exp_replay_wake(exporter *e);
 /* Stops the replay thread (main thread, before the export thread stops). */

@@ -16,14 +16,17 @@
  * The export thread takes records of one signal from the ring into one
  * replay batch (up to batch.max_bytes), sealed at once (the records are
  * already paced), and sends it like any batch (breaker ticket, retries).
- * At most one replay batch exists at a time, so acknowledgements follow
- * the reader's order: after a 2xx, dlq_reader_ack() with the batch's last
- * position (the dlq module adds the bytes to dlq_replayed_bytes). A replay
- * batch refused by the upstream or given up is appended to the DLQ again
- * (at its end; the callbacks count any failure as dropped) and acked once
- * those appends completed, so nothing is lost and the cursor moves on.
- * While stopping, a replay batch that fails is simply let go: it was never
- * acked, so it is replayed after the next start.
+ * At most one replay batch exists at a time (a 413 may split it into
+ * pieces: exp_reject.c), so acknowledgements follow the reader's order:
+ * once every piece is settled, dlq_reader_ack() with the batch's last
+ * position (the dlq module adds the bytes to dlq_replayed_bytes). A piece
+ * given up (retries exhausted) is appended to the main area again (at its
+ * end); a piece the upstream refused for good goes to the rejected area
+ * with its status and message — never back to the main area, so a poison
+ * record cannot loop. The ack waits until those appends completed (the
+ * callbacks count any failure as dropped), so nothing is lost and the
+ * cursor moves on. While stopping, a piece that fails is simply let go:
+ * the batch is not acked, so it is replayed after the next start.
  *
  * Interleaving with live traffic (exp_replay_turn): with only one source
  * holding data, that source is taken. With both, the priority alternates
@@ -79,10 +82,11 @@ struct exp_replay {
     rp_rec *held;              /* read, waiting for tokens or ring room */
     /* export thread only */
     exp_backlog bl;            /* re-appends waiting for room in the DLQ */
-    int batch_out;             /* a replay batch exists (OPEN to FLIGHT) */
-    uint32_t reappend_pending; /* re-appended items not yet completed */
-    int ack_owed;              /* ack ack_after once reappend_pending is 0 */
-    dlq_pos ack_after;
+    int batch_out;             /* pieces of the replay batch not yet settled */
+    uint32_t reappend_pending; /* re-appended or rejected items not yet completed */
+    int ack_owed;              /* a replay batch exists and is not acked yet */
+    int let_go;                /* stopping: a piece failed, do not ack */
+    dlq_pos ack_after;         /* its last position */
     int phase_replay;          /* interleave: replay has priority */
     int64_t phase_end_ns;
     int64_t interleave_ns;
@@ -194,6 +198,17 @@ static void ack(exp_replay *rp, const dlq_pos *pos)
     if (rp->r) dlq_reader_ack(rp->r, pos); /* no reader any more: replayed again */
 }
 
+/* Acks the replay batch once every piece is settled and every append of
+ * its items completed. */
+static void rp_settle(exporter *e)
+{
+    exp_replay *rp = e->rp;
+    if (!rp->ack_owed || rp->batch_out > 0 || rp->reappend_pending > 0) return;
+    if (!rp->let_go) ack(rp, &rp->ack_after);
+    rp->ack_owed = 0;
+    exp_schedule_pump(e);
+}
+
 /* Completion of a re-append of a failed replay batch's item. */
 static void reappend_done(void *arg, item *it, int status)
 {
@@ -207,11 +222,17 @@ static void reappend_done(void *arg, item *it, int status)
                      sw_strerror(status));
         item_free(it);
     }
-    if (--rp->reappend_pending == 0 && rp->ack_owed) {
-        ack(rp, &rp->ack_after);
-        rp->ack_owed = 0;
-        exp_schedule_pump(e);
-    }
+    rp->reappend_pending--;
+    rp_settle(e);
+}
+
+/* Completion of a rejected-area append of a refused replay item. */
+static void rejected_done(void *arg, item *it, int status)
+{
+    exporter *e = arg;
+    exp_reject_item_done(e, it, status);
+    e->rp->reappend_pending--;
+    rp_settle(e);
 }
 
 int exp_replay_turn(exporter *e, int live_waiting)
@@ -245,6 +266,9 @@ int exp_replay_take(exporter *e)
         free(rec);
     }
     rp->batch_out = 1;
+    rp->ack_owed = 1;
+    rp->let_go = 0;
+    rp->ack_after = b->rp_last;
     exp_batch_seal_at(e, b, rp->phase_replay);
     rp_kick(rp); /* room in the ring */
     return 0;
@@ -252,36 +276,67 @@ int exp_replay_take(exporter *e)
 
 void exp_replay_acked(exporter *e, exp_batch *b)
 {
+    (void)b; /* every piece carries the batch's position: acked once all settle */
+    e->rp->batch_out--;
+    rp_settle(e);
+}
+
+void exp_replay_repiece(exporter *e, int delta)
+{
+    e->rp->batch_out += delta;
+    rp_settle(e);
+}
+
+static uint32_t chain_len(const item *chain)
+{
+    uint32_t n = 0;
+    for (; chain; chain = chain->next) n++;
+    return n;
+}
+
+/* Stopping: the piece is let go; the batch stays in the DLQ, unacked. */
+static int let_go(exporter *e, exp_batch *b, const char *why)
+{
     exp_replay *rp = e->rp;
-    ack(rp, &b->rp_last);
-    rp->batch_out = 0;
+    if (!e->draining) return 0;
+    LOG_INFO("stop: a replay batch of %u items (%s) stays in the DLQ", b->n_items, why);
+    rp->let_go = 1;
+    rp->batch_out--;
+    exp_batch_done(e, b);
+    rp_settle(e);
+    return 1;
 }
 
 void exp_replay_failed(exporter *e, exp_batch *b, const char *why)
 {
     exp_replay *rp = e->rp;
-    rp->batch_out = 0;
-    if (e->draining) {
-        LOG_INFO("stop: a replay batch of %u items (%s) stays in the DLQ", b->n_items, why);
-        exp_batch_done(e, b);
-        return;
-    }
+    if (let_go(e, b, why)) return;
     uint32_t n = b->n_items;
     sw_signal sig = b->sig;
-    rp->ack_after = b->rp_last;
-    rp->ack_owed = 1;
     item *chain = exp_batch_take_items(e, b);
     exp_batch_done(e, b);
+    rp->batch_out--;
     LOG_WARN_RL(1, "replay: a %s batch of %u items failed (%s): appended to the DLQ again",
                 sw_signal_name(sig), n, why);
-    rp->reappend_pending++; /* held until every item was handed on */
+    rp->reappend_pending += chain_len(chain); /* each completion takes one off */
     for (item *it = chain, *next; it; it = next) {
         next = it->next;
-        rp->reappend_pending++;
         int rc = exp_spill_via(e, &rp->bl, it);
         if (rc != 0) reappend_done(e, it, rc);
     }
-    reappend_done(e, NULL, 0); /* releases the hold taken above */
+    rp_settle(e);
+}
+
+void exp_replay_rejected(exporter *e, exp_batch *b, int code, const char *msg)
+{
+    exp_replay *rp = e->rp;
+    if (let_go(e, b, "refused by the upstream")) return;
+    item *chain = exp_batch_take_items(e, b);
+    exp_batch_done(e, b);
+    rp->batch_out--;
+    rp->reappend_pending += chain_len(chain);
+    exp_reject_chain(e, chain, code, msg, rejected_done);
+    rp_settle(e);
 }
 
 void exp_replay_wake(exporter *e)

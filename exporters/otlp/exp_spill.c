@@ -12,6 +12,8 @@
  *                  room; refused otherwise it is counted DROPPED and logged;
  *   completion     an append that fails (SW_EIO, SW_ECLOSED) hands the item
  *                  back: counted DROPPED and logged, never silent.
+ * (Items the upstream refused for good go to the rejected area through the
+ * same port: exp_reject.c; its backlog is flushed and waited for here.)
  * Export thread only (the port's completions run here through port_ev or
  * dlq_port_wait); exp_spill_destroy runs on the main thread at exp_free.
  */
@@ -101,6 +103,7 @@ void exp_backlog_flush(exporter *e, exp_backlog *bl)
 
 static void flush_all(exporter *e)
 {
+    exp_reject_flush(e);
     exp_backlog_flush(e, &e->backlog);
     exp_backlog *rb = exp_replay_backlog(e);
     if (rb) exp_backlog_flush(e, rb);
@@ -135,6 +138,12 @@ int exp_spill_item(exporter *e, item *it)
 
 int exp_spill_batch(exporter *e, exp_batch *b)
 {
+    /* A replay batch is already on disk: hand it back to the replay side
+     * (re-append and ack), or replay stops for good. */
+    if (b->replay) {
+        exp_replay_failed(e, b, "circuit open");
+        return 0;
+    }
     sw_signal sig = b->sig;
     uint32_t n = b->n_items, taken = 0;
     item *chain = exp_batch_take_items(e, b);
@@ -196,13 +205,13 @@ void exp_spill_finish(exporter *e, uint64_t ms)
         dlq_port_dispatch(e->port);
         flush_all(e);
         int64_t left = end - clock_mono_ns();
-        if ((dlq_port_pending(e->port) == 0 && !e->backlog.head && !(rb && rb->head)) ||
-            left <= 0)
+        if ((dlq_port_pending(e->port) == 0 && !e->backlog.head && !(rb && rb->head) &&
+             !e->rej_head) || left <= 0)
             break;
         int wait_ms = left > 100000000LL ? 100 : (int)(left / 1000000) + 1;
         dlq_port_wait(e->port, wait_ms);
     }
-    size_t waiting = backlog_len(&e->backlog) + backlog_len(rb);
+    size_t waiting = backlog_len(&e->backlog) + backlog_len(rb) + exp_reject_backlog_len(e);
     size_t pending = dlq_port_pending(e->port);
     if (waiting || pending)
         LOG_ERROR("stop: %zu appends to the DLQ not confirmed within %llu ms and %zu items "
@@ -210,6 +219,7 @@ void exp_spill_finish(exporter *e, uint64_t ms)
                   (unsigned long long)ms, waiting);
     backlog_abandon(&e->backlog);
     backlog_abandon(rb);
+    exp_reject_abandon(e);
     e->undelivered_items += pending; /* not known to be stored */
 }
 
@@ -222,6 +232,7 @@ void exp_spill_destroy(exporter *e)
     dlq_port_dispatch(e->port);
     backlog_abandon(&e->backlog);
     backlog_abandon(exp_replay_backlog(e));
+    exp_reject_abandon(e);
     if (e->port_ev) event_free(e->port_ev);
     e->port_ev = NULL;
     if (dlq_port_pending(e->port) > 0) {

@@ -8,7 +8,11 @@
  * success; retryable failures (connection errors, timeouts, 429, 502, 503,
  * 504) are retried with exponential backoff and jitter honouring
  * Retry-After (seconds or HTTP-date) until retry.max_elapsed_time; other
- * answers are counted and logged, not retried. Counts into sw_metrics.
+ * answers are permanent refusals: counted and logged, never retried (a 413
+ * to several items first splits the batch in halves, down to single
+ * items); with a DLQ the refused items are kept in its rejected area with
+ * the upstream's status and message, never replayed. Counts into
+ * sw_metrics.
  *
  * A circuit breaker (exporters.otlphttp.circuit_breaker) guards the
  * upstream: once open, no request goes out until one probe after
