@@ -121,9 +121,17 @@ int dlq_reader_sync(dlq_reader *r, int force)
         if (del) delete_acked(r, &pos); /* the cursor on disk is already at pos */
         return 0;
     }
-    /* Persist before deleting, so a restart never points before a deletion. */
+    /* Persist before deleting, so a restart normally never points before a
+     * deletion. If the cursor cannot be written (a full disk), still delete
+     * what is fully acknowledged: that is what gives the space back, and a
+     * cursor left in a deleted segment reads as "all of it acknowledged"
+     * (docs/dlq-format.md), so nothing is lost — at worst records of the
+     * first remaining segment are replayed again after a restart. */
     int rc = dlq_cursor_store(r->d->dirfd, &pos, DLQ_SYNC(r->d));
-    if (rc) return rc;
+    if (rc) {
+        if (del) delete_acked(r, &pos);
+        return rc;
+    }
     r->persisted = pos;
     pthread_mutex_lock(&r->mu);
     r->unpersisted -= n;
@@ -243,8 +251,10 @@ static void leave_segment(dlq_reader *r)
 int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos)
 {
     *out = NULL;
-    int rc = dlq_reader_sync(r, 0);
-    if (rc) return rc;
+    /* A cursor that cannot be written now (full disk) must not stop the
+     * replay that frees the space: it is retried on the next call. */
+    (void)dlq_reader_sync(r, 0); /* failures are logged there */
+    int rc;
     for (;;) {
         if (r->fd < 0) {
             rc = enter_segment(r);
