@@ -1,33 +1,29 @@
-/* rcv_http.c — the OTLP/HTTP receiver's connection handling (libevent evhttp).
+/* rcv_http.c — the OTLP/HTTP receiver's request handling (runtime/httpd.h).
  *
- * Lifecycle (rcv_new/start/stop_intake/free) and the request callback. The
- * callback routes by path and method, hands the body to rcv_decode() (pure,
+ * Lifecycle (rcv_new/start/stop_intake/free) and the request handler. The
+ * handler routes by path and method, hands the body to rcv_decode() (pure,
  * rcv_decode.c), pushes the protobuf as one item into the queue, and answers
  * with bodies from rcv_respond.c. Everything here runs on the ingest thread;
  * only rcv_ready() may be read from elsewhere.
  *
- * Limits enforced by libevent before our callback runs: a Content-Length
- * (or chunked body) over max_request_body_size is answered 413 by libevent
- * itself with its own small HTML body, and the connection is closed without
- * reading the body; headers over RCV_MAX_HEADERS are refused the same way.
- * Malformed HTTP gets libevent's 400, unknown methods its 501. Those
- * answers are not counted in rcv_requests. The read timeout closes idle
- * keep-alive connections and stalled clients.
+ * httpd enforces the HTTP limits: a body over max_request_body_size
+ * (Content-Length, or a chunked body as soon as it passes the cap) is not
+ * read; the handler is called without a body and answers 413 with a
+ * google.rpc.Status, then the connection closes. A head over
+ * RCV_MAX_HEADERS, malformed HTTP and unsupported protocol features are
+ * answered by httpd itself (431/400/501/505) and are not counted in
+ * rcv_requests. The read timeout closes idle keep-alive connections and
+ * stalled clients.
  */
 #include "receivers/otlp/receiver.h"
 
 #define LOG_COMPONENT "receiver"
 
-#include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "dlq/dlq.h"
 #include "processors/card_proc.h"
@@ -37,6 +33,7 @@
 #include "runtime/buf.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "runtime/httpd.h"
 #include "runtime/item.h"
 #include "runtime/log.h"
 
@@ -54,8 +51,7 @@ struct receiver {
     struct spill_ctx *cur;            /* the request being queued (spill hook) */
     unsigned pending;                 /* requests waiting for DLQ completions */
     sw_metrics *m;                    /* borrowed, may be NULL */
-    struct evhttp *http;              /* owned */
-    struct evhttp_bound_socket *sock; /* owned by http; NULL once stopped */
+    httpd *http;                      /* owned */
     size_t cap;                       /* max_request_body_size */
     uint16_t port;
     _Atomic int accepting;            /* written on the ingest thread only */
@@ -72,21 +68,8 @@ typedef struct reply {
     int close;               /* add Connection: close */
     int64_t rejected;        /* 200: partial_success rejected count */
     const char *partial_msg; /* 200: partial_success error_message, or NULL */
+    int allow;               /* add Allow: POST (405) */
 } reply;
-
-static const char *reason_phrase(int code)
-{
-    switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
-    }
-}
 
 static void count_request(receiver *r, int sig, int code)
 {
@@ -101,9 +84,8 @@ static void count_refused(receiver *r, int sig, int reason, uint32_t items)
 }
 
 /* Sends the reply; sig < 0 (unknown path) is not counted. */
-static void send_reply(receiver *r, struct evhttp_request *req, int sig, const reply *rp)
+static void send_reply(receiver *r, httpd_req *req, int sig, const reply *rp)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     int json = rp->ct == RCV_CT_JSON;
     buf_reset(&r->rsp);
     if (rp->code == 200) {
@@ -113,28 +95,25 @@ static void send_reply(receiver *r, struct evhttp_request *req, int sig, const r
     } else if (rcv_encode_status(json, rp->grpc_code, rp->msg, &r->rsp) != 0) {
         buf_reset(&r->rsp);
     }
-    evhttp_add_header(h, "Content-Type", rcv_content_type_str(rp->ct));
-    if (rp->retry_after) evhttp_add_header(h, "Retry-After", "1");
-    if (rp->close) evhttp_add_header(h, "Connection", "close");
-    if (r->rsp.len > 0)
-        evbuffer_add(evhttp_request_get_output_buffer(req), r->rsp.data, r->rsp.len);
-    evhttp_send_reply(req, rp->code, reason_phrase(rp->code), NULL);
+    const char *extra = rp->retry_after ? "Retry-After: 1\r\n"
+                      : rp->allow       ? "Allow: POST\r\n"
+                                        : NULL;
+    if (rp->close) httpd_req_close(req);
     count_request(r, sig, rp->code);
+    httpd_reply(req, rp->code, rcv_content_type_str(rp->ct), extra, r->rsp.data, r->rsp.len);
 }
 
 /* The signal for an exact path (query string ignored), or -1. */
-static int route(struct evhttp_request *req)
+static int route(const httpd_req *req)
 {
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
-    if (!path) return -1;
+    const char *path = httpd_req_path(req);
     for (int s = 0; s < SIG_COUNT; s++)
         if (strcmp(path, sw_signal_path((sw_signal)s)) == 0) return s;
     return -1;
 }
 
 /* Answers a failed decode and counts the refusal. */
-static void refuse_decode(receiver *r, struct evhttp_request *req, int sig,
+static void refuse_decode(receiver *r, httpd_req *req, int sig,
                           rcv_content_type ct, const rcv_result *res)
 {
     reply rp = {res->http_status, ct, res->grpc_code, res->message, 0, 0};
@@ -179,7 +158,7 @@ static void limit_cardinality(receiver *r, card_result *cr, const uint8_t **pb, 
 }
 
 /* Refusal after a successful decode: shutdown, queue full, no memory. */
-static void refuse_push(receiver *r, struct evhttp_request *req, int sig,
+static void refuse_push(receiver *r, httpd_req *req, int sig,
                         rcv_content_type ct, uint32_t items, int err)
 {
     reply rp = {503, ct, RCV_GRPC_UNAVAILABLE, "queue full", 1, 0};
@@ -203,7 +182,7 @@ static void refuse_push(receiver *r, struct evhttp_request *req, int sig,
  * request alive even if its client goes away (the reply is then dropped). */
 typedef struct spill_wait {
     receiver *r;
-    struct evhttp_request *req;
+    httpd_req *req;
     int sig;
     rcv_content_type ct;
     uint32_t items;
@@ -215,7 +194,7 @@ typedef struct spill_wait {
 } spill_wait;
 
 typedef struct spill_ctx {
-    struct evhttp_request *req;
+    httpd_req *req;
     int sig;
     rcv_content_type ct;
     spill_wait *wait;        /* created by the first spilled item */
@@ -288,22 +267,16 @@ static int spill_defer(receiver *r, spill_ctx *ctx, int rc, uint32_t items,
     return 1;
 }
 
-static void handle_export(receiver *r, struct evhttp_request *req, int sig,
+static void handle_export(receiver *r, httpd_req *req, int sig,
                           rcv_content_type ct)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    const uint8_t *body = len ? evbuffer_pullup(in, -1) : NULL;
+    size_t len = 0;
+    const uint8_t *body = httpd_req_body(req, &len);
     if (r->m) metrics_add(&r->m->rcv_bytes[sig], len);
-    if (len && !body) {
-        refuse_push(r, req, sig, ct, 0, SW_ENOMEM);
-        return;
-    }
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     rcv_request_info info = {(sw_signal)sig, ct,
-                             rcv_parse_encoding(evhttp_find_header(h, "Content-Encoding"))};
+                             rcv_parse_encoding(httpd_req_header(req, "Content-Encoding"))};
     rcv_result res;
-    card_result cr = {0};
+    card_result cr = {0}; /* before the first goto: destroyed at done */
     spill_ctx ctx = {req, sig, ct, NULL};
     if (rcv_decode(&info, body, len, r->cap, &res) != 0) {
         refuse_decode(r, req, sig, ct, &res);
@@ -344,22 +317,28 @@ done:
     rcv_result_destroy(&res);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(httpd_req *req, void *arg)
 {
     receiver *r = arg;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    rcv_content_type ct = rcv_parse_content_type(evhttp_find_header(h, "Content-Type"));
+    rcv_content_type ct = rcv_parse_content_type(httpd_req_header(req, "Content-Type"));
     int sig = route(req);
     if (sig < 0) {
-        LOG_DEBUG("404 for %s", evhttp_request_get_uri(req));
+        LOG_DEBUG("404 for %s", httpd_req_path(req));
         reply rp = {404, ct, RCV_GRPC_NOT_FOUND, "not found", 0, 0};
         send_reply(r, req, -1, &rp);
         return;
     }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        LOG_DEBUG("405 for %s", evhttp_request_get_uri(req));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+    if (strcmp(httpd_req_method(req), "POST") != 0) {
+        LOG_DEBUG("405 for %s %s", httpd_req_method(req), httpd_req_path(req));
         reply rp = {405, ct, RCV_GRPC_UNIMPLEMENTED, "method not allowed (use POST)", 0, 0};
+        rp.allow = 1;
+        send_reply(r, req, sig, &rp);
+        return;
+    }
+    if (httpd_req_too_large(req)) {
+        LOG_WARN_RL(10, "refused %s request: 413 body over %zu bytes",
+                    sw_signal_name((sw_signal)sig), r->cap);
+        reply rp = {413, ct, RCV_GRPC_INVALID_ARGUMENT, "request body too large", 0, 1};
         send_reply(r, req, sig, &rp);
         return;
     }
@@ -406,35 +385,6 @@ fail:
     return NULL;
 }
 
-static void configure(receiver *r)
-{
-    evhttp_set_gencb(r->http, on_request, r);
-    evhttp_set_max_body_size(r->http, (ev_ssize_t)r->cap);
-    evhttp_set_max_headers_size(r->http, RCV_MAX_HEADERS);
-    /* Every method reaches on_request, which answers 405 with Allow. */
-    evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-    uint64_t ms = r->c->receiver.http_read_timeout_ms;
-    if (ms > 0) {
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-        evhttp_set_timeout_tv(r->http, &tv);
-    }
-}
-
-static uint16_t bound_port(struct evhttp_bound_socket *sock)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) != 0) {
-        LOG_ERROR("getsockname: %s", strerror(errno));
-        return 0;
-    }
-    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 int rcv_start(receiver *r)
 {
     char *host = NULL;
@@ -447,19 +397,19 @@ int rcv_start(receiver *r)
         LOG_ERROR("invalid receivers.otlp.http.endpoint \"%s\"", ep);
         goto out;
     }
-    r->http = evhttp_new(r->base);
+    httpd_opts o = {.max_body = r->cap, .max_head = RCV_MAX_HEADERS,
+                    .timeout_ms = r->c->receiver.http_read_timeout_ms};
+    r->http = httpd_new(r->base, &o, on_request, r);
     if (!r->http) {
         rc = SW_ENOMEM;
         goto out;
     }
-    configure(r);
-    r->sock = evhttp_bind_socket_with_handle(r->http, host, port);
-    if (!r->sock) {
-        LOG_ERROR("cannot listen on %s: %s", ep, strerror(errno));
-        rc = SW_EIO;
+    rc = httpd_bind(r->http, host, port);
+    if (rc != 0) {
+        LOG_ERROR("cannot listen on %s", ep);
         goto out;
     }
-    r->port = bound_port(r->sock);
+    r->port = httpd_port(r->http);
     atomic_store(&r->accepting, 1);
     LOG_INFO("OTLP/HTTP receiver listening on %s (port %u, max body %zu bytes)", ep,
              (unsigned)r->port, r->cap);
@@ -502,10 +452,8 @@ void rcv_flush_spills(receiver *r, uint64_t timeout_ms)
 void rcv_stop_intake(receiver *r)
 {
     if (!r) return;
-    atomic_store(&r->accepting, 0);
-    if (r->http && r->sock) {
-        evhttp_del_accept_socket(r->http, r->sock);
-        r->sock = NULL;
+    if (r->http && atomic_exchange(&r->accepting, 0)) {
+        httpd_stop_accepting(r->http);
         LOG_INFO("OTLP/HTTP receiver stopped accepting connections");
     }
 }
@@ -516,7 +464,7 @@ void rcv_free(receiver *r)
 {
     if (!r) return;
     if (r->dport) dlq_port_dispatch(r->dport); /* answer what the DLQ completed */
-    if (r->http) evhttp_free(r->http);
+    httpd_free(r->http);
     card_free(r->card);
     prio_free(r->prio);
     if (r->port_ev) event_free(r->port_ev);

@@ -1,0 +1,333 @@
+/* httpd.c — see httpd.h: the listening socket, accepting, shutdown, the
+ * request view and the answer. Connections live in httpd_conn.c.
+ */
+#define LOG_COMPONENT "httpd"
+#include "runtime/httpd_int.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define HTTPD_DEF_BODY (1u << 20)
+#define HTTPD_DEF_HEAD (64 * 1024)
+#define HTTPD_BACKLOG 1024
+#define HTTPD_ACCEPTS_PER_EVENT 64
+
+const char *httpd_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    }
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+    tv->tv_sec = (time_t)(ms / 1000);
+    tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+httpd *httpd_new(struct event_base *base, const httpd_opts *o, httpd_handler fn, void *arg)
+{
+    if (!base || !fn) return NULL;
+    httpd *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->base = base;
+    h->fn = fn;
+    h->arg = arg;
+    h->lfd = -1;
+    if (o) h->o = *o;
+    if (!h->o.max_body) h->o.max_body = HTTPD_DEF_BODY;
+    if (!h->o.max_head) h->o.max_head = HTTPD_DEF_HEAD;
+    if (!h->o.max_conns) h->o.max_conns = HTTPD_MAX_CONNS;
+    if (h->o.max_body > SIZE_MAX / 4) h->o.max_body = SIZE_MAX / 4;
+    if (h->o.max_head > SIZE_MAX / 8) h->o.max_head = SIZE_MAX / 8;
+    /* head + body + trailers + one read of the next request */
+    h->in_limit = 2 * h->o.max_head + h->o.max_body + HTTPD_READ_SZ;
+    ms_to_tv(h->o.timeout_ms, &h->tv);
+    uint64_t lms = h->o.timeout_ms && h->o.timeout_ms < HTTPD_LINGER_MS ? h->o.timeout_ms
+                                                                       : HTTPD_LINGER_MS;
+    ms_to_tv(lms, &h->linger_tv);
+    return h;
+}
+
+static void lev_set(httpd *h, int on)
+{
+    if (!h->lev || h->lev_on == on) return;
+    if (on ? event_add(h->lev, NULL) : event_del(h->lev)) return;
+    h->lev_on = on;
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    httpd *h = arg;
+    (void)what;
+    for (int i = 0; i < HTTPD_ACCEPTS_PER_EVENT && h->nconns < h->o.max_conns; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                LOG_WARN_RL(10, "accept: %s; not accepting until a connection closes",
+                            strerror(errno));
+                if (h->nconns > 0) lev_set(h, 0);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
+                LOG_WARN_RL(10, "accept: %s", strerror(errno));
+            }
+            return;
+        }
+        if (!httpd_conn_new(h, fd)) {
+            LOG_WARN_RL(10, "out of memory for a new connection");
+            close(fd);
+        }
+    }
+    if (h->nconns >= h->o.max_conns) {
+        LOG_WARN_RL(10, "%u connections open: not accepting more until one closes",
+                    h->nconns);
+        lev_set(h, 0);
+    }
+}
+
+void httpd_conn_gone(httpd *h)
+{
+    h->nconns--;
+    if (!h->draining && h->nconns < h->o.max_conns) lev_set(h, 1);
+}
+
+static int listen_on(const struct addrinfo *ai)
+{
+    int one = 1;
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0) return -1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, HTTPD_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static uint16_t local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int httpd_bind(httpd *h, const char *host, uint16_t port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ps[8];
+    int fd = -1, rc = 0;
+    if (h->lfd >= 0 || h->draining) return SW_EINVAL;
+    snprintf(ps, sizeof ps, "%u", (unsigned)port);
+    int gai = getaddrinfo(host && *host ? host : NULL, ps, &hints, &res);
+    if (gai != 0) {
+        LOG_ERROR("cannot resolve \"%s\": %s", host ? host : "", gai_strerror(gai));
+        return SW_EIO;
+    }
+    for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) fd = listen_on(ai);
+    if (fd < 0) {
+        LOG_ERROR("cannot listen on %s:%u: %s", host ? host : "", (unsigned)port,
+                  strerror(errno));
+        rc = SW_EIO;
+        goto out;
+    }
+    h->lev = event_new(h->base, fd, EV_READ | EV_PERSIST, on_accept, h);
+    if (!h->lev) {
+        close(fd);
+        rc = SW_ENOMEM;
+        goto out;
+    }
+    h->lfd = fd;
+    h->port = local_port(fd);
+    lev_set(h, 1);
+out:
+    freeaddrinfo(res);
+    return rc;
+}
+
+uint16_t httpd_port(const httpd *h) { return h ? h->port : 0; }
+
+static void close_listener(httpd *h)
+{
+    if (h->lev) {
+        lev_set(h, 0);
+        event_free(h->lev);
+        h->lev = NULL;
+    }
+    if (h->lfd >= 0) close(h->lfd);
+    h->lfd = -1;
+}
+
+void httpd_stop_accepting(httpd *h)
+{
+    if (!h || h->draining) return;
+    h->draining = 1;
+    close_listener(h);
+}
+
+void httpd_close_idle(httpd *h)
+{
+    if (!h) return;
+    hconn *next;
+    for (hconn *c = h->conns; c; c = next) {
+        next = c->next;
+        if (c->fd < 0 || c->state != HC_HEAD || c->in_len > c->off ||
+            c->out_off < c->out_len || c->closing)
+            continue;
+        char ch;
+        if (recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) > 0) continue; /* served, then closed */
+        httpd_conn_close(c);
+    }
+}
+
+void httpd_free(httpd *h)
+{
+    if (!h) return;
+    close_listener(h);
+    while (h->conns) httpd_conn_free(h->conns);
+    free(h);
+}
+
+/* ---- the request view -------------------------------------------------- */
+
+const char *httpd_req_method(const httpd_req *r) { return r->head.method; }
+const char *httpd_req_path(const httpd_req *r) { return r->head.path; }
+
+const char *httpd_req_header(const httpd_req *r, const char *name)
+{
+    return httpd_head_field(&r->head, name);
+}
+
+const uint8_t *httpd_req_body(const httpd_req *r, size_t *len)
+{
+    if (len) *len = r->body_len;
+    return r->body;
+}
+
+int httpd_req_too_large(const httpd_req *r) { return r->too_large; }
+void httpd_req_close(httpd_req *r) { r->close = 1; }
+
+/* ---- answers ----------------------------------------------------------- */
+
+const char *httpd_date(httpd *h)
+{
+    time_t now = time(NULL);
+    if (now != h->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(h->date, sizeof h->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        h->date_sec = now;
+    }
+    return h->date;
+}
+
+typedef struct hb {
+    char b[HTTPD_MAX_REPLY_HEAD];
+    size_t n;
+    int over;
+} hb;
+
+static void put(hb *o, const char *s)
+{
+    size_t n = strlen(s);
+    if (o->over || n > sizeof o->b - o->n) {
+        o->over = 1;
+        return;
+    }
+    memcpy(o->b + o->n, s, n);
+    o->n += n;
+}
+
+static void put_u64(hb *o, uint64_t v)
+{
+    char d[24];
+    int i = (int)sizeof d - 1;
+    d[i] = '\0';
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(o, d + i);
+}
+
+int httpd_send_response(hconn *c, int status, const char *ctype, const char *headers,
+                        const void *body, size_t len, int close, int is_head)
+{
+    hb o = {.n = 0, .over = 0};
+    put(&o, "HTTP/1.1 ");
+    put_u64(&o, status >= 100 && status <= 999 ? (uint64_t)status : 500);
+    put(&o, " ");
+    put(&o, httpd_reason(status));
+    put(&o, "\r\nDate: ");
+    put(&o, httpd_date(c->h));
+    if (ctype) {
+        put(&o, "\r\nContent-Type: ");
+        put(&o, ctype);
+    }
+    put(&o, "\r\nContent-Length: ");
+    put_u64(&o, len);
+    put(&o, "\r\n");
+    if (headers) put(&o, headers);
+    if (close) put(&o, "Connection: close\r\n");
+    else if (c->req.head.minor == 0) put(&o, "Connection: keep-alive\r\n");
+    put(&o, "\r\n");
+    if (o.over) return SW_EINVAL;
+    struct iovec iov[2] = {{o.b, o.n}, {(void *)body, len}};
+    (void)httpd_conn_send(c, iov, is_head || !len ? 1 : 2);
+    return 0;
+}
+
+int httpd_reply(httpd_req *r, int status, const char *ctype, const char *headers,
+                const void *body, size_t len)
+{
+    hconn *c = r->c;
+    int rc = 0;
+    int close = r->close || r->too_large || c->h->draining;
+    if (close) c->closing = 1;
+    if (r->too_large) c->linger = 1;
+    if (c->fd >= 0) {
+        rc = httpd_send_response(c, status, ctype, headers, body, len, close, r->is_head);
+        if (rc != 0) {
+            static const char msg[] = "reply headers too long\n";
+            LOG_ERROR_RL(10, "%s", "reply headers too long; answering 500");
+            (void)httpd_send_response(c, 500, "text/plain", NULL, msg, sizeof msg - 1, close,
+                                      r->is_head);
+        }
+    }
+    httpd_conn_answered(c);
+    return rc;
+}

@@ -1,0 +1,107 @@
+/* httpd.h — a small HTTP/1.1 server on a libevent event_base.
+ *
+ * Serves the OTLP/HTTP receiver and the telemetry endpoints. Everything
+ * runs on the thread of the event_base given to httpd_new(): the handler is
+ * called there and httpd_reply() must be called there too.
+ *
+ * Each connection reads with large read(2)s (64 KiB at a time) into one
+ * buffer that grows up to the head cap plus the body cap, so a request's
+ * body is contiguous and handed to the handler without a copy (a chunked
+ * body is decoded in place). Answers go out with one writev(2); what the
+ * socket does not take waits for a write event. Keep-alive (HTTP/1.1 by
+ * default, HTTP/1.0 with "Connection: keep-alive"), pipelining (requests
+ * are answered in order, one at a time), "Expect: 100-continue", chunked
+ * bodies with trailers. The read timeout closes a connection that sends
+ * nothing (idle keep-alive, stalled head or body) and the same timeout
+ * bounds a write that makes no progress.
+ *
+ * Refused by the server itself, answered with a short text body and a
+ * close: malformed request line, header or chunk (400), head over
+ * max_head or more than HTTPD_MAX_HEADERS fields (431), a Transfer-Encoding
+ * other than chunked (501), an HTTP version other than 1.x — including the
+ * HTTP/2 preface — (505), an Expect other than 100-continue (417). A body
+ * over max_body (announced by Content-Length, or a chunked body as soon as
+ * its total passes the cap) is never buffered: the handler is called with
+ * httpd_req_too_large() == 1 and no body, answers (normally 413), and the
+ * connection closes after the answer without reading the rest.
+ *
+ * REPLY CONTRACT. The handler gets an httpd_req and must answer it exactly
+ * once with httpd_reply(), either before returning or later (a deferred
+ * answer). The request view (method, path, fields, body) stays valid until
+ * the answer. While a request waits for its answer the connection reads
+ * nothing more. If the connection breaks meanwhile (a write error of an
+ * earlier answer), the handle stays valid and the late answer is dropped
+ * and frees it. httpd_free() frees every handle still unanswered: after it
+ * no httpd_reply() may be made.
+ *
+ * Connections are capped at max_conns (HTTPD_MAX_CONNS by default); at the
+ * cap the listening socket is left unwatched, so new clients wait in the
+ * kernel's backlog until a connection closes.
+ */
+#ifndef SW_HTTPD_H
+#define SW_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+typedef struct httpd httpd;
+typedef struct httpd_req httpd_req;
+
+#define HTTPD_MAX_CONNS 4096
+
+typedef struct httpd_opts {
+    size_t max_body;       /* body cap in bytes (after dechunking); 0: 1 MiB */
+    size_t max_head;       /* request line + header fields; 0: 64 KiB */
+    uint64_t timeout_ms;   /* read/write inactivity timeout; 0: none */
+    unsigned max_conns;    /* 0: HTTPD_MAX_CONNS */
+} httpd_opts;
+
+/* Called once per request; must lead to exactly one httpd_reply(). */
+typedef void (*httpd_handler)(httpd_req *req, void *arg);
+
+/* Returns an owned server or NULL. base and arg are borrowed; o is copied
+ * (NULL: defaults). Listens on nothing yet. */
+httpd *httpd_new(struct event_base *base, const httpd_opts *o, httpd_handler fn, void *arg);
+/* Listens on host:port (numeric or a name; port 0 = ephemeral). 0, SW_EIO
+ * (logged with errno) or SW_EINVAL when already bound. */
+int httpd_bind(httpd *h, const char *host, uint16_t port);
+/* The port bound, 0 before httpd_bind. */
+uint16_t httpd_port(const httpd *h);
+/* Shutdown, step 1: closes the listening socket (new clients are refused
+ * by the kernel); from now on every answer carries "Connection: close", so
+ * open connections close after their next answer. */
+void httpd_stop_accepting(httpd *h);
+/* Shutdown, step 2 (optional): closes the connections that are idle —
+ * nothing buffered, nothing being answered and no byte waiting in the
+ * socket; a connection with a request arriving is served first. */
+void httpd_close_idle(httpd *h);
+/* Closes everything and frees every unanswered request. NULL-safe. */
+void httpd_free(httpd *h);
+
+/* ---- the request view (valid until the answer) ------------------------ */
+const char *httpd_req_method(const httpd_req *r);
+/* The target's path, without the query string. */
+const char *httpd_req_path(const httpd_req *r);
+/* The value of header field `name` (case-insensitive), or NULL. */
+const char *httpd_req_header(const httpd_req *r, const char *name);
+/* The body (NULL when empty or too large) and its length. */
+const uint8_t *httpd_req_body(const httpd_req *r, size_t *len);
+/* 1 when the body passed max_body (and was not read). */
+int httpd_req_too_large(const httpd_req *r);
+/* Asks for the connection to close after this request's answer. */
+void httpd_req_close(httpd_req *r);
+
+/* Answers r (takes it: r is invalid afterwards). ctype may be NULL (no
+ * Content-Type); headers: extra "Name: value\r\n" lines or NULL; body
+ * (borrowed, copied if the socket does not take it at once) is left out
+ * for HEAD. Adds Content-Length, Date and, when the connection closes,
+ * "Connection: close". 0, or SW_EINVAL when the header lines do not fit
+ * HTTPD_MAX_REPLY_HEAD (a 500 is sent instead). */
+#define HTTPD_MAX_REPLY_HEAD 2048
+int httpd_reply(httpd_req *r, int status, const char *ctype, const char *headers,
+                const void *body, size_t len);
+/* The reason phrase of a status ("OK", "Not Found", ...). */
+const char *httpd_reason(int status);
+
+#endif

@@ -1,0 +1,58 @@
+/* fuzz_httpd.c — the HTTP/1.1 request parser (runtime/httpd_parse.h).
+ *
+ * The input is a stream of pipelined requests, framed the way a server
+ * connection frames them: blank lines skipped, a head found and parsed in
+ * place, then a Content-Length body skipped or a chunked body decoded in
+ * place, fed in pieces whose size comes from the first input byte. Checks
+ * the decoder's invariants (output within cap and within the input).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/httpd_parse.h"
+
+#define CAP 4096
+
+/* Decodes a chunked body at b[0..len) in pieces of step bytes; returns the
+ * bytes consumed, or 0 when it failed or is incomplete. */
+static size_t chunked(uint8_t *b, size_t len, size_t step)
+{
+    httpd_chunked c;
+    httpd_chunked_init(&c);
+    int rc = 0;
+    for (size_t have = 0; rc == 0 && have < len;) {
+        have = len - have < step ? len : have + step;
+        rc = httpd_chunked_step(&c, b, have, CAP, 1024);
+        if (c.out > CAP || c.out > c.in || c.in > have) abort();
+    }
+    return rc == 1 ? c.in : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static httpd_head h;
+    if (size < 1) return 0;
+    size_t step = (size_t)data[0] % 64 + 1;
+    char *b = malloc(size);
+    if (!b) return 0;
+    memcpy(b, data + 1, size - 1);
+    size_t len = size - 1, off = 0;
+    while (off < len) {
+        while (off < len && (b[off] == '\r' || b[off] == '\n')) off++;
+        size_t scan = 0, end = httpd_head_end(b + off, len - off, &scan);
+        if (end == 0 || httpd_parse_head(b + off, end, &h) != 0) break;
+        (void)httpd_head_field(&h, "content-type");
+        off += end;
+        if (h.chunked) {
+            size_t used = chunked((uint8_t *)b + off, len - off, step);
+            if (used == 0) break;
+            off += used;
+        } else if (h.content_length > 0) {
+            if ((uint64_t)h.content_length > len - off) break;
+            off += (size_t)h.content_length;
+        }
+    }
+    free(b);
+    return 0;
+}

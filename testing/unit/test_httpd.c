@@ -1,0 +1,610 @@
+/* test_httpd.c — runtime/httpd: the request parser (tables of good and bad
+ * heads, chunked bodies fed whole and byte by byte) and the server on a
+ * real socket (keep-alive, pipelining, 100-continue, caps, malformed
+ * requests, read timeout, deferred answers, shutdown). The server's loop
+ * runs on its own thread; the test is the client.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/httpd.h"
+#include "runtime/httpd_parse.h"
+#include "testing/lib/th.h"
+
+/* ---- parser ------------------------------------------------------------ */
+
+static int parse(const char *text, httpd_head *h)
+{
+    static char b[8192];
+    size_t len = strlen(text), scan = 0;
+    memcpy(b, text, len);
+    size_t end = httpd_head_end(b, len, &scan);
+    if (end == 0) return 1; /* incomplete */
+    return httpd_parse_head(b, end, h);
+}
+
+static void t_parse_good(void)
+{
+    static httpd_head h;
+    TH_ASSERT_EQ_INT(parse("POST /v1/traces?x=1 HTTP/1.1\r\nHost: a\r\n"
+                           "content-LENGTH: 12\r\nX-Empty:\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_STR(h.method, "POST");
+    TH_ASSERT_EQ_STR(h.path, "/v1/traces");
+    TH_ASSERT_EQ_STR(h.query, "x=1");
+    TH_ASSERT_EQ_INT(h.content_length, 12);
+    TH_ASSERT_EQ_INT(h.keep_alive, 1);
+    TH_ASSERT_EQ_STR(httpd_head_field(&h, "Content-Length"), "12");
+    TH_ASSERT_EQ_STR(httpd_head_field(&h, "x-empty"), "");
+    TH_ASSERT(httpd_head_field(&h, "nope") == NULL);
+    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.0\nConnection: Keep-Alive\n\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.minor, 0);
+    TH_ASSERT_EQ_INT(h.keep_alive, 1);
+    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.0\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.keep_alive, 0);
+    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.keep_alive, 0);
+    TH_ASSERT_EQ_INT(parse("GET http://host:1/a/b?q HTTP/1.1\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_STR(h.path, "/a/b");
+    TH_ASSERT_EQ_INT(parse("GET http://host HTTP/1.1\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_STR(h.path, "/");
+    TH_ASSERT_EQ_INT(parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n"
+                           "Expect: 100-continue\r\nV:  a b \t\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.chunked, 1);
+    TH_ASSERT_EQ_INT(h.expect_continue, 1);
+    TH_ASSERT_EQ_STR(httpd_head_field(&h, "v"), "a b");
+    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.1\r\nHost: a\r\n", &h), 1);
+}
+
+static void t_parse_bad(void)
+{
+    static const struct {
+        const char *text;
+        int want;
+    } cases[] = {
+        {"GET /\r\n\r\n", -400},
+        {"GET  / HTTP/1.1\r\n\r\n", -400},
+        {"G(T / HTTP/1.1\r\n\r\n", -400},
+        {"GET / HTTP/2.0\r\n\r\n", -505},
+        {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", -505},
+        {"GET / HTTP/1.1x\r\n\r\n", -400},
+        {"GET / FTP/1.1\r\n\r\n", -400},
+        {"GET x HTTP/1.1\r\n\r\n", -400},
+        {"GET /a\x01 HTTP/1.1\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+         -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", -400},
+        {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400},
+        {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", -400},
+        {"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", -400},
+        {"GET / HTTP/1.1\r\nA: b\x01\r\n\r\n", -400},
+        {"GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", -417},
+    };
+    static httpd_head h;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = parse(cases[i].text, &h);
+        TH_ASSERT_MSG(rc == cases[i].want, "case %zu: %d, want %d", i, rc, cases[i].want);
+    }
+    /* more fields than HTTPD_MAX_HEADERS */
+    static char many[8192];
+    size_t n = (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i <= HTTPD_MAX_HEADERS; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "h%d: v\r\n", i);
+    snprintf(many + n, sizeof many - n, "\r\n");
+    TH_ASSERT_EQ_INT(parse(many, &h), -431);
+    /* a saturated Content-Length parses (and then fails any cap) */
+    TH_ASSERT_EQ_INT(parse("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                           &h), 0);
+    TH_ASSERT(h.content_length > (int64_t)1 << 60);
+}
+
+/* Decodes text as a chunked body, fed in pieces of `step` bytes. */
+static int dechunk(const char *text, size_t step, size_t cap, char *out, size_t *out_len,
+                   size_t *used)
+{
+    static uint8_t b[8192];
+    size_t len = strlen(text), have = 0;
+    httpd_chunked c;
+    httpd_chunked_init(&c);
+    int rc = 0;
+    while (rc == 0 && have < len) {
+        size_t n = len - have < step ? len - have : step;
+        memcpy(b + have, text + have, n);
+        have += n;
+        rc = httpd_chunked_step(&c, b, have, cap, 1024);
+    }
+    if (rc == 1) {
+        memcpy(out, b, c.out);
+        *out_len = c.out;
+        *used = c.in;
+    }
+    return rc;
+}
+
+static void t_chunked(void)
+{
+    static const char good[] = "5;ext=1\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n"
+                               "Trailer-A: x\r\n\r\nNEXT";
+    char out[64];
+    size_t n = 0, used = 0;
+    for (size_t step = 1; step <= sizeof good; step += 3) {
+        int rc = dechunk(good, step, 100, out, &n, &used);
+        TH_ASSERT_MSG(rc == 1, "step %zu: %d", step, rc);
+        TH_ASSERT_EQ_INT(n, 12);
+        TH_ASSERT_MEM_EQ(out, "hello world!", 12);
+        TH_ASSERT_EQ_INT(used, sizeof good - 1 - 4);
+    }
+    TH_ASSERT_EQ_INT(dechunk("0\n\n", 1, 10, out, &n, &used), 1);
+    TH_ASSERT_EQ_INT(n, 0);
+    TH_ASSERT_EQ_INT(dechunk("zz\r\n", 100, 10, out, &n, &used), -400);
+    TH_ASSERT_EQ_INT(dechunk("\r\n", 100, 10, out, &n, &used), -400);
+    TH_ASSERT_EQ_INT(dechunk("3\r\nabcX\r\n", 100, 10, out, &n, &used), -400);
+    TH_ASSERT_EQ_INT(dechunk("8\r\n", 100, 7, out, &n, &used), -413);
+    TH_ASSERT_EQ_INT(dechunk("4\r\nabcd\r\n4\r\n", 100, 7, out, &n, &used), -413);
+    TH_ASSERT_EQ_INT(dechunk("ffffffffffffffffff\r\n", 100, 7, out, &n, &used), -400);
+    TH_ASSERT_EQ_INT(dechunk("0\r\nbad trailer\r\n\r\n", 100, 7, out, &n, &used), -400);
+    static char longline[6000];
+    memset(longline, 'a', sizeof longline - 1);
+    longline[0] = '1';
+    longline[1] = ';';
+    TH_ASSERT_EQ_INT(dechunk(longline, 1000, 10, out, &n, &used), -400);
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+typedef struct srv {
+    struct event_base *base;
+    httpd *h;
+    uint16_t port;
+    pthread_t loop;
+    _Atomic int handled;
+    _Atomic int deferred_done;
+    _Atomic int control_done;
+    httpd_req *held;             /* /hold: never answered (loop thread) */
+} srv;
+
+typedef struct later {
+    srv *s;
+    httpd_req *req;
+} later;
+
+static void reply_later(evutil_socket_t fd, short what, void *arg)
+{
+    later *l = arg;
+    (void)fd;
+    (void)what;
+    httpd_reply(l->req, 200, "text/plain", NULL, "late", 4);
+    atomic_fetch_add(&l->s->deferred_done, 1);
+    free(l);
+}
+
+/* /echo: the body back; /defer: answered 150 ms later; a too-large body: 413. */
+static void handler(httpd_req *req, void *arg)
+{
+    srv *s = arg;
+    atomic_fetch_add(&s->handled, 1);
+    if (httpd_req_too_large(req)) {
+        httpd_reply(req, 413, "text/plain", NULL, "big", 3);
+        return;
+    }
+    if (strcmp(httpd_req_path(req), "/hold") == 0) {
+        s->held = req;
+        return;
+    }
+    if (strcmp(httpd_req_path(req), "/defer") == 0) {
+        later *l = malloc(sizeof *l);
+        struct timeval tv = {0, 150000};
+        if (l) *l = (later){s, req};
+        if (!l || event_base_once(s->base, -1, EV_TIMEOUT, reply_later, l, &tv) != 0) {
+            free(l);
+            httpd_reply(req, 500, NULL, NULL, NULL, 0);
+        }
+        return;
+    }
+    size_t len = 0;
+    const uint8_t *body = httpd_req_body(req, &len);
+    const char *v = httpd_req_header(req, "x-tag");
+    char extra[128];
+    snprintf(extra, sizeof extra, "X-Tag: %s\r\n", v ? v : "-");
+    httpd_reply(req, 200, "application/octet-stream", extra, body, len);
+}
+
+static void *loop_main(void *arg)
+{
+    srv *s = arg;
+    event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static void srv_start(srv *s, size_t max_body, uint64_t timeout_ms)
+{
+    memset(s, 0, sizeof *s);
+    s->base = event_base_new();
+    TH_ASSERT(s->base);
+    httpd_opts o = {.max_body = max_body, .max_head = 4096, .timeout_ms = timeout_ms};
+    s->h = httpd_new(s->base, &o, handler, s);
+    TH_ASSERT(s->h);
+    TH_ASSERT_EQ_INT(httpd_bind(s->h, "127.0.0.1", 0), 0);
+    s->port = httpd_port(s->h);
+    TH_ASSERT(s->port > 0);
+    TH_ASSERT_EQ_INT(pthread_create(&s->loop, NULL, loop_main, s), 0);
+}
+
+static void break_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+static void srv_stop(srv *s)
+{
+    struct timeval now = {0, 0};
+    if (event_base_once(s->base, -1, EV_TIMEOUT, break_cb, s->base, &now) != 0)
+        event_base_loopbreak(s->base);
+    pthread_join(s->loop, NULL);
+    httpd_free(s->h);
+    event_base_free(s->base);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits (bounded) until *flag reaches want. */
+static int wait_for(_Atomic int *flag, int want, int ms)
+{
+    int64_t end = now_ms() + ms;
+    while (atomic_load(flag) < want && now_ms() < end) {
+        struct pollfd none;
+        poll(&none, 0, 5);
+    }
+    return atomic_load(flag) >= want ? 0 : -1;
+}
+
+typedef struct cli {
+    int fd;
+    char buf[65536];
+    size_t len;
+} cli;
+
+static int cli_connect(cli *c, uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    c->len = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0) return -1;
+    struct timeval tv = {5, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
+}
+
+static int cli_send(cli *c, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n) {
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int cli_sends(cli *c, const char *s) { return cli_send(c, s, strlen(s)); }
+
+typedef struct resp {
+    int status;
+    char head[2048];
+    char body[65536];
+    size_t body_len;
+} resp;
+
+static int cli_fill(cli *c)
+{
+    if (c->len == sizeof c->buf) return -1;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (n <= 0) return -1;
+    c->len += (size_t)n;
+    return 0;
+}
+
+/* Reads one response (Content-Length bodies; none when no_body). */
+static int cli_read_x(cli *c, resp *r, int no_body)
+{
+    char *end;
+    while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+        if (cli_fill(c) != 0) return -1;
+    size_t hl = (size_t)(end - c->buf) + 4;
+    if (hl >= sizeof r->head) return -1;
+    memcpy(r->head, c->buf, hl);
+    r->head[hl] = '\0';
+    if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1) return -1;
+    const char *cl = strstr(r->head, "Content-Length: ");
+    r->body_len = cl && !no_body ? strtoul(cl + 16, NULL, 10) : 0;
+    if (r->body_len >= sizeof r->body) return -1;
+    while (c->len < hl + r->body_len)
+        if (cli_fill(c) != 0) return -1;
+    memcpy(r->body, c->buf + hl, r->body_len);
+    r->body[r->body_len] = '\0';
+    memmove(c->buf, c->buf + hl + r->body_len, c->len - hl - r->body_len);
+    c->len -= hl + r->body_len;
+    return 0;
+}
+
+static int cli_read(cli *c, resp *r) { return cli_read_x(c, r, 0); }
+
+/* 1 when the server closed the connection (EOF/reset) within ms. */
+static int cli_closed(cli *c, int ms)
+{
+    int64_t end = now_ms() + ms;
+    char tmp[4096];
+    while (now_ms() < end) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t n = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN)) return 1;
+    }
+    return 0;
+}
+
+static void t_keepalive_pipelining(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    srv_start(&s, 1024, 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nX-Tag: one\r\nContent-Length: 3\r\n"
+                                   "\r\nabc\r\n"
+                                   "POST /echo HTTP/1.1\r\nX-Tag: two\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n"
+                                   "GET /echo HTTP/1.1\r\n\r\n"),
+                     0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    TH_ASSERT_EQ_STR(r.body, "abc");
+    TH_ASSERT(strstr(r.head, "X-Tag: one\r\n") && strstr(r.head, "Date: "));
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "def");
+    TH_ASSERT(strstr(r.head, "X-Tag: two\r\n"));
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.body_len, 0);
+    /* HEAD gets the headers and no body; Connection: close closes */
+    TH_ASSERT_EQ_INT(cli_sends(&c, "HEAD /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nxy"
+                                   "POST /echo HTTP/1.1\r\nConnection: close\r\n"
+                                   "Content-Length: 1\r\n\r\nz"),
+                     0);
+    TH_ASSERT_EQ_INT(cli_read_x(&c, &r, 1), 0);
+    TH_ASSERT(strstr(r.head, "Content-Length: 2\r\n"));
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "z");
+    TH_ASSERT(strstr(r.head, "Connection: close\r\n"));
+    TH_ASSERT(cli_closed(&c, 3000));
+    close(c.fd);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.0\r\nContent-Length: 1\r\n\r\nz"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT(strstr(r.head, "Connection: close\r\n"));
+    TH_ASSERT(cli_closed(&c, 3000));
+    close(c.fd);
+    srv_stop(&s);
+}
+
+static void t_continue_and_caps(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    srv_start(&s, 1024, 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+                                   "Content-Length: 4\r\n\r\n"),
+                     0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 100);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "wxyz"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    TH_ASSERT_EQ_STR(r.body, "wxyz");
+    /* over the cap with Expect: 413 at once, no 100, then a close */
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+                                   "Content-Length: 5000\r\n\r\n"),
+                     0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 413);
+    TH_ASSERT_EQ_STR(r.body, "big");
+    TH_ASSERT(strstr(r.head, "Connection: close\r\n"));
+    TH_ASSERT(cli_closed(&c, 5000));
+    close(c.fd);
+    /* a chunked body passing the cap: 413 while the client still sends */
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                     0);
+    static char chunk[600];
+    memset(chunk, 'q', sizeof chunk);
+    memcpy(chunk, "200\r\n", 5);
+    memcpy(chunk + 5 + 512, "\r\n", 2);
+    for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(cli_send(&c, chunk, 5 + 512 + 2), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 413);
+    close(c.fd);
+    srv_stop(&s);
+}
+
+static void t_malformed(void)
+{
+    static const struct {
+        const char *req;
+        int status;
+    } cases[] = {
+        {"GARBAGE\r\n\r\n", 400},
+        {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400},
+    };
+    srv s;
+    cli c;
+    resp r;
+    srv_start(&s, 1024, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&c, cases[i].req), 0);
+        TH_ASSERT_MSG(cli_read(&c, &r) == 0, "case %zu: no answer", i);
+        TH_ASSERT_MSG(r.status == cases[i].status, "case %zu: %d", i, r.status);
+        TH_ASSERT(cli_closed(&c, 5000));
+        close(c.fd);
+    }
+    /* a head over max_head (4096) */
+    static char big[6000];
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, big), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 431);
+    close(c.fd);
+    TH_ASSERT_EQ_INT(atomic_load(&s.handled), 0);
+    srv_stop(&s);
+}
+
+static void t_slow_client_timeout(void)
+{
+    srv s;
+    cli c, d;
+    resp r;
+    srv_start(&s, 1024, 200);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Le"), 0);
+    TH_ASSERT_EQ_INT(cli_connect(&d, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&d, "POST /echo HTTP/1.1\r\nContent-Length: 1\r\n\r\nk"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&d, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "k");
+    TH_ASSERT_MSG(cli_closed(&c, 5000), "stalled client still connected");
+    TH_ASSERT_MSG(cli_closed(&d, 5000), "idle keep-alive connection still open");
+    close(c.fd);
+    close(d.fd);
+    srv_stop(&s);
+}
+
+static void t_deferred(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    srv_start(&s, 1024, 0);
+    /* answered later, in order before a pipelined request */
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /defer HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+                                   "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"),
+                     0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "late");
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "ok");
+    close(c.fd);
+    /* the client goes away before the answer: it is dropped */
+    for (int i = 0; i < 3; i++) {
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&c, "POST /defer HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 0);
+        TH_ASSERT_EQ_INT(wait_for(&s.handled, 3 + i, 3000), 0);
+        close(c.fd);
+    }
+    TH_ASSERT_EQ_INT(wait_for(&s.deferred_done, 4, 3000), 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(c.fd);
+    srv_stop(&s);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    srv *s = arg;
+    (void)fd;
+    (void)what;
+    httpd_stop_accepting(s->h);
+    httpd_close_idle(s->h);
+    atomic_store(&s->control_done, 1);
+}
+
+static void t_shutdown(void)
+{
+    srv s;
+    cli c, idle;
+    resp r;
+    srv_start(&s, 1024, 0);
+    TH_ASSERT_EQ_INT(cli_connect(&idle, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&idle, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&idle, &r), 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /defer HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(wait_for(&s.handled, 2, 3000), 0);
+    struct timeval now = {0, 0};
+    TH_ASSERT_EQ_INT(event_base_once(s.base, -1, EV_TIMEOUT, stop_cb, &s, &now), 0);
+    TH_ASSERT_EQ_INT(wait_for(&s.control_done, 1, 3000), 0);
+    TH_ASSERT_MSG(cli_closed(&idle, 3000), "idle connection not closed");
+    cli n;
+    TH_ASSERT(cli_connect(&n, s.port) != 0);
+    close(n.fd);
+    /* the request in progress is answered, with a close */
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "late");
+    TH_ASSERT(strstr(r.head, "Connection: close\r\n"));
+    TH_ASSERT(cli_closed(&c, 3000));
+    close(c.fd);
+    close(idle.fd);
+    srv_stop(&s);
+}
+
+/* An unanswered request when the server is freed: freed with it. */
+static void t_free_with_pending(void)
+{
+    srv s;
+    cli c;
+    srv_start(&s, 1024, 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /hold HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(wait_for(&s.handled, 1, 3000), 0);
+    srv_stop(&s);
+    TH_ASSERT(s.held != NULL);
+    TH_ASSERT(cli_closed(&c, 3000));
+    close(c.fd);
+}
+
+int main(void)
+{
+    if (evthread_use_pthreads() != 0) return 1;
+    TH_RUN(t_parse_good);
+    TH_RUN(t_parse_bad);
+    TH_RUN(t_chunked);
+    TH_RUN(t_keepalive_pipelining);
+    TH_RUN(t_continue_and_caps);
+    TH_RUN(t_malformed);
+    TH_RUN(t_slow_client_timeout);
+    TH_RUN(t_deferred);
+    TH_RUN(t_shutdown);
+    TH_RUN(t_free_with_pending);
+    return th_done();
+}
