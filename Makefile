@@ -118,7 +118,7 @@ $(BUILD)/tests/fuzz/replay_%: $(OBJ)/testing/fuzz/fuzz_%.o $(OBJ)/testing/fuzz/r
 
 TEST_BINS := $(UNIT_BINS) $(REPLAY_BINS) $(ITEST_BINS)
 test: deps
-	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory -j$$(nproc) all $(TEST_BINS)
 	@sh testing/run_tests.sh $(TEST_BINS)
 
 unit-test: all $(UNIT_BINS) $(REPLAY_BINS)
