@@ -123,7 +123,8 @@ static void kill_phase(crash_run *cr, int run, int nap)
 
 /* Appends TORN_BYTES of the open segment's first record to its end: a
  * record cut short, as a kill in the middle of its write leaves it.
- * Copies the segment's name into name ("" when no segment is open). */
+ * Copies the segment's name into name ("" when no segment is open or it
+ * holds no record yet). */
 static void make_torn_tail(crash_run *cr, char *name, size_t len)
 {
     char *out = NULL, path[400];
@@ -140,7 +141,13 @@ static void make_torn_tail(crash_run *cr, char *name, size_t len)
     char *seg = th_read_file(path, &flen);
     TH_ASSERT(seg);
     TH_ASSERT(th_res_add(free, seg) == 0);
-    TH_ASSERT_MSG(flen >= 128 + TORN_BYTES, "open segment %s has %zu bytes", name, flen);
+    if (flen < 128 + TORN_BYTES) {
+        /* The kill came right after the segment was created: it holds only
+         * its header, no record to cut short. Nothing to simulate here. */
+        printf("# open segment %s has %zu bytes: no torn tail simulated\n", name, flen);
+        name[0] = '\0';
+        return;
+    }
     FILE *f = fopen(path, "ab");
     TH_ASSERT(f);
     size_t w = fwrite(seg + 128, 1, TORN_BYTES, f);
