@@ -108,8 +108,8 @@ int prio_split(const prio *p, sw_signal sig, const uint8_t *pb, size_t len,
     for (int k = 0; k < CLASS_COUNT; k++) {
         if (!(r->mask & (1u << k))) continue;
         if (r->bytes[k] > len) goto fail;
-        /* sized right away; its bytes are overwritten by fill() */
-        out[k] = item_new(sig, (sw_class)k, 0, recv_ns, pb, r->bytes[k]);
+        /* sized right away; fill() writes its bytes */
+        out[k] = item_alloc(sig, (sw_class)k, 0, recv_ns, r->bytes[k]);
         if (!out[k]) {
             rc = SW_ENOMEM;
             goto fail;

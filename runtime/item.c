@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-item *item_new(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
-               const void *data, size_t len)
+item *item_alloc(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns, size_t len)
 {
     item *it = malloc(sizeof(item) + len);
     if (!it) return NULL;
@@ -15,7 +14,14 @@ item *item_new(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
     it->count = count;
     it->recv_ns = recv_ns;
     it->len = len;
-    if (len) memcpy(it->data, data, len);
+    return it;
+}
+
+item *item_new(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
+               const void *data, size_t len)
+{
+    item *it = item_alloc(sig, klass, count, recv_ns, len);
+    if (it && len) memcpy(it->data, data, len);
     return it;
 }
 

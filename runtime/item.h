@@ -29,6 +29,9 @@ typedef struct item {
 /* Returns an owned item holding a copy of data[0..len), or NULL. */
 item *item_new(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
                const void *data, size_t len);
+/* Returns an owned item with room for len bytes of data left unset (the
+ * caller fills it), or NULL. */
+item *item_alloc(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns, size_t len);
 void item_free(item *it);
 /* Bytes an item accounts for in queues (payload plus header). */
 static inline size_t item_size(const item *it) { return it->len + sizeof(item); }
