@@ -9,6 +9,8 @@
 #   make scenarios  fault scenarios, full length (~10 min), verdict table
 #   make run        start spillway with configs/spillway.yaml
 
+.DEFAULT_GOAL := all
+
 CC       ?= gcc
 BUILD    ?= build
 GEN      := $(BUILD)/gen
