@@ -49,6 +49,17 @@ static const char *const refuse_names[RCV_REFUSE_COUNT] = {
     "decode", "too_large", "queue_full", "unsupported", "shutdown",
 };
 static const char *const result_names[EXP_RESULT_COUNT] = {"sent", "rejected", "dropped"};
+static const char *const grpc_code_names[MET_GRPC_CODES] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+const char *metrics_grpc_code_name(int code)
+{
+    return code >= 0 && code < MET_GRPC_CODES ? grpc_code_names[code] : "UNKNOWN";
+}
 
 sw_metrics *metrics_new(void)
 {
@@ -212,24 +223,65 @@ static void mr_per_class_i(mr_ctx *c, const char *name, const _Atomic int64_t *t
                   (long long)ld_i(&t[k]));
 }
 
+/* The receiver families carry transport="http" or "grpc"; gRPC calls are
+ * counted by status name (code="OK", "INVALID_ARGUMENT", ...). */
+static void mr_rcv_codes(mr_ctx *c, const char *name, const sw_metrics *m)
+{
+    for (int s = 0; s < SIG_COUNT; s++) {
+        for (int code = 0; code < MET_CODES; code++) {
+            uint64_t v = ld_u(&m->rcv_requests[s][code]);
+            if (!v) continue;
+            char cs[16];
+            if (code == 0) snprintf(cs, sizeof cs, "error");
+            else snprintf(cs, sizeof cs, "%d", code);
+            mr_printf(c, "%s{signal=\"%s\",code=\"%s\",transport=\"http\"} %llu\n", name,
+                      sw_signal_name((sw_signal)s), cs, (unsigned long long)v);
+        }
+        for (int code = 0; code < MET_GRPC_CODES; code++) {
+            uint64_t v = ld_u(&m->rcv_grpc_requests[s][code]);
+            if (v)
+                mr_printf(c, "%s{signal=\"%s\",code=\"%s\",transport=\"grpc\"} %llu\n", name,
+                          sw_signal_name((sw_signal)s), metrics_grpc_code_name(code),
+                          (unsigned long long)v);
+        }
+    }
+}
+
+static void mr_rcv_per_signal(mr_ctx *c, const char *name, const _Atomic uint64_t *http,
+                              const _Atomic uint64_t *grpc)
+{
+    for (int s = 0; s < SIG_COUNT; s++) {
+        mr_printf(c, "%s{signal=\"%s\",transport=\"http\"} %llu\n", name,
+                  sw_signal_name((sw_signal)s), (unsigned long long)ld_u(&http[s]));
+        mr_printf(c, "%s{signal=\"%s\",transport=\"grpc\"} %llu\n", name,
+                  sw_signal_name((sw_signal)s), (unsigned long long)ld_u(&grpc[s]));
+    }
+}
+
 static void mr_receiver(mr_ctx *c, const sw_metrics *m)
 {
     mr_family(c, "spillway_receiver_requests_total", "counter",
-              "OTLP export requests answered by the receiver, by signal and HTTP status code.");
-    mr_codes(c, "spillway_receiver_requests_total", m->rcv_requests);
+              "OTLP export requests answered by the receiver, by signal, status code "
+              "(HTTP status, or gRPC status name) and transport.");
+    mr_rcv_codes(c, "spillway_receiver_requests_total", m);
     mr_family(c, "spillway_receiver_items_total", "counter",
               "Spans, data points and log records accepted by the receiver.");
-    mr_per_signal(c, "spillway_receiver_items_total", m->rcv_items);
+    mr_rcv_per_signal(c, "spillway_receiver_items_total", m->rcv_items, m->rcv_grpc_items);
     mr_family(c, "spillway_receiver_refused_items_total", "counter",
-              "Items refused at intake, by signal and reason.");
+              "Items refused at intake, by signal, reason and transport.");
     for (int s = 0; s < SIG_COUNT; s++)
         for (int r = 0; r < RCV_REFUSE_COUNT; r++)
-            mr_printf(c, "spillway_receiver_refused_items_total{signal=\"%s\",reason=\"%s\"} %llu\n",
+            mr_printf(c, "spillway_receiver_refused_items_total{signal=\"%s\",reason=\"%s\","
+                         "transport=\"http\"} %llu\n"
+                         "spillway_receiver_refused_items_total{signal=\"%s\",reason=\"%s\","
+                         "transport=\"grpc\"} %llu\n",
                       sw_signal_name((sw_signal)s), refuse_names[r],
-                      (unsigned long long)ld_u(&m->rcv_refused_items[s][r]));
+                      (unsigned long long)ld_u(&m->rcv_refused_items[s][r]),
+                      sw_signal_name((sw_signal)s), refuse_names[r],
+                      (unsigned long long)ld_u(&m->rcv_grpc_refused_items[s][r]));
     mr_family(c, "spillway_receiver_bytes_total", "counter",
               "Request body bytes received (as sent, before decompression).");
-    mr_per_signal(c, "spillway_receiver_bytes_total", m->rcv_bytes);
+    mr_rcv_per_signal(c, "spillway_receiver_bytes_total", m->rcv_bytes, m->rcv_grpc_bytes);
 }
 
 static void mr_cardinality(mr_ctx *c, const sw_metrics *m)

@@ -16,6 +16,7 @@
 #include "runtime/item.h"
 
 #define MET_CODES 600   /* HTTP status codes 0..599; 0 = no response (connection error) */
+#define MET_GRPC_CODES 17 /* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED) */
 
 typedef enum {
     RCV_REFUSE_DECODE = 0,   /* undecodable body (400) */
@@ -45,6 +46,12 @@ typedef struct sw_metrics {
     _Atomic uint64_t rcv_items[SIG_COUNT];
     _Atomic uint64_t rcv_refused_items[SIG_COUNT][RCV_REFUSE_COUNT];
     _Atomic uint64_t rcv_bytes[SIG_COUNT];
+    /* The same receiver families for OTLP/gRPC (label transport="grpc"; the
+     * fields above are transport="http"); code is the gRPC status. */
+    _Atomic uint64_t rcv_grpc_requests[SIG_COUNT][MET_GRPC_CODES];
+    _Atomic uint64_t rcv_grpc_items[SIG_COUNT];
+    _Atomic uint64_t rcv_grpc_refused_items[SIG_COUNT][RCV_REFUSE_COUNT];
+    _Atomic uint64_t rcv_grpc_bytes[SIG_COUNT];
 
     _Atomic int64_t queue_items[CLASS_COUNT];
     _Atomic int64_t queue_bytes[CLASS_COUNT];
@@ -108,6 +115,8 @@ static inline int metrics_code_index(int code)
 /* Label values: "decode", "too_large", ...; "sent", "rejected", "dropped". */
 const char *metrics_refuse_reason_name(rcv_refuse_reason r);
 const char *metrics_exp_result_name(exp_result r);
+/* gRPC status names: "OK", "INVALID_ARGUMENT", ... ("UNKNOWN" out of range). */
+const char *metrics_grpc_code_name(int code);
 /* Records one receive->ack latency observation. */
 void metrics_observe_latency(sw_metrics *m, int64_t ns);
 /* Records one cardinality limiter processing time (per request). */

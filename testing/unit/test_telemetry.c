@@ -175,7 +175,7 @@ static void t_metrics(void)
     TH_ASSERT_EQ_INT(header(&r, "Content-Type", ct, sizeof ct), 0);
     TH_ASSERT_EQ_STR(ct, "text/plain; version=0.0.4; charset=utf-8");
     TH_ASSERT(strstr(r.body, "# TYPE spillway_receiver_requests_total counter\n"));
-    TH_ASSERT(strstr(r.body, "\nspillway_receiver_requests_total{signal=\"traces\",code=\"200\"} 3\n"));
+    TH_ASSERT(strstr(r.body, "\nspillway_receiver_requests_total{signal=\"traces\",code=\"200\",transport=\"http\"} 3\n"));
     TH_ASSERT(strstr(r.body, "\nprocess_resident_memory_bytes "));
     resp_free(&r);
     /* A query string does not change the route. */
