@@ -17,6 +17,7 @@ GEN      := $(BUILD)/gen
 OBJ      := $(BUILD)/obj
 PKGS     := libevent libevent_pthreads libevent_openssl libprotobuf-c libzstd \
             openssl yaml-0.1 zlib json-c
+PKGS     += libnghttp2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
