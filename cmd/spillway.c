@@ -20,6 +20,7 @@
 #include "dlq/dlq.h"
 #include "dlq/dlq_cmd.h"
 #include "exporters/otlp/exporter.h"
+#include "pipeline/pipeline.h"
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
 #include "runtime/err.h"
@@ -34,6 +35,7 @@ typedef struct app {
     apq *queue;
     dlq *dlq;
     struct event_base *base;
+    pipeline *pl;
     receiver *rcv;
     telemetry *tel;
     exporter *exp;
@@ -171,6 +173,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     LOG_INFO("signal %d: stopping intake, draining queue (timeout %llu ms)", (int)sig,
              (unsigned long long)a->cfg->service.shutdown_timeout_ms);
     rcv_stop_intake(a->rcv);
+    pl_stop_intake(a->pl);
     apq_close(a->queue);
     uint64_t lost = exp_stop(a->exp, a->cfg->service.shutdown_timeout_ms);
     if (lost)
@@ -178,7 +181,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
                  (unsigned long long)lost);
     else
         LOG_INFO("shutdown: queue drained");
-    rcv_flush_spills(a->rcv, 5000);
+    pl_flush(a->pl, 5000);
     /* One more pass of the loop sends the last answers. */
     struct timeval grace = {0, 200000};
     event_base_loopexit(a->base, &grace);
@@ -188,6 +191,13 @@ static int ready_receiver(void *arg, char *detail, size_t len)
 {
     int ok = rcv_ready(arg);
     snprintf(detail, len, ok ? "accepting" : "stopped");
+    return ok;
+}
+
+static int ready_pipeline(void *arg, char *detail, size_t len)
+{
+    int ok = pl_ready(arg);
+    snprintf(detail, len, ok ? "accepting" : "refusing");
     return ok;
 }
 
@@ -252,13 +262,14 @@ static int app_start(app *a, const char *ready_file)
     }
     rc = SW_ENOMEM;
     a->exp = exp_new(a->cfg, a->queue, a->metrics);
-    a->rcv = a->exp ? rcv_new(a->base, a->cfg, a->queue, a->metrics) : NULL;
+    a->pl = a->exp ? pl_new(a->base, a->cfg, a->queue, a->dlq, a->metrics) : NULL;
+    a->rcv = a->pl ? rcv_new(a->base, a->cfg, a->pl, a->metrics) : NULL;
     if (!a->rcv) goto out;
-    if ((rc = rcv_set_dlq(a->rcv, a->dlq)) != 0) goto out;
     exp_set_dlq(a->exp, a->dlq);
     if ((rc = rcv_start(a->rcv)) != 0) goto out;
     if ((rc = exp_start(a->exp)) != 0) goto out;
     telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
+    telemetry_add_component(a->tel, "pipeline", ready_pipeline, a->pl);
     telemetry_add_component(a->tel, "queue", ready_queue, a->queue);
     telemetry_add_component(a->tel, "exporter", ready_exporter, a->exp);
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
@@ -280,8 +291,10 @@ static void app_free(app *a)
     if (a->sigint) event_free(a->sigint);
     /* The DLQ completes every pending append before the ports go. */
     dlq_close(a->dlq);
+    pl_flush(a->pl, 0); /* answers what the DLQ completed */
     exp_free(a->exp);
     rcv_free(a->rcv);
+    pl_free(a->pl);
     telemetry_free(a->tel);
     if (a->base) event_base_free(a->base);
     apq_free(a->queue);
