@@ -38,6 +38,9 @@ typedef enum {
 
 /* Range flags: min/max are inclusive unless marked exclusive. */
 enum { CFF_MIN_EXCL = 1u, CFF_MAX_EXCL = 2u, CFF_POW2 = 4u, CFF_NONEMPTY = 8u };
+/* CFF_PRESENCE (sections): the int at `offset` is set to 1 when the
+ * section appears in the file. CFF_EMPTY_OK (host:port): "" is allowed. */
+enum { CFF_PRESENCE = 16u, CFF_EMPTY_OK = 32u };
 
 typedef struct cfg_enum_val {
     const char *name;

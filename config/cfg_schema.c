@@ -47,7 +47,28 @@ static const cfg_field http_fields[] = {
       "idle or slow clients are disconnected after this long without progress"),
     END,
 };
-static const cfg_field otlp_fields[] = { SEC("http", http_fields, "OTLP over HTTP"), END };
+static const cfg_field grpc_tls_fields[] = {
+    F("cert_file", CFT_STRING, receiver.grpc_tls_cert_file, "", 0, 0,
+      "PEM certificate (chain) for h2 over TLS; empty = cleartext h2c"),
+    F("key_file", CFT_STRING, receiver.grpc_tls_key_file, "", 0, 0, "PEM private key of cert_file"),
+    END,
+};
+static const cfg_field grpc_fields[] = {
+    FX("endpoint", CFT_HOSTPORT, receiver.grpc_endpoint, "127.0.0.1:4317", 0, 0,
+       "address the OTLP/gRPC receiver listens on; empty = off", CFF_EMPTY_OK),
+    F("max_connections", CFT_UINT, receiver.grpc_max_connections, "256", 1, 65536,
+      "open HTTP/2 connections at most; more are closed at accept"),
+    F("idle_timeout", CFT_DURATION, receiver.grpc_idle_timeout_ms, "5m", 1, 24 * HOUR_MS,
+      "a connection without streams and without input for this long gets GOAWAY"),
+    SEC("tls", grpc_tls_fields, "h2 over TLS (ALPN h2) when cert_file is set"),
+    END,
+};
+static const cfg_field otlp_fields[] = {
+    SEC("http", http_fields, "OTLP over HTTP"),
+    { "grpc", CFT_SECTION, offsetof(cfg, receiver.grpc_enabled), NULL, 0, 0,
+      "OTLP over gRPC; runs only when this section is present", grpc_fields, NULL, CFF_PRESENCE },
+    END,
+};
 static const cfg_field receivers_fields[] = { SEC("otlp", otlp_fields, "OTLP receiver"), END };
 
 static const cfg_field cardinality_fields[] = {

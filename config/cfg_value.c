@@ -343,6 +343,7 @@ static int check_string(const cfg_field *f, const char *text, char *msg, size_t 
         snprintf(msg, len, "must not be empty");
         return SW_EINVAL;
     }
+    if (f->type == CFT_HOSTPORT && !*text && (f->flags & CFF_EMPTY_OK)) return 0;
     if (f->type == CFT_HOSTPORT) {
         int rc = cfg_split_hostport(text, &host, &port);
         free(host);

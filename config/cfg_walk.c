@@ -437,7 +437,10 @@ static void walk_rules(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const cha
 static void walk_field(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const char *path)
 {
     switch (f->type) {
-    case CFT_SECTION: walk_section(x, v, f->sub, path); break;
+    case CFT_SECTION:
+        if (f->flags & CFF_PRESENCE) *(int *)(void *)((char *)x->c + f->offset) = 1;
+        walk_section(x, v, f->sub, path);
+        break;
     case CFT_HEADERS: walk_headers(x, f, v, path); break;
     case CFT_RULES: walk_rules(x, f, v, path); break;
     default: walk_scalar(x, f, v, path); break;

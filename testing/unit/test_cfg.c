@@ -517,8 +517,8 @@ static const struct bad_case bad_cases[] = {
       "receivers:\n  otlp:\n    http:\n      endpiont: 127.0.0.1:1\n",
       4, 7, "receivers.otlp.http.endpiont: unknown key" },
     { "unknown_section",
-      "receivers:\n  otlp:\n    grpc: {}\n",
-      3, 5, "receivers.otlp.grpc: unknown key" },
+      "receivers:\n  otlp:\n    thrift: {}\n",
+      3, 5, "receivers.otlp.thrift: unknown key" },
     { "mapping_for_scalar",
       "queue:\n  max_bytes: {a: 1}\n",
       2, 14, "queue.max_bytes: expected a single value, got a mapping" },
@@ -914,6 +914,39 @@ static void t_rule_errors_collected(void)
     TH_ASSERT_MSG(strstr(err, "\nr.yaml:6:9: processors.priority.rules[1]: missing key \"regex\""), "%s", err);
 }
 
+/* receivers.otlp.grpc runs only when its section is present; "" turns it
+ * off; the endpoint default applies inside the section. */
+static void t_grpc_section(void)
+{
+    char err[ERRLEN];
+    cfg *c = NULL;
+    static const char none[] = "receivers:\n  otlp:\n    http: {endpoint: 127.0.0.1:0}\n";
+    TH_ASSERT_EQ_INT(cfg_load_mem("a.yaml", none, sizeof none - 1, &c, err, sizeof err), 0);
+    int off = c->receiver.grpc_enabled;
+    cfg_free(c);
+    TH_ASSERT_EQ_INT(off, 0);
+    static const char empty[] = "receivers:\n  otlp:\n    grpc: {}\n";
+    TH_ASSERT_EQ_INT(cfg_load_mem("b.yaml", empty, sizeof empty - 1, &c, err, sizeof err), 0);
+    int on = c->receiver.grpc_enabled;
+    int def = strcmp(c->receiver.grpc_endpoint, "127.0.0.1:4317") == 0;
+    int conns = (int)c->receiver.grpc_max_connections;
+    cfg_free(c);
+    TH_ASSERT_EQ_INT(on, 1);
+    TH_ASSERT(def);
+    TH_ASSERT_EQ_INT(conns, 256);
+    static const char blank[] =
+        "receivers:\n  otlp:\n    grpc:\n      endpoint: \"\"\n      tls: {cert_file: a.pem, key_file: b.pem}\n";
+    TH_ASSERT_EQ_INT(cfg_load_mem("c.yaml", blank, sizeof blank - 1, &c, err, sizeof err), 0);
+    int is_blank = c->receiver.grpc_endpoint[0] == '\0';
+    int tls = strcmp(c->receiver.grpc_tls_cert_file, "a.pem") == 0;
+    cfg_free(c);
+    TH_ASSERT(is_blank);
+    TH_ASSERT(tls);
+    static const char bad[] = "receivers:\n  otlp:\n    grpc:\n      endpoint: nohost\n";
+    TH_ASSERT(cfg_load_mem("d.yaml", bad, sizeof bad - 1, &c, err, sizeof err) != 0);
+    TH_ASSERT_MSG(strstr(err, "d.yaml:4:17: receivers.otlp.grpc.endpoint: invalid endpoint"), "%s", err);
+}
+
 int main(void)
 {
     TH_RUN(t_sizes);
@@ -937,5 +970,6 @@ int main(void)
     TH_RUN(t_min_severity_values);
     TH_RUN(t_rule_errors_collected);
     TH_RUN(t_regex_accepted);
+    TH_RUN(t_grpc_section);
     return th_done();
 }
