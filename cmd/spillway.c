@@ -23,6 +23,7 @@
 #include "pipeline/pipeline.h"
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
+#include "receivers/otlp/rcv_grpc.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
 #include "runtime/log.h"
@@ -37,6 +38,7 @@ typedef struct app {
     struct event_base *base;
     pipeline *pl;
     receiver *rcv;
+    rcv_grpc *grpc;                  /* NULL unless receivers.otlp.grpc is on */
     telemetry *tel;
     exporter *exp;
     struct event *sigterm, *sigint;
@@ -59,6 +61,7 @@ static void usage(FILE *f)
             "\n"
             "  --config FILE      YAML configuration (built-in defaults without it)\n"
             "  --ready-file PATH  once listening, write 'otlp_http=HOST:PORT' and\n"
+            "                     (gRPC on) 'otlp_grpc=HOST:PORT' and\n"
             "                     'telemetry=HOST:PORT' lines to PATH\n"
             "  validate           check a configuration file; exit 0, or 1 with\n"
             "                     FILE:LINE:COL: messages\n"
@@ -173,6 +176,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     LOG_INFO("signal %d: stopping intake, draining queue (timeout %llu ms)", (int)sig,
              (unsigned long long)a->cfg->service.shutdown_timeout_ms);
     rcv_stop_intake(a->rcv);
+    rcv_grpc_stop_intake(a->grpc);
     pl_stop_intake(a->pl);
     apq_close(a->queue);
     uint64_t lost = exp_stop(a->exp, a->cfg->service.shutdown_timeout_ms);
@@ -190,6 +194,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int ready_receiver(void *arg, char *detail, size_t len)
 {
     int ok = rcv_ready(arg);
+    snprintf(detail, len, ok ? "accepting" : "stopped");
+    return ok;
+}
+
+static int ready_grpc(void *arg, char *detail, size_t len)
+{
+    int ok = rcv_grpc_ready(arg);
     snprintf(detail, len, ok ? "accepting" : "stopped");
     return ok;
 }
@@ -219,21 +230,26 @@ static int write_ready_file(const app *a, const char *path)
 {
     char tmp[4096];
     char *host = NULL, *thost = NULL;
+    char *ghost = NULL;
     uint16_t port = 0;
     int rc = SW_EIO;
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return SW_EINVAL;
     if (cfg_split_hostport(a->cfg->receiver.http_endpoint, &host, &port) != 0) goto out;
     if (cfg_split_hostport(a->cfg->telemetry.endpoint, &thost, &port) != 0) goto out;
+    if (a->grpc && cfg_split_hostport(a->cfg->receiver.grpc_endpoint, &ghost, &port) != 0)
+        goto out;
     FILE *f = fopen(tmp, "w");
     if (!f) goto out;
     fprintf(f, "otlp_http=%s:%u\ntelemetry=%s:%u\n", host, rcv_http_port(a->rcv), thost,
             telemetry_port(a->tel));
+    if (ghost) fprintf(f, "otlp_grpc=%s:%u\n", ghost, rcv_grpc_port(a->grpc));
     if (fclose(f) != 0 || rename(tmp, path) != 0) goto out;
     rc = 0;
 out:
     if (rc) LOG_ERROR("cannot write ready file %s: %s", path, strerror(errno));
     free(host);
     free(thost);
+    free(ghost);
     return rc;
 }
 
@@ -267,6 +283,12 @@ static int app_start(app *a, const char *ready_file)
     if (!a->rcv) goto out;
     exp_set_dlq(a->exp, a->dlq);
     if ((rc = rcv_start(a->rcv)) != 0) goto out;
+    if (rcv_grpc_enabled(a->cfg)) {
+        rc = SW_ENOMEM;
+        if (!(a->grpc = rcv_grpc_new(a->base, a->cfg, a->pl, a->metrics))) goto out;
+        if ((rc = rcv_grpc_start(a->grpc)) != 0) goto out;
+        telemetry_add_component(a->tel, "receiver_grpc", ready_grpc, a->grpc);
+    }
     if ((rc = exp_start(a->exp)) != 0) goto out;
     telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
     telemetry_add_component(a->tel, "pipeline", ready_pipeline, a->pl);
@@ -294,6 +316,7 @@ static void app_free(app *a)
     pl_flush(a->pl, 0); /* answers what the DLQ completed */
     exp_free(a->exp);
     rcv_free(a->rcv);
+    rcv_grpc_free(a->grpc);
     pl_free(a->pl);
     telemetry_free(a->tel);
     if (a->base) event_base_free(a->base);
