@@ -6,6 +6,10 @@ set -eu
 PKGS="gcc make pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler \
 libzstd-dev libssl-dev openssl libyaml-dev zlib1g-dev libjson-c-dev libnghttp2-dev \
 clang libclang-rt-14-dev valgrind ca-certificates curl"
+# node and npm run the OpenTelemetry JS SDK client of itest_grpc_js; a node
+# package that brings its own npm needs no Debian npm.
+PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -15,6 +15,7 @@ struct th_stack {
     int mock_tls;
     th_proc *mock, *sw;
     uint16_t mock_port, otlp_port, tele_port;
+    uint16_t grpc_port;
     th_http *mock_c, *tele_c;
     uint16_t mock_admin_port; /* 0 without opts.mock_admin */
     char tmpfs[32];           /* opts.dlq_tmpfs, "" for none */
@@ -43,6 +44,7 @@ void th_stack_free(th_stack *s)
 }
 
 uint16_t th_stack_otlp_port(const th_stack *s) { return s->otlp_port; }
+uint16_t th_stack_grpc_port(const th_stack *s) { return s->grpc_port; }
 uint16_t th_stack_telemetry_port(const th_stack *s) { return s->tele_port; }
 uint16_t th_stack_mock_port(const th_stack *s) { return s->mock_port; }
 uint16_t th_stack_mock_admin_port(const th_stack *s) { return s->mock_admin_port; }
@@ -152,6 +154,7 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
             "receivers:\n  otlp:\n    http:\n      endpoint: 127.0.0.1:0\n"
             "      max_request_body_size: %s\n      read_timeout: %s\n"
             "%s%s"
+            "%s%s"
             "queue:\n  max_bytes: %s\n%s"
             "dlq:\n  dir: %s/dlq\n  fsync: %s\n%s"
             "exporters:\n  otlphttp:\n    endpoint: %s://127.0.0.1:%u\n"
@@ -159,6 +162,7 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
             "    batch: { max_bytes: %s, timeout: 20ms }\n"
             "    retry: { initial_interval: 50ms, max_interval: 500ms%s%s }\n",
             th_or(o->max_body, "16MiB"), th_or(o->read_timeout, "10s"),
+            o->grpc_yaml ? "    grpc:\n      endpoint: 127.0.0.1:0\n" : "", th_or(o->grpc_yaml, ""),
             o->processors_yaml ? "processors:\n" : "", th_or(o->processors_yaml, ""),
             th_or(o->queue_max_bytes, "64MiB"), th_or(o->queue_yaml, ""), s->dir,
             th_or(o->dlq_fsync, "never"), th_or(o->dlq_yaml, ""),
@@ -201,6 +205,7 @@ static int th_launch_spillway(th_stack *s)
     }
     s->otlp_port = th_ready_port(text, "otlp_http");
     s->tele_port = th_ready_port(text, "telemetry");
+    s->grpc_port = th_ready_port(text, "otlp_grpc");
     free(text);
     if (!s->otlp_port || !s->tele_port) {
         printf("# spillway ready file lacks otlp_http= or telemetry=\n");

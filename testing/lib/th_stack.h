@@ -47,6 +47,8 @@ typedef struct th_stack_opts {
     const char *dlq_tmpfs;        /* run spillway in a private mount namespace
                                    * (unshare -rm) with a tmpfs of this size ("2m") on
                                    * the DLQ dir; see th_stack_tmpfs_usable() */
+    const char *grpc_yaml;        /* non-NULL: receivers.otlp.grpc on 127.0.0.1:0 plus
+                                   * these lines of its mapping, indented 6 ("" for none) */
 } th_stack_opts;
 
 typedef struct th_stack th_stack;
@@ -57,6 +59,8 @@ th_stack *th_stack_start(const th_stack_opts *o);
 void th_stack_free(th_stack *s);
 
 uint16_t th_stack_otlp_port(const th_stack *s);
+/* The OTLP/gRPC port (opts.grpc_yaml), or 0. */
+uint16_t th_stack_grpc_port(const th_stack *s);
 uint16_t th_stack_telemetry_port(const th_stack *s);
 uint16_t th_stack_mock_port(const th_stack *s);
 /* The mock's --admin-listen port (opts.mock_admin), or 0. */
