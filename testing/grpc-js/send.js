@@ -3,8 +3,10 @@
 // mock upstream (build/spillway-mockup, /received/<signal>) must end up with.
 //
 //   node send.js --endpoint 127.0.0.1:PORT --compression none|gzip
-//                --out DIR --tag TAG [--spans N] [--logs N]
+//                --out DIR --tag TAG [--spans N] [--logs N] [--ca CERT.pem]
 //
+// With --ca the exporters connect over TLS (https://, the server
+// certificate checked against CERT.pem).
 // Writes DIR/traces.lines, DIR/metrics.lines and DIR/logs.lines (one line
 // per item, the mock's format: docs/mockup.md) and exits 0 only when every
 // export was answered with success. Every name carries TAG so that runs do
@@ -51,7 +53,11 @@ function track(exp) {
 }
 
 function exporterOpts(a) {
-  const o = { url: 'http://' + a.endpoint, timeoutMillis: 10000 };
+  const o = { url: (a.ca ? 'https://' : 'http://') + a.endpoint, timeoutMillis: 10000 };
+  if (a.ca) {
+    const grpc = require('@grpc/grpc-js');
+    o.credentials = grpc.credentials.createSsl(fs.readFileSync(a.ca));
+  }
   if (a.compression === 'gzip') o.compression = 'gzip';
   return o;
 }

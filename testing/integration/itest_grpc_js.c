@@ -2,7 +2,7 @@
  * the official OpenTelemetry JS SDK gRPC exporters (testing/grpc-js/, npm
  * packages pinned by its package-lock.json and installed by make into
  * BUILD/npm) send traces, metrics and logs, plain and gzip, to spillway;
- * every item must reach the mock upstream exactly once with its content
+ * and over TLS; every item must reach the mock upstream exactly once with its content
  * (span ids and names, metric points and values, log bodies), and the
  * receiver's metrics count the calls with transport="grpc". A missing node
  * or npm install fails the test: it is never skipped. */
@@ -25,7 +25,8 @@ static const char *node_bin(void)
 }
 
 /* Runs send.js against the stack's gRPC port; its lines go to dir. */
-static void run_sender(th_stack *s, const char *compression, const char *tag, const char *dir)
+static void run_sender(th_stack *s, const char *compression, const char *tag, const char *dir,
+                       const char *ca)
 {
     char ep[64], nodepath[400], modules[400], log[400];
     const char *node = node_bin();
@@ -38,7 +39,8 @@ static void run_sender(th_stack *s, const char *compression, const char *tag, co
     snprintf(nodepath, sizeof nodepath, "NODE_PATH=%s/npm/node_modules", th_bin_dir());
     snprintf(log, sizeof log, "%s/node-%s.log", dir, tag);
     char *argv[] = {(char *)node, "testing/grpc-js/send.js", "--endpoint", ep, "--compression",
-                    (char *)compression, "--out", (char *)dir, "--tag", (char *)tag, NULL};
+                    (char *)compression, "--out", (char *)dir, "--tag", (char *)tag,
+                    ca ? "--ca" : NULL, (char *)ca, NULL};
     char *env[] = {nodepath, NULL};
     th_proc *p = th_proc_start(argv, env, log);
     TH_ASSERT(p);
@@ -70,14 +72,44 @@ static void check_signal(th_stack *s, sw_signal sig, const char *dir)
                   cv.received, cv.required, cv.dups);
 }
 
-static void roundtrip(const char *compression, const char *tag)
+/* A throwaway certificate for 127.0.0.1 in dir (cert.pem, key.pem). */
+static void make_cert(const char *dir)
 {
+    char key[300], cert[300], log[300];
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(log, sizeof log, "%s/openssl.log", dir);
+    char *argv[] = {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1", NULL};
+    th_proc *p = th_proc_start(argv, NULL, log);
+    TH_ASSERT(p);
+    int status = 0;
+    TH_ASSERT_MSG(th_proc_wait_exit(p, 20000, &status) == 0 && WIFEXITED(status) &&
+                      WEXITSTATUS(status) == 0,
+                  "openssl could not make a certificate");
+    th_proc_free(p);
+}
+
+static void roundtrip(const char *compression, const char *tag, int tls)
+{
+    char certdir[256], yaml[1024], ca[300];
     th_stack_opts o = {0};
     o.grpc_yaml = "";
+    if (tls) {
+        TH_ASSERT(th_tmpdir(certdir, sizeof certdir) == 0);
+        make_cert(certdir);
+        snprintf(yaml, sizeof yaml,
+                 "      tls: { cert_file: %s/cert.pem, key_file: %s/key.pem }\n", certdir,
+                 certdir);
+        snprintf(ca, sizeof ca, "%s/cert.pem", certdir);
+        o.grpc_yaml = yaml;
+    }
     th_stack *s = th_stack_start(&o);
     TH_ASSERT_MSG(s, "stack did not start");
     TH_ASSERT_MSG(th_stack_grpc_port(s) != 0, "ready file lacks otlp_grpc=");
-    run_sender(s, compression, tag, th_stack_dir(s));
+    run_sender(s, compression, tag, th_stack_dir(s), tls ? ca : NULL);
     check_signal(s, SIG_TRACES, th_stack_dir(s));
     check_signal(s, SIG_METRICS, th_stack_dir(s));
     check_signal(s, SIG_LOGS, th_stack_dir(s));
@@ -106,12 +138,15 @@ static void roundtrip(const char *compression, const char *tag)
                       st.bytes[SIG_TRACES]);
 }
 
-static void t_js_exporters_plain(void) { roundtrip("none", "plain"); }
-static void t_js_exporters_gzip(void) { roundtrip("gzip", "gzip"); }
+static void t_js_exporters_plain(void) { roundtrip("none", "plain", 0); }
+static void t_js_exporters_gzip(void) { roundtrip("gzip", "gzip", 0); }
+/* h2 over TLS with ALPN: grpc-js checks the certificate and insists on h2 */
+static void t_js_exporters_tls(void) { roundtrip("gzip", "tls", 1); }
 
 int main(void)
 {
     TH_ICASE(t_js_exporters_plain);
     TH_ICASE(t_js_exporters_gzip);
+    TH_ICASE(t_js_exporters_tls);
     return th_done();
 }
