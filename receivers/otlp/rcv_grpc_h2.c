@@ -371,7 +371,6 @@ static void take_data(rg_session *s, rg_call *c, const uint8_t *p, size_t n)
     if (srv->buffered + n > srv->max_buffered) {
         LOG_WARN_RL(10, "gRPC receiver memory bound (%zu bytes) reached: refusing a call",
                     srv->max_buffered);
-        count_refused(srv, c->sig, RCV_REFUSE_QUEUE_FULL, 1);
         answer(s, c, RG_UNAVAILABLE, "receiver busy: too much data in flight", 1, 0);
         return;
     }
@@ -381,7 +380,6 @@ static void take_data(rg_session *s, rg_call *c, const uint8_t *p, size_t n)
     if (rc == SW_ETOOBIG) {
         char m[96];
         snprintf(m, sizeof m, "message larger than %zu bytes", srv->cap);
-        count_refused(srv, c->sig, RCV_REFUSE_TOO_LARGE, 1);
         answer(s, c, RG_RESOURCE_EXHAUSTED, m, 0, 0);
     } else if (rc == SW_EDECODE) {
         answer(s, c, RG_INVALID_ARGUMENT, "malformed message framing (one message, flag 0 or 1)",
