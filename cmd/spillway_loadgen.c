@@ -25,6 +25,7 @@
 #include "runtime/item.h"
 #include "testing/loadgen/lg_client.h"
 #include "testing/loadgen/lg_gen.h"
+#include "testing/loadgen/lg_h2.h"
 #include "testing/loadgen/lg_verify.h"
 
 typedef struct lg_cli {
@@ -46,6 +47,8 @@ static void usage(FILE *f)
     fputs(
         "usage: spillway-loadgen [options]\n"
         "Sends OTLP/HTTP requests at a fixed open-loop rate and reports the outcome.\n\n"
+        "  --protocol P            http | grpc (OTLP/gRPC over h2c; default endpoint then\n"
+        "                          http://127.0.0.1:4317, protobuf only) (default http)\n"
         "  --endpoint URL          base URL (default http://127.0.0.1:4318); /v1/<signal> is\n"
         "                          appended (a URL ending in /v1/<signal> is taken as its base)\n"
         "  --signal LIST           traces | metrics | logs, or a comma list sent interleaved\n"
@@ -198,7 +201,8 @@ static int split_url_ok(lg_cli *c)
 /* Option codes, in the order of LONGOPTS (apply_opt names an option by it). */
 enum { O_ENDPOINT = 256, O_SIGNAL, O_RATE, O_BATCH, O_CONNS, O_DURATION, O_COUNT, O_ENCODING,
        O_COMPRESSION, O_SERVICES, O_ATTRS, O_SEED, O_POOL, O_TIMEOUT, O_JSON, O_QUIET, O_HELP,
-       O_MIX, O_PRIO, O_SERIES, O_CHURN, O_EXPLODE, O_VERIFY, O_VERIFY_URL, O_VERIFY_WAIT };
+       O_MIX, O_PRIO, O_SERIES, O_CHURN, O_EXPLODE, O_VERIFY, O_VERIFY_URL, O_VERIFY_WAIT,
+       O_PROTOCOL };
 
 static const struct option LONGOPTS[] = {
     {"endpoint", required_argument, NULL, O_ENDPOINT}, {"signal", required_argument, NULL, O_SIGNAL},
@@ -213,7 +217,8 @@ static const struct option LONGOPTS[] = {
     {"priority-mix", required_argument, NULL, O_PRIO}, {"series", required_argument, NULL, O_SERIES},
     {"churn", required_argument, NULL, O_CHURN}, {"label-explosion", no_argument, NULL, O_EXPLODE},
     {"verify", no_argument, NULL, O_VERIFY}, {"verify-url", required_argument, NULL, O_VERIFY_URL},
-    {"verify-wait", required_argument, NULL, O_VERIFY_WAIT}, {NULL, 0, NULL, 0}};
+    {"verify-wait", required_argument, NULL, O_VERIFY_WAIT},
+    {"protocol", required_argument, NULL, O_PROTOCOL}, {NULL, 0, NULL, 0}};
 
 /* Applies one of the generator's options; 0, or -1 if bad. */
 static int apply_gen_opt(lg_cli *c, int opt, const char *arg)
@@ -257,6 +262,12 @@ static int apply_opt(lg_cli *c, int opt, const char *arg)
     case O_VERIFY: c->verify = 1; break;
     case O_VERIFY_URL: c->verify_url = arg; break;
     case O_VERIFY_WAIT: bad = parse_num(arg, 0, 3600, &c->vo.wait_s); break;
+    case O_PROTOCOL:
+        bad = strcmp(arg, "http") != 0 && strcmp(arg, "grpc") != 0;
+        c->run.grpc = strcmp(arg, "grpc") == 0;
+        if (c->run.grpc && strcmp(c->endpoint, "http://127.0.0.1:4318") == 0)
+            c->endpoint = "http://127.0.0.1:4317";
+        break;
     default: bad = apply_gen_opt(c, opt, arg); break;
     }
     if (bad) fprintf(stderr, "spillway-loadgen: invalid value '%s' for --%s\n", arg, LONGOPTS[opt - O_ENDPOINT].name);
@@ -313,6 +324,13 @@ static int finish_args(lg_cli *c)
             return -1;
         }
         if (verify_pool(c) != 0) return -1;
+    }
+    if (c->run.grpc) { /* OTLP/gRPC: protobuf only; the methods replace the paths */
+        if (c->gen.encoding == LG_ENC_JSON) {
+            fputs("spillway-loadgen: --protocol grpc sends protobuf only (no --encoding json)\n", stderr);
+            return -1;
+        }
+        for (int s = 0; s < SIG_COUNT; s++) snprintf(c->path[s], sizeof c->path[s], "%s", lg_h2_method(s));
     }
     c->run.host = c->host;
     c->run.batch = c->gen.batch;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
@@ -486,6 +487,27 @@ static void t_connection_limit(void)
     TH_ASSERT(th_stack_wait_items(s, SIG_TRACES, 6, 10000) == 6);
 }
 
+/* The load generator's gRPC mode against the receiver: every request OK,
+ * every item upstream exactly once (its --verify). */
+static void t_loadgen_grpc(void)
+{
+    char bin[300], ep[64], mock[64], log[300];
+    th_stack *s = start(NULL, NULL);
+    snprintf(bin, sizeof bin, "%s/spillway-loadgen", th_bin_dir());
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%u", th_stack_grpc_port(s));
+    snprintf(mock, sizeof mock, "http://127.0.0.1:%u", th_stack_mock_port(s));
+    snprintf(log, sizeof log, "%s/loadgen.log", th_stack_dir(s));
+    char *argv[] = {bin, "--protocol", "grpc", "--endpoint", ep, "--signal", "traces,metrics,logs",
+                    "--compression", "gzip", "--count", "60", "--rate", "0", "--connections", "3",
+                    "--verify", "--verify-url", mock, "--quiet", NULL};
+    th_proc *p = th_proc_start(argv, NULL, log);
+    TH_ASSERT(p);
+    int status = 0;
+    TH_ASSERT_MSG(th_proc_wait_exit(p, 60000, &status) == 0, "loadgen did not finish");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) th_print_tail(log, 20);
+    TH_ASSERT_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "loadgen status %d", status);
+}
+
 int main(void)
 {
     TH_ICASE(t_concurrent_streams);
@@ -504,5 +526,6 @@ int main(void)
     TH_ICASE(t_rapid_reset);
     TH_ICASE(t_idle_timeout);
     TH_ICASE(t_connection_limit);
+    TH_ICASE(t_loadgen_grpc);
     return th_done();
 }

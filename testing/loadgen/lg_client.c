@@ -27,6 +27,7 @@
 
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "testing/loadgen/lg_h2.h"
 
 #define LG_GRACE_NS 1000000000LL /* how long a backlog may flush after the window */
 
@@ -35,6 +36,7 @@ typedef struct lg_client lg_client;
 typedef struct lg_conn {
     lg_client *cl;
     struct evhttp_connection *evcon;
+    lg_h2 *h2;           /* grpc: the HTTP/2 connection */
     uint64_t seq;        /* request in flight */
     int64_t sched_ns;    /* its scheduled time */
     uint32_t items;
@@ -56,6 +58,8 @@ struct lg_client {
     uint64_t late_mark;   /* requests up to here were already judged late */
     int64_t start_ns, interval_ns, stop_ns, last_send_ns, last_answer_ns;
     int draining;
+    uint8_t *scratch;     /* grpc: a patched request body */
+    size_t scratch_len;
 };
 
 static int64_t sched_ns(const lg_client *cl, uint64_t seq)
@@ -98,6 +102,24 @@ static int fill_body(struct evhttp_request *req, const lg_pool *pool, uint64_t s
 
 static void on_answer(struct evhttp_request *req, void *arg);
 
+/* grpc: sends request sub of the stream as a unary call on c->h2. */
+static int send_grpc(lg_client *cl, lg_conn *c, const lg_stream *st, uint64_t sub)
+{
+    const lg_req *rq = lg_pool_get(st->pool, sub);
+    const uint8_t *body = rq->data;
+    if (rq->n_patch && sub >= lg_pool_size(st->pool)) {
+        if (cl->scratch_len < rq->len) {
+            uint8_t *n = realloc(cl->scratch, rq->len);
+            if (!n) return -1;
+            cl->scratch = n;
+            cl->scratch_len = rq->len;
+        }
+        lg_pool_write(st->pool, sub, cl->scratch);
+        body = cl->scratch;
+    }
+    return lg_h2_call(c->h2, st->path, cl->o->content_encoding, body, rq->len);
+}
+
 /* Bodies go out in 16 KB writes (libevent's default); without TCP_NODELAY
  * the second one waits for the server's delayed ACK (~40 ms). The socket
  * exists once evhttp_make_request returns, even while still connecting;
@@ -114,7 +136,7 @@ static void set_nodelay(lg_conn *c)
  * could not even be queued (counted as a connection error). */
 static int send_one(lg_client *cl, lg_conn *c, uint64_t seq, int64_t now)
 {
-    struct evhttp_request *req = evhttp_request_new(on_answer, c);
+    struct evhttp_request *req = cl->o->grpc ? NULL : evhttp_request_new(on_answer, c);
     uint32_t si;
     uint64_t sub;
     lg_mix_map(&cl->mix, seq, &si, &sub);
@@ -128,6 +150,10 @@ static int send_one(lg_client *cl, lg_conn *c, uint64_t seq, int64_t now)
     cl->res->stream_items_sent[si] += cl->o->batch;
     cl->res->bytes_sent += lg_pool_get(st->pool, sub)->len;
     cl->last_send_ns = now;
+    if (cl->o->grpc) {
+        if (send_grpc(cl, c, st, sub) != 0) goto fail;
+        return 0;
+    }
     if (!req) goto fail;
     add_headers(cl, req);
     if (fill_body(req, st->pool, sub) != 0) {
@@ -212,12 +238,25 @@ static void record_ok(lg_result *res, uint64_t seq)
     res->ok_seq[res->n_ok_seq++] = seq;
 }
 
+static void answered(lg_conn *c, int code);
+
 static void on_answer(struct evhttp_request *req, void *arg)
 {
-    lg_conn *c = arg;
+    answered(arg, req ? evhttp_request_get_response_code(req) : 0);
+}
+
+/* grpc: the call's status as an HTTP-like code for the counters. */
+static void on_grpc_answer(void *arg, int status)
+{
+    int code = status == 0 ? 200 : status == 3 ? 400 : status == 8 ? 413
+             : status == 14 ? 503 : status < 0 ? 0 : 500;
+    answered(arg, code);
+}
+
+static void answered(lg_conn *c, int code)
+{
     lg_client *cl = c->cl;
     int64_t now = clock_mono_ns();
-    int code = req ? evhttp_request_get_response_code(req) : 0;
     lg_result *res = cl->res;
     if (code <= 0) {
         res->conn_errors++;
@@ -281,6 +320,12 @@ static int setup_conns(lg_client *cl)
     for (uint32_t i = 0; i < o->connections; i++) {
         lg_conn *c = &cl->conns[i];
         c->cl = cl;
+        if (o->grpc) {
+            c->h2 = lg_h2_new(cl->base, o->host, o->port, o->timeout_s, on_grpc_answer, c);
+            if (!c->h2) return SW_ENOMEM;
+            cl->free_idx[cl->nfree++] = o->connections - 1 - i;
+            continue;
+        }
         c->evcon = evhttp_connection_base_new(cl->base, NULL, o->host, o->port);
         if (!c->evcon) return SW_EIO;
         evhttp_connection_set_timeout_tv(c->evcon, &tmo);
@@ -308,8 +353,11 @@ static int setup(lg_client *cl)
 
 static void teardown(lg_client *cl)
 {
-    for (uint32_t i = 0; cl->conns && i < cl->o->connections; i++)
+    for (uint32_t i = 0; cl->conns && i < cl->o->connections; i++) {
         if (cl->conns[i].evcon) evhttp_connection_free(cl->conns[i].evcon);
+        lg_h2_free(cl->conns[i].h2);
+    }
+    free(cl->scratch);
     free(cl->conns);
     free(cl->free_idx);
     if (cl->sigint) event_free(cl->sigint);

@@ -14,7 +14,8 @@
  * requests are interleaved by their weights (lg_mix), request seq being
  * request `sub` of its stream, so the bytes of every request depend only on
  * the pools and seq. With record_ok, the sequence numbers of the requests
- * answered 2xx are kept (for --verify).
+ * answered 2xx are kept (for --verify). With grpc, each connection is an
+ * HTTP/2 connection with one unary call in flight (lg_h2.h).
  */
 #ifndef SW_LG_CLIENT_H
 #define SW_LG_CLIENT_H
@@ -37,6 +38,10 @@ typedef struct lg_run_opts {
     double timeout_s;             /* per request, and for the final drain */
     int progress;                 /* live line on stderr every second */
     int record_ok;                /* keep the seq of every 2xx request in lg_result */
+    int grpc;                     /* OTLP/gRPC (h2c, lg_h2.h) instead of HTTP/1.1: stream
+                                   * paths are gRPC methods, content_encoding becomes
+                                   * grpc-encoding; status OK counts as 200, others as
+                                   * 400 / 413 / 503 / 500 in by_status */
 } lg_run_opts;
 
 typedef struct lg_stream {
