@@ -21,14 +21,16 @@
 #include "testing/lib/th_stack.h"
 
 #define MAX_REQUESTS 4000 /* bound on requests sent while waiting for a refusal */
-#define SPANS 60          /* per resource */
+#define CRIT_SPANS 5      /* a small critical resource first ... */
+#define NORMAL_SPANS 100  /* ... then a large normal one: a write that runs out of
+                           * space most likely ends inside the normal part */
 #define DRAIN_MS 60000
 #define RETRY_MS 30000
 
 static th_otlp *mixed_request(uint32_t seed)
 {
-    th_res_spec rs[2] = {{"checkout-api", seed * 2, SPANS, TH_STATUS_OK},
-                         {"cart", seed * 2 + 1, SPANS, TH_STATUS_OK}};
+    th_res_spec rs[2] = {{"checkout-api", seed * 2, CRIT_SPANS, TH_STATUS_OK},
+                         {"cart", seed * 2 + 1, NORMAL_SPANS, TH_STATUS_OK}};
     return th_otlp_new_traces(rs, 2);
 }
 
