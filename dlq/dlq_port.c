@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "runtime/err.h"
+#include "runtime/item_track.h"
 #include "runtime/log.h"
 
 struct dlq_port {
@@ -57,7 +58,8 @@ void dlq_req_complete(dlq_req *r, int status)
     dlq_port *p = r->port;
     r->status = status;
     r->next = NULL;
-    if (status == 0) {
+    if (status == 0) { /* stored: the item is safe */
+        item_settle(r->it, 0);
         item_free(r->it);
         r->it = NULL;
     }

@@ -1,6 +1,8 @@
 /* item.c — see item.h. */
 #include "runtime/item.h"
 
+#include "runtime/item_track.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,7 @@ item *item_alloc(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
     item *it = malloc(sizeof(item) + len);
     if (!it) return NULL;
     it->next = NULL;
+    it->trk = NULL;
     it->signal = (uint8_t)sig;
     it->klass = (uint8_t)klass;
     it->count = count;
@@ -25,7 +28,12 @@ item *item_new(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
     return it;
 }
 
-void item_free(item *it) { free(it); }
+void item_free(item *it)
+{
+    if (!it) return;
+    if (it->trk) item_settle(it, 1);
+    free(it);
+}
 
 const char *sw_signal_name(sw_signal sig)
 {

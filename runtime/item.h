@@ -18,6 +18,7 @@ typedef enum { CLASS_CRITICAL = 0, CLASS_HIGH = 1, CLASS_NORMAL = 2, CLASS_COUNT
 
 typedef struct item {
     struct item *next;   /* link for whoever owns the item (queue, batch) */
+    struct item_tracker *trk; /* delivery tracking (runtime/item_track.h), or NULL */
     uint8_t signal;      /* sw_signal */
     uint8_t klass;       /* sw_class */
     uint32_t count;      /* spans / data points / log records */
@@ -32,6 +33,7 @@ item *item_new(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns,
 /* Returns an owned item with room for len bytes of data left unset (the
  * caller fills it), or NULL. */
 item *item_alloc(sw_signal sig, sw_class klass, uint32_t count, int64_t recv_ns, size_t len);
+/* Frees it; a delivery tracker it still holds is settled as failed. NULL-safe. */
 void item_free(item *it);
 /* Bytes an item accounts for in queues (payload plus header). */
 static inline size_t item_size(const item *it) { return it->len + sizeof(item); }

@@ -291,27 +291,43 @@ static void assert_retry_info(const th_h2_result *r, int code)
     TH_ASSERT_MSG(delay >= 1, "RetryInfo.retry_delay %d s", delay);
 }
 
-/* SIGTERM while a call is half sent: GOAWAY arrives, the call completes
- * with UNAVAILABLE + RetryInfo, nothing of it is forwarded. */
+/* SIGTERM with a call half sent: while spillway drains (the upstream holds
+ * an earlier request for 2 s, so the drain lasts), the pipeline refuses and
+ * the call completes with UNAVAILABLE + RetryInfo; at the end of the drain
+ * GOAWAY arrives; nothing of the refused call is forwarded. */
 static void t_shutdown_unavailable(void)
 {
-    th_stack *s = start(NULL, NULL);
+    th_stack_opts o = {0};
+    o.grpc_yaml = "";
+    o.mock_args[0] = "--latency-ms";
+    o.mock_args[1] = "2000";
+    th_stack *s = th_stack_start(&o);
+    TH_ASSERT_MSG(s, "stack did not start");
     th_h2 *h = client(s);
-    th_otlp *d = th_otlp_new(SIG_TRACES, 21, 3);
+    th_otlp *first = th_otlp_new(SIG_TRACES, 20, 3), *d = th_otlp_new(SIG_TRACES, 21, 5);
+    assert_status(call(h, TRACES, NULL, 0, first->pb, first->pb_len), OK);
     uint8_t hdr[5] = {0, 0, 0, (uint8_t)(d->pb_len >> 8), (uint8_t)d->pb_len};
     int32_t id = th_h2_start(h, TRACES, "application/grpc", NULL, hdr, 5, 0);
     TH_ASSERT(id > 0);
-    th_h2_wait_end(h, 200); /* let the headers arrive */
     TH_ASSERT(th_proc_signal(th_stack_spillway(s), SIGTERM) == 0);
-    TH_ASSERT_MSG(th_h2_wait_end(h, 10000) && th_h2_goaway(h, NULL), "no GOAWAY on SIGTERM");
+    int64_t deadline = th_now_ms() + 10000;
+    const th_resp *r = NULL;
+    while (th_now_ms() < deadline) { /* the pipeline stops taking requests */
+        r = th_stack_telemetry(s, "/readyz");
+        if (r && r->status == 503) break;
+        th_nap_ms(10);
+    }
+    TH_ASSERT_MSG(r && r->status == 503, "/readyz never turned 503 after SIGTERM");
     TH_ASSERT(th_h2_send_data(h, id, d->pb, d->pb_len, 1) == 0);
     TH_ASSERT_MSG(th_h2_wait(h, 10000) == 0, "the open call was not answered");
-    const th_h2_result *r = th_h2_get(h, id);
-    assert_status(r, UNAVAILABLE);
-    assert_retry_info(r, UNAVAILABLE);
+    const th_h2_result *res = th_h2_get(h, id);
+    assert_status(res, UNAVAILABLE);
+    assert_retry_info(res, UNAVAILABLE);
+    TH_ASSERT_MSG(th_h2_wait_end(h, 15000) && th_h2_goaway(h, NULL), "no GOAWAY at the end of the drain");
+    TH_ASSERT(th_stack_wait_items(s, SIG_TRACES, 3, 10000) == 3);
     th_mock_stats st;
     TH_ASSERT(th_stack_mock_stats(s, &st) == 0);
-    TH_ASSERT_EQ_INT(st.items[SIG_TRACES], 0);
+    TH_ASSERT_EQ_INT(st.items[SIG_TRACES], 3);
 }
 
 /* ---- hostile connections ------------------------------------------------ */
