@@ -7,7 +7,9 @@
  * more than RG_OUT_HIGH bytes wait to be written, the connection stops
  * reading until they drain below RG_OUT_LOW, so a client that does not read
  * its answers cannot make the receiver queue them without bound. Idle
- * connections (no open stream, no input for idle_ms) get GOAWAY and close.
+ * connections (no open stream, no input for idle_ms) get GOAWAY and close;
+ * a connection whose output cannot be written for idle_ms (the peer stopped
+ * reading) is closed.
  * A connection is freed once the session wants neither to read nor to
  * write and its output is flushed. Ingest thread only.
  */
@@ -171,6 +173,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     rg_conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) return; /* TLS handshake done */
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+        LOG_WARN_RL(10, "closing a gRPC connection that does not read its answers");
+        conn_free(c);
+        return;
+    }
     if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
         if (rg_session_streams(c->sess) > 0) { /* streams waiting: not idle */
             bufferevent_enable(c->bev, EV_READ);
@@ -236,7 +243,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct timeval idle = {(time_t)(n->o.idle_ms / 1000), (suseconds_t)(n->o.idle_ms % 1000 * 1000)};
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(bev, EV_WRITE, RG_OUT_LOW, 0);
-    bufferevent_set_timeouts(bev, &idle, NULL);
+    bufferevent_set_timeouts(bev, &idle, &idle); /* write: a peer that stops reading */
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     conn_pump(c); /* the server SETTINGS */
 }
