@@ -309,8 +309,13 @@ static void t_shutdown_unavailable(void)
     uint8_t hdr[5] = {0, 0, 0, (uint8_t)(d->pb_len >> 8), (uint8_t)d->pb_len};
     int32_t id = th_h2_start(h, TRACES, "application/grpc", NULL, hdr, 5, 0);
     TH_ASSERT(id > 0);
+    th_mock_stats st;
+    int64_t deadline = th_now_ms() + 10000; /* the first request is held upstream */
+    while (th_now_ms() < deadline && !(th_stack_mock_stats(s, &st) == 0 && st.requests[SIG_TRACES] > 0))
+        th_nap_ms(10);
+    TH_ASSERT_MSG(st.requests[SIG_TRACES] > 0, "the first request never reached the upstream");
     TH_ASSERT(th_proc_signal(th_stack_spillway(s), SIGTERM) == 0);
-    int64_t deadline = th_now_ms() + 10000;
+    deadline = th_now_ms() + 10000;
     const th_resp *r = NULL;
     while (th_now_ms() < deadline) { /* the pipeline stops taking requests */
         r = th_stack_telemetry(s, "/readyz");
@@ -325,7 +330,6 @@ static void t_shutdown_unavailable(void)
     assert_retry_info(res, UNAVAILABLE);
     TH_ASSERT_MSG(th_h2_wait_end(h, 15000) && th_h2_goaway(h, NULL), "no GOAWAY at the end of the drain");
     TH_ASSERT(th_stack_wait_items(s, SIG_TRACES, 3, 10000) == 3);
-    th_mock_stats st;
     TH_ASSERT(th_stack_mock_stats(s, &st) == 0);
     TH_ASSERT_EQ_INT(st.items[SIG_TRACES], 3);
 }
