@@ -245,7 +245,7 @@ typedef struct counters {
 static counters read_counters(th_stack *s)
 {
     counters k;
-    k.handed = metric(s, "spillway_receiver_items_total", "signal=\"metrics\"");
+    k.handed = metric(s, "spillway_receiver_items_total", "signal=\"metrics\",transport=\"http\"");
     k.dropped = metric(s, "spillway_cl_dropped_samples_total", NULL);
     k.aggregated = metric(s, "spillway_cl_aggregated_samples_total", NULL);
     k.keys = metric(s, "spillway_cl_keys_used", NULL);
