@@ -478,6 +478,19 @@ static void t_rapid_reset(void)
                   "GOAWAY code %u", code);
 }
 
+/* PING is answered (by nghttp2), on a connection that also serves calls. */
+static void t_ping(void)
+{
+    th_stack *s = start(NULL, NULL);
+    th_h2 *h = client(s);
+    TH_ASSERT(th_h2_ping(h) == 0 && th_h2_ping(h) == 0);
+    int64_t deadline = th_now_ms() + 10000;
+    while (th_h2_pongs(h) < 2 && th_now_ms() < deadline && !th_h2_wait_end(h, 20)) {}
+    TH_ASSERT_EQ_INT(th_h2_pongs(h), 2);
+    th_otlp *d = th_otlp_new(SIG_TRACES, 8, 1);
+    assert_status(call(h, TRACES, NULL, 0, d->pb, d->pb_len), OK);
+}
+
 /* Idle connections get GOAWAY and close; streams waiting keep theirs. */
 static void t_idle_timeout(void)
 {
@@ -544,6 +557,7 @@ int main(void)
     TH_ICASE(t_ping_flood);
     TH_ICASE(t_window_update_abuse);
     TH_ICASE(t_rapid_reset);
+    TH_ICASE(t_ping);
     TH_ICASE(t_idle_timeout);
     TH_ICASE(t_connection_limit);
     TH_ICASE(t_loadgen_grpc);

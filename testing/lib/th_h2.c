@@ -37,6 +37,7 @@ struct th_h2 {
     int eof;
     int goaway;
     uint32_t goaway_code;
+    int pongs;
 };
 
 static th_stream *find(const th_h2 *h, int32_t id)
@@ -195,7 +196,9 @@ static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     (void)ng;
     th_h2 *h = user;
-    if (f->hd.type == NGHTTP2_GOAWAY) {
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        h->pongs++;
+    } else if (f->hd.type == NGHTTP2_GOAWAY) {
         h->goaway = 1;
         h->goaway_code = f->goaway.error_code;
     } else if (f->hd.type == NGHTTP2_RST_STREAM) {
@@ -413,3 +416,12 @@ int th_h2_frame(buf *out, uint8_t type, uint8_t flags, uint32_t stream, const vo
     if (rc == 0 && len) rc = buf_append(out, payload, len);
     return rc;
 }
+
+int th_h2_ping(th_h2 *h)
+{
+    if (!h->ng || nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL) != 0) return -1;
+    io_round(h, 0);
+    return 0;
+}
+
+int th_h2_pongs(const th_h2 *h) { return h->pongs; }

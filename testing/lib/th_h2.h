@@ -64,6 +64,10 @@ const th_h2_result *th_h2_get(const th_h2 *h, int32_t id);
 int th_h2_goaway(const th_h2 *h, uint32_t *code);
 /* 1 once the peer closed the connection or an I/O error happened. */
 int th_h2_eof(const th_h2 *h);
+/* Sends a PING (session mode). 0 or -1. */
+int th_h2_ping(th_h2 *h);
+/* PING acknowledgements received so far. */
+int th_h2_pongs(const th_h2 *h);
 
 /* ---- raw mode ---- */
 
