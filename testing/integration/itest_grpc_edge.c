@@ -112,6 +112,28 @@ static void t_concurrent_streams(void)
                   "%s", why);
 }
 
+/* Flow control: messages far larger than the 1 MiB stream window and, all
+ * together, than the 4 MiB connection window go through on one connection
+ * (the receiver opens its windows as it consumes). */
+static void t_flow_control(void)
+{
+    th_stack *s = start(NULL, NULL);
+    th_h2 *h = client(s);
+    int32_t ids[3];
+    size_t total = 0;
+    for (int i = 0; i < 3; i++) {
+        th_otlp *d = th_otlp_new(SIG_TRACES, 300 + (uint32_t)i, 30000);
+        TH_ASSERT(d && d->pb_len > 2 * 1024 * 1024);
+        total += d->pb_len;
+        ids[i] = th_h2_grpc(h, TRACES, NULL, 0, d->pb, d->pb_len);
+        TH_ASSERT(ids[i] > 0);
+    }
+    TH_ASSERT_MSG(th_h2_wait(h, 30000) == 0, "large calls not answered");
+    for (int i = 0; i < 3; i++) assert_status(th_h2_get(h, ids[i]), OK);
+    printf("# %zu bytes in 3 calls on one connection\n", total);
+    TH_ASSERT(th_stack_wait_items(s, SIG_TRACES, 90000, 20000) == 90000);
+}
+
 static void t_compressed(void)
 {
     th_stack *s = start(NULL, NULL);
@@ -544,6 +566,7 @@ static void t_loadgen_grpc(void)
 int main(void)
 {
     TH_ICASE(t_concurrent_streams);
+    TH_ICASE(t_flow_control);
     TH_ICASE(t_compressed);
     TH_ICASE(t_too_large);
     TH_ICASE(t_invalid);
