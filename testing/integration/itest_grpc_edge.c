@@ -356,6 +356,55 @@ static void t_shutdown_unavailable(void)
     TH_ASSERT_EQ_INT(st.items[SIG_TRACES], 3);
 }
 
+/* Backpressure: a slow upstream, a 64 KiB queue and a 1 MiB DLQ; once
+ * both are full the calls get UNAVAILABLE + RetryInfo; what was accepted
+ * arrives upstream when it recovers, exactly; nothing refused does. */
+static void t_backpressure_unavailable(void)
+{
+    th_stack_opts o = {.queue_max_bytes = "64KiB",
+                       .batch_max_bytes = "16KiB",
+                       .exporter_yaml = "    max_in_flight: 4\n",
+                       .dlq_yaml = "  segment_size: 1MiB\n  max_size: 1MiB\n"
+                                   "  replay: { rate: 64MiB }\n",
+                       .mock_args = {"--latency-ms", "2000"}};
+    o.grpc_yaml = "";
+    th_stack *s = th_stack_start(&o);
+    TH_ASSERT_MSG(s, "stack did not start");
+    th_h2 *h = client(s);
+    long accepted = 0, refused = 0;
+    int extra = -1;
+    for (int k = 0; k < 4000 && extra < 3; k++) {
+        th_otlp *d = th_otlp_new(SIG_TRACES, 7000 + (uint32_t)k, 100);
+        TH_ASSERT(d);
+        const th_h2_result *r = call(h, TRACES, NULL, 0, d->pb, d->pb_len);
+        if (r->grpc_status == UNAVAILABLE) {
+            assert_retry_info(r, UNAVAILABLE);
+            refused++;
+            if (extra < 0) extra = 0;
+        } else {
+            assert_status(r, OK);
+            accepted++;
+        }
+        if (extra >= 0) extra++;
+        th_otlp_free(d);
+    }
+    printf("# %ld calls accepted, %ld refused with UNAVAILABLE + RetryInfo\n", accepted, refused);
+    TH_ASSERT_MSG(refused > 0, "no UNAVAILABLE from a full queue and DLQ");
+    TH_ASSERT(th_stack_mock_post(s, "/admin/latency?ms=0") == 200);
+    long want = accepted * 100;
+    TH_ASSERT_MSG(th_stack_wait_items(s, SIG_TRACES, want, 60000) == want,
+                  "upstream did not get the %ld accepted spans", want);
+    th_mock_stats st;
+    TH_ASSERT(th_stack_mock_stats(s, &st) == 0);
+    TH_ASSERT_MSG(st.items[SIG_TRACES] == want, "upstream got %ld spans, want %ld",
+                  st.items[SIG_TRACES], want);
+    const char *m = th_stack_metrics(s);
+    TH_ASSERT(m);
+    double n = th_prom_sum(m, "spillway_receiver_refused_items_total",
+                           "reason=\"queue_full\",transport=\"grpc\"", NULL);
+    TH_ASSERT_MSG(n == (double)refused * 100, "refused items counted %g, want %ld", n, refused * 100);
+}
+
 /* ---- hostile connections ------------------------------------------------ */
 
 /* After an attack on `bad`, it ended in a connection error, spillway lives,
@@ -573,6 +622,7 @@ int main(void)
     TH_ICASE(t_unknown_method);
     TH_ICASE(t_deadline);
     TH_ICASE(t_shutdown_unavailable);
+    TH_ICASE(t_backpressure_unavailable);
     TH_ICASE(t_bad_preface);
     TH_ICASE(t_garbage_frames);
     TH_ICASE(t_headers_flood);
