@@ -153,6 +153,49 @@ static void t_drain_hung_upstream_second_signal(void) { drain_case("hang"); }
  * flight: the drain answers the same way and a second signal ends it. */
 static void t_drain_failing_upstream_second_signal(void) { drain_case("503"); }
 
+/* Upstream down, breaker open: the exporter stores everything in the DLQ
+ * at once, so the drain does not wait for shutdown_timeout. */
+static void t_sigterm_breaker_open(void)
+{
+    char why[1024];
+    th_stack_opts o = {.shutdown_timeout = "60s", .retry_yaml = "max_elapsed_time: 1h"};
+    th_stack *s = th_stack_start(&o);
+    TH_ASSERT_MSG(s, "stack did not start");
+    TH_ASSERT(th_stack_mock_post(s, "/admin/outage?seconds=3600&mode=refuse") == 200);
+    th_lines *sent = th_lines_new();
+    th_http *c = th_stack_client(s);
+    TH_ASSERT(sent && c);
+    int64_t deadline = th_now_ms() + 20000;
+    double state = 0;
+    for (int k = 0; state != 2 && th_now_ms() < deadline; k++) {
+        th_otlp *d = th_otlp_new(SIG_LOGS, 7000 + (uint32_t)k, 10);
+        TH_ASSERT(d);
+        const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
+        TH_ASSERT_MSG(r && th_otlp_check_success(r, SIG_LOGS, TH_ENC_PB, why, sizeof why) == 0,
+                      "request %d: %s", k, r ? why : th_http_error(c));
+        TH_ASSERT(th_lines_add(sent, d->lines) == 0);
+        th_otlp_free(d);
+        const char *text = th_stack_metrics(s);
+        state = text ? th_prom_sum(text, "spillway_exporter_circuit_state", NULL, NULL) : 0;
+        if (state != 2) th_nap_ms(50);
+    }
+    th_http_free(c);
+    TH_ASSERT_MSG(state == 2, "the circuit breaker did not open within 20 s");
+    th_proc *sw = th_stack_spillway(s);
+    int64_t t0 = th_now_ms();
+    int status = 0;
+    TH_ASSERT(th_proc_signal(sw, SIGTERM) == 0);
+    TH_ASSERT_MSG(th_proc_wait_exit(sw, 15000, &status) == 0,
+                  "still running 15 s after SIGTERM with the breaker open (shutdown_timeout 60 s)");
+    printf("# breaker open: exited %lld ms after SIGTERM\n", (long long)(th_now_ms() - t0));
+    TH_ASSERT_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+    TH_ASSERT(th_stack_mock_post(s, "/admin/outage?seconds=0") == 200);
+    TH_ASSERT_MSG(th_stack_restart_spillway(s) == 0, "restart");
+    th_cover cov;
+    int rc = th_stack_wait_cover(s, SIG_LOGS, sent, NULL, 60000, &cov, why, sizeof why);
+    TH_ASSERT_MSG(rc == 0, "acknowledged logs after the restart: %s", why);
+}
+
 /* SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: spillway keeps running and serving. */
 static void t_other_signals_ignored(void)
 {
@@ -191,6 +234,7 @@ int main(void)
     TH_ICASE(t_sigterm_idle);
     TH_ICASE(t_drain_hung_upstream_second_signal);
     TH_ICASE(t_drain_failing_upstream_second_signal);
+    TH_ICASE(t_sigterm_breaker_open);
     TH_ICASE(t_other_signals_ignored);
     return th_done();
 }
