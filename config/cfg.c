@@ -155,7 +155,14 @@ static cfg *new_with_defaults(const char *source)
     return c;
 }
 
-cfg *cfg_defaults(void) { return new_with_defaults("<defaults>"); }
+/* Without a file, every listener of DESIGN's port table runs: OTLP/HTTP on
+ * 4318 and OTLP/gRPC on 4317. A file turns gRPC on by its section. */
+cfg *cfg_defaults(void)
+{
+    cfg *c = new_with_defaults("<defaults>");
+    if (c) c->receiver.grpc_enabled = 1;
+    return c;
+}
 
 /* ---- loading ---- */
 

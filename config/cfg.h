@@ -44,7 +44,8 @@ typedef struct cfg {
         char *http_endpoint;             /* receivers.otlp.http.endpoint      127.0.0.1:4318 */
         uint64_t http_max_request_body_size; /* .max_request_body_size       16MiB */
         uint64_t http_read_timeout_ms;   /* .read_timeout (idle/slow clients) 10s */
-        int grpc_enabled;                /* the receivers.otlp.grpc section is present */
+        int grpc_enabled;                /* the receivers.otlp.grpc section is present
+                                            (always on in cfg_defaults()) */
         char *grpc_endpoint;             /* receivers.otlp.grpc.endpoint 127.0.0.1:4317 ("" = off) */
         char *grpc_tls_cert_file;        /* .tls.cert_file ("" = h2c, no TLS) */
         char *grpc_tls_key_file;         /* .tls.key_file */
