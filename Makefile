@@ -162,7 +162,7 @@ scenarios: deps all
 	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/run.sh --full
 
 demo: deps all
-	@sh testing/scenarios/demo.sh
+	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/demo.sh $(DEMO_FLAGS)
 
 run: all
 	$(BUILD)/spillway --config configs/spillway.yaml
