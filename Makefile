@@ -164,6 +164,12 @@ scenarios: deps all
 demo: deps all
 	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/demo.sh $(DEMO_FLAGS)
 
+# Container image built and run for real with podman (docs/deploy.md); .ci/run
+# calls it after make test.
+.PHONY: image-test
+image-test: deps all
+	@SW_BIN_DIR=$(BUILD) sh testing/deploy/image_test.sh
+
 run: all
 	$(BUILD)/spillway --config configs/spillway.yaml
 

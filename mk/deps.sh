@@ -6,6 +6,10 @@ set -eu
 PKGS="gcc make pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler \
 libzstd-dev libssl-dev openssl libyaml-dev zlib1g-dev libjson-c-dev libnghttp2-dev \
 clang libclang-rt-14-dev valgrind ca-certificates curl"
+# Deployment checks (make lint-deploy, make image-test): promtool, docker-compose,
+# kubectl (kustomize), podman + runc + mmdebstrap, PyYAML.
+PKGS="$PKGS prometheus docker-compose podman runc mmdebstrap python3 python3-yaml"
+command -v kubectl >/dev/null 2>&1 || PKGS="$PKGS kubernetes-client"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
