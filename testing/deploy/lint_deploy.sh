@@ -12,7 +12,7 @@
 # What needs a live spillway (dashboard metric names, every PromQL query,
 # alerts pending/firing) is testing/deploy/prom_live.sh.
 # Prints PASS/FAIL lines for testing/run_tests.sh; exit 1 if any failed.
-# Usage: SW_BIN_DIR=build sh testing/deploy/lint_deploy.sh
+# Usage: SW_BIN_DIR=build sh testing/deploy/lint_deploy.sh   (KUBECTL: another kubectl)
 set -u
 BIN=${SW_BIN_DIR:-build}
 PY=python3
@@ -52,12 +52,13 @@ sub $CHECK dashboard deploy/grafana/dashboards/spillway.json deploy/grafana/prov
 run grafana/provisioning $PY -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' \
     deploy/grafana/provisioning/datasources/prometheus.yml deploy/grafana/provisioning/dashboards/spillway.yml
 
-if need kubectl; then
+KUBECTL=${KUBECTL:-kubectl}
+if need "$KUBECTL"; then
     base=ConfigMap,Service,StatefulSet,PodDisruptionBudget
     for o in base:$base overlays/kind:$base,Namespace,Deployment,Job \
              overlays/agent:$base,Namespace,Deployment,Job,DaemonSet; do
         dir=${o%%:*}; kinds=${o#*:}; name=$(basename "$dir")
-        if kubectl kustomize "deploy/k8s/$dir" >"$tmp/$name.yaml" 2>"$tmp/$name.err"; then
+        if "$KUBECTL" kustomize "deploy/k8s/$dir" >"$tmp/$name.yaml" 2>"$tmp/$name.err"; then
             echo "PASS: deploy/k8s/$name/kustomize"
             sub $CHECK k8s "$name" "$tmp/$name.yaml" "$kinds"
             mkdir -p "$tmp/cfg-$name"
