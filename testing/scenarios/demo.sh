@@ -224,9 +224,20 @@ awk -v w="$wb" -v r="$rb" -v p="$peak_dlq" 'BEGIN {
     printf "spilled to disk: %.2f MiB of requests (peak %.2f MiB in the DLQ); replayed: %.2f MiB\n", w / 1048576, p / 1048576, r / 1048576 }'
 echo "  items spilled because the memory queue was full:$qs"
 echo "  the DLQ holds $( [ "$age" = 0 ] && echo nothing || echo "data (oldest ${age} s)") at the end"
-echo "circuit breaker (from the log):"
-grep -o 'circuit breaker [a-z-]* -> [a-z-]*.*' "$W/spillway.log" | sed 's/^/  /' | head -n 20
-grep -q 'circuit breaker [a-z-]* -> ' "$W/spillway.log" || echo "  no transitions"
+echo "circuit breaker (from spillway's log; seconds since the load started):"
+# Failed probes while the upstream stays down (open -> half-open -> open)
+# are folded into one line.
+grep 'circuit breaker [a-z-]* -> ' "$W/spillway.log" | awk -v t0="$T0" '
+    function secs(ts,   a) { # 2026-01-02T10:33:02.901Z -> seconds since T0
+        split(substr(ts, 12, 12), a, ":")
+        s = a[1] * 3600 + a[2] * 60 + a[3] - (t0 / 1000) % 86400
+        return s < -43200 ? s + 86400 : s }
+    function flush() { if (probes) printf "  %5.1f s - %5.1f s  %d probes failed (open -> half-open -> open)\n", pf, pl, probes; probes = 0 }
+    { t = secs($1); m = $0; sub(/.*circuit breaker /, "", m); sub(/:.*/, "", m) }
+    m ~ /^open -> half-open/ { next }
+    m ~ /^half-open -> open/ { if (!probes) pf = t; pl = t; probes++; next }
+    { flush(); printf "  %5.1f s  %s\n", t, m }
+    END { flush(); if (NR == 0) print "  no transitions" }'
 if [ -n "$cpu_ticks" ] && [ -n "$peak_rss" ]; then
     awk -v t="$cpu_ticks" -v hz="$hz" -v s="$elapsed" -v r="$peak_rss" 'BEGIN {
         printf "spillway: CPU %.2f s (%.1f %% of one core over %d s), peak RSS %.1f MiB\n", t / hz, 100 * t / hz / s, s, r / 1024 }'
