@@ -13,9 +13,10 @@
 #     through the config's ${env:...} variables to 127.0.0.1. Checks: the
 #     image's HEALTHCHECK passes, /healthz answers 200, the process runs as
 #     uid 10001 (not root), items sent to the container reach the mock.
-#  4. The upstream answers 503 (admin outage); more items are sent; then
-#     `podman stop`: spillway must exit 0 with its queue and DLQ on the
-#     volume (checked offline with `spillway dlq ls` in a container).
+#  4. The upstream hangs (admin outage: requests read, never answered);
+#     more items are sent; then `podman stop`: spillway must log SIGTERM and
+#     a clean shutdown, exit 0, and leave its queue and in-flight data in the
+#     DLQ on the volume (checked offline with `spillway dlq ls`).
 #  5. The upstream recovers; a second container on the same volume replays:
 #     the mock ends with every accepted item exactly once.
 # Prints PASS/FAIL lines. Needs root (or working rootless podman), podman,
@@ -156,14 +157,23 @@ got=$(mock_items)
     bad forward "sent 2000 spans, accepted ${a1:-?}, the mock has ${got:-?}"
 
 # ---- 4. outage, then podman stop spills ------------------------------------------
-curl -s -o /dev/null --max-time 2 -X POST "http://$ADMIN/admin/outage?seconds=600&mode=503"
+# hang: the upstream reads requests and never answers, so at the stop
+# spillway holds data in memory and in flight that only the spill saves.
+curl -s -o /dev/null --max-time 2 -X POST "http://$ADMIN/admin/outage?seconds=600&mode=hang"
 a2=$(send 30 2)
 held=$(metric spillway_dlq_bytes)
+inflight=$(metric spillway_exporter_in_flight_requests)
 stop_t0=$(now)
 $PODMAN stop -t 30 "$tag-1" >/dev/null 2>&1
 rc=$(podman inspect --format '{{.State.ExitCode}}' "$tag-1")
 [ "$rc" = 0 ] && ok "stop (exit 0 after $(( $(now) - stop_t0 )) s)" || bad stop "exit code $rc after podman stop"
 podman logs "$tag-1" >"$tmp/ctr1.log" 2>&1
+if grep -q 'signal 15: stopping intake' "$tmp/ctr1.log" && grep -q 'shutdown: queue drained' "$tmp/ctr1.log" &&
+    ! grep -q 'could be neither delivered nor stored' "$tmp/ctr1.log"; then
+    ok "graceful_stop (SIGTERM reached spillway; everything delivered or stored; $inflight requests were in flight)"
+else
+    bad graceful_stop "no clean shutdown in the container log:"; tail -n 15 "$tmp/ctr1.log"
+fi
 $PODMAN run --rm --network none $UL -v "$VOL:/var/lib/spillway" --entrypoint /usr/local/bin/spillway "$IMG" \
     dlq ls --dir /var/lib/spillway/dlq >"$tmp/dlq-ls.txt" 2>&1
 if [ -n "$a2" ] && [ "$a2" -gt 0 ] && grep -qE '(sealed|open)' "$tmp/dlq-ls.txt"; then
