@@ -173,7 +173,17 @@ scenarios: deps all
 	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/run.sh --full
 
 demo: deps all
-	@sh testing/scenarios/demo.sh
+	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/demo.sh $(DEMO_FLAGS)
+
+# Container image built and run for real with podman (docs/deploy.md); .ci/run
+# calls it after make test.
+.PHONY: image-test lint-deploy
+image-test: deps all
+	@SW_BIN_DIR=$(BUILD) sh testing/deploy/image_test.sh
+# Deployment files checked by the tools that read them (make test runs the
+# same through itest_lint_deploy and itest_prometheus).
+lint-deploy: deps all
+	@SW_BIN_DIR=$(BUILD) sh testing/deploy/lint_deploy.sh && SW_BIN_DIR=$(BUILD) sh testing/deploy/prom_live.sh
 
 run: all
 	$(BUILD)/spillway --config configs/spillway.yaml

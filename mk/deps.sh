@@ -10,6 +10,10 @@ clang libclang-rt-14-dev valgrind ca-certificates curl"
 # package that brings its own npm needs no Debian npm.
 PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+# Deployment checks (make lint-deploy, make image-test): promtool, docker-compose,
+# kubectl (kustomize), podman + runc + mmdebstrap, PyYAML.
+PKGS="$PKGS prometheus docker-compose podman runc mmdebstrap python3 python3-yaml"
+command -v kubectl >/dev/null 2>&1 || PKGS="$PKGS kubernetes-client"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -29,5 +33,18 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Packages such as prometheus start a system service when installed; these are
+# tools for the tests, so keep invoke-rc.d from starting anything (exit 101
+# from policy-rc.d) unless the machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    own_policy=1
+fi
+rc=0
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO apt-get install -y -qq --no-install-recommends $missing || rc=$?
+[ "$own_policy" = 1 ] && $SUDO rm -f "$policy"
+exit "$rc"

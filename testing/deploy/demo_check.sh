@@ -1,0 +1,23 @@
+#!/bin/sh
+# `make demo` in short: runs testing/scenarios/demo.sh for 10 s (upstream
+# down from 5 s to 7 s) in a temp dir and checks that it exits 0, says
+# nothing was lost, printed its summary and that the breaker opened and
+# closed again. PASS/FAIL lines for testing/run_tests.sh.
+# Usage: SW_BIN_DIR=build sh testing/deploy/demo_check.sh
+set -u
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sw-demo.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+DEMO_DIR=$tmp/demo DEMO_RATE=500 sh testing/scenarios/demo.sh --seconds 10 >"$tmp/out" 2>&1
+rc=$?
+sed 's/^/# /' "$tmp/out"
+ok=1
+check() { # name condition-description command...
+    _n=$1; _d=$2; shift 2
+    if "$@"; then echo "PASS: demo/$_n"; else echo "FAIL: demo/$_n: $_d"; ok=0; fi
+}
+check exit "demo.sh exited $rc" [ "$rc" = 0 ]
+check nothing_lost "no 'nothing lost' line" grep -q '^demo: OK: nothing lost' "$tmp/out"
+check summary "no per-class summary" sh -c "grep -q '^critical  *traces' '$tmp/out' && grep -q '^high  *metrics' '$tmp/out' && grep -q '^normal  *logs' '$tmp/out'"
+check breaker "the breaker did not open and close" sh -c "grep -q 'closed -> open' '$tmp/out' && grep -q -- '-> closed' '$tmp/out'"
+check spilled "nothing was replayed from the DLQ" sh -c "! grep -q 'replayed: 0.00 MiB' '$tmp/out'"
+[ "$ok" = 1 ]
