@@ -76,6 +76,8 @@ typedef struct dlq_area {
                             per crash, so not growing with the DLQ) */
     size_t nrecover, recovcap;
     dlq_open_seg cur;    /* writer thread only */
+    int batch_doubt;     /* a segment was put in doubt during the current batch */
+    uint64_t batch_doubt_seq; /* ... that one */
 } dlq_area;
 
 /* The rejected area's bookkeeping (d->mu). */

@@ -55,12 +55,17 @@ static void forget_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t bytes)
 }
 
 /* After a write, fsync or seal error that left its tail in doubt: closes
- * the segment and queues it for recovery in place (scan up to limit, the
- * end of its last good record, cut the rest, seal), retried by the writer
- * until it succeeds; meanwhile the reader waits at it. The next append
- * opens a new segment. */
-static void doubt_cur(dlq *d, dlq_area *a, uint64_t limit)
+ * the segment and queues it for recovery in place (scan up to its last
+ * good record, cut the rest, seal), retried by the writer until it
+ * succeeds; meanwhile the reader waits at it. The next append opens a new
+ * segment. Last good record: with fsync=always the last fsync'd one (the
+ * records after it are refused by commit_batch: cut, not replayed as well),
+ * otherwise the last written one (those were completed already). */
+static void doubt_cur(dlq *d, dlq_area *a)
 {
+    uint64_t limit = d->o.fsync == CFG_FSYNC_ALWAYS ? a->cur.synced : a->cur.size;
+    a->batch_doubt = 1;
+    a->batch_doubt_seq = a->cur.seq;
     LOG_WARN("%ssegment %016llx closed after a storage error: it is cut back to its last good "
              "record (offset %llu) and sealed as soon as the storage allows",
              is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq,
@@ -95,7 +100,7 @@ static int seal_cur(dlq *d, dlq_area *a)
     if (rc == 0 && (rc = dlq_seg_seal(a->cur.fd, &h, DLQ_SYNC(d))) != 0)
         dlq_health_fail(d, "segment seal", errno, 0);
     if (rc) {
-        doubt_cur(d, a, a->cur.size);
+        doubt_cur(d, a);
         return rc;
     }
     publish_cur(d, a, 1, 0);
@@ -226,12 +231,13 @@ static int write_record(dlq *d, dlq_req *r)
                      (unsigned long long)a->cur.size, strerror(err));
         /* Cut the partial record: the segment stays open and good; if even
          * that fails, it is recovered in place once the storage allows. */
-        if (ftruncate(a->cur.fd, (off_t)a->cur.size) != 0) doubt_cur(d, a, a->cur.size);
+        if (ftruncate(a->cur.fd, (off_t)a->cur.size) != 0) doubt_cur(d, a);
         dlq_health_fail(d, "segment write", err, total);
         return SW_EIO;
     }
     if (dlq_sha256_update(a->cur.body, d->wbuf.data, total) != 0) {
-        doubt_cur(d, a, a->cur.size);
+        doubt_cur(d, a);
+        dlq_health_fail(d, "segment hash", 0, 0);
         return SW_EIO;
     }
     a->cur.size += total;
@@ -244,9 +250,7 @@ static int write_record(dlq *d, dlq_req *r)
 /* ---- batches and group commit ---------------------------------------------- */
 
 /* fsync of the area's open segment. On failure the segment is recovered
- * in place: with fsync=always cut back to the last fsync'd record (the
- * records after it are refused by commit_batch, so they must not be
- * replayed as well), otherwise to its end (they were completed already). */
+ * in place (doubt_cur). */
 static int do_fsync(dlq *d, dlq_area *a)
 {
     d->last_fsync_ns = clock_mono_ns();
@@ -259,7 +263,7 @@ static int do_fsync(dlq *d, dlq_area *a)
     int err = errno;
     LOG_ERROR("DLQ fsync of %ssegment %016llx failed: %s", is_rej(a) ? "rejected-area " : "",
               (unsigned long long)a->cur.seq, strerror(err));
-    doubt_cur(d, a, d->o.fsync == CFG_FSYNC_ALWAYS ? a->cur.synced : a->cur.size);
+    doubt_cur(d, a);
     dlq_health_fail(d, "segment fsync", err, 0);
     return SW_EIO;
 }
@@ -269,16 +273,20 @@ static int any_dirty(const dlq *d)
     return d->area[DLQ_AREA_MAIN].cur.dirty || d->area[DLQ_AREA_REJECTED].cur.dirty;
 }
 
-/* fsync=always: one fsync per area written to; on failure the records of
- * this batch in that segment are refused (and cut from it by its recovery;
- * records of a segment sealed earlier in the batch were fsync'd by the seal). */
+/* fsync=always: one fsync per area written to. When a segment of this
+ * batch was put in doubt (this fsync, or a write or seal error earlier in
+ * the batch), the batch's records in it are refused: not fsync'd, and cut
+ * from it by its recovery. Records of a segment sealed earlier in the
+ * batch were fsync'd by the seal. */
 static void commit_batch(dlq *d, dlq_req **b, size_t n)
 {
     for (int k = 0; k < DLQ_AREAS; k++) {
-        uint64_t seq = d->area[k].cur.seq;
-        if (!d->area[k].cur.dirty || do_fsync(d, &d->area[k]) == 0) continue;
+        dlq_area *a = &d->area[k];
+        if (a->cur.dirty) do_fsync(d, a);
+        if (!a->batch_doubt) continue;
         for (size_t i = 0; i < n; i++)
-            if (b[i]->area == k && b[i]->seq == seq && b[i]->status == 0) b[i]->status = SW_EIO;
+            if (b[i]->area == k && b[i]->seq == a->batch_doubt_seq && b[i]->status == 0)
+                b[i]->status = SW_EIO;
     }
 }
 
@@ -302,6 +310,7 @@ static void run_batch(dlq *d, dlq_req **b, size_t n)
 {
     uint64_t written_req = 0;
     d->disk_added[DLQ_AREA_MAIN] = d->disk_added[DLQ_AREA_REJECTED] = 0;
+    d->area[DLQ_AREA_MAIN].batch_doubt = d->area[DLQ_AREA_REJECTED].batch_doubt = 0;
     for (size_t i = 0; i < n; i++) /* unavailable: fail fast, the producer keeps it */
         b[i]->status = atomic_load(&d->avail) ? write_record(d, b[i]) : SW_EUNAVAIL;
     if (d->o.fsync == CFG_FSYNC_ALWAYS) commit_batch(d, b, n);
