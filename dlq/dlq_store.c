@@ -141,7 +141,14 @@ static int scan_segment(dlq *d, dlq_area *a, const char *name, uint64_t seq)
     if (rc == 0 && h.seq != seq) why = "sequence differs from the file name", rc = SW_EDECODE;
     if (rc == 0 && (h.flags & DLQ_SEG_SEALED) && size != DLQ_SEG_HDR_LEN + h.body_len)
         why = "segment length differs from its header", rc = SW_EDECODE;
-    if (rc == SW_EDECODE) return dlq_quarantine(a->dirfd, name, why, d->m);
+    if (rc == SW_EDECODE) {
+        /* Storage that refuses the move (read-only) must not stop the start:
+         * the file stays where it is, unused, and its sequence number is
+         * never reused. */
+        if (dlq_quarantine(a->dirfd, name, why, d->m) != 0 && seq >= a->next_seq)
+            a->next_seq = seq + 1;
+        return 0;
+    }
     if (rc) return rc;
     return scan_add(d, a, &h, seq, size);
 }
@@ -159,8 +166,10 @@ static int scan_entry(dlq *d, dlq_area *a, const char *name)
         unlinkat(a->dirfd, name, 0);
         return 0;
     }
-    if (dlq_seg_name_parse(name, &seq) != 0)
-        return dlq_quarantine(a->dirfd, name, "not a segment file name", d->m);
+    if (dlq_seg_name_parse(name, &seq) != 0) {
+        (void)dlq_quarantine(a->dirfd, name, "not a segment file name", d->m); /* left if it fails */
+        return 0;
+    }
     return scan_segment(d, a, name, seq);
 }
 

@@ -339,6 +339,41 @@ static void t_start_probe(void)
     th_rmtree(dir);
 }
 
+/* A segment that fails its header check but cannot be moved to
+ * quarantine/ (here quarantine is a plain file; on a read-only disk the
+ * rename fails the same way) does not stop the start: it is left in
+ * place, unused, its sequence number is not reused, and the good segments
+ * replay. */
+static void t_unmovable_bad_segment_does_not_stop_open(void)
+{
+    char dir[256], p[512], bad[512];
+    TH_ASSERT(th_tmpdir(dir, sizeof dir) == 0);
+    dlq_opts o;
+    opts_init(&o, dir);
+    dlq *d = NULL;
+    done_log l = {0};
+    TH_ASSERT_EQ_INT(dlq_open(&o, NULL, &d), 0);
+    append_n(d, 0, 3, &l);
+    dlq_close(d);                                         /* segment 0, sealed */
+    snprintf(bad, sizeof bad, "%s/0000000000000005.seg", dir);
+    TH_ASSERT(th_write_file(bad, "not a segment header at all", 27) == 0);
+    snprintf(p, sizeof p, "%s/quarantine", dir);
+    TH_ASSERT(th_write_file(p, "x", 1) == 0);
+    TH_ASSERT_EQ_INT(dlq_open(&o, NULL, &d), 0);
+    append_n(d, 3, 2, &l);
+    dlq_reader *r = dlq_reader_new(d, 0, 0);
+    uint32_t got[16];
+    TH_ASSERT_EQ_INT(read_some(r, got, 16), 5);
+    for (uint32_t i = 0; i < 5; i++) TH_ASSERT_EQ_INT(got[i], i);
+    dlq_reader_free(r);
+    dlq_close(d);
+    size_t len = 0;
+    char *img = th_read_file(bad, &len);                  /* never overwritten */
+    TH_ASSERT(img && len == 27 && memcmp(img, "not a segment", 13) == 0);
+    free(img);
+    th_rmtree(dir);
+}
+
 /* A directory that cannot be created at all is an error, not a silent
  * run without a DLQ. */
 static void t_uncreatable_dir_fails(void)
@@ -362,6 +397,7 @@ int main(void)
     TH_RUN(t_fsync_error_recovered_in_place);
     TH_RUN(t_roll_during_failure_keeps_replaying);
     TH_RUN(t_start_probe);
+    TH_RUN(t_unmovable_bad_segment_does_not_stop_open);
     TH_RUN(t_uncreatable_dir_fails);
     return th_done();
 }
