@@ -401,6 +401,7 @@ static int app_start(app *a, const char *ready_file)
     telemetry_add_component(a->tel, "pipeline", ready_pipeline, a->pl);
     telemetry_add_component(a->tel, "queue", ready_queue, a->queue);
     telemetry_add_component(a->tel, "exporter", ready_exporter, a->exp);
+    telemetry_add_component(a->tel, "dlq", dlq_ready, a->dlq);
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
     rc = SW_ENOMEM;

@@ -3,6 +3,7 @@
 #define SW_DLQ_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <zstd.h>
 
 #include "dlq/dlq.h"
@@ -16,6 +17,7 @@ typedef struct dlq_req {
     dlq_done_fn cb;
     void *arg;
     uint64_t reserve;    /* bytes reserved against max_size */
+    uint64_t seq;        /* segment the record was written to (writer thread) */
     int status;
     int area;            /* DLQ_AREA_MAIN or DLQ_AREA_REJECTED */
     uint16_t code;       /* rejected: the upstream's HTTP status */
@@ -30,6 +32,10 @@ typedef struct dlq_seginfo {
     uint64_t records;
     int64_t created_ns;
     int sealed;
+    int open;            /* the writer's current segment: its first `bytes` are
+                            complete, written (and fsync'd with fsync=always)
+                            records the reader may read before it is sealed */
+    int64_t written_ns;  /* clock_mono_ns() of its last published growth */
 } dlq_seginfo;
 
 /* The segment being appended to (writer thread only). */
@@ -41,7 +47,17 @@ typedef struct dlq_open_seg {
     int64_t created_ns;
     dlq_sha256 *body;
     int dirty;           /* written since the last fsync */
+    uint64_t synced;     /* size at the last successful fsync (or creation) */
 } dlq_open_seg;
+
+/* An unsealed segment to scan, cut and seal: found at start-up (limit
+ * UINT64_MAX), or the writer's segment after a write, fsync or seal error
+ * (limit: the end of its last good record; records past it were refused). */
+typedef struct dlq_recov {
+    uint64_t seq;
+    uint64_t limit;
+    uint64_t acct;       /* its bytes counted in d->used (and the area's stats) */
+} dlq_recov;
 
 /* The two storage areas: the main area (dir itself; replayed) and
  * rejected/ (records the upstream refused for good; same segment format,
@@ -55,9 +71,13 @@ typedef struct dlq_area {
     int dirfd;           /* main: d->dirfd (not owned); rejected: owned, -1 until
                             rejected/ exists (created by the writer on first use) */
     uint64_t next_seq;   /* dlq_open(), then writer thread only */
-    uint64_t *recover;   /* unsealed segments found at open */
-    size_t nrecover;
+    dlq_recov *recover;  /* unsealed segments still to recover (writer thread
+                            once started; at most one per write error and
+                            per crash, so not growing with the DLQ) */
+    size_t nrecover, recovcap;
     dlq_open_seg cur;    /* writer thread only */
+    int batch_doubt;     /* a segment was put in doubt during the current batch */
+    uint64_t batch_doubt_seq; /* ... that one */
 } dlq_area;
 
 /* The rejected area's bookkeeping (d->mu). */
@@ -92,7 +112,12 @@ struct dlq {
     dlq_rej rej;
     uint64_t cut_bytes;
     dlq_pos cursor;      /* first unacknowledged position (persisted form) */
-    int stop, seal_req, recovered;
+    int stop, recovered;
+    int seal_req;        /* the reader acknowledged all of the idle open segment */
+    uint64_t seal_seq, seal_off; /* ... which was seal_seq, seal_off bytes long */
+    int probe_req;       /* re-probe now (the reader freed space) */
+    char why[160];       /* why the DLQ is unavailable ("" while available) */
+    _Atomic int avail;   /* 1: appends are taken; 0: storage failing */
 
     /* writer thread only (areas: see dlq_area) */
     dlq_area area[DLQ_AREAS];
@@ -102,7 +127,15 @@ struct dlq {
     uint64_t disk_added[DLQ_AREAS]; /* bytes written by the current batch */
     int64_t last_fsync_ns;
     int has_reader;
+    int64_t probe_at_ns;   /* unavailable: next re-probe (clock_mono_ns) */
+    int64_t probe_wait_ns; /* unavailable: current back-off */
+    size_t probe_len;      /* bytes a probe writes: the failed write's size */
 };
+
+#define DLQ_PROBE_NAME ".probe"
+#define DLQ_PROBE_MIN 4096u
+#define DLQ_PROBE_MAX (4u << 20)
+#define DLQ_PROBE_BACKOFF_MAX 8 /* back-off up to 8 x probe_ms */
 
 /* Segment table, d->mu held. */
 int dlq_segs_add(dlq *d, const dlq_seginfo *s);
@@ -118,6 +151,25 @@ void *dlq_writer_main(void *arg);
 int dlq_rej_scan(dlq *d);
 /* Completes r with status on its port (any thread, no lock held). */
 void dlq_req_complete(dlq_req *r, int status);
+
+/* Health (dlq_health.c). Marks the DLQ unavailable after a failed storage
+ * operation (`what` names it; err is its errno), counts and logs it
+ * (rate-limited); any thread. */
+void dlq_health_fail(dlq *d, const char *what, int err, size_t len);
+/* Marks it available again (writer thread, after a successful probe). */
+void dlq_health_ok(dlq *d);
+/* Creates, writes len bytes to, fsyncs and removes dir/.probe through
+ * d->o.pwrite. 0, or SW_EIO with the failure recorded by dlq_health_fail. */
+int dlq_health_probe(dlq *d, size_t len);
+/* Writer thread: re-probes when due (or requested) while unavailable;
+ * retries pending recoveries first. Returns ns until the next probe is
+ * due (0: none pending, the DLQ is available). */
+int64_t dlq_health_tick(dlq *d);
+/* Writer thread: retries the recovery of every pending unsealed segment
+ * (dlq_writer.c). 0 when none is left. */
+int dlq_recover_pending(dlq *d);
+/* Adds a pending recovery (writer thread, or dlq_open before it starts). */
+int dlq_recover_add(dlq_area *a, uint64_t seq, uint64_t limit, uint64_t acct);
 
 /* Cursor file (dlq_reader.c). 0, SW_ENOTFOUND (none or invalid), SW_EIO. */
 int dlq_cursor_load(int dirfd, dlq_pos *pos);

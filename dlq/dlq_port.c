@@ -113,10 +113,11 @@ static uint64_t reserve_for(size_t len)
     return DLQ_REC_HDR_LEN + ZSTD_compressBound(len) + DLQ_SEG_HDR_LEN;
 }
 
-/* d->mu held: SW_EFULL, SW_ECLOSED or 0 for r. */
+/* d->mu held: SW_EFULL, SW_EUNAVAIL, SW_ECLOSED, SW_ETOOBIG or 0 for r. */
 static int admit(dlq *d, const dlq_req *r)
 {
     if (d->stop) return SW_ECLOSED;
+    if (!atomic_load(&d->avail)) return SW_EUNAVAIL;
     if (d->used + r->reserve > d->o.max_size) return SW_EFULL;
     if (d->ring_n == d->o.ring_slots ||
         (d->ring_n > 0 && d->ring_bytes + r->it->len > d->o.ring_bytes))

@@ -20,6 +20,10 @@ struct dlq_reader {
     /* reader thread */
     int fd;              /* segment being read, -1: none */
     uint64_t seq, off, end, index, records;
+    int open_seg;        /* it is the writer's open segment: end grows */
+    int open_bad;        /* a record of it failed: wait for its seal */
+    int seal_asked;      /* asked the writer to seal (seal_seq, seal_off) */
+    uint64_t seal_seq, seal_off;
     uint64_t next_min;   /* smallest sequence still to read */
     dlq_pos start;       /* persisted cursor at creation */
     uint64_t total;      /* request bytes returned so far */
@@ -92,10 +96,39 @@ static void delete_acked(dlq_reader *r, const dlq_pos *pos)
         pthread_mutex_unlock(&d->mu);
         if (!found) return;
         dlq_seg_name(seq, name);
-        if (unlinkat(d->dirfd, name, 0) != 0)
-            LOG_ERROR("cannot delete acknowledged segment %s", name);
-        else LOG_DEBUG("deleted acknowledged segment %s", name);
+        if (unlinkat(d->dirfd, name, 0) != 0) {
+            LOG_ERROR_RL(10, "cannot delete acknowledged segment %s", name);
+            continue;
+        }
+        LOG_DEBUG("deleted acknowledged segment %s", name);
+        pthread_mutex_lock(&d->mu);
+        if (!atomic_load(&d->avail)) { /* room again: the writer re-probes now */
+            d->probe_req = 1;
+            pthread_cond_signal(&d->wcv);
+        }
+        pthread_mutex_unlock(&d->mu);
     }
+}
+
+/* Asks the writer to seal the open segment when every record of it is
+ * acknowledged and it has been idle for seal_idle_ms: then it can be
+ * deleted. Only once per (segment, size). */
+static void ask_seal_idle(dlq_reader *r, const dlq_pos *pos)
+{
+    dlq *d = r->d;
+    int64_t idle = (int64_t)d->o.seal_idle_ms * 1000000;
+    pthread_mutex_lock(&d->mu);
+    dlq_seginfo *s = dlq_segs_find(d, pos->seq);
+    if (s && s->open && s->records > 0 && pos->off >= s->bytes &&
+        clock_mono_ns() - s->written_ns >= idle &&
+        !(r->seal_asked && r->seal_seq == s->seq && r->seal_off == s->bytes)) {
+        r->seal_asked = 1;
+        r->seal_seq = d->seal_seq = s->seq;
+        r->seal_off = d->seal_off = s->bytes;
+        d->seal_req = 1;
+        pthread_cond_signal(&d->wcv);
+    }
+    pthread_mutex_unlock(&d->mu);
 }
 
 static int has_deletable(dlq_reader *r, const dlq_pos *pos)
@@ -117,6 +150,7 @@ int dlq_reader_sync(dlq_reader *r, int force)
                     clock_mono_ns() - r->first_unpersisted_ns >= r->flush_ns);
     pthread_mutex_unlock(&r->mu);
     int del = has_deletable(r, &pos);
+    ask_seal_idle(r, &pos);
     if (!due && !(del && pos_after(&pos, &r->persisted))) {
         if (del) delete_acked(r, &pos); /* the cursor on disk is already at pos */
         return 0;
@@ -161,8 +195,11 @@ static void reader_quarantine(dlq_reader *r, uint64_t seq, const char *why)
     r->next_min = seq + 1;
 }
 
-/* Next segment to read: 0 and *seq; 1 when none is readable now. */
-static int pick_segment(dlq_reader *r, uint64_t *seq)
+/* Next segment to read: 0 and *out (a copy of its entry); 1 when none is
+ * readable now: start-up recovery running, only an open segment without
+ * records, or the next one is waiting for its recovery after a storage
+ * error (sealed by the writer once the storage allows). */
+static int pick_segment(dlq_reader *r, dlq_seginfo *out)
 {
     dlq *d = r->d;
     int rc = 1;
@@ -170,12 +207,8 @@ static int pick_segment(dlq_reader *r, uint64_t *seq)
     for (size_t i = 0; d->recovered && i < d->nsegs; i++) {
         dlq_seginfo *s = &d->segs[i];
         if (s->seq < r->next_min) continue;
-        if (s->sealed) *seq = s->seq, rc = 0;
-        else if (s->records > 0) { /* the open segment: ask the writer to seal it */
-            d->seal_req = 1;
-            pthread_cond_signal(&d->wcv);
-        }
-        break; /* an abandoned unsealed segment blocks replay until restart */
+        if (s->sealed || (s->open && s->bytes > DLQ_SEG_HDR_LEN)) *out = *s, rc = 0;
+        break; /* oldest first: never past a segment that is not readable yet */
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -184,6 +217,11 @@ static int pick_segment(dlq_reader *r, uint64_t *seq)
 /* Skips to the persisted cursor offset in the first segment. */
 static int skip_to_start(dlq_reader *r)
 {
+    if (!r->open_seg && r->start.off >= r->end) { /* all acknowledged (its tail may be cut) */
+        r->off = r->end;
+        r->index = r->records;
+        return 0;
+    }
     while (r->off < r->start.off) {
         dlq_rec_hdr h;
         const char *why = NULL;
@@ -201,35 +239,62 @@ static int skip_to_start(dlq_reader *r)
     return 0;
 }
 
-/* Opens and verifies the next segment. 0, 1 (none now), or SW_E*. */
+/* A complete record of the writer's open segment failed its check: the
+ * writer is asked to seal it; once sealed, the record is read again like
+ * any record of a sealed segment (and the segment quarantined if it still
+ * fails). Returns 0 (nothing readable now). */
+static int open_record_failed(dlq_reader *r)
+{
+    dlq *d = r->d;
+    LOG_WARN_RL(10, "open segment %016llx: record at offset %llu failed verification; "
+                "waiting for the segment to be sealed", (unsigned long long)r->seq,
+                (unsigned long long)r->off);
+    r->open_bad = 1;
+    r->end = r->off;
+    pthread_mutex_lock(&d->mu);
+    d->seal_req = 1;
+    d->seal_seq = r->seq;
+    d->seal_off = UINT64_MAX;
+    pthread_cond_signal(&d->wcv);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+/* Opens and verifies the next segment (an open one: its header only; its
+ * records are checked one by one). 0, 1 (none now), or SW_E*. */
 static int enter_segment(dlq_reader *r)
 {
     char name[DLQ_SEG_NAME_LEN + 1];
     dlq_seg_hdr h;
-    uint64_t seq = 0, size = 0;
+    dlq_seginfo si;
+    uint64_t size = 0;
     const char *why = NULL;
     for (;;) {
-        if (pick_segment(r, &seq) != 0) return 1;
-        dlq_seg_name(seq, name);
+        if (pick_segment(r, &si) != 0) return 1;
+        dlq_seg_name(si.seq, name);
         r->fd = openat(r->d->dirfd, name, O_RDONLY | O_CLOEXEC);
         if (r->fd < 0) return SW_EIO;
         int rc = dlq_seg_read_hdr(r->fd, &h, &size, &why);
-        if (rc == 0) rc = dlq_seg_verify_body(r->fd, &h, size, &why);
+        if (rc == 0 && (h.flags & DLQ_SEG_SEALED)) rc = dlq_seg_verify_body(r->fd, &h, size, &why);
+        else if (rc == 0 && si.sealed) rc = SW_EDECODE, why = "segment not sealed";
         if (rc == SW_EDECODE) {
-            reader_quarantine(r, seq, why);
+            reader_quarantine(r, si.seq, why);
             continue;
         }
         if (rc) return rc;
-        r->seq = seq;
+        r->open_seg = !(h.flags & DLQ_SEG_SEALED);
+        r->open_bad = 0;
+        r->seq = si.seq;
         r->off = DLQ_SEG_HDR_LEN;
-        r->end = size;
+        r->end = r->open_seg ? (si.bytes < size ? si.bytes : size) : size;
         r->index = 0;
-        r->records = h.records;
-        r->next_min = seq + 1;
-        if (seq == r->start.seq && r->start.off > DLQ_SEG_HDR_LEN) {
+        r->records = r->open_seg ? 0 : h.records;
+        r->next_min = si.seq + 1;
+        if (si.seq == r->start.seq && r->start.off > DLQ_SEG_HDR_LEN) {
             rc = skip_to_start(r);
+            if (rc == SW_EDECODE && r->open_seg) return open_record_failed(r);
             if (rc == SW_EDECODE) {
-                reader_quarantine(r, seq, "record failed verification");
+                reader_quarantine(r, si.seq, "record failed verification");
                 continue;
             }
             if (rc) return rc;
@@ -238,9 +303,35 @@ static int enter_segment(dlq_reader *r)
     }
 }
 
+/* At the end of what was readable of the open segment: 0 to read on (it
+ * grew or was sealed with more), 1 when nothing more is readable now, 2
+ * when the segment is done (sealed and read to its end, or gone). */
+static int refresh_open(dlq_reader *r)
+{
+    dlq *d = r->d;
+    int rc = 1;
+    pthread_mutex_lock(&d->mu);
+    dlq_seginfo *s = dlq_segs_find(d, r->seq);
+    if (!s) { /* removed (nothing left in it) or quarantined by the writer */
+        r->records = r->index;
+        rc = 2;
+    } else if (s->sealed) {
+        r->open_seg = 0;
+        r->end = s->bytes;
+        r->records = s->records;
+        rc = r->off < r->end ? 0 : 2;
+    } else if (s->open && !r->open_bad && s->bytes > r->end) {
+        r->end = s->bytes;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (rc == 0 && !r->open_seg) r->open_bad = 0;
+    return rc;
+}
+
 static void leave_segment(dlq_reader *r)
 {
-    if (r->index != r->records && r->off == r->end)
+    if (r->index != r->records && r->off == r->end && !r->open_seg)
         LOG_WARN("segment %016llx: %llu records read, header says %llu",
                  (unsigned long long)r->seq, (unsigned long long)r->index,
                  (unsigned long long)r->records);
@@ -261,6 +352,12 @@ int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos)
             if (rc == 1) return 0;
             if (rc) return rc;
         }
+        if (r->off >= r->end && r->open_seg) {
+            int st = refresh_open(r);
+            if (st == 1) return 0;
+            if (st == 0) continue;
+            r->open_seg = 0;
+        }
         if (r->off >= r->end) {
             leave_segment(r);
             continue;
@@ -271,6 +368,7 @@ int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos)
         if (rc == 0 && (h.status || h.note_len)) /* format 2 belongs in rejected/ only */
             rc = SW_EDECODE, why = "rejected-area record in the main area";
         if (rc == 0) rc = dlq_rec_to_item(r->rb, &h, out);
+        if (rc == SW_EDECODE && r->open_seg) return open_record_failed(r);
         if (rc == SW_EDECODE) {
             reader_quarantine(r, r->seq, why ? why : "record does not decompress");
             continue;

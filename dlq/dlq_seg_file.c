@@ -26,7 +26,9 @@ int64_t dlq_wall_to_mono(int64_t wall_ns)
 int dlq_sync_dir(int dirfd)
 {
     if (fsync(dirfd) == 0) return 0;
-    LOG_ERROR("fsync of the DLQ directory failed: %s", strerror(errno));
+    int err = errno;
+    LOG_ERROR_RL(10, "fsync of the DLQ directory failed: %s", strerror(err));
+    errno = err;
     return SW_EIO;
 }
 
@@ -36,7 +38,10 @@ static int pwrite_full(int fd, const void *p, size_t n, off_t off)
     while (n > 0) {
         ssize_t w = pwrite(fd, d, n, off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return SW_EIO;
+        if (w <= 0) {
+            if (w == 0) errno = ENOSPC;
+            return SW_EIO;
+        }
         d += w;
         n -= (size_t)w;
         off += w;
@@ -51,28 +56,36 @@ int dlq_seg_create(int dirfd, uint64_t seq, int64_t created_ns, int sync, int *f
     dlq_seg_hdr h = {.seq = seq, .created_ns = created_ns};
     dlq_seg_name(seq, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    int rc = dlq_seg_hdr_encode(&h, raw);
+    int err, rc = dlq_seg_hdr_encode(&h, raw);
     if (rc) return rc;
     int f = openat(dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f < 0) {
-        LOG_ERROR("cannot create segment %s: %s", tmp, strerror(errno));
+        err = errno;
+        LOG_ERROR_RL(10, "cannot create segment %s: %s", tmp, strerror(err));
+        errno = err;
         return SW_EIO;
     }
     rc = SW_EIO;
     if (pwrite_full(f, raw, sizeof raw, 0) != 0 || (sync && fsync(f) != 0)) {
-        LOG_ERROR("cannot write segment header %s: %s", tmp, strerror(errno));
+        err = errno;
+        LOG_ERROR_RL(10, "cannot write segment header %s: %s", tmp, strerror(err));
         goto fail;
     }
     if (renameat(dirfd, tmp, dirfd, name) != 0) {
-        LOG_ERROR("cannot rename %s to %s: %s", tmp, name, strerror(errno));
+        err = errno;
+        LOG_ERROR_RL(10, "cannot rename %s to %s: %s", tmp, name, strerror(err));
         goto fail;
     }
-    if (sync && dlq_sync_dir(dirfd) != 0) goto fail;
+    if (sync && dlq_sync_dir(dirfd) != 0) {
+        err = errno;
+        goto fail;
+    }
     *fd = f;
     return 0;
 fail:
     close(f);
     unlinkat(dirfd, tmp, 0);
+    errno = err; /* the caller reports the first failure */
     return rc;
 }
 
@@ -88,7 +101,9 @@ int dlq_seg_seal(int fd, const dlq_seg_hdr *h, int sync)
     if (sync && fsync(fd) != 0) goto fail;
     return 0;
 fail:
-    LOG_ERROR("cannot seal segment %016llx: %s", (unsigned long long)h->seq, strerror(errno));
+    rc = errno;
+    LOG_ERROR("cannot seal segment %016llx: %s", (unsigned long long)h->seq, strerror(rc));
+    errno = rc;
     return SW_EIO;
 }
 

@@ -107,12 +107,7 @@ static int ends_with(const char *s, const char *suffix)
 static int scan_add(dlq *d, dlq_area *a, const dlq_seg_hdr *h, uint64_t seq, uint64_t size)
 {
     int sealed = (h->flags & DLQ_SEG_SEALED) != 0;
-    if (!sealed) {
-        uint64_t *n = realloc(a->recover, (a->nrecover + 1) * sizeof *n);
-        if (!n) return SW_ENOMEM;
-        a->recover = n;
-        a->recover[a->nrecover++] = seq;
-    }
+    if (!sealed && dlq_recover_add(a, seq, UINT64_MAX, size) != 0) return SW_ENOMEM;
     if (a->kind == DLQ_AREA_REJECTED) {
         d->rej.used += size;
         d->rej.bytes += size;
@@ -146,7 +141,14 @@ static int scan_segment(dlq *d, dlq_area *a, const char *name, uint64_t seq)
     if (rc == 0 && h.seq != seq) why = "sequence differs from the file name", rc = SW_EDECODE;
     if (rc == 0 && (h.flags & DLQ_SEG_SEALED) && size != DLQ_SEG_HDR_LEN + h.body_len)
         why = "segment length differs from its header", rc = SW_EDECODE;
-    if (rc == SW_EDECODE) return dlq_quarantine(a->dirfd, name, why, d->m);
+    if (rc == SW_EDECODE) {
+        /* Storage that refuses the move (read-only) must not stop the start:
+         * the file stays where it is, unused, and its sequence number is
+         * never reused. */
+        if (dlq_quarantine(a->dirfd, name, why, d->m) != 0 && seq >= a->next_seq)
+            a->next_seq = seq + 1;
+        return 0;
+    }
     if (rc) return rc;
     return scan_add(d, a, &h, seq, size);
 }
@@ -164,8 +166,10 @@ static int scan_entry(dlq *d, dlq_area *a, const char *name)
         unlinkat(a->dirfd, name, 0);
         return 0;
     }
-    if (dlq_seg_name_parse(name, &seq) != 0)
-        return dlq_quarantine(a->dirfd, name, "not a segment file name", d->m);
+    if (dlq_seg_name_parse(name, &seq) != 0) {
+        (void)dlq_quarantine(a->dirfd, name, "not a segment file name", d->m); /* left if it fails */
+        return 0;
+    }
     return scan_segment(d, a, name, seq);
 }
 
@@ -227,6 +231,9 @@ static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
     if (!d->o.ring_slots) d->o.ring_slots = 4096;
     if (!d->o.ring_bytes) d->o.ring_bytes = 64u << 20;
     if (!d->o.pwrite) d->o.pwrite = pwrite;
+    if (!d->o.sync_fn) d->o.sync_fn = fsync;
+    if (!d->o.probe_ms) d->o.probe_ms = 1000;
+    if (!d->o.seal_idle_ms) d->o.seal_idle_ms = 1000;
     d->o.dir = NULL;
     d->m = m ? m : (d->own_m = metrics_new());
     d->dir = strdup(o->dir);
@@ -263,6 +270,13 @@ int dlq_open(const dlq_opts *o, sw_metrics *m, dlq **out)
         (rc = dlq_rej_scan(d)) != 0)
         goto fail;
     dlq_segs_publish(d);
+    atomic_store(&d->avail, 1);
+    metrics_gauge_set(&d->m->dlq_available, 1);
+    if (dlq_health_probe(d, DLQ_PROBE_MIN) != 0)
+        LOG_ERROR("DLQ directory %s is not writable (%s): spillway runs with the DLQ unavailable "
+                  "(data that would spill is refused with 503, /readyz is not ready) and "
+                  "retries every %llu ms or more", d->dir, d->why,
+                  (unsigned long long)d->o.probe_ms);
     LOG_INFO("DLQ %s: %zu segments, %llu bytes, %zu to recover; rejected area %llu segments, "
              "%llu bytes (bound %llu)", d->dir, d->nsegs, (unsigned long long)d->used,
              d->area[DLQ_AREA_MAIN].nrecover + d->area[DLQ_AREA_REJECTED].nrecover,
@@ -312,6 +326,25 @@ void dlq_wait_recovered(dlq *d)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* After the writer sealed the open segment at close: deletes the sealed
+ * segments the persisted cursor has passed (a segment whose records were
+ * all acknowledged while it was still open). */
+static void delete_passed(dlq *d)
+{
+    while (d->nsegs > 0) {
+        char name[DLQ_SEG_NAME_LEN + 1];
+        dlq_seginfo *s = &d->segs[0];
+        if (!s->sealed || s->seq > d->cursor.seq ||
+            (s->seq == d->cursor.seq && d->cursor.off < s->bytes))
+            break;
+        dlq_seg_name(s->seq, name);
+        if (unlinkat(d->dirfd, name, 0) != 0) break;
+        d->used -= s->bytes;
+        dlq_segs_remove(d, s->seq);
+    }
+    dlq_segs_publish(d);
+}
+
 void dlq_close(dlq *d)
 {
     if (!d) return;
@@ -321,6 +354,7 @@ void dlq_close(dlq *d)
         pthread_cond_signal(&d->wcv);
         pthread_mutex_unlock(&d->mu);
         pthread_join(d->thr, NULL);
+        delete_passed(d);
         pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->wcv);
         pthread_cond_destroy(&d->rcv);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,21 +17,24 @@
 
 #define BATCH_MAX 256
 
-/* ---- open segment: create, seal, abandon -------------------------------- */
+/* ---- open segment: create, seal, recover in place ------------------------ */
 
 static int is_rej(const dlq_area *a) { return a->kind == DLQ_AREA_REJECTED; }
 
 /* Main area: publishes the open segment's size in the segment table (the
- * rejected area's counters move with each batch instead). */
-static void publish_cur(dlq *d, dlq_area *a, int sealed)
+ * rejected area's counters move with each batch instead). open: the
+ * writer goes on appending to it (the reader may read its first bytes). */
+static void publish_cur(dlq *d, dlq_area *a, int sealed, int open)
 {
     if (is_rej(a)) return;
     pthread_mutex_lock(&d->mu);
     dlq_seginfo *s = dlq_segs_find(d, a->cur.seq);
     if (s) {
+        if (s->bytes != a->cur.size) s->written_ns = clock_mono_ns();
         s->bytes = a->cur.size;
         s->records = a->cur.records;
         s->sealed = sealed;
+        s->open = open;
     }
     dlq_segs_publish(d);
     pthread_mutex_unlock(&d->mu);
@@ -50,15 +54,29 @@ static void forget_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t bytes)
     dlq_segs_publish(d);
 }
 
-/* Leaves the segment unsealed on disk (recovered at the next start) after a
- * write or fsync error that left its tail in doubt. */
-static void abandon_cur(dlq *d, dlq_area *a)
+/* After a write, fsync or seal error that left its tail in doubt: closes
+ * the segment and queues it for recovery in place (scan up to its last
+ * good record, cut the rest, seal), retried by the writer until it
+ * succeeds; meanwhile the reader waits at it. The next append opens a new
+ * segment. Last good record: with fsync=always the last fsync'd one (the
+ * records after it are refused by commit_batch: cut, not replayed as well),
+ * otherwise the last written one (those were completed already). */
+static void doubt_cur(dlq *d, dlq_area *a)
 {
-    LOG_ERROR("%ssegment %016llx abandoned after a write error; it is recovered at the next "
-              "start", is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq);
-    publish_cur(d, a, 0);
+    uint64_t limit = d->o.fsync == CFG_FSYNC_ALWAYS ? a->cur.synced : a->cur.size;
+    a->batch_doubt = 1;
+    a->batch_doubt_seq = a->cur.seq;
+    LOG_WARN("%ssegment %016llx closed after a storage error: it is cut back to its last good "
+             "record (offset %llu) and sealed as soon as the storage allows",
+             is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq,
+             (unsigned long long)limit);
+    publish_cur(d, a, 0, 0);
     close(a->cur.fd);
     a->cur.fd = -1;
+    a->cur.dirty = 0;
+    if (dlq_recover_add(a, a->cur.seq, limit, a->cur.size) != 0)
+        LOG_ERROR("out of memory: segment %016llx is recovered at the next start",
+                  (unsigned long long)a->cur.seq);
 }
 
 static int seal_cur(dlq *d, dlq_area *a)
@@ -79,12 +97,13 @@ static int seal_cur(dlq *d, dlq_area *a)
                      .sealed_ns = clock_wall_ns(), .records = a->cur.records,
                      .body_len = a->cur.size - DLQ_SEG_HDR_LEN};
     int rc = dlq_sha256_final(a->cur.body, h.body_sha);
-    if (rc == 0) rc = dlq_seg_seal(a->cur.fd, &h, DLQ_SYNC(d));
+    if (rc == 0 && (rc = dlq_seg_seal(a->cur.fd, &h, DLQ_SYNC(d))) != 0)
+        dlq_health_fail(d, "segment seal", errno, 0);
     if (rc) {
-        abandon_cur(d, a);
+        doubt_cur(d, a);
         return rc;
     }
-    publish_cur(d, a, 1);
+    publish_cur(d, a, 1, 0);
     close(a->cur.fd);
     a->cur.fd = -1;
     a->cur.dirty = 0;
@@ -96,7 +115,7 @@ static int rej_dir(dlq *d, dlq_area *a)
 {
     if (a->dirfd >= 0) return 0;
     if (mkdirat(d->dirfd, DLQ_REJ_DIR, 0755) != 0 && errno != EEXIST) {
-        LOG_ERROR_RL(10, "cannot create %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        dlq_health_fail(d, "cannot create " DLQ_REJ_DIR "/", errno, 0);
         return SW_EIO;
     }
     a->dirfd = openat(d->dirfd, DLQ_REJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -115,7 +134,8 @@ static int open_cur(dlq *d, dlq_area *a)
     int64_t now = clock_wall_ns();
     uint64_t seq = a->next_seq;
     int rc = is_rej(a) ? rej_dir(d, a) : 0;
-    if (rc == 0) rc = dlq_seg_create(a->dirfd, seq, now, DLQ_SYNC(d), &fd);
+    if (rc == 0 && (rc = dlq_seg_create(a->dirfd, seq, now, DLQ_SYNC(d), &fd)) != 0)
+        dlq_health_fail(d, "segment create", errno, 0);
     if (rc == 0) rc = dlq_sha256_reset(a->cur.body);
     if (rc) {
         if (fd >= 0) close(fd);
@@ -123,8 +143,9 @@ static int open_cur(dlq *d, dlq_area *a)
     }
     a->next_seq++;
     a->cur = (dlq_open_seg){.fd = fd, .seq = seq, .size = DLQ_SEG_HDR_LEN,
-                            .created_ns = now, .body = a->cur.body};
-    dlq_seginfo s = {.seq = seq, .bytes = DLQ_SEG_HDR_LEN, .created_ns = now};
+                            .synced = DLQ_SEG_HDR_LEN, .created_ns = now, .body = a->cur.body};
+    dlq_seginfo s = {.seq = seq, .bytes = DLQ_SEG_HDR_LEN, .created_ns = now, .open = 1,
+                     .written_ns = clock_mono_ns()};
     pthread_mutex_lock(&d->mu);
     d->used += DLQ_SEG_HDR_LEN;
     if (is_rej(a)) {
@@ -190,26 +211,33 @@ static int write_all(dlq *d, int fd, const uint8_t *p, size_t n, uint64_t off)
 }
 
 /* Writes one record into its area; 0 or SW_EIO (the partial record is cut). */
-static int write_record(dlq *d, const dlq_req *r)
+static int write_record(dlq *d, dlq_req *r)
 {
     dlq_area *a = &d->area[r->area];
     size_t clen = 0;
     int rc = encode_payload(d, r->it, r->note_len, &clen);
     if (rc) return rc == SW_ENOMEM ? SW_ENOMEM : SW_EIO;
     uint64_t total = d->wbuf.len;
-    if (a->cur.fd >= 0 && a->cur.records > 0 && a->cur.size + total > d->o.segment_size)
-        seal_cur(d, a);
+    if (a->cur.fd >= 0 && a->cur.records > 0 && a->cur.size + total > d->o.segment_size &&
+        seal_cur(d, a) != 0)
+        return SW_EIO;
     if (a->cur.fd < 0 && open_cur(d, a) != 0) return SW_EIO;
     if ((rc = encode_header(d, a, r, clen)) != 0) return rc;
+    r->seq = a->cur.seq;
     if (write_all(d, a->cur.fd, d->wbuf.data, total, a->cur.size) != 0) {
+        int err = errno;
         LOG_ERROR_RL(5, "DLQ write failed (%ssegment %016llx, offset %llu): %s",
                      is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq,
-                     (unsigned long long)a->cur.size, strerror(errno));
-        if (ftruncate(a->cur.fd, (off_t)a->cur.size) != 0) abandon_cur(d, a);
+                     (unsigned long long)a->cur.size, strerror(err));
+        /* Cut the partial record: the segment stays open and good; if even
+         * that fails, it is recovered in place once the storage allows. */
+        if (ftruncate(a->cur.fd, (off_t)a->cur.size) != 0) doubt_cur(d, a);
+        dlq_health_fail(d, "segment write", err, total);
         return SW_EIO;
     }
     if (dlq_sha256_update(a->cur.body, d->wbuf.data, total) != 0) {
-        abandon_cur(d, a);
+        doubt_cur(d, a);
+        dlq_health_fail(d, "segment hash", 0, 0);
         return SW_EIO;
     }
     a->cur.size += total;
@@ -221,15 +249,22 @@ static int write_record(dlq *d, const dlq_req *r)
 
 /* ---- batches and group commit ---------------------------------------------- */
 
+/* fsync of the area's open segment. On failure the segment is recovered
+ * in place (doubt_cur). */
 static int do_fsync(dlq *d, dlq_area *a)
 {
     d->last_fsync_ns = clock_mono_ns();
     if (a->cur.fd < 0 || !a->cur.dirty) return 0;
     a->cur.dirty = 0;
-    if (fsync(a->cur.fd) == 0) return 0;
+    if (d->o.sync_fn(a->cur.fd) == 0) {
+        a->cur.synced = a->cur.size;
+        return 0;
+    }
+    int err = errno;
     LOG_ERROR("DLQ fsync of %ssegment %016llx failed: %s", is_rej(a) ? "rejected-area " : "",
-              (unsigned long long)a->cur.seq, strerror(errno));
-    abandon_cur(d, a);
+              (unsigned long long)a->cur.seq, strerror(err));
+    doubt_cur(d, a);
+    dlq_health_fail(d, "segment fsync", err, 0);
     return SW_EIO;
 }
 
@@ -238,15 +273,20 @@ static int any_dirty(const dlq *d)
     return d->area[DLQ_AREA_MAIN].cur.dirty || d->area[DLQ_AREA_REJECTED].cur.dirty;
 }
 
-/* fsync=always: one fsync per area written to; on failure the records of
- * that area in this batch are refused (durability unknown; the segment is
- * recovered, record by record, at restart). */
+/* fsync=always: one fsync per area written to. When a segment of this
+ * batch was put in doubt (this fsync, or a write or seal error earlier in
+ * the batch), the batch's records in it are refused: not fsync'd, and cut
+ * from it by its recovery. Records of a segment sealed earlier in the
+ * batch were fsync'd by the seal. */
 static void commit_batch(dlq *d, dlq_req **b, size_t n)
 {
     for (int k = 0; k < DLQ_AREAS; k++) {
-        if (!d->area[k].cur.dirty || do_fsync(d, &d->area[k]) == 0) continue;
+        dlq_area *a = &d->area[k];
+        if (a->cur.dirty) do_fsync(d, a);
+        if (!a->batch_doubt) continue;
         for (size_t i = 0; i < n; i++)
-            if (b[i]->area == k && b[i]->status == 0) b[i]->status = SW_EIO;
+            if (b[i]->area == k && b[i]->seq == a->batch_doubt_seq && b[i]->status == 0)
+                b[i]->status = SW_EIO;
     }
 }
 
@@ -270,26 +310,44 @@ static void run_batch(dlq *d, dlq_req **b, size_t n)
 {
     uint64_t written_req = 0;
     d->disk_added[DLQ_AREA_MAIN] = d->disk_added[DLQ_AREA_REJECTED] = 0;
-    for (size_t i = 0; i < n; i++) b[i]->status = write_record(d, b[i]);
+    d->area[DLQ_AREA_MAIN].batch_doubt = d->area[DLQ_AREA_REJECTED].batch_doubt = 0;
+    for (size_t i = 0; i < n; i++) /* unavailable: fail fast, the producer keeps it */
+        b[i]->status = atomic_load(&d->avail) ? write_record(d, b[i]) : SW_EUNAVAIL;
     if (d->o.fsync == CFG_FSYNC_ALWAYS) commit_batch(d, b, n);
     account_batch(d, b, n);
-    if (d->area[DLQ_AREA_MAIN].cur.fd >= 0) publish_cur(d, &d->area[DLQ_AREA_MAIN], 0);
+    if (d->area[DLQ_AREA_MAIN].cur.fd >= 0) publish_cur(d, &d->area[DLQ_AREA_MAIN], 0, 1);
     for (size_t i = 0; i < n; i++)
         if (b[i]->status == 0 && b[i]->area == DLQ_AREA_MAIN) written_req += b[i]->it->len;
     metrics_add(&d->m->dlq_written_bytes, written_req);
     for (size_t i = 0; i < n; i++) dlq_req_complete(b[i], b[i]->status);
 }
 
-/* ---- start-up recovery of unsealed segments ---------------------------- */
+/* ---- recovery of unsealed segments (start-up, and after errors) ------- */
 
-static void recovered_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t size, const dlq_scan *s,
+int dlq_recover_add(dlq_area *a, uint64_t seq, uint64_t limit, uint64_t acct)
+{
+    if (a->nrecover == a->recovcap) {
+        size_t cap = a->recovcap ? a->recovcap * 2 : 4;
+        dlq_recov *n = realloc(a->recover, cap * sizeof *n);
+        if (!n) return SW_ENOMEM;
+        a->recover = n;
+        a->recovcap = cap;
+    }
+    a->recover[a->nrecover++] = (dlq_recov){.seq = seq, .limit = limit, .acct = acct};
+    return 0;
+}
+
+/* Bookkeeping once segment e was cut to good_end and sealed (or removed):
+ * e->acct bytes of it were counted in d->used. */
+static void recovered_seg(dlq *d, dlq_area *a, const dlq_recov *e, const dlq_scan *s,
                           int removed)
 {
     pthread_mutex_lock(&d->mu);
-    uint64_t cut = removed ? size - DLQ_SEG_HDR_LEN : size - s->good_end;
+    uint64_t keep = removed ? 0 : s->good_end < e->acct ? s->good_end : e->acct;
+    uint64_t cut = removed ? e->acct - DLQ_SEG_HDR_LEN : e->acct - keep;
     d->cut_bytes += cut;
     if (removed) {
-        forget_seg(d, a, seq, size);
+        forget_seg(d, a, e->seq, e->acct);
     } else if (is_rej(a)) {
         d->used -= cut;
         d->rej.used -= cut;
@@ -297,9 +355,9 @@ static void recovered_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t size, cons
         d->rej.records += s->records;
     } else {
         d->used -= cut;
-        dlq_seginfo *e = dlq_segs_find(d, seq);
-        if (e) *e = (dlq_seginfo){.seq = seq, .bytes = s->good_end, .records = s->records,
-                                  .created_ns = e->created_ns, .sealed = 1};
+        dlq_seginfo *i = dlq_segs_find(d, e->seq);
+        if (i) *i = (dlq_seginfo){.seq = e->seq, .bytes = keep, .records = s->records,
+                                  .created_ns = i->created_ns, .sealed = 1};
         dlq_segs_publish(d);
     }
     pthread_mutex_unlock(&d->mu);
@@ -310,9 +368,9 @@ static int cut_and_seal(dlq *d, int fd, const char *name, dlq_seg_hdr *h, uint64
                         const dlq_scan *s)
 {
     if (s->good_end < size) {
-        LOG_WARN("open segment %s: cut %llu bytes of torn or corrupt tail at offset %llu (%s)",
-                 name, (unsigned long long)(size - s->good_end), (unsigned long long)s->good_end,
-                 s->why ? s->why : "?");
+        LOG_WARN("open segment %s: cut %llu bytes of torn, corrupt or refused tail at offset "
+                 "%llu (%s)", name, (unsigned long long)(size - s->good_end),
+                 (unsigned long long)s->good_end, s->why ? s->why : "past its last good record");
         if (ftruncate(fd, (off_t)s->good_end) != 0) return SW_EIO;
     }
     h->flags = DLQ_SEG_SEALED;
@@ -323,49 +381,70 @@ static int cut_and_seal(dlq *d, int fd, const char *name, dlq_seg_hdr *h, uint64
     return dlq_seg_seal(fd, h, DLQ_SYNC(d));
 }
 
-/* Scans an unsealed segment, cuts its torn or corrupt tail, seals it; one
- * that fails its header goes to quarantine/ of its area. */
-static void recover_one(dlq *d, dlq_area *a, uint64_t seq)
+/* Scans an unsealed segment up to its limit, cuts the rest, seals it; one
+ * that fails its header goes to quarantine/ of its area. 0 when done
+ * (recovered, removed or quarantined), SW_EIO to retry later (the storage
+ * failed; recorded by dlq_health_fail). */
+static int recover_one(dlq *d, dlq_area *a, dlq_recov *e)
 {
     char name[DLQ_SEG_NAME_LEN + 1];
     dlq_seg_hdr h;
     dlq_scan s;
     uint64_t size = 0;
     const char *why = NULL;
-    dlq_seg_name(seq, name);
+    dlq_seg_name(e->seq, name);
     int fd = openat(a->dirfd, name, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        LOG_ERROR("recovery: cannot open segment %s: %s", name, strerror(errno));
-        return;
+        dlq_health_fail(d, "segment recovery (open)", errno, 0);
+        return SW_EIO;
     }
     int rc = dlq_seg_read_hdr(fd, &h, &size, &why);
-    if (rc == 0) rc = dlq_seg_scan(d->rb, fd, size, 0, &s);
+    if (rc == 0) rc = dlq_seg_scan(d->rb, fd, size < e->limit ? size : e->limit, 0, &s);
     if (rc == 0 && s.records == 0) {
         LOG_WARN("open segment %s holds no complete record: removed (%llu bytes cut)", name,
                  (unsigned long long)(size - DLQ_SEG_HDR_LEN));
-        if (unlinkat(a->dirfd, name, 0) == 0) recovered_seg(d, a, seq, size, &s, 1);
+        if (unlinkat(a->dirfd, name, 0) == 0) recovered_seg(d, a, e, &s, 1);
+        else rc = SW_EIO;
     } else if (rc == 0 && (rc = cut_and_seal(d, fd, name, &h, size, &s)) == 0) {
-        recovered_seg(d, a, seq, size, &s, 0);
+        recovered_seg(d, a, e, &s, 0);
         LOG_INFO("recovered open segment %s: %llu records", name, (unsigned long long)s.records);
     }
+    int err = errno;
     close(fd);
     if (rc == SW_EDECODE) {
         dlq_quarantine(a->dirfd, name, why, d->m);
         pthread_mutex_lock(&d->mu);
-        forget_seg(d, a, seq, size);
+        forget_seg(d, a, e->seq, e->acct);
         pthread_mutex_unlock(&d->mu);
-    } else if (rc && rc != SW_EDECODE) {
-        LOG_ERROR("recovery of segment %s failed: %s", name, sw_strerror(rc));
+        return 0;
     }
+    if (rc == SW_EIO) dlq_health_fail(d, "segment recovery", err, 0);
+    else if (rc) LOG_ERROR("recovery of segment %s failed: %s", name, sw_strerror(rc));
+    return rc;
+}
+
+int dlq_recover_pending(dlq *d)
+{
+    size_t left = 0;
+    for (int k = 0; k < DLQ_AREAS; k++) {
+        dlq_area *a = &d->area[k];
+        size_t keep = 0, done = 0;
+        for (size_t i = 0; i < a->nrecover; i++) {
+            if (recover_one(d, a, &a->recover[i]) == 0) done++;
+            else a->recover[keep++] = a->recover[i];
+        }
+        a->nrecover = keep;
+        left += keep;
+        if (DLQ_SYNC(d) && done) dlq_sync_dir(a->dirfd);
+    }
+    return left ? SW_EIO : 0;
 }
 
 static void recover_all(dlq *d)
 {
-    for (int k = 0; k < DLQ_AREAS; k++) {
-        dlq_area *a = &d->area[k];
-        for (size_t i = 0; i < a->nrecover; i++) recover_one(d, a, a->recover[i]);
-        if (DLQ_SYNC(d) && a->nrecover) dlq_sync_dir(a->dirfd);
-    }
+    if (dlq_recover_pending(d) != 0)
+        LOG_ERROR("DLQ %s: some open segments could not be recovered yet; retried while the "
+                  "DLQ is unavailable", d->dir);
     pthread_mutex_lock(&d->mu);
     d->recovered = 1;
     pthread_cond_broadcast(&d->rcv);
@@ -374,17 +453,22 @@ static void recover_all(dlq *d)
 
 /* ---- the thread ------------------------------------------------------------- */
 
-/* Waits for work (d->mu held); returns 1 when a batch fsync is due. */
-static int wait_work(dlq *d)
+/* Waits for work (d->mu held) or until a timer is due: a batch fsync, or
+ * a re-probe while the DLQ is unavailable. */
+static void wait_work(dlq *d)
 {
-    while (!d->ring_n && !d->stop && !d->seal_req) {
-        if (!(any_dirty(d) && d->o.fsync == CFG_FSYNC_BATCH)) {
+    while (!d->ring_n && !d->stop && !d->seal_req &&
+           !(d->probe_req && !atomic_load(&d->avail))) {
+        int64_t due = INT64_MAX;
+        if (any_dirty(d) && d->o.fsync == CFG_FSYNC_BATCH)
+            due = d->last_fsync_ns + (int64_t)d->o.batch_ms * 1000000;
+        if (!atomic_load(&d->avail) && d->probe_at_ns < due) due = d->probe_at_ns;
+        if (due == INT64_MAX) {
             pthread_cond_wait(&d->wcv, &d->mu);
             continue;
         }
-        int64_t due = d->last_fsync_ns + (int64_t)d->o.batch_ms * 1000000;
         int64_t left = due - clock_mono_ns();
-        if (left <= 0) return 1;
+        if (left <= 0) return;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t ns = ts.tv_nsec + left;
@@ -392,19 +476,28 @@ static int wait_work(dlq *d)
         ts.tv_nsec = ns % 1000000000;
         pthread_cond_timedwait(&d->wcv, &d->mu, &ts);
     }
-    return 0;
+}
+
+/* The reader acknowledged every record of the open segment, which has not
+ * grown since: seal it so that it can be deleted (unconditional when off
+ * is UINT64_MAX: the reader found a bad record in it). */
+static void seal_on_request(dlq *d, uint64_t seq, uint64_t off)
+{
+    dlq_area *a = &d->area[DLQ_AREA_MAIN];
+    if (a->cur.fd < 0 || a->cur.records == 0 || a->cur.seq != seq) return;
+    if (off != UINT64_MAX && a->cur.size != off) return;
+    seal_cur(d, a);
 }
 
 void *dlq_writer_main(void *arg)
 {
     dlq *d = arg;
     dlq_req *b[BATCH_MAX];
-    dlq_area *main_a = &d->area[DLQ_AREA_MAIN];
     recover_all(d);
     d->last_fsync_ns = clock_mono_ns();
     for (;;) {
         pthread_mutex_lock(&d->mu);
-        int fsync_due = wait_work(d);
+        wait_work(d);
         size_t n = 0;
         while (d->ring_n && n < BATCH_MAX) {
             b[n] = d->ring[d->ring_head];
@@ -414,13 +507,15 @@ void *dlq_writer_main(void *arg)
             n++;
         }
         int seal = d->seal_req, stop = d->stop && d->ring_n == 0;
+        uint64_t seal_seq = d->seal_seq, seal_off = d->seal_off;
         d->seal_req = 0;
         pthread_mutex_unlock(&d->mu);
         if (n) run_batch(d, b, n);
         if (d->o.fsync == CFG_FSYNC_BATCH &&
-            (fsync_due || clock_mono_ns() - d->last_fsync_ns >= (int64_t)d->o.batch_ms * 1000000))
+            clock_mono_ns() - d->last_fsync_ns >= (int64_t)d->o.batch_ms * 1000000)
             for (int k = 0; k < DLQ_AREAS; k++) do_fsync(d, &d->area[k]);
-        if (seal && main_a->cur.records > 0) seal_cur(d, main_a);
+        if (seal) seal_on_request(d, seal_seq, seal_off);
+        if (!stop) dlq_health_tick(d);
         if (stop) break;
     }
     for (int k = 0; k < DLQ_AREAS; k++) seal_cur(d, &d->area[k]);

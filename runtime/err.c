@@ -14,6 +14,7 @@ const char *sw_strerror(int err)
     case SW_EUNSUPPORTED: return "unsupported";
     case SW_ENOTFOUND: return "not found";
     case SW_ECLOSED: return "closed";
+    case SW_EUNAVAIL: return "storage unavailable";
     default: return "unknown error";
     }
 }

@@ -18,6 +18,7 @@ enum {
     SW_EUNSUPPORTED = -7,/* unsupported encoding, method or feature */
     SW_ENOTFOUND = -8,   /* no such thing */
     SW_ECLOSED = -9,     /* component stopped or shutting down */
+    SW_EUNAVAIL = -10,   /* storage unavailable (write errors): keep the data, retry later */
 };
 
 const char *sw_strerror(int err);

@@ -345,6 +345,13 @@ static void mr_dlq(mr_ctx *c, const sw_metrics *m)
               "DLQ segments that failed verification and were moved to quarantine/.");
     mr_printf(c, "spillway_dlq_corrupt_segments_total %llu\n",
               (unsigned long long)ld_u(&m->dlq_corrupt_segments));
+    mr_family(c, "spillway_dlq_write_errors_total", "counter",
+              "DLQ storage operations that failed (segment create, write, fsync, seal, probe).");
+    mr_printf(c, "spillway_dlq_write_errors_total %llu\n",
+              (unsigned long long)ld_u(&m->dlq_write_errors));
+    mr_family(c, "spillway_dlq_available", "gauge",
+              "1 while the DLQ takes appends, 0 while its storage is unavailable.");
+    mr_printf(c, "spillway_dlq_available %lld\n", (long long)ld_i(&m->dlq_available));
 }
 
 static void mr_exporter(mr_ctx *c, const sw_metrics *m)

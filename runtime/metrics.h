@@ -88,6 +88,8 @@ typedef struct sw_metrics {
     _Atomic uint64_t dlq_written_bytes;      /* request bytes spilled into the DLQ */
     _Atomic uint64_t dlq_replayed_bytes;     /* request bytes replayed and acknowledged */
     _Atomic uint64_t dlq_corrupt_segments;   /* segments moved to quarantine/ */
+    _Atomic uint64_t dlq_write_errors;       /* failed creates, writes, fsyncs, seals, probes */
+    _Atomic int64_t dlq_available;           /* 1 the DLQ takes appends, 0 unavailable */
 
     int64_t start_wall_ns;
 } sw_metrics;

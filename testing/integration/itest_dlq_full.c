@@ -5,9 +5,11 @@
  *   - dlq.max_size of 1 MiB: the DLQ refuses appends before its limit;
  *   - a real ENOSPC: spillway runs in a private mount namespace (unshare
  *     -rm) with a 2 MiB tmpfs on its DLQ directory and a dlq.max_size far
- *     above it. Skipped where unprivileged user namespaces are not allowed
- *     (then only max_size covers the disk-full path; injected write errors
- *     are unit-tested in the dlq module). */
+ *     above it: the DLQ turns unavailable (/readyz not ready, counted) and
+ *     available again once replay freed the disk. Skipped where
+ *     unprivileged user namespaces are not allowed (then only max_size
+ *     covers the disk-full path; injected write errors are unit-tested in
+ *     the dlq module; read-only storage: itest_dlq_storage). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +135,24 @@ static void t_enospc_tmpfs(void)
     fill_result fr;
     fill_until_refused(s, sent, 500000, &fr);
     TH_ASSERT_MSG(fr.refused > 0, "no 503/429 after %d requests into a 2 MiB tmpfs", MAX_REQUESTS);
+    /* The write error made the DLQ unavailable: not ready, counted. */
+    const th_resp *rz = th_stack_telemetry(s, "/readyz");
+    TH_ASSERT_MSG(rz && rz->status == 503 && strstr((const char *)rz->body, "No space left"),
+                  "/readyz while the DLQ disk is full: %.300s", rz ? (const char *)rz->body : "-");
+    const char *text = th_stack_metrics(s);
+    TH_ASSERT_MSG(text, "GET /metrics failed");
+    TH_ASSERT_EQ_INT((long)th_prom_sum(text, "spillway_dlq_available", NULL, NULL), 0);
+    TH_ASSERT(th_prom_sum(text, "spillway_dlq_write_errors_total", NULL, NULL) >= 1);
     recover_and_check(s, sent);
+    /* Replay freed the disk: the DLQ takes writes again, no restart. */
+    int64_t t0 = th_now_ms();
+    double avail = 0;
+    while (th_now_ms() - t0 < DRAIN_MS && avail != 1) {
+        text = th_stack_metrics(s);
+        avail = text ? th_prom_sum(text, "spillway_dlq_available", NULL, NULL) : 0;
+        if (avail != 1) th_nap_ms(100);
+    }
+    TH_ASSERT_MSG(avail == 1, "the DLQ did not become available after the disk was freed");
 }
 
 int main(void)

@@ -2,6 +2,7 @@
  * bucket. Recovery, quarantine and the offline commands: test_dlq_recovery.c. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,32 +160,81 @@ static void t_roundtrip_many_segments(void)
     th_rmtree(dir);
 }
 
-static void t_reader_seals_open_segment(void)
+static int seg_sealed(const char *dir, int *sealed)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (dd && (e = readdir(dd)) != NULL) {
+        char p[512];
+        uint8_t raw[DLQ_SEG_HDR_LEN];
+        dlq_seg_hdr h;
+        const char *why = NULL;
+        size_t len = 0;
+        if (!strstr(e->d_name, ".seg") || strstr(e->d_name, ".tmp")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        char *img = th_read_file(p, &len);
+        if (img && len >= sizeof raw) {
+            memcpy(raw, img, sizeof raw);
+            if (dlq_seg_hdr_decode(raw, &h, &why) == 0) *sealed = (h.flags & DLQ_SEG_SEALED) != 0;
+        }
+        free(img);
+        n++;
+    }
+    if (dd) closedir(dd);
+    return n;
+}
+
+/* The reader reads the writer's open segment without having it sealed:
+ * records appended later land in the same segment and are read too; once
+ * everything is acknowledged and the segment idle, it is sealed and
+ * deleted. (Before: every poll that reached the open segment sealed it,
+ * one segment per poll.) */
+static void t_reader_reads_open_segment(void)
 {
     char dir[256];
     TH_ASSERT(th_tmpdir(dir, sizeof dir) == 0);
+    sw_metrics *m = metrics_new();
     dlq_opts o;
     opts_init(&o, dir, 1 << 20);
+    o.seal_idle_ms = 50;
     dlq *d = NULL;
     done_log l = {0};
-    TH_ASSERT_EQ_INT(dlq_open(&o, NULL, &d), 0);
+    TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
     append_n(d, 0, 5, &l);
-    dlq_reader *r = dlq_reader_new(d, 0, 0);
+    dlq_reader *r = dlq_reader_new(d, 1, 0);
     item *items[8];
     dlq_pos pos[8];
-    TH_ASSERT_EQ_INT(read_all(r, items, pos, 5), 5);  /* the writer sealed on request */
-    for (int i = 0; i < 5; i++) {
-        TH_ASSERT(check_item(items[i], (uint32_t)i, len_of((uint32_t)i)));
-        item_free(items[i]);
+    for (int round = 0; round < 3; round++) { /* read, append more, read again */
+        uint32_t first = round ? (uint32_t)(5 + 3 * (round - 1)) : 0, n = round ? 3 : 5;
+        if (round) append_n(d, first, n, &l);
+        TH_ASSERT_EQ_INT(read_all(r, items, pos, (int)n), (int)n);
+        for (uint32_t i = 0; i < n; i++) {
+            TH_ASSERT(check_item(items[i], first + i, len_of(first + i)));
+            TH_ASSERT_EQ_INT(pos[i].seq, pos[0].seq);
+            item_free(items[i]);
+        }
+        int sealed = -1;
+        TH_ASSERT_EQ_INT(seg_sealed(dir, &sealed), 1); /* still the one segment */
+        TH_ASSERT_EQ_INT(sealed, 0);                   /* and still open */
     }
-    append_n(d, 5, 3, &l);                            /* writing goes on in a new segment */
-    TH_ASSERT_EQ_INT(read_all(r, items, pos, 3), 3);
-    for (int i = 0; i < 3; i++) {
-        TH_ASSERT(check_item(items[i], (uint32_t)(5 + i), len_of((uint32_t)(5 + i))));
-        item_free(items[i]);
+    dlq_reader_ack(r, &pos[2]);              /* all of it acknowledged: sealed once idle, deleted */
+    int64_t deadline = clock_mono_ns() + 10LL * 1000000000;
+    while (count_segs(dir) > 0 && clock_mono_ns() < deadline) {
+        TH_ASSERT_EQ_INT(dlq_reader_sync(r, 0), 0);
+        th_nap_ms(10);
     }
+    TH_ASSERT_EQ_INT(count_segs(dir), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_bytes), 0);
+    TH_ASSERT_EQ_INT(dlq_used_bytes(d), 0);
+    append_n(d, 20, 2, &l);                  /* writing goes on in a new segment */
+    TH_ASSERT_EQ_INT(read_all(r, items, pos, 2), 2);
+    TH_ASSERT(check_item(items[0], 20, len_of(20)) && check_item(items[1], 21, len_of(21)));
+    item_free(items[0]);
+    item_free(items[1]);
     dlq_reader_free(r);
     dlq_close(d);
+    metrics_free(m);
     th_rmtree(dir);
 }
 
@@ -332,18 +382,33 @@ static void t_write_error_refuses_and_keeps_earlier(void)
     opts_init(&o, dir, 1 << 20);
     o.fsync = CFG_FSYNC_ALWAYS;
     o.pwrite = failing_pwrite;
+    o.probe_ms = 20;
     dlq *d = NULL;
     done_log l = {0};
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
     append_n(d, 0, 10, &l);
     TH_ASSERT_EQ_INT(l.ok, 10);
     atomic_store(&fail_writes, 1);
-    append_n(d, 10, 5, &l);
-    TH_ASSERT_EQ_INT(l.failed, 5);
-    TH_ASSERT_EQ_INT(l.nback, 5);                     /* items handed back */
+    dlq_port *p = dlq_port_new(d);
+    int refused = 0;
+    for (uint32_t i = 10; i < 15; i++) {              /* once unavailable: refused at once */
+        item *it = mk(i, len_of(i));
+        int rc = dlq_append(p, it, on_done, &l);
+        if (rc == SW_EUNAVAIL) refused++, item_free(it);
+        else TH_ASSERT_EQ_INT(rc, 0);
+    }
+    while (dlq_port_pending(p)) dlq_port_wait(p, 100);
+    dlq_port_free(p);
+    TH_ASSERT(refused < 5);
+    TH_ASSERT_EQ_INT(l.failed + refused, 5);
+    TH_ASSERT_EQ_INT(l.nback, 5 - refused);           /* items handed back */
     TH_ASSERT(check_item(l.back[0], 10, len_of(10)));
     for (int i = 0; i < l.nback; i++) item_free(l.back[i]);
+    TH_ASSERT(!dlq_available(d));                    /* refused until a probe succeeds */
     atomic_store(&fail_writes, 0);
+    int64_t deadline = clock_mono_ns() + 10LL * 1000000000;
+    while (!dlq_available(d) && clock_mono_ns() < deadline) th_nap_ms(10);
+    TH_ASSERT(dlq_available(d));
     append_n(d, 15, 3, &l);
     TH_ASSERT_EQ_INT(l.ok, 13);
     dlq_close(d);
@@ -458,7 +523,7 @@ static void t_too_big_refused(void)
 int main(void)
 {
     TH_RUN(t_roundtrip_many_segments);
-    TH_RUN(t_reader_seals_open_segment);
+    TH_RUN(t_reader_reads_open_segment);
     TH_RUN(t_cursor_survives_reopen);
     TH_RUN(t_segment_deleted_only_after_all_acks);
     TH_RUN(t_max_size_refuses);

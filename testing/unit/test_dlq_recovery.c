@@ -410,6 +410,56 @@ static void t_cmd_replay(void)
     th_rmtree(dir);
 }
 
+/* Verifies dir whose open segment 0 is img[0, len) + extra zero bytes:
+ * exit 0, TORN when torn, never CORRUPT, `good` records. */
+static void verify_torn(const char *dir, const uint8_t *img, size_t len, size_t zeros,
+                        int good, int torn)
+{
+    char p[512];
+    int rc;
+    path_of(p, sizeof p, dir, 0);
+    uint8_t *file = calloc(1, len + zeros + 1);
+    TH_ASSERT(file);
+    memcpy(file, img, len);
+    TH_ASSERT(th_write_file(p, file, len + zeros) == 0);
+    free(file);
+    char *out = run_cmd(dlq_cmd_verify, dir, &rc);
+    char want[64];
+    snprintf(want, sizeof want, "%d good records, 0 corrupt", good);
+    TH_ASSERT_MSG(rc == 0 && !strstr(out, "CORRUPT") && strstr(out, want) &&
+                      (torn ? strstr(out, "TORN    0000000000000000.seg") != NULL
+                            : strstr(out, "TORN") == NULL),
+                  "length %zu + %zu zeros: exit %d\n%s", len, zeros, rc, out);
+    free(out);
+}
+
+/* `spillway dlq verify` on what a kill -9 or a power cut leaves in the
+ * open (unsealed) segment: a partial record header, a partial payload,
+ * zeros past the end (delayed allocation), or no complete record at all.
+ * Each is reported as TORN with the complete records counted good, and
+ * the command exits 0: a torn tail is not corruption (it is cut at the
+ * next start). */
+static void t_verify_torn_tail_is_not_corruption(void)
+{
+    char dir[256];
+    size_t len = 0;
+    uint64_t starts[16];
+    TH_ASSERT(th_tmpdir(dir, sizeof dir) == 0);
+    uint8_t *img = open_segment_image(dir, 4, &len);
+    int n = record_starts(img, len, starts, 16);
+    TH_ASSERT_EQ_INT(n, 4);
+    verify_torn(dir, img, len, 0, 4, 0);                       /* clean open segment */
+    verify_torn(dir, img, DLQ_SEG_HDR_LEN, 0, 0, 0);           /* header only */
+    verify_torn(dir, img, len, 4096, 4, 1);                    /* zeros after the end */
+    for (size_t cut = (size_t)starts[3] + 1; cut < len; cut += cut < starts[3] + DLQ_REC_HDR_LEN ? 1 : 13)
+        verify_torn(dir, img, cut, 0, 3, 1);                   /* the last record cut short */
+    for (size_t cut = DLQ_SEG_HDR_LEN + 1; cut < starts[1]; cut += 17)
+        verify_torn(dir, img, cut, 0, 0, 1);                   /* not one complete record */
+    verify_torn(dir, img, (size_t)starts[2] + 40, 512, 2, 1);  /* cut short, then zeros */
+    free(img);
+    th_rmtree(dir);
+}
+
 int main(void)
 {
     TH_RUN(t_torn_tail_every_offset);
@@ -417,6 +467,7 @@ int main(void)
     TH_RUN(t_bad_files_quarantined);
     TH_RUN(t_invalid_cursor_replays_from_oldest);
     TH_RUN(t_cmd_ls_verify);
+    TH_RUN(t_verify_torn_tail_is_not_corruption);
     TH_RUN(t_cmd_dump);
     TH_RUN(t_cmd_replay);
     return th_done();

@@ -144,6 +144,8 @@ static void t_dlq_and_cardinality(void)
     metrics_add(&m->dlq_written_bytes, 8192);
     metrics_add(&m->dlq_replayed_bytes, 100);
     metrics_add(&m->dlq_corrupt_segments, 1);
+    metrics_add(&m->dlq_write_errors, 3);
+    metrics_gauge_set(&m->dlq_available, 1);
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "spillway_cl_keys_used 1234"));
@@ -155,6 +157,8 @@ static void t_dlq_and_cardinality(void)
     TH_ASSERT(has_line(p, "spillway_dlq_written_bytes_total 8192"));
     TH_ASSERT(has_line(p, "spillway_dlq_replayed_bytes_total 100"));
     TH_ASSERT(has_line(p, "spillway_dlq_corrupt_segments_total 1"));
+    TH_ASSERT(has_line(p, "spillway_dlq_write_errors_total 3"));
+    TH_ASSERT(has_line(p, "spillway_dlq_available 1"));
     free(p);
     metrics_gauge_set(&m->dlq_oldest_wall_ns, clock_wall_ns() - 90LL * 1000000000LL);
     p = render(m);
@@ -221,6 +225,8 @@ static const char *const families[][2] = {
     {"spillway_dlq_written_bytes_total", "counter"},
     {"spillway_dlq_replayed_bytes_total", "counter"},
     {"spillway_dlq_corrupt_segments_total", "counter"},
+    {"spillway_dlq_write_errors_total", "counter"},
+    {"spillway_dlq_available", "gauge"},
     {"spillway_exporter_requests_total", "counter"},
     {"spillway_exporter_items_total", "counter"},
     {"spillway_exporter_retries_total", "counter"},
