@@ -23,6 +23,7 @@
 #include "testing/loadgen/lg_build.c"
 #include "testing/loadgen/lg_client.c"
 #include "testing/loadgen/lg_gen.c"
+#include "testing/loadgen/lg_h2.c"
 #include "testing/loadgen/lg_hist.c"
 #include "testing/loadgen/lg_verify.c"
 #include "testing/mockup/mock_render.c"
