@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/budget.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -47,6 +49,8 @@ const char *httpd_reason(int status)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+static void on_pause_over(evutil_socket_t fd, short what, void *arg);
+
 static void ms_to_tv(uint64_t ms, struct timeval *tv)
 {
     tv->tv_sec = (time_t)(ms / 1000);
@@ -63,6 +67,17 @@ httpd *httpd_new(struct event_base *base, const httpd_opts *o, httpd_handler fn,
     h->arg = arg;
     h->lfd = -1;
     if (o) h->o = *o;
+    h->bud = h->o.budget;
+    if (!h->bud) {
+        h->bud = budget_new(h->o.max_mem);
+        h->own_bud = 1;
+    }
+    h->scratch = malloc(HTTPD_READ_SZ);
+    h->pause_ev = evtimer_new(base, on_pause_over, h);
+    if (!h->bud || !h->scratch || !h->pause_ev) {
+        httpd_free(h);
+        return NULL;
+    }
     if (!h->o.max_body) h->o.max_body = HTTPD_DEF_BODY;
     if (!h->o.max_head) h->o.max_head = HTTPD_DEF_HEAD;
     if (!h->o.max_conns) h->o.max_conns = HTTPD_MAX_CONNS;
@@ -84,6 +99,35 @@ static void lev_set(httpd *h, int on)
     h->lev_on = on;
 }
 
+/* The listening socket is watched unless draining, paused or at the cap. */
+static void lev_update(httpd *h)
+{
+    lev_set(h, !h->draining && !h->paused && h->nconns < h->o.max_conns);
+}
+
+static void on_pause_over(evutil_socket_t fd, short what, void *arg)
+{
+    httpd *h = arg;
+    (void)fd;
+    (void)what;
+    h->paused = 0;
+    lev_update(h);
+}
+
+/* accept(2) ran out of descriptors or memory: the listening socket stays
+ * readable, so stop watching it for a while instead of spinning. */
+static void pause_accepting(httpd *h, int err)
+{
+    static const struct timeval tv = {0, HTTPD_ACCEPT_PAUSE_MS * 1000};
+    h->st.accept_pauses++;
+    LOG_WARN_RL(10, "accept: %s; pausing accepting for %d ms (%llu pauses so far, %u open)",
+                strerror(err), HTTPD_ACCEPT_PAUSE_MS, (unsigned long long)h->st.accept_pauses,
+                h->nconns);
+    h->paused = 1;
+    lev_set(h, 0);
+    if (evtimer_add(h->pause_ev, &tv) != 0) h->paused = 0;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     httpd *h = arg;
@@ -92,9 +136,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                LOG_WARN_RL(10, "accept: %s; not accepting until a connection closes",
-                            strerror(errno));
-                if (h->nconns > 0) lev_set(h, 0);
+                pause_accepting(h, errno);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                        errno != ECONNABORTED) {
                 LOG_WARN_RL(10, "accept: %s", strerror(errno));
@@ -116,7 +158,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 void httpd_conn_gone(httpd *h)
 {
     h->nconns--;
-    if (!h->draining && h->nconns < h->o.max_conns) lev_set(h, 1);
+    lev_update(h);
 }
 
 static int listen_on(const struct addrinfo *ai)
@@ -173,13 +215,19 @@ int httpd_bind(httpd *h, const char *host, uint16_t port)
     }
     h->lfd = fd;
     h->port = local_port(fd);
-    lev_set(h, 1);
+    lev_update(h);
 out:
     freeaddrinfo(res);
     return rc;
 }
 
 uint16_t httpd_port(const httpd *h) { return h ? h->port : 0; }
+
+void httpd_get_stats(const httpd *h, httpd_stats *s)
+{
+    *s = h->st;
+    s->conns = h->nconns;
+}
 
 static void close_listener(httpd *h)
 {
@@ -219,6 +267,9 @@ void httpd_free(httpd *h)
     if (!h) return;
     close_listener(h);
     while (h->conns) httpd_conn_free(h->conns);
+    if (h->pause_ev) event_free(h->pause_ev);
+    if (h->own_bud) budget_free(h->bud);
+    free(h->scratch);
     free(h);
 }
 
@@ -239,6 +290,15 @@ const uint8_t *httpd_req_body(const httpd_req *r, size_t *len)
 }
 
 int httpd_req_too_large(const httpd_req *r) { return r->too_large; }
+int httpd_req_busy(const httpd_req *r) { return r->busy; }
+
+size_t httpd_req_header_count(const httpd_req *r, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->head.nfields; i++)
+        if (strcasecmp(r->head.fields[i].name, name) == 0) n++;
+    return n;
+}
 void httpd_req_close(httpd_req *r) { r->close = 1; }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -316,9 +376,9 @@ int httpd_reply(httpd_req *r, int status, const char *ctype, const char *headers
 {
     hconn *c = r->c;
     int rc = 0;
-    int close = r->close || r->too_large || c->h->draining;
+    int close = r->close || r->too_large || r->busy || c->h->draining;
     if (close) c->closing = 1;
-    if (r->too_large) c->linger = 1;
+    if (r->too_large || r->busy) c->linger = 1;
     if (c->fd >= 0) {
         rc = httpd_send_response(c, status, ctype, headers, body, len, close, r->is_head);
         if (rc != 0) {

@@ -20,8 +20,10 @@
 #include "runtime/httpd.h"
 #include "runtime/httpd_parse.h"
 
-#define HTTPD_READ_SZ (64 * 1024)        /* buffer size of an idle connection */
-#define HTTPD_OUT_HIGH (1024 * 1024)     /* stop parsing while this much is unsent */
+#define HTTPD_READ_SZ (64 * 1024)        /* the server's read scratch */
+#define HTTPD_IN_MIN 4096                /* smallest input buffer */
+#define HTTPD_KEEP_MAX HTTPD_READ_SZ     /* largest empty buffer kept between requests */
+#define HTTPD_OUT_HIGH (64 * 1024)       /* stop parsing while this much is unsent */
 #define HTTPD_LINGER_MS 2000             /* lingering close: at most this long */
 #define HTTPD_LINGER_MAX (16u << 20)     /* ... and at most this many bytes discarded */
 
@@ -36,6 +38,7 @@ struct httpd_req {
     size_t body_len;
     size_t consumed;           /* head + body bytes (as received) */
     int too_large;
+    int busy;                  /* over the memory budget */
     int close;                 /* close after the answer */
     int is_head;               /* HEAD: answer without a body */
 };
@@ -64,6 +67,8 @@ struct hconn {
     int linger;                /* ... with a lingering close */
     int dead;                  /* fd closed while the handler holds req */
     size_t lingered;
+    size_t charged;            /* in_cap + out_cap, charged to h->bud */
+    int64_t head_start_ns;     /* first byte of a head still arriving, 0: none */
 };
 
 struct httpd {
@@ -78,6 +83,12 @@ struct httpd {
     int lev_on;
     uint16_t port;
     int draining;              /* httpd_stop_accepting was called */
+    struct budget *bud;        /* borrowed (o.budget) or owned (own_bud) */
+    int own_bud;
+    uint8_t *scratch;          /* owned, HTTPD_READ_SZ: reads past a buffer's end */
+    struct event *pause_ev;    /* owned: ends an accept pause */
+    int paused;                /* accepting paused after EMFILE & co */
+    httpd_stats st;
     unsigned nconns;           /* connections with an open fd */
     hconn *conns;              /* every connection, open or dead */
     time_t date_sec;

@@ -97,6 +97,16 @@ static int fail_from(rcv_result *out, int rc, size_t cap, const char *what,
                 "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
 }
 
+/* The decompressed-size limit of a len-byte compressed body: the cap, and
+ * at most RCV_MAX_RATIO times len (but never under RCV_RATIO_FLOOR), so a
+ * small bomb costs little CPU on the ingest thread. */
+size_t rcv_decompress_limit(size_t len, size_t cap)
+{
+    size_t lim = len > SIZE_MAX / RCV_MAX_RATIO ? SIZE_MAX : len * RCV_MAX_RATIO;
+    if (lim < RCV_RATIO_FLOOR) lim = RCV_RATIO_FLOOR;
+    return lim < cap ? lim : cap;
+}
+
 /* Decompresses into out->owned when the body is compressed. */
 static int decompress(const rcv_request_info *info, const uint8_t *body, size_t len,
                       size_t cap, rcv_result *out)
@@ -106,12 +116,17 @@ static int decompress(const rcv_request_info *info, const uint8_t *body, size_t 
         out->pb_len = len;
         return 0;
     }
+    size_t lim = rcv_decompress_limit(len, cap);
     buf b;
-    buf_init(&b, cap);
+    buf_init(&b, lim);
     int rc = info->cenc == RCV_CE_GZIP ? codec_gunzip(body, len, &b)
                                        : codec_zstd_decompress(body, len, &b);
     if (rc != 0) {
         buf_destroy(&b);
+        if (rc == SW_ETOOBIG && lim < cap)
+            return fail(out, rc, 413, RCV_GRPC_INVALID_ARGUMENT, RCV_REFUSE_TOO_LARGE,
+                        "decompressed body larger than %zu bytes (%d times its "
+                        "compressed size)", lim, RCV_MAX_RATIO);
         return fail_from(out, rc, cap,
                          rc == SW_ETOOBIG ? "decompressed body"
                          : info->cenc == RCV_CE_GZIP ? "invalid gzip body"

@@ -3,7 +3,8 @@
  * Pure and fuzzable: no I/O, no libevent, no globals; any thread (the
  * receiver calls it on the ingest thread). Given the signal, the parsed
  * Content-Type and Content-Encoding and the body, rcv_decode() decompresses
- * under a cap, converts OTLP/JSON to protobuf, and validates the protobuf by
+ * under a cap (the body cap, and at most RCV_MAX_RATIO times the compressed
+ * size, never less than RCV_RATIO_FLOOR), converts OTLP/JSON to protobuf, and validates the protobuf by
  * a wire walk that also counts the items. On success the result points at
  * the protobuf bytes: borrowed from the body when it already was identity
  * protobuf (no copy), or owned by the result otherwise. On failure it holds
@@ -44,6 +45,8 @@ enum {
 };
 
 #define RCV_MSG_MAX 192
+#define RCV_MAX_RATIO 256                 /* decompressed / compressed size */
+#define RCV_RATIO_FLOOR ((size_t)1 << 20) /* ... but at least this is allowed */
 
 typedef struct rcv_request_info {
     sw_signal signal;
@@ -80,6 +83,8 @@ const char *rcv_content_type_str(rcv_content_type ct);
  */
 int rcv_decode(const rcv_request_info *info, const uint8_t *body, size_t len,
                size_t cap, rcv_result *out);
+/* The decompressed-size limit for a compressed body of len bytes. */
+size_t rcv_decompress_limit(size_t len, size_t cap);
 /* Frees what the result owns; NULL-safe; leaves it empty. */
 void rcv_result_destroy(rcv_result *r);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +77,8 @@ static void t_parse_bad(void)
         {"GET  / HTTP/1.1\r\n\r\n", -400},
         {"G(T / HTTP/1.1\r\n\r\n", -400},
         {"GET / HTTP/2.0\r\n\r\n", -505},
+        {"GET / HTTP/1.2\r\n\r\n", -505},
+        {"POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Encoding: zstd\r\n\r\n", -400},
         {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", -505},
         {"GET / HTTP/1.1x\r\n\r\n", -400},
         {"GET / FTP/1.1\r\n\r\n", -400},
@@ -111,6 +114,37 @@ static void t_parse_bad(void)
     TH_ASSERT_EQ_INT(parse("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
                            &h), 0);
     TH_ASSERT(h.content_length > (int64_t)1 << 60);
+}
+
+/* Heads not complete yet: refused at once when they cannot become one. */
+static void t_prefix_check(void)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        int want;
+    } cases[] = {
+        {"P", 1, 0},
+        {"POST /v1/traces HTTP/1.", 23, 0},
+        {"POST /v1/traces HTTP/1.1\r\nHost: a\r\n", 37, 0},
+        {"GET / HTTP/1.0\n", 15, 0},
+        {"\x16\x03\x01\x02\x00\x01", 6, -400},       /* TLS ClientHello */
+        {"\x00\x01\x02", 3, -400},
+        {"GET /\r\n", 7, -400},                        /* HTTP/0.9 */
+        {"GET /\n", 6, -400},
+        {"GET  /", 6, -400},
+        {"GET / FTP/", 10, -400},
+        {"GET / HTTP/1.1x", 15, -400},
+        {"PRI * HTTP/2.0\r\n", 16, -505},              /* HTTP/2 preface */
+        {"GET / HTTP/2", 12, -505},
+        {"GET / HTTP/1.2", 14, -505},
+        {"GETGETGETGETGETGETGETGETGETGETGETGET", 36, -400}, /* method too long */
+        {" GET", 4, -400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = httpd_head_prefix_check(cases[i].text, cases[i].len);
+        TH_ASSERT_MSG(rc == cases[i].want, "case %zu: %d, want %d", i, rc, cases[i].want);
+    }
 }
 
 /* Decodes text as a chunked body, fed in pieces of `step` bytes. */
@@ -176,6 +210,7 @@ typedef struct srv {
     _Atomic int deferred_done;
     _Atomic int control_done;
     httpd_req *held;             /* /hold: never answered (loop thread) */
+    httpd_stats st;              /* the server's counters when it stopped */
 } srv;
 
 typedef struct later {
@@ -198,6 +233,10 @@ static void handler(httpd_req *req, void *arg)
 {
     srv *s = arg;
     atomic_fetch_add(&s->handled, 1);
+    if (httpd_req_busy(req)) {
+        httpd_reply(req, 503, "text/plain", "Retry-After: 1\r\n", "busy", 4);
+        return;
+    }
     if (httpd_req_too_large(req)) {
         httpd_reply(req, 413, "text/plain", NULL, "big", 3);
         return;
@@ -231,18 +270,23 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static void srv_start(srv *s, size_t max_body, uint64_t timeout_ms)
+static void srv_start_o(srv *s, const httpd_opts *o)
 {
     memset(s, 0, sizeof *s);
     s->base = event_base_new();
     TH_ASSERT(s->base);
-    httpd_opts o = {.max_body = max_body, .max_head = 4096, .timeout_ms = timeout_ms};
-    s->h = httpd_new(s->base, &o, handler, s);
+    s->h = httpd_new(s->base, o, handler, s);
     TH_ASSERT(s->h);
     TH_ASSERT_EQ_INT(httpd_bind(s->h, "127.0.0.1", 0), 0);
     s->port = httpd_port(s->h);
     TH_ASSERT(s->port > 0);
     TH_ASSERT_EQ_INT(pthread_create(&s->loop, NULL, loop_main, s), 0);
+}
+
+static void srv_start(srv *s, size_t max_body, uint64_t timeout_ms)
+{
+    httpd_opts o = {.max_body = max_body, .max_head = 4096, .timeout_ms = timeout_ms};
+    srv_start_o(s, &o);
 }
 
 static void break_cb(evutil_socket_t fd, short what, void *arg)
@@ -258,6 +302,7 @@ static void srv_stop(srv *s)
     if (event_base_once(s->base, -1, EV_TIMEOUT, break_cb, s->base, &now) != 0)
         event_base_loopbreak(s->base);
     pthread_join(s->loop, NULL);
+    httpd_get_stats(s->h, &s->st);
     httpd_free(s->h);
     event_base_free(s->base);
 }
@@ -593,6 +638,153 @@ static void t_free_with_pending(void)
     close(c.fd);
 }
 
+/* Input that cannot be HTTP/1.x is answered at once, not after a timeout
+ * (the server here has none). */
+static void t_junk_at_once(void)
+{
+    static const struct {
+        const char *req;
+        size_t len;
+        int status;
+    } cases[] = {
+        {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11, 400}, /* TLS ClientHello */
+        {"\x89PNG\r\n\x1a\n", 8, 400},
+        {"GET /\r\n", 7, 400},                               /* HTTP/0.9 */
+        {"PRI * HTTP/2.0\r\n", 16, 505},                     /* preface, first line */
+        {"GET / HTTP/1.2\r\n", 16, 505},
+    };
+    srv s;
+    cli c;
+    resp r;
+    srv_start(&s, 1024, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_send(&c, cases[i].req, cases[i].len), 0);
+        TH_ASSERT_MSG(cli_read(&c, &r) == 0, "case %zu: no answer", i);
+        TH_ASSERT_MSG(r.status == cases[i].status, "case %zu: %d", i, r.status);
+        TH_ASSERT_MSG(cli_closed(&c, 3000), "case %zu: still open", i);
+        close(c.fd);
+    }
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.junk_refused, sizeof cases / sizeof cases[0]);
+    TH_ASSERT_EQ_INT(atomic_load(&s.handled), 0);
+}
+
+/* Bodies are charged as they arrive; one that does not fit the budget gets
+ * 503 + Retry-After and a close, and frees the budget for the next. */
+static void t_memory_budget(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    httpd_opts o = {.max_body = 1 << 20, .max_head = 4096, .max_mem = 128 * 1024};
+    srv_start_o(&s, &o);
+    static char body[300 * 1024];
+    memset(body, 'b', sizeof body);
+    char head[128];
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+             sizeof body);
+    for (int round = 0; round < 2; round++) {
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&c, head), 0);
+        (void)cli_send(&c, body, sizeof body); /* may be cut short by the close */
+        TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+        TH_ASSERT_EQ_INT(r.status, 503);
+        TH_ASSERT(strstr(r.head, "Retry-After: 1\r\n"));
+        TH_ASSERT(cli_closed(&c, 5000));
+        close(c.fd);
+        /* a body that fits is served */
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nsmall"), 0);
+        TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+        TH_ASSERT_EQ_INT(r.status, 200);
+        TH_ASSERT_EQ_STR(r.body, "small");
+        close(c.fd);
+    }
+    /* an announced Content-Length is not reserved: announcing 1 MiB and
+     * sending 10 bytes does not hit the 128 KiB budget */
+    cli d[4];
+    for (int i = 0; i < 4; i++) {
+        TH_ASSERT_EQ_INT(cli_connect(&d[i], s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&d[i], "POST /echo HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n0123456789"), 0);
+    }
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(c.fd);
+    for (int i = 0; i < 4; i++) close(d[i].fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.busy_refused, 2);
+}
+
+/* A head trickled a byte at a time is cut at the head deadline, although
+ * every byte comes well within the inactivity timeout. */
+static void t_head_deadline(void)
+{
+    srv s;
+    cli c;
+    httpd_opts o = {.max_body = 1024, .max_head = 4096, .timeout_ms = 5000,
+                    .head_timeout_ms = 300};
+    srv_start_o(&s, &o);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    static const char head[] = "POST /echo HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int64_t t0 = now_ms();
+    int closed = 0;
+    for (size_t i = 0; i < sizeof head - 1 && !closed; i++) {
+        if (cli_send(&c, head + i, 1) != 0) break;
+        closed = cli_closed(&c, 50);
+    }
+    if (!closed) closed = cli_closed(&c, 2000);
+    int64_t took = now_ms() - t0;
+    TH_ASSERT_MSG(closed, "trickling head still connected after %lld ms", (long long)took);
+    printf("# head deadline 300 ms: closed after %lld ms\n", (long long)took);
+    close(c.fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.head_timeouts, 1);
+}
+
+/* accept(2) failing with EMFILE pauses accepting (counted) instead of
+ * spinning, and accepting resumes once descriptors are free. */
+static void t_emfile_pause(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    struct rlimit old, low;
+    srv_start(&s, 1024, 0);
+    TH_ASSERT_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int probe = dup(0);
+    TH_ASSERT(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe + 24;
+    TH_ASSERT_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[64], n = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    while (n < 64) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
+        fds[n++] = fd;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) break;
+    }
+    TH_ASSERT(n > 0 && n < 64);
+    struct pollfd none;
+    poll(&none, 0, 600); /* the server meets EMFILE meanwhile */
+    for (int i = 0; i < n; i++) close(fds[i]);
+    TH_ASSERT_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(c.fd);
+    srv_stop(&s);
+    printf("# EMFILE: %llu accept pauses in ~600 ms\n", (unsigned long long)s.st.accept_pauses);
+    TH_ASSERT(s.st.accept_pauses >= 1);
+    TH_ASSERT(s.st.accept_pauses <= 20); /* 100 ms pauses, not a spin */
+}
+
 int main(void)
 {
     if (evthread_use_pthreads() != 0) return 1;
@@ -606,5 +798,10 @@ int main(void)
     TH_RUN(t_deferred);
     TH_RUN(t_shutdown);
     TH_RUN(t_free_with_pending);
+    TH_RUN(t_prefix_check);
+    TH_RUN(t_junk_at_once);
+    TH_RUN(t_memory_budget);
+    TH_RUN(t_head_deadline);
+    TH_RUN(t_emfile_pause);
     return th_done();
 }

@@ -1,0 +1,44 @@
+/* budget.h — one memory budget for intake: the request bytes held by every
+ * connection of the receivers (HTTP now, gRPC later) counted against one
+ * limit.
+ *
+ * A budget is a counter with a limit. Buffers that hold client data are
+ * charged when they grow (budget_reserve) and credited when they shrink or
+ * are freed (budget_release). A reservation that does not fit is refused:
+ * the caller answers 503 + Retry-After and drops what the client sent, so
+ * the bytes held never pass the limit. Thread: the ingest thread only (no
+ * locks); every user of one budget runs on that thread.
+ *
+ * Freed memory is given back to the kernel: budget_mem_tune() fixes
+ * glibc's mmap threshold so large buffers are mapped and unmapped instead
+ * of staying in the heap, and budget_release() trims the heap with
+ * malloc_trim() once usage falls below a quarter of the limit after having
+ * been high (at most once a second).
+ */
+#ifndef SW_BUDGET_H
+#define SW_BUDGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct budget budget;
+
+/* Returns an owned budget of `limit` bytes (0: 64 MiB), or NULL. */
+budget *budget_new(size_t limit);
+void budget_free(budget *b);          /* NULL-safe */
+
+/* Charges n bytes: 0, or -1 (nothing charged) when used + n > limit. */
+int budget_reserve(budget *b, size_t n);
+/* Credits n bytes charged before (never more than what is used). */
+void budget_release(budget *b, size_t n);
+
+size_t budget_used(const budget *b);
+size_t budget_limit(const budget *b);
+size_t budget_peak(const budget *b);    /* highest use since budget_new */
+uint64_t budget_refused(const budget *b); /* reservations refused */
+
+/* Process-wide allocator tuning for bounded RSS (call once from main before
+ * threads start): large blocks come from mmap and go back on free. */
+void budget_mem_tune(void);
+
+#endif
