@@ -331,6 +331,30 @@ static void t_zstd_bomb_413(void)
     free(z);
 }
 
+/* A small bomb stops at RCV_MAX_RATIO times its size (floor 1 MiB), far
+ * below a 16 MiB cap: it costs little CPU. */
+static void t_ratio_limit(void)
+{
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(1000, 16 * MiB), RCV_RATIO_FLOOR);
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(8000, 16 * MiB), 8000 * RCV_MAX_RATIO);
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(1 * MiB, 16 * MiB), 16 * MiB);
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(100, 64 * 1024), 64 * 1024);
+    size_t n = 16 * MiB;
+    uint8_t *zeros = calloc(1, n);
+    size_t bound = ZSTD_compressBound(n);
+    uint8_t *z = malloc(bound);
+    TH_ASSERT(zeros && z);
+    size_t zl = ZSTD_compress(z, bound, zeros, n, 19);
+    TH_ASSERT(!ZSTD_isError(zl));
+    free(zeros);
+    rcv_result res;
+    int rc = decode(SIG_METRICS, RCV_CT_PROTOBUF, RCV_CE_ZSTD, z, zl, 16 * MiB, &res);
+    expect_fail(rc, &res, 413, RCV_REFUSE_TOO_LARGE);
+    TH_ASSERT_MSG(strstr(res.message, "times its compressed size") != NULL, "%s", res.message);
+    printf("# zstd bomb of %zu bytes (16 MiB of zeros): %s\n", zl, res.message);
+    free(z);
+}
+
 static void t_cap_boundaries(void)
 {
     size_t len;
@@ -505,6 +529,7 @@ int main(void)
     TH_RUN(t_unsupported_415);
     TH_RUN(t_gzip_bomb_413);
     TH_RUN(t_zstd_bomb_413);
+    TH_RUN(t_ratio_limit);
     TH_RUN(t_cap_boundaries);
     TH_RUN(t_empty_body);
     TH_RUN(t_rsp_empty);
