@@ -47,6 +47,8 @@ typedef struct th_stack_opts {
     const char *dlq_tmpfs;        /* run spillway in a private mount namespace
                                    * (unshare -rm) with a tmpfs of this size ("2m") on
                                    * the DLQ dir; see th_stack_tmpfs_usable() */
+    const char *receiver_yaml;    /* extra lines after receivers.otlp.http.read_timeout:
+                                   * http keys indented 6, otlp keys (intake_memory) 4 */
 } th_stack_opts;
 
 typedef struct th_stack th_stack;
