@@ -107,6 +107,7 @@ static int parse_request_line(char *line, httpd_head *h)
     if (!sp1 || sp1 == line) return -400;
     char *sp2 = strchr(sp1 + 1, ' ');
     if (!sp2 || sp2 == sp1 + 1) return -400;
+    if (sp1 - line > HTTPD_MAX_METHOD) return -400;
     *sp1 = '\0';
     *sp2 = '\0';
     for (const char *p = line; *p; p++)

@@ -78,6 +78,7 @@ static void t_parse_bad(void)
         {"G(T / HTTP/1.1\r\n\r\n", -400},
         {"GET / HTTP/2.0\r\n\r\n", -505},
         {"GET / HTTP/1.2\r\n\r\n", -505},
+        {"GETGETGETGETGETGETGETGETGETGETGETG / HTTP/1.1\r\n\r\n", -400}, /* method over 32 */
         {"POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Encoding: zstd\r\n\r\n", -400},
         {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", -505},
         {"GET / HTTP/1.1x\r\n\r\n", -400},
