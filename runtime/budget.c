@@ -44,14 +44,18 @@ int budget_reserve(budget *b, size_t n)
     return 0;
 }
 
+void budget_trim(budget *b)
+{
+    b->last_trim_ns = clock_mono_ns();
+    b->high_since_trim = b->used;
+    (void)malloc_trim(0);
+}
+
 static void maybe_trim(budget *b)
 {
     if (b->high_since_trim < BUDGET_TRIM_HIGH || b->used > b->limit / 4) return;
-    int64_t now = clock_mono_ns();
-    if (b->last_trim_ns && now - b->last_trim_ns < BUDGET_TRIM_EVERY_NS) return;
-    b->last_trim_ns = now;
-    b->high_since_trim = b->used;
-    (void)malloc_trim(0);
+    if (b->last_trim_ns && clock_mono_ns() - b->last_trim_ns < BUDGET_TRIM_EVERY_NS) return;
+    budget_trim(b);
 }
 
 void budget_release(budget *b, size_t n)

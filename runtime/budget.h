@@ -37,6 +37,11 @@ size_t budget_limit(const budget *b);
 size_t budget_peak(const budget *b);    /* highest use since budget_new */
 uint64_t budget_refused(const budget *b); /* reservations refused */
 
+/* Gives freed heap memory back to the kernel now (malloc_trim): for
+ * callers that just freed many small blocks that were never charged, such
+ * as the structs of thousands of closed connections. Call it rarely. */
+void budget_trim(budget *b);
+
 /* Process-wide allocator tuning for bounded RSS (call once from main before
  * threads start): large blocks come from mmap and go back on free. */
 void budget_mem_tune(void);

@@ -38,9 +38,12 @@
  * and frees it. httpd_free() frees every handle still unanswered: after it
  * no httpd_reply() may be made.
  *
- * Connections are capped at max_conns (HTTPD_MAX_CONNS by default); at the
- * cap the listening socket is left unwatched, so new clients wait in the
- * kernel's backlog until a connection closes. When accept(2) fails for
+ * Connections are capped at max_conns (HTTPD_MAX_CONNS by default). At the
+ * cap a new client makes room by evicting an idle connection (nothing of a
+ * request held or being answered: a silent one, or a keep-alive one between
+ * requests); when none is idle it waits in the kernel's backlog (the
+ * listening socket is looked at again every HTTPD_ACCEPT_PAUSE_MS, and
+ * whenever a connection closes). When accept(2) fails for
  * lack of file descriptors or memory, accepting pauses for
  * HTTPD_ACCEPT_PAUSE_MS (counted, logged at most every 10 s) instead of
  * spinning on a listening socket that stays readable.
@@ -99,6 +102,7 @@ typedef struct httpd_stats {
     uint64_t busy_refused;    /* requests refused: over the memory budget */
     uint64_t head_timeouts;   /* connections closed by the head deadline */
     uint64_t junk_refused;    /* not HTTP/1.x: answered 400/505 at once */
+    uint64_t evicted;         /* idle connections closed to make room at the cap */
     unsigned conns;           /* connections open now */
 } httpd_stats;
 

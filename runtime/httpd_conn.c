@@ -85,7 +85,7 @@ static void kick(hconn *c)
 
 hconn *httpd_conn_new(httpd *h, int fd)
 {
-    hconn *c = calloc(1, sizeof *c);
+    hconn *c = httpd_slab_get(h);
     if (!c) return NULL;
     c->h = h;
     c->fd = fd;
@@ -93,18 +93,19 @@ hconn *httpd_conn_new(httpd *h, int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (event_assign(&c->rd, h->base, fd, EV_READ | EV_PERSIST, on_read, c) != 0 ||
         event_assign(&c->wr, h->base, fd, EV_WRITE | EV_PERSIST, on_write, c) != 0) {
-        free(c);
+        httpd_slab_put(h, c);
         return NULL;
     }
     rd_on(c);
     if (!c->rd_on) {
-        free(c);
+        httpd_slab_put(h, c);
         return NULL;
     }
     c->next = h->conns;
     if (h->conns) h->conns->prev = c;
     h->conns = c;
     h->nconns++;
+    if (h->nconns > h->conns_high) h->conns_high = h->nconns;
     return c;
 }
 
@@ -124,12 +125,13 @@ void httpd_conn_free(hconn *c)
 {
     if (!c) return;
     conn_shut(c);
+    if (c->h->evict_at == c) c->h->evict_at = c->next;
     if (c->prev) c->prev->next = c->next;
     else c->h->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     in_drop(c);
     out_drop(c);
-    free(c);
+    httpd_slab_put(c->h, c);
 }
 
 void httpd_conn_close(hconn *c)

@@ -28,6 +28,7 @@
 #define HTTPD_LINGER_MAX (16u << 20)     /* ... and at most this many bytes discarded */
 
 typedef struct hconn hconn;
+typedef struct hslab hslab;
 
 enum { HC_HEAD = 0, HC_BODY, HC_CHUNKED, HC_BUSY, HC_LINGER };
 
@@ -45,6 +46,7 @@ struct httpd_req {
 
 struct hconn {
     httpd *h;
+    hslab *slab;               /* the slab it lives in (httpd_slab.c) */
     hconn *prev, *next;        /* h->conns */
     int fd;                    /* -1 once closed */
     struct event rd, wr;
@@ -90,6 +92,11 @@ struct httpd {
     int paused;                /* accepting paused after EMFILE & co */
     httpd_stats st;
     unsigned nconns;           /* connections with an open fd */
+    unsigned conns_high;       /* most open since the last heap trim */
+    hslab *slabs;              /* owned: connection structs (httpd_slab.c) */
+    hconn *evict_at;           /* where the next look for an idle one starts */
+    struct event *trim_ev;     /* owned: trims the heap after a crowd left */
+    int trim_pending;
     hconn *conns;              /* every connection, open or dead */
     time_t date_sec;
     char date[40];             /* cached Date value for date_sec */
@@ -106,6 +113,11 @@ int httpd_conn_send(hconn *c, const struct iovec *iov, int n);
 /* The answer to c->req was queued: finish the request, go on with the next
  * one (or close). */
 void httpd_conn_answered(hconn *c);
+
+/* httpd_slab.c: zeroed connection structs (slab set), and back. */
+hconn *httpd_slab_get(httpd *h);
+void httpd_slab_put(httpd *h, hconn *c);
+void httpd_slab_free_all(httpd *h);
 
 /* httpd.c */
 void httpd_conn_gone(httpd *h);        /* an fd closed: may resume accepting */

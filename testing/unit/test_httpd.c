@@ -786,6 +786,50 @@ static void t_emfile_pause(void)
     TH_ASSERT(s.st.accept_pauses <= 20); /* 100 ms pauses, not a spin */
 }
 
+/* At the cap a new client evicts an idle connection; connections holding
+ * part of a request are never evicted (the head deadline deals with them). */
+static void t_evict_idle_at_cap(void)
+{
+    srv s;
+    cli idle1, idle2, busy, c;
+    resp r;
+    httpd_opts o = {.max_body = 1024, .max_head = 4096, .max_conns = 2};
+    srv_start_o(&s, &o);
+    TH_ASSERT_EQ_INT(cli_connect(&idle1, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&idle1, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&idle1, &r), 0); /* now idle between requests */
+    TH_ASSERT_EQ_INT(cli_connect(&busy, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&busy, "POST /echo HTTP/1.1\r\nContent-Le"), 0);
+    TH_ASSERT_EQ_INT(wait_for(&s.handled, 1, 1000), 0);
+    struct pollfd none;
+    poll(&none, 0, 100);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "GET /echo HTTP/1.1\r\nX-Tag: new\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    TH_ASSERT_MSG(cli_closed(&idle1, 2000), "the idle connection was not evicted");
+    close(idle1.fd);
+    /* the slot went to c; the partial request still holds the other */
+    TH_ASSERT_EQ_INT(cli_sends(&busy, "ngth: 1\r\n\r\nb"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&busy, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "b");
+    /* both busy in a request now: a third client waits in the backlog */
+    TH_ASSERT_EQ_INT(cli_sends(&busy, "POST /echo HTTP/1.1\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\n"), 0);
+    poll(&none, 0, 100);
+    TH_ASSERT_EQ_INT(cli_connect(&idle2, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&idle2, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    struct pollfd p = {idle2.fd, POLLIN, 0};
+    TH_ASSERT_EQ_INT(poll(&p, 1, 400), 0); /* not served while both are busy */
+    close(c.fd);                           /* a slot frees: served */
+    TH_ASSERT_EQ_INT(cli_read(&idle2, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(idle2.fd);
+    close(busy.fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.evicted, 1);
+}
+
 int main(void)
 {
     if (evthread_use_pthreads() != 0) return 1;
@@ -804,5 +848,6 @@ int main(void)
     TH_RUN(t_memory_budget);
     TH_RUN(t_head_deadline);
     TH_RUN(t_emfile_pause);
+    TH_RUN(t_evict_idle_at_cap);
     return th_done();
 }
