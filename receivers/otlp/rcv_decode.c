@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "runtime/budget.h"
 #include "runtime/buf.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
@@ -138,15 +139,38 @@ static int decompress(const rcv_request_info *info, const uint8_t *body, size_t 
     return 0;
 }
 
+/* Charges the conversion of a JSON document of len bytes to info->mem:
+ * 0 (*charged set), or a failure in out (413 too large for the budget,
+ * 503 not now). */
+static int charge_json(const rcv_request_info *info, size_t len, rcv_result *out,
+                       size_t *charged)
+{
+    *charged = 0;
+    if (!info->mem) return 0;
+    size_t max = budget_limit(info->mem) / RCV_JSON_MEM_FACTOR;
+    if (len > max)
+        return fail(out, SW_ETOOBIG, 413, RCV_GRPC_INVALID_ARGUMENT, RCV_REFUSE_TOO_LARGE,
+                    "JSON body larger than %zu bytes (converting JSON costs up to %d times "
+                    "its size; send protobuf or smaller requests)", max, RCV_JSON_MEM_FACTOR);
+    if (budget_reserve(info->mem, len * RCV_JSON_MEM_FACTOR) != 0)
+        return fail(out, SW_ENOMEM, 503, RCV_GRPC_UNAVAILABLE, RCV_REFUSE_QUEUE_FULL,
+                    "intake memory exhausted");
+    *charged = len * RCV_JSON_MEM_FACTOR;
+    return 0;
+}
+
 /* Replaces the JSON in out->pb with its protobuf conversion. */
 static int json_to_pb(const rcv_request_info *info, size_t cap, rcv_result *out)
 {
     char why[RCV_MSG_MAX - 32];
+    size_t charged;
+    int rc = charge_json(info, out->pb_len, out, &charged);
+    if (rc != 0) return rc;
     buf b;
     buf_init(&b, cap);
     why[0] = '\0';
-    int rc = oj_json_to_pb(info->signal, (const char *)out->pb, out->pb_len, &b, why,
-                           sizeof why);
+    rc = oj_json_to_pb(info->signal, (const char *)out->pb, out->pb_len, &b, why, sizeof why);
+    if (charged) budget_release(info->mem, charged);
     free(out->owned);
     out->owned = NULL;
     out->pb = NULL;

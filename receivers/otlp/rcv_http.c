@@ -278,6 +278,7 @@ static void handle_export(receiver *r, httpd_req *req, int sig,
     if (r->m) metrics_add(&r->m->rcv_bytes[sig], len);
     rcv_request_info info = {(sw_signal)sig, ct,
                              rcv_parse_encoding(httpd_req_header(req, "Content-Encoding"))};
+    info.mem = r->bud;
     rcv_result res;
     card_result cr = {0}; /* before the first goto: destroyed at done */
     spill_ctx ctx = {req, sig, ct, NULL};

@@ -677,6 +677,58 @@ static void t_out_of_fds(void)
     atk_finish(&a);
 }
 
+/* ---- JSON conversion ---------------------------------------------------- */
+
+/* A JSON body of n bytes of the costliest kind to convert: one histogram
+ * point with a long array of small bucket counts. Owned. */
+static char *json_bomb(size_t n, size_t *len)
+{
+    static const char pre[] = "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":"
+                              "\"h\",\"histogram\":{\"dataPoints\":[{\"bucketCounts\":[1";
+    static const char post[] = "]}],\"aggregationTemporality\":1}}]}]}]}";
+    char *b = malloc(n + sizeof pre + sizeof post);
+    TH_ASSERT(b);
+    size_t k = sizeof pre - 1;
+    memcpy(b, pre, k);
+    while (k + 2 + sizeof post < n) {
+        b[k++] = ',';
+        b[k++] = '1';
+    }
+    memcpy(b + k, post, sizeof post - 1);
+    *len = k + sizeof post - 1;
+    return b;
+}
+
+/* JSON costs up to 48 times its size to convert: that is charged to the
+ * intake budget, and a document too big for it is refused (413). */
+static void t_json_conversion(void)
+{
+    th_stack_opts o = {.read_timeout = "5s", .receiver_yaml = "    intake_memory: 16MiB\n"};
+    atk a;
+    atk_start(&a, "JSON conversion", &o, 16, 4);
+    th_http *h = th_http_new(a.port, 0, 10000);
+    TH_ASSERT(h);
+    size_t len;
+    char *big = json_bomb(4 * (size_t)MIB, &len);
+    const th_resp *r = th_http_request(h, "POST", "/v1/metrics", "Content-Type: application/json\r\n",
+                                       big, len);
+    TH_ASSERT_MSG(r && r->status == 413, "4 MiB JSON: %d", r ? r->status : 0);
+    free(big);
+    sample(&a);
+    th_http_disconnect(h);
+    big = json_bomb(300 * 1024, &len); /* under 16 MiB / 48 */
+    for (int i = 0; i < 5; i++) {
+        r = th_http_request(h, "POST", "/v1/metrics", "Content-Type: application/json\r\n", big,
+                            len);
+        TH_ASSERT_MSG(r && r->status == 200, "300 KiB JSON: %d", r ? r->status : 0);
+        sample(&a);
+    }
+    free(big);
+    th_http_free(h);
+    good_client(&a, "after", 5000);
+    atk_finish(&a);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -690,5 +742,6 @@ int main(void)
     TH_ICASE(t_pipelined);
     TH_ICASE(t_telemetry_port);
     TH_ICASE(t_out_of_fds);
+    TH_ICASE(t_json_conversion);
     return th_done();
 }

@@ -14,6 +14,7 @@
 #include "receivers/otlp/rcv_decode.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/buf.h"
+#include "runtime/budget.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
 #include "runtime/metrics.h"
@@ -355,6 +356,34 @@ static void t_ratio_limit(void)
     free(z);
 }
 
+/* JSON conversion is charged to the intake budget: too large for it is
+ * 413, no room now is 503, and the charge is given back afterwards. */
+static void t_json_budget(void)
+{
+    size_t n = strlen(k_json_traces);
+    budget *b = budget_new(n * RCV_JSON_MEM_FACTOR + 100);
+    TH_ASSERT(b);
+    rcv_request_info info = {SIG_TRACES, RCV_CT_JSON, RCV_CE_IDENTITY, b};
+    rcv_result res;
+    TH_ASSERT_EQ_INT(rcv_decode(&info, (const uint8_t *)k_json_traces, n, MiB, &res), 0);
+    TH_ASSERT(res.items > 0);
+    rcv_result_destroy(&res);
+    TH_ASSERT_EQ_INT(budget_used(b), 0);
+    TH_ASSERT_EQ_INT(budget_peak(b), n * RCV_JSON_MEM_FACTOR);
+    TH_ASSERT_EQ_INT(budget_reserve(b, 200), 0); /* others hold some */
+    int rc = rcv_decode(&info, (const uint8_t *)k_json_traces, n, MiB, &res);
+    expect_fail(rc, &res, 503, RCV_REFUSE_QUEUE_FULL);
+    budget_release(b, 200);
+    budget_free(b);
+    b = budget_new(n * RCV_JSON_MEM_FACTOR - 1);
+    info.mem = b;
+    rc = rcv_decode(&info, (const uint8_t *)k_json_traces, n, MiB, &res);
+    expect_fail(rc, &res, 413, RCV_REFUSE_TOO_LARGE);
+    TH_ASSERT(strstr(res.message, "JSON body larger than") != NULL);
+    TH_ASSERT_EQ_INT(budget_used(b), 0);
+    budget_free(b);
+}
+
 static void t_cap_boundaries(void)
 {
     size_t len;
@@ -530,6 +559,7 @@ int main(void)
     TH_RUN(t_gzip_bomb_413);
     TH_RUN(t_zstd_bomb_413);
     TH_RUN(t_ratio_limit);
+    TH_RUN(t_json_budget);
     TH_RUN(t_cap_boundaries);
     TH_RUN(t_empty_body);
     TH_RUN(t_rsp_empty);
