@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/buf.h"
+#include "runtime/codec.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_otlp.h"
 #include "testing/lib/th_proc.h"
@@ -497,7 +499,7 @@ static void t_pipelined(void)
     for (int i = 0; i < n; i++) memcpy(all + (size_t)i * (sizeof one - 1), one, sizeof one - 1);
     conns *cs = conns_open(a.port, 1);
     int fd = cs->fd[0], ok = 0;
-    char buf[65536], carry[16] = "";
+    char rb[65536], carry[16] = "";
     int64_t end = th_now_ms() + 30000;
     while (ok < n && th_now_ms() < end) {
         if (off < total) {
@@ -505,13 +507,13 @@ static void t_pipelined(void)
             TH_ASSERT(w >= 0);
             off += (size_t)w;
         }
-        ssize_t r = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        ssize_t r = recv(fd, rb, sizeof rb - 1, MSG_DONTWAIT);
         if (r == 0) break;
         if (r > 0) { /* count status lines, also across reads */
-            char joined[sizeof buf + sizeof carry];
+            char joined[sizeof rb + sizeof carry];
             size_t cl = strlen(carry);
             memcpy(joined, carry, cl);
-            memcpy(joined + cl, buf, (size_t)r);
+            memcpy(joined + cl, rb, (size_t)r);
             joined[cl + (size_t)r] = '\0';
             for (char *p = joined; (p = strstr(p, "HTTP/1.1 200 ")); p++) ok++;
             size_t keep = cl + (size_t)r < 12 ? cl + (size_t)r : 12;
@@ -729,6 +731,44 @@ static void t_json_conversion(void)
     atk_finish(&a);
 }
 
+/* ---- compression bombs ------------------------------------------------- */
+
+/* gzip and zstd bombs: stopped at 256 times their size (413), cheaply, and
+ * the decompression buffers do not stay resident. */
+static void t_compression_bombs(void)
+{
+    th_stack_opts o = {.read_timeout = "5s"};
+    atk a;
+    atk_start(&a, "gzip and zstd bombs", &o, 64, 4);
+    size_t n = 16 * (size_t)MIB;
+    uint8_t *zeros = calloc(1, n);
+    buf gz, zs;
+    buf_init(&gz, n);
+    buf_init(&zs, n);
+    TH_ASSERT(zeros && codec_gzip(zeros, n, &gz, 9) == 0 && codec_zstd_compress(zeros, n, &zs, 19) == 0);
+    free(zeros);
+    th_http *h = th_http_new(a.port, 0, 10000);
+    TH_ASSERT(h);
+    int rounds = full() ? 200 : 40;
+    int64_t t0 = th_now_ms();
+    for (int i = 0; i < rounds; i++) {
+        int z = i & 1;
+        const th_resp *r = th_http_request(h, "POST", "/v1/traces",
+                                           z ? PB "Content-Encoding: zstd\r\n"
+                                             : PB "Content-Encoding: gzip\r\n",
+                                           z ? zs.data : gz.data, z ? zs.len : gz.len);
+        TH_ASSERT_MSG(r && r->status == 413, "bomb %d: %d", i, r ? r->status : 0);
+        sample(&a);
+    }
+    printf("# attack %-28s %d bombs (gzip %zu B, zstd %zu B, 16 MiB each) in %lld ms\n", a.name,
+           rounds, gz.len, zs.len, (long long)(th_now_ms() - t0));
+    buf_destroy(&gz);
+    buf_destroy(&zs);
+    th_http_free(h);
+    good_client(&a, "after", 5000);
+    atk_finish(&a);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -743,5 +783,6 @@ int main(void)
     TH_ICASE(t_telemetry_port);
     TH_ICASE(t_out_of_fds);
     TH_ICASE(t_json_conversion);
+    TH_ICASE(t_compression_bombs);
     return th_done();
 }
