@@ -481,6 +481,8 @@ void rcv_stop_intake(receiver *r)
 
 int rcv_ready(const receiver *r) { return r ? atomic_load(&r->accepting) : 0; }
 
+budget *rcv_intake_budget(receiver *r) { return r->bud; }
+
 void rcv_free(receiver *r)
 {
     if (!r) return;

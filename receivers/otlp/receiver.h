@@ -13,6 +13,9 @@
  * Export*ServiceResponse in the request's encoding; 400 with a
  * google.rpc.Status; 404/405/413/415; 503 + Retry-After when the queue
  * (and its spill) cannot take the data (never a 2xx followed by a drop).
+ * Memory: every byte the connections hold is charged to one intake budget
+ * (receivers.otlp.intake_memory); what does not fit gets 503 + Retry-After
+ * (docs/architecture.md, "The memory bound").
  */
 #ifndef SW_RECEIVER_H
 #define SW_RECEIVER_H
@@ -47,6 +50,10 @@ int rcv_set_dlq(receiver *r, dlq *d);
  * complete spilled items, so waiting requests get their answer (the event
  * loop must run once more to send them). Ingest thread. */
 void rcv_flush_spills(receiver *r, uint64_t timeout_ms);
+/* The intake memory budget (receivers.otlp.intake_memory), borrowed, for
+ * other intake servers on the ingest thread (the gRPC receiver) to share:
+ * every byte their connections hold is charged to it (runtime/budget.h). */
+struct budget *rcv_intake_budget(receiver *r);
 /* 1 while accepting. For /readyz. */
 int rcv_ready(const receiver *r);
 void rcv_free(receiver *r);
