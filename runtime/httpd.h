@@ -22,7 +22,7 @@
  * Refused by the server itself, answered with a short text body and a
  * close: malformed request line, header or chunk (400), head over
  * max_head or more than HTTPD_MAX_HEADERS fields (431), a Transfer-Encoding
- * other than chunked (501), an HTTP version other than 1.x — including the
+ * other than chunked (501), an HTTP version other than 1.0 or 1.1 — including the
  * HTTP/2 preface — (505), an Expect other than 100-continue (417). A body
  * over max_body (announced by Content-Length, or a chunked body as soon as
  * its total passes the cap) is never buffered: the handler is called with
