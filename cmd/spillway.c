@@ -22,7 +22,6 @@
 #include "exporters/otlp/exporter.h"
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
-#include "runtime/budget.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
 #include "runtime/log.h"
@@ -314,7 +313,6 @@ int main(int argc, char **argv)
     if (load_config(config, &a.cfg) != 0) return 1;
     log_setup((log_level)a.cfg->telemetry.log_level, a.cfg->telemetry.log_json);
     signal(SIGPIPE, SIG_IGN);
-    budget_mem_tune();
     if (evthread_use_pthreads() != 0) {
         LOG_ERROR("libevent threading support unavailable");
         cfg_free(a.cfg);

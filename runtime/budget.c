@@ -7,11 +7,9 @@
 #include "runtime/clock.h"
 
 #define BUDGET_DEF_LIMIT ((size_t)64 << 20)
-/* Blocks from this size up are mmap'd: freeing them returns the memory. */
-#define BUDGET_MMAP_THRESHOLD (256 * 1024)
 /* Trim when usage drops under limit/4 after it passed TRIM_HIGH bytes. */
 #define BUDGET_TRIM_HIGH ((size_t)4 << 20)
-#define BUDGET_TRIM_EVERY_NS 1000000000LL
+#define BUDGET_TRIM_EVERY_NS 100000000LL
 
 struct budget {
     size_t limit;
@@ -68,9 +66,3 @@ size_t budget_used(const budget *b) { return b->used; }
 size_t budget_limit(const budget *b) { return b->limit; }
 size_t budget_peak(const budget *b) { return b->peak; }
 uint64_t budget_refused(const budget *b) { return b->refused; }
-
-void budget_mem_tune(void)
-{
-    (void)mallopt(M_MMAP_THRESHOLD, BUDGET_MMAP_THRESHOLD);
-    (void)mallopt(M_TRIM_THRESHOLD, 2 * BUDGET_MMAP_THRESHOLD);
-}

@@ -9,11 +9,11 @@
  * the bytes held never pass the limit. Thread: the ingest thread only (no
  * locks); every user of one budget runs on that thread.
  *
- * Freed memory is given back to the kernel: budget_mem_tune() fixes
- * glibc's mmap threshold so large buffers are mapped and unmapped instead
- * of staying in the heap, and budget_release() trims the heap with
- * malloc_trim() once usage falls below a quarter of the limit after having
- * been high (at most once a second).
+ * Freed memory is given back to the kernel: budget_release() trims the
+ * heap with malloc_trim() once usage falls below a quarter of the limit
+ * after having passed 4 MiB (at most ten times a second). glibc's allocator is
+ * left as it is (a fixed mmap threshold would make every large exporter
+ * batch cost page faults: about 40 % of the pass-through ceiling here).
  */
 #ifndef SW_BUDGET_H
 #define SW_BUDGET_H
@@ -41,9 +41,5 @@ uint64_t budget_refused(const budget *b); /* reservations refused */
  * callers that just freed many small blocks that were never charged, such
  * as the structs of thousands of closed connections. Call it rarely. */
 void budget_trim(budget *b);
-
-/* Process-wide allocator tuning for bounded RSS (call once from main before
- * threads start): large blocks come from mmap and go back on free. */
-void budget_mem_tune(void);
 
 #endif

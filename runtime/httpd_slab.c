@@ -4,16 +4,17 @@
  * per descriptor number the first time it sees it; with plain malloc the
  * two interleave, so after a crowd of connections leaves, the heap is a
  * row of free 2 KiB holes between live bytes that malloc_trim() cannot give
- * back (it releases whole free pages only). Slabs of HTTPD_SLAB_BYTES or
- * more are large enough for the allocator to map them on their own
- * (budget_mem_tune() fixes that threshold at 256 KiB), and a slab whose
- * connections all closed is freed, so its memory goes back to the kernel.
+ * back (it releases whole free pages only). Slabs of about
+ * HTTPD_SLAB_BYTES are mapped on their own (mmap), and a slab whose
+ * connections all closed is unmapped, so its memory goes back to the
+ * kernel.
  * Ingest thread (the server's).
  */
 #include "runtime/httpd_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define HTTPD_SLAB_BYTES (256 * 1024 + 4096)
 
@@ -45,11 +46,16 @@ static void slab_push_front(httpd *h, hslab *s)
     h->slabs = s;
 }
 
+static size_t slab_bytes(void) { return sizeof(hslab) + (size_t)slab_items() * sizeof(hconn); }
+
+static void slab_release(hslab *s) { (void)munmap(s, slab_bytes()); }
+
 static hslab *slab_new(httpd *h)
 {
     unsigned n = slab_items();
-    hslab *s = malloc(sizeof *s + (size_t)n * sizeof(hconn));
-    if (!s) return NULL;
+    hslab *s = mmap(NULL, slab_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                    -1, 0);
+    if (s == MAP_FAILED) return NULL;
     s->prev = s->next = NULL;
     s->used = 0;
     s->n = n;
@@ -83,7 +89,7 @@ void httpd_slab_put(httpd *h, hconn *c)
     s->used--;
     slab_unlink(h, s);
     if (s->used == 0 && h->slabs) { /* keep one empty slab at most */
-        free(s);
+        slab_release(s);
         return;
     }
     slab_push_front(h, s);
@@ -94,6 +100,6 @@ void httpd_slab_free_all(httpd *h)
     while (h->slabs) {
         hslab *s = h->slabs;
         slab_unlink(h, s);
-        free(s);
+        slab_release(s);
     }
 }

@@ -118,6 +118,13 @@ static int decompress(const rcv_request_info *info, const uint8_t *body, size_t 
         return 0;
     }
     size_t lim = rcv_decompress_limit(len, cap);
+    if (info->mem) {
+        if (budget_reserve(info->mem, lim) != 0)
+            return fail(out, SW_ENOMEM, 503, RCV_GRPC_UNAVAILABLE, RCV_REFUSE_QUEUE_FULL,
+                        "intake memory exhausted");
+        out->mem = info->mem;
+        out->charged = lim;
+    }
     buf b;
     buf_init(&b, lim);
     int rc = info->cenc == RCV_CE_GZIP ? codec_gunzip(body, len, &b)
@@ -208,6 +215,13 @@ static int check_request(const rcv_request_info *info, size_t len, size_t cap,
     return 0;
 }
 
+static void uncharge(rcv_result *r)
+{
+    if (r->charged) budget_release(r->mem, r->charged);
+    r->charged = 0;
+    r->mem = NULL;
+}
+
 int rcv_decode(const rcv_request_info *info, const uint8_t *body, size_t len,
                size_t cap, rcv_result *out)
 {
@@ -228,6 +242,7 @@ int rcv_decode(const rcv_request_info *info, const uint8_t *body, size_t len,
 done:
     if (rc != 0) {
         free(out->owned);
+        uncharge(out);
         out->owned = NULL;
         out->pb = NULL;
         out->pb_len = 0;
@@ -240,6 +255,7 @@ void rcv_result_destroy(rcv_result *r)
 {
     if (!r) return;
     free(r->owned);
+    uncharge(r);
     r->owned = NULL;
     r->pb = NULL;
     r->pb_len = 0;

@@ -61,7 +61,9 @@ typedef struct rcv_request_info {
      * JSON costs up to RCV_JSON_MEM_FACTOR times its size (json-c's tree and
      * protobuf-c's), which is charged to it while the conversion runs (503
      * when it does not fit now), and a JSON document larger than the
-     * budget's limit / RCV_JSON_MEM_FACTOR is refused (413). */
+     * budget's limit / RCV_JSON_MEM_FACTOR is refused (413). A compressed
+     * body's decompression limit is charged too, until
+     * rcv_result_destroy() (503 when it does not fit now). */
     struct budget *mem;
 } rcv_request_info;
 
@@ -74,6 +76,8 @@ typedef struct rcv_result {
     int grpc_code;           /* google.rpc.Code for the error body */
     int reason;              /* rcv_refuse_reason (runtime/metrics.h) on failure */
     char message[RCV_MSG_MAX]; /* NUL-terminated; empty on success */
+    struct budget *mem;      /* the budget `charged` is held on, or NULL */
+    size_t charged;          /* the decompressed copy's reservation */
 } rcv_result;
 
 /* Parses a Content-Type header value (NULL = absent). Parameters such as

@@ -38,8 +38,8 @@ static void t_default_and_trim(void)
     budget_release(b, (size_t)32 << 20);
     TH_ASSERT_EQ_INT(budget_used(b), 0);
     TH_ASSERT_EQ_INT(budget_reserve(b, ((size_t)64 << 20) + 1), -1);
+    budget_trim(b);
     budget_free(b);
-    budget_mem_tune();
 }
 
 int main(void)

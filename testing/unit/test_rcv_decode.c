@@ -384,6 +384,31 @@ static void t_json_budget(void)
     budget_free(b);
 }
 
+/* The decompression limit is charged to the budget until the result is
+ * destroyed; no room for it now is 503. */
+static void t_decompress_budget(void)
+{
+    size_t n = strlen(k_json_traces);
+    buf z;
+    buf_init(&z, MiB);
+    TH_ASSERT_EQ_INT(codec_gzip((const uint8_t *)k_json_traces, n, &z, 6), 0);
+    size_t lim = rcv_decompress_limit(z.len, MiB);
+    budget *b = budget_new(lim + n * RCV_JSON_MEM_FACTOR);
+    TH_ASSERT(b);
+    rcv_request_info info = {SIG_TRACES, RCV_CT_JSON, RCV_CE_GZIP, b};
+    rcv_result res;
+    TH_ASSERT_EQ_INT(rcv_decode(&info, z.data, z.len, MiB, &res), 0);
+    TH_ASSERT_EQ_INT(budget_used(b), lim);
+    rcv_result_destroy(&res);
+    TH_ASSERT_EQ_INT(budget_used(b), 0);
+    TH_ASSERT_EQ_INT(budget_reserve(b, n * RCV_JSON_MEM_FACTOR + 1), 0);
+    int rc = rcv_decode(&info, z.data, z.len, MiB, &res);
+    expect_fail(rc, &res, 503, RCV_REFUSE_QUEUE_FULL);
+    TH_ASSERT_EQ_INT(budget_used(b), n * RCV_JSON_MEM_FACTOR + 1);
+    budget_free(b);
+    buf_destroy(&z);
+}
+
 static void t_cap_boundaries(void)
 {
     size_t len;
@@ -560,6 +585,7 @@ int main(void)
     TH_RUN(t_zstd_bomb_413);
     TH_RUN(t_ratio_limit);
     TH_RUN(t_json_budget);
+    TH_RUN(t_decompress_budget);
     TH_RUN(t_cap_boundaries);
     TH_RUN(t_empty_body);
     TH_RUN(t_rsp_empty);
