@@ -1,23 +1,27 @@
 /* budget.c — see budget.h. */
 #include "runtime/budget.h"
 
+#include <event2/event.h>
 #include <malloc.h>
 #include <stdlib.h>
 
 #include "runtime/clock.h"
+#include "runtime/err.h"
 
 #define BUDGET_DEF_LIMIT ((size_t)64 << 20)
-/* Trim when usage drops under limit/4 after it passed TRIM_HIGH bytes. */
-#define BUDGET_TRIM_HIGH ((size_t)4 << 20)
+/* Trim when usage is under limit/4 and TRIM_FREED bytes were released
+ * since the last trim. */
+#define BUDGET_TRIM_FREED ((size_t)4 << 20)
 #define BUDGET_TRIM_EVERY_NS 100000000LL
 
 struct budget {
     size_t limit;
     size_t used;
     size_t peak;
-    size_t high_since_trim;   /* highest use since the last trim */
+    size_t freed_since_trim;  /* bytes released since the last trim */
     int64_t last_trim_ns;
     uint64_t refused;
+    struct event *trim_ev;    /* owned, or NULL: runs a trim that was due */
 };
 
 budget *budget_new(size_t limit)
@@ -28,7 +32,26 @@ budget *budget_new(size_t limit)
     return b;
 }
 
-void budget_free(budget *b) { free(b); }
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    budget_trim(arg);
+}
+
+int budget_attach(budget *b, struct event_base *base)
+{
+    if (b->trim_ev) return 0;
+    b->trim_ev = evtimer_new(base, on_trim, b);
+    return b->trim_ev ? 0 : SW_ENOMEM;
+}
+
+void budget_free(budget *b)
+{
+    if (!b) return;
+    if (b->trim_ev) event_free(b->trim_ev);
+    free(b);
+}
 
 int budget_reserve(budget *b, size_t n)
 {
@@ -38,27 +61,32 @@ int budget_reserve(budget *b, size_t n)
     }
     b->used += n;
     if (b->used > b->peak) b->peak = b->used;
-    if (b->used > b->high_since_trim) b->high_since_trim = b->used;
     return 0;
 }
 
 void budget_trim(budget *b)
 {
     b->last_trim_ns = clock_mono_ns();
-    b->high_since_trim = b->used;
+    b->freed_since_trim = 0;
     (void)malloc_trim(0);
 }
 
 static void maybe_trim(budget *b)
 {
-    if (b->high_since_trim < BUDGET_TRIM_HIGH || b->used > b->limit / 4) return;
-    if (b->last_trim_ns && clock_mono_ns() - b->last_trim_ns < BUDGET_TRIM_EVERY_NS) return;
+    if (b->freed_since_trim < BUDGET_TRIM_FREED || b->used > b->limit / 4) return;
+    if (b->last_trim_ns && clock_mono_ns() - b->last_trim_ns < BUDGET_TRIM_EVERY_NS) {
+        static const struct timeval later = {0, BUDGET_TRIM_EVERY_NS / 1000};
+        if (b->trim_ev && !evtimer_pending(b->trim_ev, NULL)) (void)evtimer_add(b->trim_ev, &later);
+        return;
+    }
     budget_trim(b);
 }
 
 void budget_release(budget *b, size_t n)
 {
-    b->used -= n < b->used ? n : b->used;
+    n = n < b->used ? n : b->used;
+    b->used -= n;
+    b->freed_since_trim += n;
     maybe_trim(b);
 }
 

@@ -10,8 +10,11 @@
  * locks); every user of one budget runs on that thread.
  *
  * Freed memory is given back to the kernel: budget_release() trims the
- * heap with malloc_trim() once usage falls below a quarter of the limit
- * after having passed 4 MiB (at most ten times a second). glibc's allocator is
+ * heap with malloc_trim() when usage is below a quarter of the limit and
+ * 4 MiB were released since the last trim (at most ten times a second; a
+ * trim skipped for
+ * that runs from a timer when the budget is attached to the event loop).
+ * glibc's allocator is
  * left as it is (a fixed mmap threshold would make every large exporter
  * batch cost page faults: about 40 % of the pass-through ceiling here).
  */
@@ -22,10 +25,14 @@
 #include <stdint.h>
 
 typedef struct budget budget;
+struct event_base;
 
 /* Returns an owned budget of `limit` bytes (0: 64 MiB), or NULL. */
 budget *budget_new(size_t limit);
 void budget_free(budget *b);          /* NULL-safe */
+/* Lets the budget run a deferred trim on base's thread (borrowed, must
+ * outlive b). 0 or SW_ENOMEM. */
+int budget_attach(budget *b, struct event_base *base);
 
 /* Charges n bytes: 0, or -1 (nothing charged) when used + n > limit. */
 int budget_reserve(budget *b, size_t n);

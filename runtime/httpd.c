@@ -73,6 +73,10 @@ httpd *httpd_new(struct event_base *base, const httpd_opts *o, httpd_handler fn,
     if (!h->bud) {
         h->bud = budget_new(h->o.max_mem);
         h->own_bud = 1;
+        if (h->bud && budget_attach(h->bud, base) != 0) {
+            httpd_free(h);
+            return NULL;
+        }
     }
     h->scratch = malloc(HTTPD_READ_SZ);
     h->pause_ev = evtimer_new(base, on_pause_over, h);

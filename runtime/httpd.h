@@ -9,7 +9,8 @@
  * appended to the connection's buffer, which grows (doubling, never past
  * what has arrived by more than its size, never past the head cap plus the
  * body cap) as bytes arrive — an announced Content-Length is never reserved
- * up front. A request's body is therefore contiguous and handed to the
+ * up front. Before a read the buffer is grown by what the kernel already
+ * holds (FIONREAD), so the usual request is read in place without a copy. A request's body is therefore contiguous and handed to the
  * handler without a copy (a chunked body is decoded in place). An idle
  * connection holds no buffer. Answers go out with one writev(2); what the
  * socket does not take waits for a write event. Keep-alive (HTTP/1.1 by

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -548,6 +549,22 @@ static void rd_arm(hconn *c)
     if (c->rd_on && event_add(&c->rd, tv) != 0) LOG_ERROR_RL(10, "event_add failed on a connection");
 }
 
+/* Grows the buffer by what has already arrived in the kernel (FIONREAD),
+ * so that it is read in place instead of through the scratch: the buffer
+ * still only grows with bytes that arrived. Best effort: when the budget
+ * refuses, the read goes through the scratch and append_input decides. */
+static void fit_pending(hconn *c)
+{
+    int pending = 0;
+    if (ioctl(c->fd, FIONREAD, &pending) != 0 || pending <= 0) return;
+    size_t room = c->in ? c->in_cap - c->in_len : 0;
+    if ((size_t)pending <= room) return;
+    size_t want = c->in_len - c->off + (size_t)pending;
+    if (want > c->h->in_limit) want = c->h->in_limit;
+    size_t cap = c->in && c->in_cap >= want ? c->in_cap : grow_cap(c, want);
+    (void)buf_move(c, cap);
+}
+
 /* One readv(2) into the buffer's free room and the scratch past it.
  * Returns the byte count, 0 at EOF, -1 on error or would-block (errno). */
 static ssize_t read_into(hconn *c, size_t *room)
@@ -565,6 +582,7 @@ static void read_some(hconn *c)
     for (int i = 0; i < 4; i++) {
         if (c->in && c->in_len == c->in_cap && c->off > 0 && buf_move(c, c->in_cap) != 0)
             return;
+        fit_pending(c);
         size_t room;
         ssize_t n = read_into(c, &room);
         if (n == 0) {

@@ -391,8 +391,8 @@ receiver *rcv_new(struct event_base *base, const cfg *c, apq *q, sw_metrics *m)
     buf_init(&r->busy, RCV_RSP_MAX);
     uint64_t mem = c->receiver.intake_memory;
     r->bud = budget_new(mem > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)mem);
-    if (!r->bud || rcv_encode_status(0, RCV_GRPC_UNAVAILABLE, "intake memory exhausted",
-                                     &r->busy) != 0)
+    if (!r->bud || budget_attach(r->bud, base) != 0 ||
+        rcv_encode_status(0, RCV_GRPC_UNAVAILABLE, "intake memory exhausted", &r->busy) != 0)
         goto fail;
     return r;
 fail:
