@@ -249,6 +249,9 @@ receiver *rcv_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metric
         rcv_encode_status(0, RCV_GRPC_UNAVAILABLE, "intake memory exhausted", &r->busy) != 0)
         goto fail;
     return r;
+fail:
+    rcv_free(r);
+    return NULL;
 }
 
 int rcv_start(receiver *r)
