@@ -104,7 +104,7 @@ static void set_endpoint(cfg *c, uint16_t port)
 
 /* An upstream answering per script, a queue, a DLQ (with_dlq) and an
  * exporter that is not started yet. */
-static void fx_begin(script sc, int with_dlq)
+static void fx_begin_with(script sc, int with_dlq, void (*tweak)(cfg *))
 {
     memset(&F, 0, sizeof F);
     F.sc = sc;
@@ -120,6 +120,7 @@ static void fx_begin(script sc, int with_dlq)
     F.c->exporter.retry_max_ms = 40;
     F.c->exporter.cb_consecutive_failures = 3;
     F.c->exporter.cb_open_duration_ms = 60000;
+    if (tweak) tweak(F.c);
     apq_opts qo;
     apq_opts_default(&qo);
     qo.max_bytes = 1u << 20;
@@ -140,6 +141,11 @@ static void fx_begin(script sc, int with_dlq)
     TH_ASSERT_EQ_INT(dlq_open(&o, F.m, &F.d), 0);
     dlq_wait_recovered(F.d);
     exp_set_dlq(F.e, F.d);
+}
+
+static void fx_begin(script sc, int with_dlq)
+{
+    fx_begin_with(sc, with_dlq, NULL);
 }
 
 /* The shutdown order of main: stop, close the DLQ, free. */
@@ -262,10 +268,144 @@ static void t_stop_unconfirmed_appends_not_lost(void)
     fx_done();
 }
 
+/* ---- delivery tracking ------------------------------------------------------ */
+
+#define N_TRK 4
+
+typedef struct trk_rec {
+    int calls;   /* callbacks run */
+    int failed;  /* failed flag of the last one */
+} trk_rec;
+
+static void trk_cb(void *arg, int failed)
+{
+    trk_rec *r = arg;
+    r->calls++;
+    r->failed = failed;
+}
+
+typedef struct trk_fx {
+    struct event_base *base;
+    track_box *box;
+    trk_rec rec[N_TRK];
+} trk_fx;
+
+/* Pushes N_TRK items, each carrying its own tracker. */
+static void push_tracked(trk_fx *t)
+{
+    t->base = event_base_new();
+    TH_ASSERT(t->base);
+    t->box = track_box_new(t->base);
+    TH_ASSERT(t->box);
+    for (int i = 0; i < N_TRK; i++) {
+        item_tracker *k = item_tracker_new(t->box, trk_cb, &t->rec[i]);
+        TH_ASSERT(k);
+        item *it = make_item(i, 100);
+        item_track_attach(it, k);
+        item_tracker_release(k, 0); /* the item holds the only reference */
+        TH_ASSERT_EQ_INT(apq_push(F.q, it), 0);
+    }
+}
+
+/* Dispatches and returns how many trackers were called back so far. */
+static int trk_called(trk_fx *t)
+{
+    track_box_dispatch(t->box);
+    int n = 0;
+    for (int i = 0; i < N_TRK; i++) n += t->rec[i].calls > 0;
+    return n;
+}
+
+/* After the exporter and the DLQ are gone: every tracker was called back
+ * exactly once, with the expected outcome. */
+static void trk_check(trk_fx *t, int want_failed)
+{
+    track_box_dispatch(t->box);
+    for (int i = 0; i < N_TRK; i++) {
+        TH_ASSERT_MSG(t->rec[i].calls == 1, "item %d settled %d times", i, t->rec[i].calls);
+        TH_ASSERT_MSG(t->rec[i].failed == want_failed, "item %d: failed %d, want %d", i,
+                      t->rec[i].failed, want_failed);
+    }
+    TH_ASSERT_EQ_INT(track_box_live(t->box), 0);
+    track_box_free(t->box);
+    event_base_free(t->base);
+}
+
+static void use_gzip(cfg *c) { c->exporter.compression = CFG_COMP_GZIP; }
+
+static void give_up_fast(cfg *c)
+{
+    c->exporter.retry_max_elapsed_ms = 100;
+    c->exporter.cb_consecutive_failures = 1000; /* the breaker stays out of it */
+    c->exporter.cb_ratio_429 = 0;
+}
+
+/* 2xx: each item is settled delivered once the upstream acknowledged its
+ * batch (compression none: the request body references the items). */
+static void t_track_2xx(void)
+{
+    trk_fx t = {0};
+    fx_begin((script){.then_code = 200}, 0);
+    push_tracked(&t);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(trk_called(&t) == N_TRK, 5000);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), N_TRK);
+    fx_done();
+    trk_check(&t, 0);
+}
+
+/* 503, then 2xx (gzip: the retry resends the compressed body): settled
+ * delivered once, after the retry's answer, not at the failed attempt. */
+static void t_track_503_then_2xx(void)
+{
+    trk_fx t = {0};
+    fx_begin_with((script){.first_code = 503, .first_n = 1, .then_code = 200}, 0, use_gzip);
+    push_tracked(&t);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(trk_called(&t) == N_TRK, 5000);
+    TH_ASSERT(th_upstream_requests(F.u) >= 2);
+    TH_ASSERT(ctr(&F.m->exp_retries) >= 1);
+    fx_done();
+    trk_check(&t, 0);
+}
+
+/* Breaker open with a DLQ: the items go to the DLQ, which settles each as
+ * stored (not failed) once written; nothing settles them a second time. */
+static void t_track_breaker_spill(void)
+{
+    trk_fx t = {0};
+    fx_begin((script){.then_code = 503}, 1);
+    push_tracked(&t);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(trk_called(&t) == N_TRK, 5000);
+    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_circuit_state), 2);
+    TH_ASSERT_EQ_INT(ctr(&F.m->dlq_written_bytes), N_TRK * 100);
+    fx_done();
+    trk_check(&t, 0);
+}
+
+/* No DLQ, retries exhausted: the items are dropped for good and their
+ * trackers settle as failed, once. */
+static void t_track_dropped(void)
+{
+    trk_fx t = {0};
+    fx_begin_with((script){.then_code = 503}, 0, give_up_fast);
+    push_tracked(&t);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(trk_called(&t) == N_TRK, 5000);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), N_TRK);
+    fx_done();
+    trk_check(&t, 1);
+}
+
 int main(void)
 {
     log_setup(LOG_LVL_WARN, 0);
     TH_RUN(t_failed_start_leaves_no_thread);
     TH_RUN(t_stop_unconfirmed_appends_not_lost);
+    TH_RUN(t_track_2xx);
+    TH_RUN(t_track_503_then_2xx);
+    TH_RUN(t_track_breaker_spill);
+    TH_RUN(t_track_dropped);
     return th_done();
 }
