@@ -153,6 +153,11 @@ struct exporter {
     uint64_t spilled_items_total;      /* appends completed (stored) */
     uint64_t spill_failed_items_total; /* refused or failed: dropped */
     size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
+    int dlq_down;              /* an append failed: hold items, retry later */
+    int dlq_probe_out;         /* the retry's one append is pending */
+    uint64_t dlq_backoff_ms;   /* current retry interval */
+    int64_t dlq_retry_ns;      /* when the next probe may go */
+    struct event *dlq_retry_ev;
     int abandon;               /* stop deadline: replay batches are let go */
     exp_rej *rej_head, *rej_tail;      /* refused items waiting for ring room */
     uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
@@ -256,13 +261,22 @@ int exp_spill_item(exporter *e, item *it);
  * were taken, SW_EFULL otherwise. b is done either way. */
 int exp_spill_batch(exporter *e, exp_batch *b);
 /* Give-up: every item of the chain goes to the DLQ, or to the backlog when
- * its ring is full; what it refuses otherwise is counted dropped. */
+ * its ring is full; what it refuses otherwise is kept in memory (counted
+ * dropped only while stopping). */
 void exp_spill_chain(exporter *e, item *chain, const char *why);
 /* Appends it through bl (kept in order behind earlier backlogged items).
  * 0: taken; bl->cb will run once for it. Otherwise the caller keeps it. */
 int exp_spill_via(exporter *e, exp_backlog *bl, item *it);
 /* Appends backlogged items while the DLQ takes them. */
 void exp_backlog_flush(exporter *e, exp_backlog *bl);
+/* The DLQ could not take it (status: the refusal or the failed append):
+ * puts it back in memory (its signal's open batch), marks the DLQ failing
+ * unless it was only out of room, counts. 0, or SW_ECLOSED while stopping
+ * (the caller still owns it). */
+int exp_spill_hold(exporter *e, item *it, int status);
+/* 1 while the DLQ is failing and its next try is not due: the
+ * breaker-open path keeps what it has and pops nothing. */
+int exp_spill_blocked(const exporter *e);
 /* After the loop: waits up to ms for every pending append, then counts
  * what is still pending as undelivered. */
 void exp_spill_finish(exporter *e, uint64_t ms);

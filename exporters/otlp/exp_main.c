@@ -127,6 +127,7 @@ static void send_ready(exporter *e)
  * it refused some (they wait here; stop popping). */
 static int spill_waiting(exporter *e)
 {
+    if (exp_spill_blocked(e)) return 1;
     while (e->ready_head)
         if (exp_spill_batch(e, e->ready_head) != 0) return 1;
     for (int s = 0; s < SIG_COUNT; s++)

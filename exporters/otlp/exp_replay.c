@@ -214,7 +214,7 @@ static void reappend_done(void *arg, item *it, int status)
 {
     exporter *e = arg;
     exp_replay *rp = e->rp;
-    if (status != 0) {
+    if (status != 0 && exp_spill_hold(e, it, status) != 0) {
         exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
         e->spill_failed_items_total++;
         LOG_ERROR_RL(1, "replay: the DLQ could not take back a %s item (%u records): %s; "

@@ -10,8 +10,18 @@
  *                  item refused because the DLQ's ring is momentarily full
  *                  waits in the backlog and is appended as completions free
  *                  room; refused otherwise it is counted DROPPED and logged;
- *   completion     an append that fails (SW_EIO, SW_ECLOSED) hands the item
- *                  back: counted DROPPED and logged, never silent.
+ *   completion     an append that fails (SW_EIO: a write error) hands the
+ *                  item back.
+ * A storage failure never drops an item: an append the DLQ fails (or
+ * refuses for a reason other than room) puts the item back in memory (its
+ * signal's open batch: sent upstream once the breaker lets it, or spilled
+ * again) and marks the DLQ failing. While it fails, nothing else is tried:
+ * the breaker-open path keeps its batches and stops popping from the queue,
+ * so the queue fills and intake answers 503 + Retry-After. After
+ * EXP_DLQ_RETRY_MIN_MS one append is tried as a probe; its success ends
+ * the failure, its failure doubles the wait (up to EXP_DLQ_RETRY_MAX_MS).
+ * Logged (rate-limited) and counted in exp_dlq_failed_items. Only while
+ * stopping is a failed append counted DROPPED (nothing can hold it).
  * At the stop, appends still unconfirmed after the wait are neither
  * counted nor reported as lost: the DLQ writes them before it closes.
  * (Items the upstream refused for good go to the rejected area through the
@@ -28,14 +38,85 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
+#define EXP_DLQ_RETRY_MIN_MS 1000
+#define EXP_DLQ_RETRY_MAX_MS 30000
+
+/* ---- the DLQ failing: hold in memory, retry with backoff -------------------- */
+
+static void dlq_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    exp_schedule_pump(arg);
+}
+
+/* An append failed (or was refused) for a reason other than room. */
+static void dlq_failed(exporter *e, int status)
+{
+    if (e->dlq_down && !e->dlq_probe_out) return; /* an older append: already known */
+    uint64_t ms = !e->dlq_down ? EXP_DLQ_RETRY_MIN_MS
+                  : e->dlq_backoff_ms * 2 > EXP_DLQ_RETRY_MAX_MS ? EXP_DLQ_RETRY_MAX_MS
+                                                                : e->dlq_backoff_ms * 2;
+    if (!e->dlq_down)
+        LOG_ERROR("the DLQ cannot store items (%s): keeping them in memory and taking no "
+                  "more from the queue while the breaker is open; trying again in %llu ms",
+                  sw_strerror(status), (unsigned long long)ms);
+    e->dlq_down = 1;
+    e->dlq_probe_out = 0;
+    e->dlq_backoff_ms = ms;
+    e->dlq_retry_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
+    struct timeval tv = clock_ms_to_tv(ms);
+    evtimer_add(e->dlq_retry_ev, &tv);
+}
+
+static void dlq_stored(exporter *e)
+{
+    if (!e->dlq_down) return;
+    LOG_INFO("the DLQ stores items again");
+    e->dlq_down = 0;
+    e->dlq_probe_out = 0;
+    e->dlq_backoff_ms = 0;
+    evtimer_del(e->dlq_retry_ev);
+    exp_schedule_pump(e);
+}
+
+/* 0 when an append may be tried now: always while the DLQ works or the
+ * exporter stops; while it fails, one probe once its retry time came. */
+static int dlq_gate(exporter *e)
+{
+    if (!e->dlq_down || e->draining) return 0;
+    if (e->dlq_probe_out || clock_mono_ns() < e->dlq_retry_ns) return SW_EIO;
+    e->dlq_probe_out = 1;
+    return 0;
+}
+
+int exp_spill_blocked(const exporter *e)
+{
+    return e->dlq_down && !e->draining &&
+           (e->dlq_probe_out || clock_mono_ns() < e->dlq_retry_ns);
+}
+
+int exp_spill_hold(exporter *e, item *it, int status)
+{
+    if (e->draining) return SW_ECLOSED;
+    if (status != SW_EFULL && status != SW_ETOOBIG) dlq_failed(e, status);
+    metrics_add(&e->m->exp_dlq_failed_items, 1);
+    LOG_WARN_RL(10, "the DLQ did not take a %s item (%s): kept in memory",
+                sw_signal_name((sw_signal)it->signal), sw_strerror(status));
+    exp_batch_add(e, it);
+    return 0;
+}
+
 /* Completion of an exporter spill (and the end of a refused one). */
 static void spill_done(void *arg, item *it, int status)
 {
     exporter *e = arg;
     if (status == 0) {
         e->spilled_items_total++;
+        dlq_stored(e);
         return;
     }
+    if (exp_spill_hold(e, it, status) == 0) return;
     exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
     e->spill_failed_items_total++;
     LOG_ERROR_RL(1, "the DLQ could not store a %s item (%u records, class %s): %s; dropped "
@@ -75,13 +156,24 @@ static int ring_full_for_now(exporter *e, int rc)
     return rc == SW_EFULL && dlq_port_pending(e->port) > 0;
 }
 
+/* dlq_append through the gate; a refused probe is given back. */
+static int gated_append(exporter *e, item *it, dlq_done_fn cb, void *arg)
+{
+    int rc = dlq_gate(e);
+    if (rc != 0) return rc;
+    int probe = e->dlq_probe_out;
+    rc = dlq_append(e->port, it, cb, arg);
+    if (rc != 0 && probe) e->dlq_probe_out = 0;
+    return rc;
+}
+
 int exp_spill_via(exporter *e, exp_backlog *bl, item *it)
 {
     if (bl->head) {
         backlog_push(bl, it, 0);
         return 0;
     }
-    int rc = dlq_append(e->port, it, bl->cb, bl->arg);
+    int rc = gated_append(e, it, bl->cb, bl->arg);
     if (rc != 0 && ring_full_for_now(e, rc)) {
         backlog_push(bl, it, 0);
         return 0;
@@ -129,13 +221,15 @@ int exp_spill_start(exporter *e)
     if (!e->port) return SW_ENOMEM;
     e->port_ev = event_new(e->base, dlq_port_fd(e->port), EV_READ | EV_PERSIST, port_cb, e);
     if (!e->port_ev || event_add(e->port_ev, NULL) != 0) return SW_ENOMEM;
+    e->dlq_retry_ev = evtimer_new(e->base, dlq_retry_cb, e);
+    if (!e->dlq_retry_ev) return SW_ENOMEM;
     return 0;
 }
 
 int exp_spill_item(exporter *e, item *it)
 {
     if (e->backlog.head) return SW_EFULL;
-    return dlq_append(e->port, it, spill_done, e);
+    return gated_append(e, it, spill_done, e);
 }
 
 int exp_spill_batch(exporter *e, exp_batch *b)
@@ -176,7 +270,7 @@ void exp_spill_chain(exporter *e, item *chain, const char *why)
     for (item *it = chain, *next; it; it = next) {
         next = it->next;
         int rc = exp_spill_via(e, &e->backlog, it);
-        if (rc == 0) continue;
+        if (rc == 0 || exp_spill_hold(e, it, rc) == 0) continue;
         refused++;
         spill_done(e, it, rc);
     }
@@ -243,6 +337,8 @@ void exp_spill_destroy(exporter *e)
     exp_reject_abandon(e);
     if (e->port_ev) event_free(e->port_ev);
     e->port_ev = NULL;
+    if (e->dlq_retry_ev) event_free(e->dlq_retry_ev);
+    e->dlq_retry_ev = NULL;
     if (dlq_port_pending(e->port) > 0) {
         LOG_ERROR("the DLQ did not complete %zu appends within 10 s; leaving its port",
                   dlq_port_pending(e->port));

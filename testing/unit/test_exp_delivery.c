@@ -398,6 +398,51 @@ static void t_track_dropped(void)
     trk_check(&t, 1);
 }
 
+/* ---- the DLQ failing ------------------------------------------------------- */
+
+/* Breaker open and every DLQ write failing (ENOSPC): the items stay in
+ * memory and the exporter takes nothing more from the queue (which keeps
+ * what is pushed meanwhile, so intake would push back); once writes work
+ * again, the next retry stores everything: 0 items lost. */
+static void t_dlq_failure_keeps_items(void)
+{
+    fx_begin((script){.then_code = 503}, 1);
+    atomic_store(&writes_fail, 1);
+    for (int i = 0; i < 5; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
+    for (int i = 5; i < 25; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
+    int seen = atomic_load(&writes_seen);
+    WAIT_FOR(atomic_load(&writes_seen) > seen, 5000); /* the retry came and failed */
+    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 2, 5000);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 20); /* nothing taken while the DLQ fails */
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    atomic_store(&writes_fail, 0);
+    WAIT_FOR(ctr(&F.m->dlq_written_bytes) == 25 * 100, 15000);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
+    fx_done();
+}
+
+/* The same with retries given up (breaker out of it): the given-up batch
+ * the DLQ fails goes back to memory and is sent again; when the upstream
+ * recovers it is delivered, nothing dropped. */
+static void t_dlq_failure_give_up_kept(void)
+{
+    fx_begin_with((script){.first_code = 503, .first_n = 8, .then_code = 200}, 1,
+                  give_up_fast);
+    atomic_store(&writes_fail, 1);
+    for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 15000);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
+    fx_done();
+}
+
 int main(void)
 {
     log_setup(LOG_LVL_WARN, 0);
@@ -407,5 +452,7 @@ int main(void)
     TH_RUN(t_track_503_then_2xx);
     TH_RUN(t_track_breaker_spill);
     TH_RUN(t_track_dropped);
+    TH_RUN(t_dlq_failure_keeps_items);
+    TH_RUN(t_dlq_failure_give_up_kept);
     return th_done();
 }
