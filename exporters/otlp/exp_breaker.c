@@ -8,6 +8,7 @@
 brk_outcome brk_outcome_of_status(int code)
 {
     if (code == 429) return BRK_THROTTLED;
+    if (code >= 300 && code < 400) return BRK_FAILURE; /* a redirect: not the endpoint */
     if (code >= 200 && code < 500) return BRK_SUCCESS;
     return BRK_FAILURE; /* no answer, 5xx, or nonsense */
 }

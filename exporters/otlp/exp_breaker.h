@@ -98,7 +98,8 @@ typedef struct brk_circuit {
 
 /* The outcome of an HTTP answer for the breaker (code 0: no answer):
  * 2xx and 4xx other than 429 SUCCESS (a permanent refusal still shows the
- * upstream is up), 429 THROTTLED, no answer and 5xx FAILURE. */
+ * upstream is up), 429 THROTTLED, no answer, 3xx (not followed) and 5xx
+ * FAILURE. */
 brk_outcome brk_outcome_of_status(int code);
 
 /* Fills the defaults above. */

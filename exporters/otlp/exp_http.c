@@ -8,6 +8,14 @@
  * it already used). https goes through bufferevent_openssl with peer and
  * host name (or IP address) verification and SNI, unless
  * tls.insecure_skip_verify. Export thread only, except init/destroy.
+ *
+ * exporters.otlphttp.timeout is a deadline for the whole request —
+ * connecting, sending and reading the complete answer — kept by a timer
+ * per connection, not only libevent's inactivity timeout: an upstream that
+ * trickles its answer a byte at a time or floods interim `100 Continue`
+ * lines is cut off at the deadline (the connection is reset) and the
+ * attempt counts as a failure without an answer (retried, and recorded by
+ * the circuit breaker).
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
@@ -172,6 +180,8 @@ struct bufferevent *exp_tls_bufferevent(struct event_base *base, SSL_CTX *ctx,
 
 /* ---- connection pool ----------------------------------------------------- */
 
+static void deadline_cb(evutil_socket_t fd, short what, void *arg);
+
 static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
     exp_conn *cn = arg;
@@ -216,8 +226,7 @@ static int conn_open(exporter *e, exp_conn *cn)
         if (bev) bufferevent_free(bev);
         return SW_ENOMEM;
     }
-    uint64_t ms = e->c->exporter.timeout_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms);
     evhttp_connection_set_timeout_tv(cn->evcon, &tv);
     evhttp_connection_set_retries(cn->evcon, 0);
     evhttp_connection_set_max_body_size(cn->evcon, EXP_MAX_RESPONSE_BODY);
@@ -258,6 +267,8 @@ void exp_http_close_all(exporter *e)
 {
     for (uint32_t i = 0; i < e->n_conns; i++) {
         exp_conn *cn = &e->conns[i];
+        if (cn->deadline) evtimer_del(cn->deadline);
+        cn->req = NULL;
         if (cn->batch) {
             metrics_gauge_add(&e->m->exp_in_flight, -1);
             exp_circuit_forget(e, cn->batch);
@@ -281,13 +292,19 @@ int exp_http_init(exporter *e)
     e->n_conns = e->c->exporter.max_in_flight ? e->c->exporter.max_in_flight : 1;
     e->conns = calloc(e->n_conns, sizeof *e->conns);
     if (!e->conns) return SW_ENOMEM;
-    for (uint32_t i = 0; i < e->n_conns; i++) e->conns[i].e = e;
+    for (uint32_t i = 0; i < e->n_conns; i++) {
+        e->conns[i].e = e;
+        e->conns[i].deadline = evtimer_new(e->base, deadline_cb, &e->conns[i]);
+        if (!e->conns[i].deadline) return SW_ENOMEM;
+    }
     return 0;
 }
 
 void exp_http_destroy(exporter *e)
 {
     if (e->conns) exp_http_close_all(e);
+    for (uint32_t i = 0; e->conns && i < e->n_conns; i++)
+        if (e->conns[i].deadline) event_free(e->conns[i].deadline);
     free(e->conns);
     e->conns = NULL;
     e->n_conns = 0;
@@ -333,9 +350,12 @@ static void reject_message(struct evhttp_request *req, char *msg, size_t len)
     exp_resp_error_message(body, n, req ? resp_type(req) : EXP_BODY_TEXT, msg, len);
 }
 
+#define EXP_REQ_DEADLINE (-2) /* req_error: our deadline cut the request */
+
 static const char *req_error_text(int err)
 {
     switch (err) {
+    case EXP_REQ_DEADLINE: return "no complete answer within exporters.otlphttp.timeout";
     case EVREQ_HTTP_TIMEOUT: return "timed out (exporters.otlphttp.timeout)";
     case EVREQ_HTTP_EOF: return "connection closed by the upstream";
     case EVREQ_HTTP_INVALID_HEADER: return "malformed response";
@@ -406,6 +426,8 @@ static void on_response(struct evhttp_request *req, void *arg)
     exporter *e = cn->e;
     exp_batch *b = cn->batch;
     int code = req ? evhttp_request_get_response_code(req) : 0;
+    evtimer_del(cn->deadline);
+    cn->req = NULL;
     cn->batch = NULL;
     if (code == 0) cn->dead = 1;
     else conn_nodelay(cn);
@@ -413,6 +435,29 @@ static void on_response(struct evhttp_request *req, void *arg)
     metrics_gauge_add(&e->m->exp_in_flight, -1);
     if (code == 0) log_no_response(e, cn);
     finish_request(e, b, code, req);
+    exp_schedule_pump(e);
+}
+
+/* The whole-request deadline passed: the request is cancelled (libevent
+ * resets the connection and frees the request; its callback, if libevent
+ * still runs it, finds no batch) and the attempt fails without an answer. */
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exp_conn *cn = arg;
+    exporter *e = cn->e;
+    exp_batch *b = cn->batch;
+    struct evhttp_request *req = cn->req;
+    (void)fd;
+    (void)what;
+    if (!b || !req) return;
+    cn->batch = NULL;
+    cn->req = NULL;
+    cn->dead = 1;
+    evhttp_cancel_request(req);
+    cn->req_error = EXP_REQ_DEADLINE; /* after the error callback the cancel ran */
+    metrics_gauge_add(&e->m->exp_in_flight, -1);
+    log_no_response(e, cn);
+    finish_request(e, b, 0, NULL);
     exp_schedule_pump(e);
 }
 
@@ -452,12 +497,17 @@ void exp_http_send(exporter *e, exp_batch *b)
     evhttp_request_set_error_cb(req, on_error);
     cn->req_error = -1;
     cn->batch = b;
+    cn->req = req;
     metrics_gauge_add(&e->m->exp_in_flight, 1);
+    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms);
+    evtimer_add(cn->deadline, &tv);
     /* The callback may run before this returns (immediate connection
      * failure); after a failure here the request is libevent's. */
     if (evhttp_make_request(cn->evcon, req, EVHTTP_REQ_POST, e->ep.path[b->sig]) != 0 &&
         cn->batch == b) {
+        evtimer_del(cn->deadline);
         cn->batch = NULL;
+        cn->req = NULL;
         cn->dead = 1;
         metrics_gauge_add(&e->m->exp_in_flight, -1);
         LOG_WARN_RL(10, "cannot start a request to %s:%u; will retry", e->ep.host,

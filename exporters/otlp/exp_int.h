@@ -94,6 +94,8 @@ typedef struct exp_conn {
     exporter *e;
     struct evhttp_connection *evcon; /* NULL: not created yet */
     exp_batch *batch;                /* request in flight, or NULL (idle) */
+    struct evhttp_request *req;      /* its request (libevent's), or NULL */
+    struct event *deadline;          /* timeout for the whole request */
     int dead;                        /* closed or failed: replace before reuse */
     int req_error;                   /* evhttp_request_error of the request, -1 none */
     int nodelay;                     /* TCP_NODELAY set on its socket */

@@ -43,11 +43,21 @@
 
 /* ---- the DLQ failing: hold in memory, retry with backoff -------------------- */
 
+/* libevent measures timeouts from its cached loop time, so the timer may
+ * fire slightly before dlq_retry_ns: it is then armed again for the rest
+ * (plus a millisecond), or the retry would wait for an unrelated event. */
 static void dlq_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+    exporter *e = arg;
     (void)fd;
     (void)what;
-    exp_schedule_pump(arg);
+    int64_t left = e->dlq_retry_ns - clock_mono_ns();
+    if (e->dlq_down && left > 0) {
+        struct timeval tv = clock_ms_to_tv((uint64_t)(left / 1000000) + 1);
+        evtimer_add(e->dlq_retry_ev, &tv);
+        return;
+    }
+    exp_schedule_pump(e);
 }
 
 /* An append failed (or was refused) for a reason other than room. */

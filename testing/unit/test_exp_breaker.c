@@ -375,6 +375,8 @@ static void t_outcome_of_status(void)
     TH_ASSERT_EQ_INT(brk_outcome_of_status(413), BRK_SUCCESS);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(429), BRK_THROTTLED);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(0), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(301), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(307), BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(500), BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(502), BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(503), BRK_FAILURE);
