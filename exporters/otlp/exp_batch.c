@@ -23,12 +23,6 @@
 #include "runtime/item_track.h"
 #include "runtime/log.h"
 
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    return tv;
-}
-
 /* ---- lists --------------------------------------------------------------- */
 
 static void dlist_link(exp_batch **head, exp_batch *b)
@@ -238,7 +232,7 @@ int exp_batch_add(exporter *e, item *it)
             return SW_ENOMEM;
         }
         e->open[it->signal] = b;
-        struct timeval tv = ms_tv(e->c->exporter.batch_timeout_ms);
+        struct timeval tv = clock_ms_to_tv(e->c->exporter.batch_timeout_ms);
         evtimer_add(b->timer, &tv);
     }
     exp_batch_append(b, it);
@@ -369,7 +363,7 @@ void exp_batch_retry(exporter *e, exp_batch *b, const char *retry_after)
     b->attempt++;
     metrics_add(&e->m->exp_retries, 1);
     exp_batch_set_state(e, b, EXP_B_BACKOFF);
-    struct timeval tv = ms_tv(delay);
+    struct timeval tv = clock_ms_to_tv(delay);
     evtimer_add(b->timer, &tv);
 }
 

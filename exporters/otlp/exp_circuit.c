@@ -24,8 +24,8 @@
 static void arm_probe_timer(exporter *e)
 {
     int64_t now = clock_mono_ns();
-    int64_t wait = brk_next_allow_ns(&e->brk, now) - now + 1000000;
-    struct timeval tv = {(time_t)(wait / 1000000000), (suseconds_t)((wait % 1000000000) / 1000)};
+    int64_t wait = brk_next_allow_ns(&e->brk, now) - now;
+    struct timeval tv = clock_ms_to_tv((uint64_t)(wait > 0 ? wait : 0) / 1000000 + 1);
     evtimer_add(e->brk_ev, &tv);
 }
 
@@ -58,13 +58,8 @@ static void on_transition(void *arg, brk_state from, brk_state to, brk_why why)
 
 int exp_circuit_init(exporter *e)
 {
-    const cfg *c = e->c;
     brk_config bc;
-    brk_config_defaults(&bc);
-    bc.consecutive_failures = c->exporter.cb_consecutive_failures;
-    bc.ratio_429 = c->exporter.cb_ratio_429;
-    bc.window_ns = (int64_t)c->exporter.cb_window_ms * 1000000LL;
-    bc.open_duration_ns = (int64_t)c->exporter.cb_open_duration_ms * 1000000LL;
+    brk_config_from_cfg(&bc, e->c);
     brk_init(&e->brk, &bc, on_transition, e);
     atomic_init(&e->circuit, BRK_CLOSED);
     metrics_gauge_set(&e->m->exp_circuit_state, BRK_CLOSED);

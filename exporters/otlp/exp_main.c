@@ -261,7 +261,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         finish_loop(e, "stopped without a drain timeout");
         return;
     }
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(ms);
     evtimer_add(e->deadline_ev, &tv);
     pump(e);
 }

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
+#include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -66,7 +67,7 @@ static struct evhttp_connection *oneshot_conn(struct event_base *base, struct ev
         if (bev) bufferevent_free(bev);
         return NULL;
     }
-    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)((timeout_ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(timeout_ms);
     evhttp_connection_set_timeout_tv(evcon, &tv);
     evhttp_connection_set_retries(evcon, 0);
     evhttp_connection_set_max_body_size(evcon, EXP_MAX_RESPONSE_BODY);
