@@ -7,7 +7,6 @@
  * in-process upstream (testing/lib/th_upstream.h), whose answers a small
  * script decides.
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -27,6 +26,7 @@
 #include "runtime/item_track.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_thread.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
 
@@ -180,28 +180,6 @@ static item *make_item(int seq, size_t len)
 
 static uint64_t ctr(_Atomic uint64_t *c) { return atomic_load(c); }
 
-/* Threads of this process named name (/proc/self/task/N/comm). */
-static int threads_named(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    TH_ASSERT(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (de->d_name[0] == '.') continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
-        fclose(f);
-        n += strcmp(comm, name) == 0;
-    }
-    closedir(d);
-    return n;
-}
-
-/* ---- life cycle ------------------------------------------------------------ */
-
 /* ---- allocation failure injection: event_new --------------------------------
  * Defined here, this event_new is the one the exporter (linked statically
  * into this program) calls; armed, it fails the fail_at-th call made on
@@ -242,8 +220,8 @@ static void t_failed_start_leaves_no_thread(void)
             break;
         }
         failures++;
-        TH_ASSERT_MSG(threads_named("sw-replay") == 0, "allocation %d failed: replay runs", k);
-        TH_ASSERT_EQ_INT(threads_named("sw-export"), 0);
+        TH_ASSERT_MSG(th_threads_named("sw-replay") == 0, "allocation %d failed: replay runs", k);
+        TH_ASSERT_EQ_INT(th_threads_named("sw-export"), 0);
         TH_ASSERT(exp_start(F.e) != 0); /* only exp_free is left */
         fx_done();
     }

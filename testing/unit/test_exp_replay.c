@@ -28,6 +28,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_thread.h"
 #include "testing/lib/th_wait.h"
 
 #define MAX_REQS 1024
@@ -317,12 +318,15 @@ static void t_replay_interleaves_with_live(void)
     fx_begin(256u << 10);
     prewrite(n, SIG_LOGS);
     start_exporter();
+    /* each live item once the previous one was delivered and replay moved
+     * on meanwhile (or finished): both sources are served at once */
     for (uint32_t i = 0; i < 50; i++) {
+        uint64_t replayed = atomic_load(&F.m->dlq_replayed_bytes);
         push_live(i);
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+        WAIT_FOR(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == i + 1, 5000);
+        WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) > replayed ||
+                     replayed == (uint64_t)n * REC_LEN, 5000);
     }
-    WAIT_FOR(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 50, 5000);
     WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) == (uint64_t)n * REC_LEN, 15000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT(got_equals(SIG_LOGS, &F.written));
@@ -355,9 +359,9 @@ static void t_replay_idle_stop(void)
 {
     fx_begin(256u << 10);
     start_exporter();
-    struct timespec ts = {0, 100000000};
-    nanosleep(&ts, NULL);
+    WAIT_FOR(th_threads_named("sw-replay") == 1 && th_threads_named("sw-export") == 1, 2000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 1000), 0);
+    TH_ASSERT_EQ_INT(th_threads_named("sw-replay") + th_threads_named("sw-export"), 0);
     fx_done();
 }
 
