@@ -20,7 +20,6 @@
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <event2/buffer.h>
@@ -31,7 +30,6 @@
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +41,7 @@
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/tls.h"
 
 /* Largest piece of a request body handed to the socket in one call. */
 #define EXP_MAX_SINGLE_WRITE (1 << 20)
@@ -62,12 +61,6 @@ static char *str_printf(const char *fmt, ...)
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
     return n < 0 ? NULL : s;
-}
-
-int exp_is_ip_literal(const char *host)
-{
-    unsigned char tmp[16];
-    return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
 }
 
 void exp_endpoint_destroy(exp_endpoint *ep)
@@ -120,64 +113,6 @@ out:
     return rc;
 }
 
-/* ---- TLS ----------------------------------------------------------------- */
-
-SSL_CTX *exp_tls_ctx_new(const char *ca, int insecure)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-        LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
-                 "certificate is not verified");
-        return ctx;
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int ok = (ca && *ca) ? SSL_CTX_load_verify_locations(ctx, ca, NULL)
-                         : SSL_CTX_set_default_verify_paths(ctx);
-    if (ok != 1) {
-        char eb[160];
-        ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
-        LOG_ERROR("cannot load CA certificates from %s: %s",
-                  (ca && *ca) ? ca : "the system store", eb);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* SNI (host names only, RFC 6066) and the identity to verify. 0 or -1. */
-static int tls_prepare(SSL *ssl, const char *h, int insecure)
-{
-    int ip = exp_is_ip_literal(h);
-    if (!ip && SSL_set_tlsext_host_name(ssl, h) != 1) return -1;
-    if (insecure) return 0;
-    X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
-    if (ip) return X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1 ? 0 : -1;
-    X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    return X509_VERIFY_PARAM_set1_host(p, h, 0) == 1 ? 0 : -1;
-}
-
-struct bufferevent *exp_tls_bufferevent(struct event_base *base, SSL_CTX *ctx,
-                                        const char *host, int insecure)
-{
-    SSL *ssl = SSL_new(ctx);
-    if (!ssl) return NULL;
-    if (tls_prepare(ssl, host, insecure) != 0) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
 /* ---- connection pool ----------------------------------------------------- */
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
@@ -217,7 +152,7 @@ static void conn_nodelay(exp_conn *cn)
 static int conn_open(exporter *e, exp_conn *cn)
 {
     struct bufferevent *bev = NULL;
-    if (e->ep.tls && !(bev = exp_tls_bufferevent(e->base, e->ssl, e->ep.host,
+    if (e->ep.tls && !(bev = tls_client_bufferevent(e->base, e->ssl, e->ep.host,
                                                   e->c->exporter.tls_insecure_skip_verify)))
         return SW_ENOMEM;
     cn->evcon = evhttp_connection_base_bufferevent_new(e->base, e->dns, bev, e->ep.host,
@@ -280,10 +215,13 @@ void exp_http_close_all(exporter *e)
 
 int exp_http_init(exporter *e)
 {
-    if (e->ep.tls && !(e->ssl = exp_tls_ctx_new(e->c->exporter.tls_ca_file,
-                                                 e->c->exporter.tls_insecure_skip_verify)))
+    int insecure = e->c->exporter.tls_insecure_skip_verify;
+    if (e->ep.tls && !(e->ssl = tls_client_ctx_new(e->c->exporter.tls_ca_file, insecure)))
         return SW_EINVAL;
-    if (!exp_is_ip_literal(e->ep.host)) {
+    if (e->ep.tls && insecure)
+        LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
+                 "certificate is not verified");
+    if (!tls_is_ip_literal(e->ep.host)) {
         e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                              EVDNS_BASE_DISABLE_WHEN_INACTIVE);
         if (!e->dns) LOG_WARN("no asynchronous DNS; resolving %s blocks the export thread",

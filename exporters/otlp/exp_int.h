@@ -229,14 +229,6 @@ void exp_http_reap(exporter *e);
 /* READY -> FLIGHT. A failure to even start the request is handled as a
  * connection error (the batch goes to retry). */
 void exp_http_send(exporter *e, exp_batch *b);
-/* 1 for an IPv4 or IPv6 address literal (no DNS needed). */
-int exp_is_ip_literal(const char *host);
-/* TLS client context: peer verification against ca_file (NULL or "": the
- * system store) unless insecure. Owned, or NULL (logged). */
-struct ssl_ctx_st *exp_tls_ctx_new(const char *ca_file, int insecure);
-/* A connecting TLS bufferevent for host (SNI, host name or IP check). */
-struct bufferevent *exp_tls_bufferevent(struct event_base *base, struct ssl_ctx_st *ctx,
-                                        const char *host, int insecure);
 
 /* exp_circuit.c */
 int exp_circuit_init(exporter *e);      /* exp_new: config, timer */
