@@ -43,39 +43,13 @@ static void dlist_unlink(exp_batch **head, exp_batch *b)
 
 void exp_ready_push(exporter *e, exp_batch *b, int front)
 {
-    b->next = NULL;
-    if (!e->ready_head) {
-        e->ready_head = e->ready_tail = b;
-    } else if (front) {
-        b->next = e->ready_head;
-        e->ready_head = b;
-    } else {
-        e->ready_tail->next = b;
-        e->ready_tail = b;
-    }
+    if (front) sw_fifo_push_front(&e->ready, b);
+    else sw_fifo_push(&e->ready, b);
 }
 
 exp_batch *exp_ready_pop(exporter *e)
 {
-    exp_batch *b = e->ready_head;
-    if (!b) return NULL;
-    e->ready_head = b->next;
-    if (!e->ready_head) e->ready_tail = NULL;
-    b->next = NULL;
-    return b;
-}
-
-static void ready_remove(exporter *e, exp_batch *b)
-{
-    exp_batch *prev = NULL;
-    for (exp_batch *x = e->ready_head; x; prev = x, x = x->next) {
-        if (x != b) continue;
-        if (prev) prev->next = x->next;
-        else e->ready_head = x->next;
-        if (e->ready_tail == x) e->ready_tail = prev;
-        x->next = NULL;
-        return;
-    }
+    return sw_fifo_pop(&e->ready);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -141,7 +115,7 @@ void exp_batch_done(exporter *e, exp_batch *b)
 {
     if (b->state == EXP_B_DONE) return;
     if (b->state == EXP_B_OPEN && e->open[b->sig] == b) e->open[b->sig] = NULL;
-    if (b->state == EXP_B_READY) ready_remove(e, b);
+    if (b->state == EXP_B_READY) sw_fifo_remove(&e->ready, b);
     exp_batch_set_state(e, b, EXP_B_DONE);
     dlist_unlink(&e->live, b);
     if (b->timer) {

@@ -102,7 +102,7 @@ int exp_circuit_blocked(exporter *e)
  * accept: it is the probe. Without a DLQ the next real batch is the probe. */
 void exp_circuit_probe_idle(exporter *e)
 {
-    if (!e->port || e->draining || e->ready_head || e->active >= e->n_conns) return;
+    if (!e->port || e->draining || sw_fifo_peek(&e->ready) || e->active >= e->n_conns) return;
     if (brk_get_state(&e->brk) != BRK_OPEN || exp_circuit_blocked(e)) return;
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return;

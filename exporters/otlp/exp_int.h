@@ -37,6 +37,7 @@
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
 #include "runtime/buf.h"
+#include "runtime/fifo.h"
 #include "runtime/item.h"
 
 struct event;
@@ -51,7 +52,7 @@ typedef struct exp_rej exp_rej;
 /* Items waiting to be appended to the DLQ because its ring was full, in
  * order; appended again as completions free room (export thread). */
 typedef struct exp_backlog {
-    item *head, *tail;
+    sw_fifo items;             /* item, linked through item->next */
     dlq_done_fn cb;            /* completion of each append; also called with
                                   the error when an item is finally refused */
     void *arg;
@@ -122,7 +123,7 @@ struct exporter {
     uint32_t n_conns;
 
     exp_batch *open[SIG_COUNT];
-    exp_batch *ready_head, *ready_tail;
+    sw_fifo ready;             /* sealed batches waiting for a slot (exp_batch.next) */
     exp_batch *live;           /* every batch not DONE */
     exp_batch *zombies;        /* DONE batches still referenced */
     uint32_t active;           /* batches in FLIGHT or BACKOFF */
@@ -161,7 +162,7 @@ struct exporter {
     int64_t dlq_retry_ns;      /* when the next probe may go */
     struct event *dlq_retry_ev;
     int abandon;               /* stop deadline: replay batches are let go */
-    exp_rej *rej_head, *rej_tail;      /* refused items waiting for ring room */
+    sw_fifo rej;               /* exp_rej: refused items waiting for ring room */
     uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
     uint64_t rejected_lost_total;      /* refused items it could not keep */
     exp_replay *rp;            /* owned; NULL without a DLQ */
@@ -278,6 +279,7 @@ void exp_spill_finish(exporter *e, uint64_t ms);
 void exp_spill_destroy(exporter *e);
 
 /* exp_reject.c */
+void exp_reject_init(exporter *e);      /* exp_new: the backlog */
 /* Permanent refusal (code, msg: the start of the upstream's message,
  * borrowed): 413 for several items splits b in two halves; otherwise
  * counts REJECTED, logs, and with a DLQ appends the items to its rejected

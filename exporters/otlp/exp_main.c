@@ -114,7 +114,7 @@ static void finish_loop(exporter *e, const char *why);
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
 {
-    while (e->ready_head && e->active < e->n_conns) {
+    while (sw_fifo_peek(&e->ready) && e->active < e->n_conns) {
         brk_ticket t = exp_circuit_allow(e);
         if (t == BRK_DENIED) return;
         exp_batch *b = exp_ready_pop(e);
@@ -128,8 +128,8 @@ static void send_ready(exporter *e)
 static int spill_waiting(exporter *e)
 {
     if (exp_spill_blocked(e)) return 1;
-    while (e->ready_head)
-        if (exp_spill_batch(e, e->ready_head) != 0) return 1;
+    while (sw_fifo_peek(&e->ready))
+        if (exp_spill_batch(e, sw_fifo_peek(&e->ready)) != 0) return 1;
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s] && exp_spill_batch(e, e->open[s]) != 0) return 1;
     return 0;
@@ -139,7 +139,7 @@ static int nothing_left(exporter *e)
 {
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return 0;
-    return !e->ready_head && e->active == 0 && apq_peek_signal(e->q) < 0;
+    return !sw_fifo_peek(&e->ready) && e->active == 0 && apq_peek_signal(e->q) < 0;
 }
 
 /* With the queue drained, an open batch does not wait for batch.timeout
@@ -148,7 +148,7 @@ static int nothing_left(exporter *e)
  * timeout). While draining every open batch goes. */
 static void flush_open(exporter *e)
 {
-    if (e->ready_head || apq_peek_signal(e->q) >= 0) return;
+    if (sw_fifo_peek(&e->ready) || apq_peek_signal(e->q) >= 0) return;
     for (int s = 0; s < SIG_COUNT; s++) {
         if (!e->open[s] || (!e->draining && e->active >= e->n_conns)) continue;
         exp_batch_seal(e, e->open[s]);
@@ -166,7 +166,7 @@ static void pump(exporter *e)
         if (blocked && spill_waiting(e)) break;
         int live = apq_peek_signal(e->q) >= 0;
         if (e->rp && exp_replay_turn(e, live) && exp_replay_take(e) == 0) continue;
-        if (e->ready_head) break; /* no free slot: leave the rest queued */
+        if (sw_fifo_peek(&e->ready)) break; /* no free slot: leave the rest queued */
         item *it = live ? apq_pop(e->q) : NULL;
         if (!it) break;
         if (it->signal >= SIG_COUNT) {
@@ -290,6 +290,8 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     e->c = c;
     e->q = q;
     e->m = m;
+    e->ready = SW_FIFO_INIT(exp_batch, next);
+    exp_reject_init(e);
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};

@@ -247,7 +247,7 @@ int exp_replay_turn(exporter *e, int live_waiting)
         rp->phase_end_ns = now + rp->interleave_ns;
     }
     if (rp->phase_replay) return 1;
-    return !e->ready_head && e->active < e->n_conns;
+    return !sw_fifo_peek(&e->ready) && e->active < e->n_conns;
 }
 
 int exp_replay_take(exporter *e)
@@ -382,6 +382,7 @@ int exp_replay_start(exporter *e)
     rp->efd = -1;
     rp->rate = e->c->dlq.replay_rate;
     rp->interleave_ns = (int64_t)e->c->dlq.replay_interleave_ms * 1000000LL;
+    rp->bl.items = SW_FIFO_INIT(item, next);
     rp->bl.cb = reappend_done;
     rp->bl.arg = e;
     rp->r = dlq_reader_new(e->dlq, 0, 0);

@@ -138,26 +138,13 @@ static void spill_done(void *arg, item *it, int status)
 
 static void backlog_push(exp_backlog *bl, item *it, int front)
 {
-    it->next = NULL;
-    if (!bl->head) {
-        bl->head = bl->tail = it;
-    } else if (front) {
-        it->next = bl->head;
-        bl->head = it;
-    } else {
-        bl->tail->next = it;
-        bl->tail = it;
-    }
+    if (front) sw_fifo_push_front(&bl->items, it);
+    else sw_fifo_push(&bl->items, it);
 }
 
 static item *backlog_pop(exp_backlog *bl)
 {
-    item *it = bl->head;
-    if (!it) return NULL;
-    bl->head = it->next;
-    if (!bl->head) bl->tail = NULL;
-    it->next = NULL;
-    return it;
+    return sw_fifo_pop(&bl->items);
 }
 
 /* SW_EFULL while completions are pending means the ring is full for now. */
@@ -179,7 +166,7 @@ static int gated_append(exporter *e, item *it, dlq_done_fn cb, void *arg)
 
 int exp_spill_via(exporter *e, exp_backlog *bl, item *it)
 {
-    if (bl->head) {
+    if (sw_fifo_peek(&bl->items)) {
         backlog_push(bl, it, 0);
         return 0;
     }
@@ -225,6 +212,7 @@ static void port_cb(evutil_socket_t fd, short what, void *arg)
 
 int exp_spill_start(exporter *e)
 {
+    e->backlog.items = SW_FIFO_INIT(item, next);
     e->backlog.cb = spill_done;
     e->backlog.arg = e;
     e->port = dlq_port_new(e->dlq);
@@ -238,7 +226,7 @@ int exp_spill_start(exporter *e)
 
 int exp_spill_item(exporter *e, item *it)
 {
-    if (e->backlog.head) return SW_EFULL;
+    if (sw_fifo_peek(&e->backlog.items)) return SW_EFULL;
     return gated_append(e, it, spill_done, e);
 }
 
@@ -291,9 +279,7 @@ void exp_spill_chain(exporter *e, item *chain, const char *why)
 
 static size_t backlog_len(const exp_backlog *bl)
 {
-    size_t n = 0;
-    for (const item *it = bl ? bl->head : NULL; it; it = it->next) n++;
-    return n;
+    return bl ? sw_fifo_len(&bl->items) : 0;
 }
 
 /* Refuses what is still in a backlog (each counted through its callback). */
@@ -311,8 +297,8 @@ void exp_spill_finish(exporter *e, uint64_t ms)
         dlq_port_dispatch(e->port);
         flush_all(e);
         int64_t left = end - clock_mono_ns();
-        if ((dlq_port_pending(e->port) == 0 && !e->backlog.head && !(rb && rb->head) &&
-             !e->rej_head) || left <= 0)
+        if ((dlq_port_pending(e->port) == 0 && !backlog_len(&e->backlog) &&
+             !backlog_len(rb) && !exp_reject_backlog_len(e)) || left <= 0)
             break;
         int wait_ms = left > 100000000LL ? 100 : (int)(left / 1000000) + 1;
         dlq_port_wait(e->port, wait_ms);
