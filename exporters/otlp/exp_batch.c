@@ -232,8 +232,8 @@ static void batch_compress(exporter *e, exp_batch *b)
         in = tmp.data;
     }
     buf_init(&b->body, b->raw_len + b->raw_len / 8 + 1024);
-    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_gzip(in, inlen, &b->body, 6);
-    else if (rc == 0) rc = codec_zstd_compress(in, inlen, &b->body, 3);
+    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_cctx_gzip(e->cctx, in, inlen, &b->body, 6);
+    else if (rc == 0) rc = codec_cctx_zstd(e->cctx, in, inlen, &b->body, 3);
     buf_destroy(&tmp);
     if (rc != 0) {
         LOG_WARN_RL(10, "compression failed (%s): sending a batch uncompressed", sw_strerror(rc));

@@ -37,6 +37,7 @@
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
 #include "runtime/buf.h"
+#include "runtime/codec.h"
 #include "runtime/fifo.h"
 #include "runtime/item.h"
 
@@ -116,6 +117,7 @@ struct exporter {
     sw_metrics *m;             /* borrowed */
     exp_endpoint ep;
     exp_retry_policy retry;
+    codec_cctx *cctx;          /* owned: one compression context, reused per batch */
     struct event_base *base;
     struct evdns_base *dns;    /* may be NULL: blocking resolution */
     struct ssl_ctx_st *ssl;    /* https only */

@@ -302,6 +302,7 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
         goto fail;
     }
     if (check_headers(c) != 0) goto fail;
+    if (!(e->cctx = codec_cctx_new())) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = evbase_new())) goto fail;
     if (exp_http_init(e) != 0) goto fail;
@@ -415,5 +416,6 @@ void exp_free(exporter *e)
     exp_batch_free_all(e, 1);
     if (e->ssl) SSL_CTX_free(e->ssl);
     exp_endpoint_destroy(&e->ep);
+    codec_cctx_free(e->cctx);
     free(e);
 }
