@@ -48,12 +48,13 @@ static void on_transition(void *arg, brk_state from, brk_state to, brk_why why)
                  brk_state_name(from), brk_why_name(why),
                  (unsigned long long)e->c->exporter.cb_open_duration_ms,
                  e->port ? "items go to the DLQ" : "items wait in the queue");
+        exp_replay_circuit(e, 0);
         arm_probe_timer(e);
         return;
     }
     LOG_INFO("circuit breaker %s -> %s (%s)", brk_state_name(from), brk_state_name(to),
              brk_why_name(why));
-    if (to == BRK_CLOSED && e->rp) exp_replay_wake(e);
+    exp_replay_circuit(e, to == BRK_CLOSED);
 }
 
 int exp_circuit_init(exporter *e)

@@ -319,8 +319,8 @@ void exp_replay_failed(exporter *e, exp_batch *b, const char *why);
 void exp_replay_rejected(exporter *e, exp_batch *b, int code, const char *msg);
 /* A replay batch was split: pieces outstanding change by delta. */
 void exp_replay_repiece(exporter *e, int delta);
-/* The breaker closed: the replay thread may go on. */
-void exp_replay_wake(exporter *e);
+/* The breaker changed: replay runs only while it is closed. */
+void exp_replay_circuit(exporter *e, int closed);
 /* Stops the replay thread (main thread, before the export thread stops). */
 void exp_replay_stop_thread(exporter *e);
 /* Export thread, after the loop: frees what is left in the ring. */
