@@ -351,7 +351,8 @@ static int start_thread(exporter *e)
 
 /* Everything that can fail is set up before the replay thread starts, and
  * a failure stops what was started: after a failed exp_start no thread of
- * the exporter runs, so the caller may close the DLQ (then exp_free). */
+ * the exporter runs and it holds no DLQ reader, so the caller may close
+ * the DLQ (then exp_free). */
 int exp_start(exporter *e)
 {
     if (e->started || e->failed) return SW_EINVAL;
@@ -368,6 +369,7 @@ int exp_start(exporter *e)
     return 0;
 fail:
     exp_replay_stop_thread(e);
+    exp_replay_close_reader(e); /* the DLQ may be closed before exp_free */
     e->failed = 1;
     return rc;
 }
