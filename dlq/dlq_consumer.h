@@ -25,9 +25,12 @@
 #ifndef SW_DLQ_CONSUMER_H
 #define SW_DLQ_CONSUMER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dlq/dlq.h"
+
+struct event_base;
 
 typedef struct dlq_replay dlq_replay;
 
@@ -63,5 +66,53 @@ item *dlq_replay_take(dlq_replay *r, dlq_pos *pos);
 void dlq_replay_ack(dlq_replay *r, const dlq_pos *pos);
 /* Frees what waits in the ring (still in the DLQ, unacknowledged). */
 void dlq_replay_drain(dlq_replay *r);
+
+/* ---- the sink: appends from one event loop (dlq_sink.c) -------------------
+ *
+ * A dlq_sink is a producer's side of the DLQ on an event loop: its
+ * dlq_port, the port's event on the loop (completions are dispatched
+ * there), one ordered backlog of appends that found the DLQ's ring full
+ * for the moment (appended again, in order, as completions free room),
+ * and the DLQ's health as this producer saw it. An append the writer
+ * fails (SW_EIO: ENOSPC, EIO, a read-only disk) marks the sink failing:
+ * every further append is refused at once (SW_EIO, the caller keeps the
+ * item) until DLQ_SINK_RETRY_MIN_MS passed; then one append goes through
+ * as a probe; its success ends the failure, its failure doubles the wait
+ * up to DLQ_SINK_RETRY_MAX_MS. on_room(arg) runs on the loop after
+ * completions were dispatched and when a retry is due: the moment to try
+ * again. Loop thread only (new and free on the owner thread while the
+ * loop does not run). */
+#define DLQ_SINK_RETRY_MIN_MS 1000
+#define DLQ_SINK_RETRY_MAX_MS 30000
+
+typedef struct dlq_sink dlq_sink;
+
+/* Returns an owned sink of d (borrowed) on base, or NULL. */
+dlq_sink *dlq_sink_new(dlq *d, struct event_base *base, void (*on_room)(void *arg),
+                       void *arg);
+/* Waits up to 10 s for completions still owed (the DLQ open or already
+ * closed) and dispatches them, refuses what is still backlogged
+ * (callbacks with SW_ECLOSED), frees. NULL-safe. */
+void dlq_sink_free(dlq_sink *s);
+/* Appends it. 0: the sink owns it and cb(cb_arg, it, status) runs exactly
+ * once (status 0: stored and freed by the DLQ; otherwise it is handed
+ * back). Otherwise nothing was taken and no callback runs: SW_EFULL
+ * (max_size), SW_ETOOBIG, SW_ECLOSED, or SW_EIO while failing. */
+int dlq_sink_put(dlq_sink *s, item *it, dlq_done_fn cb, void *cb_arg);
+/* The same into the rejected area, with the upstream's status and the
+ * start of its message (copied). */
+int dlq_sink_put_rejected(dlq_sink *s, item *it, int code, const char *msg, dlq_done_fn cb,
+                          void *cb_arg);
+/* 1 while failing and the next try is not due (appends are refused). */
+int dlq_sink_blocked(const dlq_sink *s);
+/* 1 while an append would wait in the backlog (ring full for now). */
+int dlq_sink_backlogged(const dlq_sink *s);
+/* Stopping: every append is tried, failing or not. */
+void dlq_sink_stopping(dlq_sink *s);
+/* Dispatches completions and appends backlogged items until nothing is
+ * pending or ms passed; then refuses what is still backlogged (SW_ECLOSED
+ * callbacks). Returns the appends still unconfirmed (the DLQ writes them
+ * before it closes); *backlogged (may be NULL) gets how many were refused. */
+size_t dlq_sink_drain(dlq_sink *s, uint64_t ms, size_t *backlogged);
 
 #endif

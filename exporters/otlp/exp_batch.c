@@ -300,7 +300,7 @@ void exp_give_up(exporter *e, exp_batch *b, const char *why)
         exp_batch_done(e, b);
         return;
     }
-    if (e->port) {
+    if (e->sink) {
         uint32_t n = b->n_items;
         uint64_t records = b->n_records;
         item *chain = exp_batch_take_items(e, b);

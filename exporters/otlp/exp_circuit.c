@@ -47,7 +47,7 @@ static void on_transition(void *arg, brk_state from, brk_state to, brk_why why)
         LOG_WARN("circuit breaker %s -> open (%s): no requests upstream for %llu ms; %s",
                  brk_state_name(from), brk_why_name(why),
                  (unsigned long long)e->c->exporter.cb_open_duration_ms,
-                 e->port ? "items go to the DLQ" : "items wait in the queue");
+                 e->sink ? "items go to the DLQ" : "items wait in the queue");
         exp_replay_circuit(e, 0);
         arm_probe_timer(e);
         return;
@@ -103,7 +103,7 @@ int exp_circuit_blocked(exporter *e)
  * accept: it is the probe. Without a DLQ the next real batch is the probe. */
 void exp_circuit_probe_idle(exporter *e)
 {
-    if (!e->port || e->draining || sw_fifo_peek(&e->ready) || e->active >= e->n_conns) return;
+    if (!e->sink || e->draining || sw_fifo_peek(&e->ready) || e->active >= e->n_conns) return;
     if (brk_get_state(&e->brk) != BRK_OPEN || exp_circuit_blocked(e)) return;
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return;

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "dlq/dlq.h"
+#include "dlq/dlq_consumer.h"
 #include "exporters/otlp/exp_breaker.h"
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
@@ -48,16 +49,7 @@ struct evhttp_connection;
 struct ssl_ctx_st;
 struct bufferevent;
 typedef struct exp_replay exp_replay;
-typedef struct exp_rej exp_rej;
 
-/* Items waiting to be appended to the DLQ because its ring was full, in
- * order; appended again as completions free room (export thread). */
-typedef struct exp_backlog {
-    sw_fifo items;             /* item, linked through item->next */
-    dlq_done_fn cb;            /* completion of each append; also called with
-                                  the error when an item is finally refused */
-    void *arg;
-} exp_backlog;
 
 #define EXP_MAX_RESPONSE_BODY (1u << 20) /* larger answers fail the request */
 #define EXP_LOG_MSG_LEN 200              /* bytes of an error message logged */
@@ -150,21 +142,13 @@ struct exporter {
     struct event *brk_ev;      /* OPEN: fires when the probe may go */
     _Atomic int circuit;       /* brk_state, published for the replay thread */
 
-    /* dead-letter queue (exp_spill.c); all NULL without exp_set_dlq() */
+    /* dead-letter queue (exp_spill.c); NULL without exp_set_dlq() */
     dlq *dlq;                  /* borrowed */
-    dlq_port *port;            /* owned; appends and completions of this thread */
-    struct event *port_ev;
-    exp_backlog backlog;       /* give-ups waiting for room in the DLQ ring */
+    dlq_sink *sink;            /* owned: appends and completions of this thread */
     uint64_t spilled_items_total;      /* appends completed (stored) */
-    uint64_t spill_failed_items_total; /* refused or failed: dropped */
+    uint64_t spill_failed_items_total; /* failed while stopping: dropped */
     size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
-    int dlq_down;              /* an append failed: hold items, retry later */
-    int dlq_probe_out;         /* the retry's one append is pending */
-    uint64_t dlq_backoff_ms;   /* current retry interval */
-    int64_t dlq_retry_ns;      /* when the next probe may go */
-    struct event *dlq_retry_ev;
     int abandon;               /* stop deadline: replay batches are let go */
-    sw_fifo rej;               /* exp_rej: refused items waiting for ring room */
     uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
     uint64_t rejected_lost_total;      /* refused items it could not keep */
     exp_replay *rp;            /* owned; NULL without a DLQ */
@@ -249,55 +233,44 @@ int exp_circuit_blocked(exporter *e);
 void exp_circuit_probe_idle(exporter *e);
 
 /* exp_spill.c (only with a DLQ) */
-int exp_spill_start(exporter *e);       /* exp_start: port and its event */
-/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ or its
- * ring is full: the caller keeps it). */
+int exp_spill_start(exporter *e);       /* exp_start: the DLQ sink */
+/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ is
+ * full, its ring is, or it is failing: the caller keeps it). */
 int exp_spill_item(exporter *e, item *it);
 /* Breaker open: moves the items of an OPEN or READY batch to the DLQ; what
  * the DLQ refuses goes back to a new batch of the same state. 0 when all
  * were taken, SW_EFULL otherwise. b is done either way. */
 int exp_spill_batch(exporter *e, exp_batch *b);
-/* Give-up: every item of the chain goes to the DLQ, or to the backlog when
- * its ring is full; what it refuses otherwise is kept in memory (counted
- * dropped only while stopping). */
+/* Give-up: every item of the chain goes to the DLQ; what it refuses is
+ * kept in memory (counted dropped only while stopping). */
 void exp_spill_chain(exporter *e, item *chain, const char *why);
-/* Appends it through bl (kept in order behind earlier backlogged items).
- * 0: taken; bl->cb will run once for it. Otherwise the caller keeps it. */
-int exp_spill_via(exporter *e, exp_backlog *bl, item *it);
-/* Appends backlogged items while the DLQ takes them. */
-void exp_backlog_flush(exporter *e, exp_backlog *bl);
 /* The DLQ could not take it (status: the refusal or the failed append):
- * puts it back in memory (its signal's open batch), marks the DLQ failing
- * unless it was only out of room, counts. 0, or SW_ECLOSED while stopping
- * (the caller still owns it). */
+ * puts it back in memory (its signal's open batch) and counts. 0, or
+ * SW_ECLOSED while stopping (the caller still owns it). */
 int exp_spill_hold(exporter *e, item *it, int status);
 /* 1 while the DLQ is failing and its next try is not due: the
  * breaker-open path keeps what it has and pops nothing. */
 int exp_spill_blocked(const exporter *e);
-/* After the loop: waits up to ms for every pending append, then counts
- * what is still pending as undelivered. */
+/* The stop began: every append is tried, failing DLQ or not. */
+void exp_spill_stopping(exporter *e);
+/* After the loop: waits up to ms for every pending append; what had no
+ * room is counted as not stored, what is still pending is left to
+ * dlq_close(). */
 void exp_spill_finish(exporter *e, uint64_t ms);
-/* exp_free: dispatches late completions, frees the port. */
+/* exp_free: dispatches late completions, frees the sink. */
 void exp_spill_destroy(exporter *e);
 
 /* exp_reject.c */
-void exp_reject_init(exporter *e);      /* exp_new: the backlog */
 /* Permanent refusal (code, msg: the start of the upstream's message,
  * borrowed): 413 for several items splits b in two halves; otherwise
  * counts REJECTED, logs, and with a DLQ appends the items to its rejected
  * area (replay batches: exp_replay_rejected). b is done or split. */
 void exp_batch_reject(exporter *e, exp_batch *b, int code, const char *msg);
-/* Appends every item of the chain (owned) to the rejected area, or to the
- * backlog while the DLQ's ring is full; cb(e, item, status) runs once per
- * item (NULL: exp_reject_item_done). */
+/* Appends every item of the chain (owned) to the rejected area;
+ * cb(e, item, status) runs once per item (NULL: exp_reject_item_done). */
 void exp_reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_done_fn cb);
 /* Completion of a rejected-area append: counts it kept, or dropped (logged). */
 void exp_reject_item_done(exporter *e, item *it, int status);
-/* Appends backlogged items while the DLQ takes them. */
-void exp_reject_flush(exporter *e);
-size_t exp_reject_backlog_len(const exporter *e);
-/* Refuses what is still backlogged (each through its callback). */
-void exp_reject_abandon(exporter *e);
 
 /* exp_replay.c (only with a DLQ) */
 int exp_replay_start(exporter *e);      /* exp_start: reader, ring, thread */
@@ -325,8 +298,6 @@ void exp_replay_circuit(exporter *e, int closed);
 void exp_replay_stop_thread(exporter *e);
 /* Export thread, after the loop: frees what is left in the ring. */
 void exp_replay_drain_ring(exporter *e);
-/* The replay re-append backlog, or NULL. */
-exp_backlog *exp_replay_backlog(exporter *e);
 /* Main thread after both threads ended: persists the cursor and frees the
  * reader (idempotent). */
 void exp_replay_close_reader(exporter *e);

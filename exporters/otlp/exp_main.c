@@ -162,7 +162,7 @@ static void pump(exporter *e)
     exp_http_reap(e);
     for (;;) {
         send_ready(e);
-        int blocked = e->port && exp_circuit_blocked(e);
+        int blocked = e->sink && exp_circuit_blocked(e);
         if (blocked && spill_waiting(e)) break;
         int live = apq_peek_signal(e->q) >= 0;
         if (e->rp && exp_replay_turn(e, live) && exp_replay_take(e) == 0) continue;
@@ -256,6 +256,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     e->draining = 1;
+    exp_spill_stopping(e);
     e->deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
     if (ms == 0) {
         finish_loop(e, "stopped without a drain timeout");
@@ -272,7 +273,7 @@ static void *thread_main(void *arg)
     pthread_setname_np(pthread_self(), "sw-export");
     event_base_dispatch(e->base);
     if (e->rp) exp_replay_drain_ring(e);
-    if (e->port) exp_spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
+    if (e->sink) exp_spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
     /* Let libevent finish what closing the connections started (deferred
      * callbacks, bufferevent finalizers): a callback still pending when the
      * base is freed is cancelled, not run, and its bufferevent leaks. */
@@ -291,7 +292,6 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     e->q = q;
     e->m = m;
     e->ready = SW_FIFO_INIT(exp_batch, next);
-    exp_reject_init(e);
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
@@ -387,7 +387,7 @@ uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
         LOG_WARN("exporter stopped: %llu items (%llu records) neither delivered nor stored",
                  (unsigned long long)e->undelivered_items,
                  (unsigned long long)e->undelivered_records);
-    else if (e->port)
+    else if (e->sink)
         LOG_INFO("exporter stopped: everything delivered or in the DLQ (%llu items stored "
                  "since start, %zu still being written)",
                  (unsigned long long)e->spilled_items_total, e->spill_unconfirmed);

@@ -45,7 +45,6 @@ struct exp_replay {
     dlq_replay *src;           /* owned: the DLQ's replay source */
     struct event *ev;          /* its eventfd */
     /* export thread only */
-    exp_backlog bl;            /* re-appends waiting for room in the DLQ */
     int batch_out;             /* pieces of the replay batch not yet settled */
     uint32_t reappend_pending; /* re-appended or rejected items not yet completed */
     int ack_owed;              /* a replay batch exists and is not acked yet */
@@ -185,7 +184,7 @@ void exp_replay_failed(exporter *e, exp_batch *b, const char *why)
     rp->reappend_pending += chain_len(chain); /* each completion takes one off */
     for (item *it = chain, *next; it; it = next) {
         next = it->next;
-        int rc = exp_spill_via(e, &rp->bl, it);
+        int rc = dlq_sink_put(e->sink, it, reappend_done, e);
         if (rc != 0) reappend_done(e, it, rc);
     }
     rp_settle(e);
@@ -208,11 +207,6 @@ void exp_replay_circuit(exporter *e, int closed)
     if (e->rp) dlq_replay_pause(e->rp->src, !closed);
 }
 
-exp_backlog *exp_replay_backlog(exporter *e)
-{
-    return e->rp ? &e->rp->bl : NULL;
-}
-
 /* ---- life cycle (main thread) ----------------------------------------------- */
 
 int exp_replay_start(exporter *e)
@@ -222,9 +216,6 @@ int exp_replay_start(exporter *e)
     e->rp = rp;
     rp->e = e;
     rp->interleave_ns = (int64_t)e->c->dlq.replay_interleave_ms * 1000000LL;
-    rp->bl.items = SW_FIFO_INIT(item, next);
-    rp->bl.cb = reappend_done;
-    rp->bl.arg = e;
     rp->src = dlq_replay_new(e->dlq, e->c->dlq.replay_rate);
     if (!rp->src) return SW_ENOMEM;
     rp->ev = event_new(e->base, dlq_replay_fd(rp->src), EV_READ | EV_PERSIST, rp_ev_cb, e);
