@@ -2,18 +2,19 @@
  *
  *   exp_main.c      lifecycle, export thread, pump (pop -> batch -> send), drain
  *   exp_batch.c     batches: build, seal (compress), acknowledge, give up
- *   exp_http.c      endpoint, TLS context, connection pool, request/response
+ *   exp_http.c      endpoint, connection pool, requests and their deadline
  *   exp_circuit.c   the circuit breaker wired in: tickets, outcomes, probe timer
- *   exp_spill.c     the DLQ port: spills, completions, the backlog, stop wait
+ *   exp_spill.c     spill policy over the DLQ sink (dlq/dlq_sink.c), stop wait
  *   exp_reject.c    permanent refusals: 413 splitting, the DLQ's rejected area
- *   exp_replay.c    the replay thread and its hand-off to the export thread
+ *   exp_replay.c    the loop's side of the replay source (dlq/dlq_replay.c)
  *   exp_oneshot.c   exp_send_blocking (offline replay; its own event_base)
  *   exp_retry.c     pure retry policy          exp_response.c  pure body parsing
  *   exp_breaker.c   pure circuit breaker state machine
+ * Shared pieces: runtime/tls.h, runtime/fifo.h, runtime/codec.h (codec_cctx).
  *
  * Everything here runs on the export thread, except exp_new/exp_free/
  * exp_start/exp_stop (main thread, while the export thread is not running
- * or through its events) and the replay thread's own loop (exp_replay.c).
+ * or through its events); the replay thread belongs to dlq/dlq_replay.c.
  *
  * A batch moves OPEN -> READY -> FLIGHT -> (BACKOFF -> READY -> FLIGHT)* -> DONE.
  * `active` counts batches in FLIGHT or BACKOFF and never exceeds

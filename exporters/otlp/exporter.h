@@ -19,12 +19,16 @@
  * open_duration decides. With a dead-letter queue (exp_set_dlq), batches
  * that cannot be sent while it is open, items popped meanwhile, batches
  * whose retries are exhausted and, at the stop deadline, everything left
- * are appended to the DLQ with their class; a replay thread owned by the
- * exporter reads the DLQ back (token bucket of dlq.replay.rate, only while
- * the breaker is closed) and the export thread interleaves it with live
- * traffic (dlq.replay.interleave), acknowledging records after a 2xx.
+ * are appended to the DLQ with their class (what the DLQ cannot store
+ * stays in memory and the exporter stops popping until it can); the DLQ's
+ * replay source (dlq/dlq_consumer.h, a thread owned by the exporter) reads
+ * the DLQ back (token bucket of dlq.replay.rate, only while the breaker is
+ * closed) and the export thread interleaves it with live traffic
+ * (dlq.replay.interleave), acknowledging records after a 2xx.
  * Without a DLQ, items wait in the queue while the breaker is open (the
  * receiver pushes back) and given-up batches are dropped (counted).
+ * exporters.otlphttp.timeout is a deadline for each whole request.
+ * Items carrying a delivery tracker are settled once (2xx: delivered).
  */
 #ifndef SW_EXPORTER_H
 #define SW_EXPORTER_H
