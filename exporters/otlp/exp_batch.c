@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "exporters/otlp/exp_response.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
@@ -349,4 +350,66 @@ void exp_batch_free_all(exporter *e, int zombies)
         dlist_unlink(head, b);
         exp_batch_destroy(b);
     }
+}
+
+/* ---- sending and answers ---------------------------------------------------- */
+
+#define EXP_LOG_MSG_MAX (EXP_LOG_MSG_LEN + 1)
+
+static void read_partial(exporter *e, exp_batch *b, const exp_answer *a)
+{
+    int64_t rejected = 0;
+    char msg[EXP_LOG_MSG_MAX];
+    if (!a->body || exp_resp_partial(a->body, a->body_len, a->type, &rejected, msg, sizeof msg) != 0)
+        return; /* an unreadable success body is still a success */
+    if (rejected <= 0) return;
+    metrics_add(&e->m->exp_partial_rejected[b->sig], (uint64_t)rejected);
+    LOG_WARN_RL(10, "upstream rejected %lld of %llu %s records (partial success): %s",
+                (long long)rejected, (unsigned long long)b->n_records,
+                sw_signal_name(b->sig), msg[0] ? msg : "(no message)");
+}
+
+/* Counts one finished attempt and acts on its outcome. */
+static void answered(void *arg, const exp_answer *a)
+{
+    exp_batch *b = arg;
+    exporter *e = b->e;
+    metrics_add(&e->m->exp_requests[b->sig][metrics_code_index(a->code)], 1);
+    exp_circuit_record(e, b, a->code);
+    switch (exp_classify_status(a->code)) {
+    case EXP_OK:
+        atomic_store(&e->healthy, 1);
+        read_partial(e, b, a);
+        exp_batch_ack(e, b);
+        break;
+    case EXP_REJECT: {
+        char msg[EXP_LOG_MSG_MAX];
+        exp_resp_error_message(a->body, a->body_len, a->type, msg, sizeof msg);
+        exp_batch_reject(e, b, a->code, msg);
+        break;
+    }
+    case EXP_RETRY:
+        atomic_store(&e->healthy, 0);
+        if (a->code)
+            LOG_WARN_RL(10, "upstream answered HTTP %d%s%s; will retry", a->code,
+                        a->retry_after ? ", Retry-After: " : "",
+                        a->retry_after ? a->retry_after : "");
+        exp_batch_retry(e, b, a->retry_after);
+        break;
+    }
+    exp_schedule_pump(e);
+}
+
+static int attach(void *arg, void *out)
+{
+    return exp_batch_attach_body(arg, out);
+}
+
+void exp_batch_send(exporter *e, exp_batch *b)
+{
+    if (b->first_attempt_ns == 0) b->first_attempt_ns = clock_mono_ns();
+    exp_batch_set_state(e, b, EXP_B_FLIGHT);
+    exp_request r = {.sig = b->sig, .encoding = b->encoding, .attach = attach,
+                     .done = answered, .arg = b};
+    exp_http_send(e->pool, &r);
 }

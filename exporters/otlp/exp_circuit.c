@@ -118,5 +118,5 @@ void exp_circuit_probe_idle(exporter *e)
         return;
     }
     LOG_INFO("circuit breaker: probing the upstream with an empty request");
-    exp_http_send(e, b);
+    exp_batch_send(e, b);
 }

@@ -2,7 +2,7 @@
  *
  *   exp_main.c      lifecycle, export thread, pump (pop -> batch -> send), drain
  *   exp_batch.c     batches: build, seal (compress), acknowledge, give up
- *   exp_http.c      endpoint, connection pool, requests and their deadline
+ *   exp_http.c      the HTTP client: endpoint, connection pool, deadline (exp_http.h)
  *   exp_circuit.c   the circuit breaker wired in: tickets, outcomes, probe timer
  *   exp_spill.c     spill policy over the DLQ sink (dlq/dlq_sink.c), stop wait
  *   exp_reject.c    permanent refusals: 413 splitting, the DLQ's rejected area
@@ -36,6 +36,7 @@
 #include "dlq/dlq.h"
 #include "dlq/dlq_consumer.h"
 #include "exporters/otlp/exp_breaker.h"
+#include "exporters/otlp/exp_http.h"
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
 #include "runtime/buf.h"
@@ -45,14 +46,9 @@
 
 struct event;
 struct event_base;
-struct evdns_base;
-struct evhttp_connection;
-struct ssl_ctx_st;
-struct bufferevent;
 typedef struct exp_replay exp_replay;
 
 
-#define EXP_MAX_RESPONSE_BODY (1u << 20) /* larger answers fail the request */
 #define EXP_LOG_MSG_LEN 200              /* bytes of an error message logged */
 
 typedef enum {
@@ -85,37 +81,16 @@ struct exp_batch {
     dlq_pos rp_last;          /* replay: position of the last item */
 };
 
-typedef struct exp_conn {
-    exporter *e;
-    struct evhttp_connection *evcon; /* NULL: not created yet */
-    exp_batch *batch;                /* request in flight, or NULL (idle) */
-    struct evhttp_request *req;      /* its request (libevent's), or NULL */
-    struct event *deadline;          /* timeout for the whole request */
-    int dead;                        /* closed or failed: replace before reuse */
-    int req_error;                   /* evhttp_request_error of the request, -1 none */
-    int nodelay;                     /* TCP_NODELAY set on its socket */
-} exp_conn;
-
-typedef struct exp_endpoint {
-    int tls;
-    char *host;                /* without brackets */
-    uint16_t port;
-    char *host_header;         /* "host[:port]" */
-    char *path[SIG_COUNT];     /* "<prefix>/v1/traces", ... */
-} exp_endpoint;
 
 struct exporter {
     const cfg *c;              /* borrowed */
     apq *q;                    /* borrowed */
     sw_metrics *m;             /* borrowed */
-    exp_endpoint ep;
+    exp_http *pool;            /* owned: the HTTP client (exp_http.h) */
     exp_retry_policy retry;
     codec_cctx *cctx;          /* owned: one compression context, reused per batch */
     struct event_base *base;
-    struct evdns_base *dns;    /* may be NULL: blocking resolution */
-    struct ssl_ctx_st *ssl;    /* https only */
-    exp_conn *conns;           /* max_in_flight slots */
-    uint32_t n_conns;
+    uint32_t n_conns;          /* exp_http_size: requests at once */
 
     exp_batch *open[SIG_COUNT];
     sw_fifo ready;             /* sealed batches waiting for a slot (exp_batch.next) */
@@ -162,8 +137,6 @@ void exp_schedule_pump(exporter *e);
 void exp_count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records);
 /* Uniform in [0, 1), for jitter. */
 double exp_random(exporter *e);
-/* 1 for header names the exporter sets itself (custom values ignored). */
-int exp_header_reserved(const char *name);
 
 /* exp_batch.c */
 exp_batch *exp_batch_new(exporter *e, sw_signal sig);
@@ -189,6 +162,9 @@ void exp_batch_seal_at(exporter *e, exp_batch *b, int front);
 void exp_batch_set_state(exporter *e, exp_batch *b, exp_batch_state st);
 /* Adds references to the body into out (a struct evbuffer). 0 or -1. */
 int exp_batch_attach_body(exp_batch *b, void *out);
+/* READY -> FLIGHT: sends b through the pool; its answer is acted on
+ * (ack, reject, retry) when it comes. */
+void exp_batch_send(exporter *e, exp_batch *b);
 /* 2xx: observes latencies, counts SENT, done. */
 void exp_batch_ack(exporter *e, exp_batch *b);
 
@@ -203,20 +179,6 @@ void exp_batch_destroy(exp_batch *b);
 /* exp_free only: destroys live batches (before event_base_free, they own
  * timers) or, with zombies != 0, DONE batches libevent never released. */
 void exp_batch_free_all(exporter *e, int zombies);
-
-/* exp_http.c */
-int exp_endpoint_parse(const char *url, exp_endpoint *ep);
-void exp_endpoint_destroy(exp_endpoint *ep);
-int exp_http_init(exporter *e);     /* TLS context, DNS base, slots */
-/* Frees every connection; in-flight requests are abandoned (their
- * batches must be DONE or handled by the caller). */
-void exp_http_close_all(exporter *e);
-void exp_http_destroy(exporter *e); /* after the loop ended */
-/* Frees dead idle connections. */
-void exp_http_reap(exporter *e);
-/* READY -> FLIGHT. A failure to even start the request is handled as a
- * connection error (the batch goes to retry). */
-void exp_http_send(exporter *e, exp_batch *b);
 
 /* exp_circuit.c */
 int exp_circuit_init(exporter *e);      /* exp_new: config, timer */

@@ -37,7 +37,6 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,16 +77,6 @@ double exp_random(exporter *e)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-int exp_header_reserved(const char *name)
-{
-    static const char *const reserved[] = {"Host", "Content-Type", "Content-Length",
-                                           "Content-Encoding", "Transfer-Encoding",
-                                           "Connection", NULL};
-    for (const char *const *r = reserved; *r; r++)
-        if (strcasecmp(name, *r) == 0) return 1;
-    return 0;
-}
-
 /* Custom headers: no CR/LF anywhere, non-empty names; reserved names are
  * ignored with a warning. 0 or SW_EINVAL. */
 static int check_headers(const cfg *c)
@@ -119,7 +108,7 @@ static void send_ready(exporter *e)
         if (t == BRK_DENIED) return;
         exp_batch *b = exp_ready_pop(e);
         b->ticket = t;
-        exp_http_send(e, b);
+        exp_batch_send(e, b);
     }
 }
 
@@ -159,7 +148,7 @@ static void flush_open(exporter *e)
 static void pump(exporter *e)
 {
     if (e->stopped) return;
-    exp_http_reap(e);
+    exp_http_reap(e->pool);
     for (;;) {
         send_ready(e);
         int blocked = e->sink && exp_circuit_blocked(e);
@@ -225,11 +214,20 @@ static void give_up_all(exporter *e, const char *why)
     while (e->live) exp_give_up(e, e->live, why);
 }
 
+/* A request the pool closed before its answer: its breaker ticket is
+ * given back; the batch stays FLIGHT and is given up with the rest. */
+static void abandoned(void *ctx, void *arg)
+{
+    exp_batch *b = arg;
+    (void)ctx;
+    exp_circuit_forget(b->e, b);
+}
+
 /* Ends the loop: why == NULL after a complete drain, else the reason the
  * rest is given up. */
 static void finish_loop(exporter *e, const char *why)
 {
-    exp_http_close_all(e); /* abandons requests still in flight */
+    exp_http_close_all(e->pool, abandoned, e); /* requests in flight: unanswered */
     e->abandon = 1;        /* replay batches stay in the DLQ */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
@@ -296,16 +294,12 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
     e->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)e << 16) ^ 0x9E3779B97F4A7C15ULL;
-    if (exp_endpoint_parse(c->exporter.endpoint, &e->ep) != 0) {
-        LOG_ERROR("exporters.otlphttp.endpoint: cannot use \"%s\" (want http[s]://host[:port][/path])",
-                  c->exporter.endpoint ? c->exporter.endpoint : "");
-        goto fail;
-    }
     if (check_headers(c) != 0) goto fail;
     if (!(e->cctx = codec_cctx_new())) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = evbase_new())) goto fail;
-    if (exp_http_init(e) != 0) goto fail;
+    if (!(e->pool = exp_http_new(e->base, c, m))) goto fail;
+    e->n_conns = exp_http_size(e->pool);
     if (exp_circuit_init(e) != 0) goto fail;
     return e;
 fail:
@@ -407,7 +401,7 @@ void exp_free(exporter *e)
     if (e->started && !e->joined) exp_stop(e, 0);
     exp_spill_destroy(e);
     exp_replay_free(e);
-    exp_http_destroy(e);
+    exp_http_free(e->pool); /* before the base: it owns events */
     exp_batch_free_all(e, 0); /* only if never started: they own timers */
     if (e->wake_ev) event_free(e->wake_ev);
     if (e->pump_ev) event_free(e->pump_ev);
@@ -416,8 +410,6 @@ void exp_free(exporter *e)
     if (e->brk_ev) event_free(e->brk_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
     exp_batch_free_all(e, 1);
-    if (e->ssl) SSL_CTX_free(e->ssl);
-    exp_endpoint_destroy(&e->ep);
     codec_cctx_free(e->cctx);
     free(e);
 }
