@@ -74,7 +74,8 @@ void dlq_replay_drain(dlq_replay *r);
  * there), one ordered backlog of appends that found the DLQ's ring full
  * for the moment (appended again, in order, as completions free room),
  * and the DLQ's health as this producer saw it. An append the writer
- * fails (SW_EIO: ENOSPC, EIO, a read-only disk) marks the sink failing:
+ * fails (SW_EIO: ENOSPC, EIO, a read-only disk), or one dlq_append
+ * refuses for a reason other than room, marks the sink failing:
  * every further append is refused at once (SW_EIO, the caller keeps the
  * item) until DLQ_SINK_RETRY_MIN_MS passed; then one append goes through
  * as a probe; its success ends the failure, its failure doubles the wait

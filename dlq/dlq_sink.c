@@ -140,8 +140,13 @@ static int put(dlq_sink *s, sink_req *r)
         if (dlq_sink_blocked(s)) rc = SW_EIO;
         else r->probe = s->probe_out = 1;
     }
+    int tried = rc == 0;
     if (rc == 0) rc = append(s, r);
     if (rc == 0) return 0;
+    /* a refusal that is not about room (e.g. the DLQ reports its disk
+     * failing) counts as a failed write */
+    if (tried && rc != SW_EFULL && rc != SW_ETOOBIG && rc != SW_ECLOSED && rc != SW_ENOMEM)
+        failed(s, rc, r->probe);
     if (r->probe) r->probe = s->probe_out = 0;
     if (full_for_now(s, rc)) {
         sw_fifo_push(&s->backlog, r);
