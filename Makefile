@@ -45,6 +45,7 @@ $(BUILD)/.version: FORCE
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(VERSION_DEFS)' ]; then echo '$(VERSION_DEFS)' > $@; fi
 
 LIB_DIRS  := runtime config receivers/otlp processors queue dlq exporters/otlp
+LIB_DIRS  += pipeline
 LIB_DIRS  += receivers/filelog
 LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 PROTOS    := $(shell find proto -name '*.proto' | sort)

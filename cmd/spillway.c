@@ -1,15 +1,36 @@
 /* spillway — the collector's main().
  *
- * Threads: the main thread runs the ingest event_base (OTLP/HTTP receiver
- * and the self-telemetry server); the exporter owns the export thread. The
- * queue between them is the only hand-off. Shutdown order (SIGTERM/SIGINT):
- * stop the receiver's intake -> close the queue -> let the exporter drain
- * within service.shutdown_timeout -> free everything.
+ * Threads: the main thread runs the ingest event_base (OTLP/HTTP receiver,
+ * the pipeline stage it submits to, the self-telemetry server, signals);
+ * the exporter owns the export thread; the DLQ its writer thread. The queue
+ * between ingest and export is the only hand-off of live data.
+ *
+ * Shutdown (SIGTERM/SIGINT) never blocks the ingest loop: the signal only
+ * STARTS the drain, so /readyz keeps answering (503, pipeline "refusing"),
+ * intake keeps answering (503 + Retry-After), and a second signal is seen.
+ *   1. stop intake: pl_stop_intake (every request is refused 503), close
+ *      the queue (the exporter still pops);
+ *   2. drain (on the loop, polled every DRAIN_POLL_MS): wait until the
+ *      queue is empty and nothing is in flight, or service.shutdown_timeout
+ *      passed;
+ *   3. stop the exporter: a short-lived shutdown thread runs the blocking
+ *      exp_stop with the time left (it sends what is batched, then spills
+ *      what remains to the DLQ) and wakes the loop through done_ev;
+ *   4. back on the loop: answer requests still waiting for the DLQ
+ *      (pl_flush), close the listener, and leave the loop after one more
+ *      pass that sends the last answers; then sync the DLQ and free.
+ * A second SIGTERM/SIGINT during step 2 goes to step 3 at once with no time
+ * left: everything in memory is appended to the DLQ, then spillway exits 0.
+ * During step 3 the exporter is already giving up what it could not send
+ * within the time left; the second signal is logged and step 3 completes.
+ * SIGHUP (no reload yet), SIGUSR1, SIGUSR2 and SIGALRM are handled on the
+ * loop and never end the process.
  */
 #define LOG_COMPONENT "main"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <event2/thread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,8 +41,10 @@
 #include "dlq/dlq.h"
 #include "dlq/dlq_cmd.h"
 #include "exporters/otlp/exporter.h"
+#include "pipeline/pipeline.h"
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
+#include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
 #include "runtime/log.h"
@@ -34,12 +57,24 @@ typedef struct app {
     apq *queue;
     dlq *dlq;
     struct event_base *base;
+    pipeline *pl;
     receiver *rcv;
     telemetry *tel;
     exporter *exp;
     struct event *sigterm, *sigint;
-    int stopping;
+    struct event *sigother[4];  /* SIGHUP, SIGUSR1, SIGUSR2, SIGALRM */
+    struct event *drain_ev;     /* timer: polls the drain (step 2) */
+    struct event *done_ev;      /* activated by the shutdown thread (step 3 done) */
+    pthread_t stopper;          /* the shutdown thread, once started */
+    int stopper_started;
+    uint64_t stop_timeout_ms;   /* for the shutdown thread: exp_stop's timeout */
+    uint64_t lost;              /* set by the shutdown thread */
+    int64_t drain_deadline_ns;
+    int stopping;               /* 1: draining; 2: exporter stopping; 3: done */
 } app;
+
+#define DRAIN_POLL_MS 20
+#define PL_FLUSH_MS 5000
 
 static void usage(FILE *f)
 {
@@ -158,36 +193,111 @@ static int cmd_dlq(int argc, char **argv)
     return 2;
 }
 
+/* Shutdown thread: the blocking part of the stop (step 3). */
+static void *stopper_main(void *arg)
+{
+    app *a = arg;
+    a->lost = exp_stop(a->exp, a->stop_timeout_ms);
+    event_active(a->done_ev, EV_READ, 0);
+    return NULL;
+}
+
+/* Step 3: stops the exporter on the shutdown thread with timeout_ms left. */
+static void stop_exporter(app *a, uint64_t timeout_ms)
+{
+    if (a->stopping >= 2) return;
+    a->stopping = 2;
+    event_del(a->drain_ev);
+    a->stop_timeout_ms = timeout_ms;
+    LOG_INFO("stopping the exporter (%llu ms left to send what it holds)",
+             (unsigned long long)timeout_ms);
+    if (pthread_create(&a->stopper, NULL, stopper_main, a) == 0) {
+        a->stopper_started = 1;
+        return;
+    }
+    LOG_ERROR("cannot start the shutdown thread; stopping the exporter on the loop");
+    stopper_main(a);
+}
+
+/* Step 4, on the loop once the exporter stopped. */
+static void on_stopped(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    if (a->stopper_started) pthread_join(a->stopper, NULL);
+    a->stopper_started = 0;
+    a->stopping = 3;
+    if (a->lost)
+        LOG_WARN("shutdown: %llu items could be neither delivered nor stored",
+                 (unsigned long long)a->lost);
+    else
+        LOG_INFO("shutdown: queue drained");
+    pl_flush(a->pl, PL_FLUSH_MS);
+    rcv_stop_intake(a->rcv);
+    /* One more pass of the loop sends the last answers. */
+    struct timeval grace = {0, 200000};
+    event_base_loopexit(a->base, &grace);
+}
+
+/* Step 2: the queue drains while the exporter runs as usual. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    app *a = arg;
+    int64_t left = a->drain_deadline_ns - clock_mono_ns();
+    int idle = apq_items(a->queue) == 0 && atomic_load(&a->metrics->exp_in_flight) == 0;
+    if (idle || left <= 0) stop_exporter(a, left > 0 ? (uint64_t)left / 1000000 : 0);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     app *a = arg;
+    if (a->stopping == 1) {
+        LOG_WARN("second signal %d: storing what is left in the DLQ and exiting", (int)sig);
+        stop_exporter(a, 0);
+        return;
+    }
     if (a->stopping) {
-        LOG_WARN("second signal %d: exiting without waiting", (int)sig);
-        event_base_loopbreak(a->base);
+        LOG_WARN("signal %d: already stopping; the exporter is storing what it holds", (int)sig);
         return;
     }
     a->stopping = 1;
+    uint64_t ms = a->cfg->service.shutdown_timeout_ms;
     LOG_INFO("signal %d: stopping intake, draining queue (timeout %llu ms)", (int)sig,
-             (unsigned long long)a->cfg->service.shutdown_timeout_ms);
-    rcv_stop_intake(a->rcv);
+             (unsigned long long)ms);
+    pl_stop_intake(a->pl);
     apq_close(a->queue);
-    uint64_t lost = exp_stop(a->exp, a->cfg->service.shutdown_timeout_ms);
-    if (lost)
-        LOG_WARN("shutdown: %llu items could be neither delivered nor stored",
-                 (unsigned long long)lost);
+    a->drain_deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000;
+    struct timeval tick = {0, DRAIN_POLL_MS * 1000};
+    if (event_add(a->drain_ev, &tick) != 0) stop_exporter(a, ms);
+    else on_drain_tick(-1, 0, a);
+}
+
+/* Signals that must never end the process. */
+static void on_other_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (sig == SIGHUP)
+        LOG_WARN("SIGHUP: configuration reload is not supported yet; ignoring");
     else
-        LOG_INFO("shutdown: queue drained");
-    rcv_flush_spills(a->rcv, 5000);
-    /* One more pass of the loop sends the last answers. */
-    struct timeval grace = {0, 200000};
-    event_base_loopexit(a->base, &grace);
+        LOG_DEBUG("signal %d ignored", (int)sig);
 }
 
 static int ready_receiver(void *arg, char *detail, size_t len)
 {
     int ok = rcv_ready(arg);
     snprintf(detail, len, ok ? "accepting" : "stopped");
+    return ok;
+}
+
+static int ready_pipeline(void *arg, char *detail, size_t len)
+{
+    int ok = pl_ready(arg);
+    snprintf(detail, len, ok ? "accepting" : "refusing");
     return ok;
 }
 
@@ -252,13 +362,14 @@ static int app_start(app *a, const char *ready_file)
     }
     rc = SW_ENOMEM;
     a->exp = exp_new(a->cfg, a->queue, a->metrics);
-    a->rcv = a->exp ? rcv_new(a->base, a->cfg, a->queue, a->metrics) : NULL;
+    a->pl = a->exp ? pl_new(a->base, a->cfg, a->queue, a->dlq, a->metrics) : NULL;
+    a->rcv = a->pl ? rcv_new(a->base, a->cfg, a->pl, a->metrics) : NULL;
     if (!a->rcv) goto out;
-    if ((rc = rcv_set_dlq(a->rcv, a->dlq)) != 0) goto out;
     exp_set_dlq(a->exp, a->dlq);
     if ((rc = rcv_start(a->rcv)) != 0) goto out;
     if ((rc = exp_start(a->exp)) != 0) goto out;
     telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
+    telemetry_add_component(a->tel, "pipeline", ready_pipeline, a->pl);
     telemetry_add_component(a->tel, "queue", ready_queue, a->queue);
     telemetry_add_component(a->tel, "exporter", ready_exporter, a->exp);
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
@@ -267,6 +378,14 @@ static int app_start(app *a, const char *ready_file)
     if (!a->sigterm || !a->sigint) goto out;
     event_add(a->sigterm, NULL);
     event_add(a->sigint, NULL);
+    static const int others[4] = {SIGHUP, SIGUSR1, SIGUSR2, SIGALRM};
+    for (int i = 0; i < 4; i++) {
+        a->sigother[i] = evsignal_new(a->base, others[i], on_other_signal, a);
+        if (!a->sigother[i] || event_add(a->sigother[i], NULL) != 0) goto out;
+    }
+    a->drain_ev = event_new(a->base, -1, EV_PERSIST, on_drain_tick, a);
+    a->done_ev = event_new(a->base, -1, 0, on_stopped, a);
+    if (!a->drain_ev || !a->done_ev) goto out;
     rc = ready_file ? write_ready_file(a, ready_file) : 0;
 out:
     free(host);
@@ -275,13 +394,20 @@ out:
 
 static void app_free(app *a)
 {
-    if (a->exp && !a->stopping) exp_stop(a->exp, 0);
+    if (a->stopper_started) pthread_join(a->stopper, NULL);
+    exp_stop(a->exp, 0); /* no-op once stopped (or never started) */
     if (a->sigterm) event_free(a->sigterm);
     if (a->sigint) event_free(a->sigint);
+    for (int i = 0; i < 4; i++)
+        if (a->sigother[i]) event_free(a->sigother[i]);
+    if (a->drain_ev) event_free(a->drain_ev);
+    if (a->done_ev) event_free(a->done_ev);
     /* The DLQ completes every pending append before the ports go. */
     dlq_close(a->dlq);
+    pl_flush(a->pl, 0); /* answers what the DLQ completed */
     exp_free(a->exp);
     rcv_free(a->rcv);
+    pl_free(a->pl);
     telemetry_free(a->tel);
     if (a->base) event_base_free(a->base);
     apq_free(a->queue);
@@ -313,6 +439,11 @@ int main(int argc, char **argv)
     if (load_config(config, &a.cfg) != 0) return 1;
     log_setup((log_level)a.cfg->telemetry.log_level, a.cfg->telemetry.log_json);
     signal(SIGPIPE, SIG_IGN);
+    /* Until the loop handles them (app_start), these must not end the process. */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGALRM, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         LOG_ERROR("libevent threading support unavailable");
         cfg_free(a.cfg);

@@ -2,9 +2,11 @@
  *
  * Lifecycle (rcv_new/start/stop_intake/free) and the request handler. The
  * handler routes by path and method, hands the body to rcv_decode() (pure,
- * rcv_decode.c), pushes the protobuf as one item into the queue, and answers
- * with bodies from rcv_respond.c. Everything here runs on the ingest thread;
- * only rcv_ready() may be read from elsewhere.
+ * rcv_decode.c), submits the protobuf to the pipeline (pipeline/pipeline.h)
+ * and answers from the pipeline's outcome with bodies from rcv_respond.c —
+ * inside pl_submit(), or later when the pipeline waits for the DLQ (httpd
+ * keeps the request until its deferred answer). Everything here runs on the
+ * ingest thread; only rcv_ready() may be read from elsewhere.
  *
  * httpd enforces the HTTP limits: a body over max_request_body_size
  * (Content-Length, or a chunked body as soon as it passes the cap) is not
@@ -25,9 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dlq/dlq.h"
-#include "processors/card_proc.h"
-#include "processors/prio.h"
 #include "receivers/otlp/rcv_decode.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/buf.h"
@@ -43,13 +42,7 @@
 struct receiver {
     struct event_base *base;          /* borrowed */
     const cfg *c;                     /* borrowed */
-    apq *q;                           /* borrowed */
-    prio *prio;                       /* owned: the priority classifier */
-    card *card;                       /* owned: cardinality limiter, or NULL */
-    dlq_port *dport;                  /* owned: spill port into the DLQ, or NULL */
-    struct event *port_ev;            /* owned: dispatches port completions */
-    struct spill_ctx *cur;            /* the request being queued (spill hook) */
-    unsigned pending;                 /* requests waiting for DLQ completions */
+    pipeline *pl;                     /* borrowed */
     sw_metrics *m;                    /* borrowed, may be NULL */
     httpd *http;                      /* owned */
     size_t cap;                       /* max_request_body_size */
@@ -124,147 +117,40 @@ static void refuse_decode(receiver *r, httpd_req *req, int sig,
     send_reply(r, req, sig, &rp);
 }
 
-/* Classifies the request into one item per priority class (the original
- * bytes when it is all one class) and queues them. 0 (queued or spilled),
- * or SW_EFULL / SW_ECLOSED / SW_ENOMEM / SW_EDECODE with nothing queued. */
-static int enqueue(receiver *r, int sig, const uint8_t *pb, size_t len, uint32_t items)
-{
-    item *its[CLASS_COUNT];
-    size_t n = 0, taken = 0;
-    int rc = prio_items(r->prio, (sw_signal)sig, pb, len, items, clock_mono_ns(), its, &n);
-    if (rc != 0) return rc;
-    rc = apq_push_all(r->q, its, n, &taken);
-    if (rc < 0)
-        for (size_t i = taken; i < n; i++) item_free(its[i]);
-    return rc < 0 ? rc : 0;
-}
-
-/* Metrics only: runs the cardinality limiter. Sets pb, len and items to what
- * goes on (the original bytes, or the rewritten request in cr->out) and
- * reports drops in cr. Fails open: on an internal error the original
- * request goes on unchanged. */
-static void limit_cardinality(receiver *r, card_result *cr, const uint8_t **pb, size_t *len,
-                              uint32_t *items)
-{
-    if (card_process(r->card, *pb, *len, clock_mono_ns(), cr) != 0) {
-        LOG_WARN_RL(10, "cardinality limiter failed on a request; forwarding it unchanged");
-        card_result_destroy(cr);
-        return;
-    }
-    if (cr->unchanged) return;
-    *pb = cr->out.data;
-    *len = cr->out.len;
-    *items = cr->points_out;
-}
-
 /* Refusal after a successful decode: shutdown, queue full, no memory. */
-static void refuse_push(receiver *r, httpd_req *req, int sig,
-                        rcv_content_type ct, uint32_t items, int err)
+static void refuse_push(receiver *r, httpd_req *req, int sig, rcv_content_type ct,
+                        const pl_outcome *o)
 {
-    reply rp = {503, ct, RCV_GRPC_UNAVAILABLE, "queue full", 1, 0};
-    int reason = RCV_REFUSE_QUEUE_FULL;
-    if (err == SW_ECLOSED) {
-        rp.msg = "shutting down";
-        rp.close = 1;
-        reason = RCV_REFUSE_SHUTDOWN;
-    } else if (err == SW_ENOMEM) {
-        rp.msg = "out of memory";
-    }
-    count_refused(r, sig, reason, items);
-    LOG_WARN_RL(10, "refused %s request (%u items): 503 %s", sw_signal_name((sw_signal)sig),
-                items, rp.msg);
+    reply rp = {503, ct, RCV_GRPC_UNAVAILABLE, o->message ? o->message : "unavailable", 1, 0};
+    rp.close = o->status == PL_REFUSED_SHUTDOWN;
     send_reply(r, req, sig, &rp);
 }
 
-/* A request with items handed to the DLQ is answered only when the DLQ
- * reports them written (fsync'd with dlq.fsync: always): 200 when all were
- * stored, 503 + Retry-After when any was not. libevent keeps an unanswered
- * request alive even if its client goes away (the reply is then dropped). */
-typedef struct spill_wait {
+/* A request on its way through the pipeline, until its outcome. */
+typedef struct pending_req {
     receiver *r;
     httpd_req *req;
     int sig;
     rcv_content_type ct;
-    uint32_t items;
-    int64_t rejected;
-    char msg[CARD_MSG_MAX];
-    unsigned outstanding;    /* appends not yet completed */
-    int issued;              /* every item of the request was handed on */
-    int failed;              /* an item was refused or not stored */
-} spill_wait;
+} pending_req;
 
-typedef struct spill_ctx {
-    httpd_req *req;
-    int sig;
-    rcv_content_type ct;
-    spill_wait *wait;        /* created by the first spilled item */
-} spill_ctx;
-
-static void spill_finish(spill_wait *w)
+/* pl_done_fn: answers the request from the pipeline's outcome (counted
+ * there). */
+static void on_outcome(void *arg, const pl_outcome *o)
 {
-    receiver *r = w->r;
-    if (w->failed) {
-        refuse_push(r, w->req, w->sig, w->ct, w->items, SW_EFULL);
+    pending_req *pr = arg;
+    receiver *r = pr->r;
+    if (o->status == PL_ACCEPTED) {
+        reply ok = {200, pr->ct, 0, NULL, 0, 0, o->rejected, o->message};
+        send_reply(r, pr->req, pr->sig, &ok);
+    } else if (o->status == PL_REFUSED_DECODE) {
+        reply rp = {400, pr->ct, RCV_GRPC_INVALID_ARGUMENT,
+                    o->message ? o->message : "malformed request", 0, 0};
+        send_reply(r, pr->req, pr->sig, &rp);
     } else {
-        if (r->m) metrics_add(&r->m->rcv_items[w->sig], w->items);
-        reply ok = {200, w->ct, 0, NULL, 0, 0, w->rejected, w->rejected ? w->msg : NULL};
-        send_reply(r, w->req, w->sig, &ok);
+        refuse_push(r, pr->req, pr->sig, pr->ct, o);
     }
-    r->pending--;
-    free(w);
-}
-
-static void spill_done(void *arg, item *it, int status)
-{
-    spill_wait *w = arg;
-    if (status != 0) {
-        LOG_WARN_RL(10, "DLQ could not store a spilled item: %s", sw_strerror(status));
-        item_free(it);
-        w->failed = 1;
-    }
-    if (--w->outstanding == 0 && w->issued) spill_finish(w);
-}
-
-/* apq spill interface: hands an item the memory queue will not take to the
- * DLQ. Runs inside apq_push_all() on the ingest thread. */
-static int spill_to_dlq(void *arg, item *it)
-{
-    receiver *r = arg;
-    spill_ctx *ctx = r->cur;
-    if (!r->dport || !ctx) return SW_EFULL;
-    if (!ctx->wait) {
-        ctx->wait = calloc(1, sizeof *ctx->wait);
-        if (!ctx->wait) return SW_ENOMEM;
-        ctx->wait->r = r;
-        ctx->wait->req = ctx->req;
-        ctx->wait->sig = ctx->sig;
-        ctx->wait->ct = ctx->ct;
-        r->pending++;
-    }
-    int rc = dlq_append(r->dport, it, spill_done, ctx->wait);
-    if (rc == 0) ctx->wait->outstanding++;
-    return rc;
-}
-
-/* After enqueue: if items went to the DLQ, the answer waits for them.
- * Returns 1 when the request is now owned by the spill wait. */
-static int spill_defer(receiver *r, spill_ctx *ctx, int rc, uint32_t items,
-                       const card_result *cr)
-{
-    spill_wait *w = ctx->wait;
-    if (!w) return 0;
-    if (w->outstanding == 0) { /* the DLQ refused the first item */
-        r->pending--;
-        free(w);
-        ctx->wait = NULL;
-        return 0;
-    }
-    w->items = items;
-    w->rejected = (int64_t)cr->rejected_points;
-    if (cr->rejected_points) snprintf(w->msg, sizeof w->msg, "%s", cr->message);
-    w->failed = rc != 0;
-    w->issued = 1;
-    return 1;
+    free(pr);
 }
 
 static void handle_export(receiver *r, httpd_req *req, int sig,
@@ -276,44 +162,25 @@ static void handle_export(receiver *r, httpd_req *req, int sig,
     rcv_request_info info = {(sw_signal)sig, ct,
                              rcv_parse_encoding(httpd_req_header(req, "Content-Encoding"))};
     rcv_result res;
-    card_result cr = {0}; /* before the first goto: destroyed at done */
-    spill_ctx ctx = {req, sig, ct, NULL};
     if (rcv_decode(&info, body, len, r->cap, &res) != 0) {
         refuse_decode(r, req, sig, ct, &res);
         goto done;
     }
-    int rc = atomic_load(&r->accepting) ? 0 : SW_ECLOSED;
-    const uint8_t *pb = res.pb;
-    size_t pb_len = res.pb_len;
-    uint32_t items = res.items;
-    if (rc == 0 && sig == SIG_METRICS && r->card && items > 0)
-        limit_cardinality(r, &cr, &pb, &pb_len, &items);
-    if (rc == 0 && items > 0) {
-        r->cur = &ctx;
-        rc = enqueue(r, sig, pb, pb_len, items);
-        r->cur = NULL;
-        if (spill_defer(r, &ctx, rc, items, &cr)) goto done;
-    }
-    if (rc == SW_EDECODE) {
-        res.http_status = 400;
-        res.grpc_code = RCV_GRPC_INVALID_ARGUMENT;
-        snprintf(res.message, sizeof res.message, "malformed request");
-        res.reason = RCV_REFUSE_DECODE;
-        refuse_decode(r, req, sig, ct, &res);
+    pending_req *pr = atomic_load(&r->accepting) ? malloc(sizeof *pr) : NULL;
+    if (!pr) {
+        int stopped = !atomic_load(&r->accepting);
+        pl_outcome o = {stopped ? PL_REFUSED_SHUTDOWN : PL_REFUSED_NOMEM, res.items, 0,
+                        stopped ? "shutting down" : "out of memory", 1};
+        count_refused(r, sig, stopped ? RCV_REFUSE_SHUTDOWN : RCV_REFUSE_QUEUE_FULL, res.items);
+        LOG_WARN_RL(10, "refused %s request (%u items): 503 %s",
+                    sw_signal_name((sw_signal)sig), res.items, o.message);
+        refuse_push(r, req, sig, ct, &o);
         goto done;
     }
-    if (rc != 0) {
-        refuse_push(r, req, sig, ct, items, rc);
-        goto done;
-    }
-    if (r->m) metrics_add(&r->m->rcv_items[sig], items);
-    LOG_DEBUG("accepted %s request: %u items, %zu bytes", sw_signal_name((sw_signal)sig),
-              items, pb_len);
-    reply ok = {200, ct, 0, NULL, 0, 0, (int64_t)cr.rejected_points,
-                cr.rejected_points ? cr.message : NULL};
-    send_reply(r, req, sig, &ok);
+    *pr = (pending_req){r, req, sig, ct};
+    pl_request rq = {(sw_signal)sig, res.pb, res.pb_len, res.items, clock_mono_ns(), NULL};
+    pl_submit(r->pl, &rq, on_outcome, pr);
 done:
-    card_result_destroy(&cr);
     rcv_result_destroy(&res);
 }
 
@@ -345,44 +212,20 @@ static void on_request(httpd_req *req, void *arg)
     handle_export(r, req, sig, ct);
 }
 
-static card *make_card(const cfg *c, sw_metrics *m)
+receiver *rcv_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metrics *m)
 {
-    card_config cc;
-    card_config_default(&cc);
-    cc.max_keys = c->cardinality.max_keys;
-    cc.aggregate_threshold = c->cardinality.aggregate_threshold;
-    cc.drop_threshold = c->cardinality.drop_threshold;
-    cc.key_ttl_ns = (int64_t)c->cardinality.key_ttl_ms * 1000000;
-    return card_new(&cc, m);
-}
-
-receiver *rcv_new(struct event_base *base, const cfg *c, apq *q, sw_metrics *m)
-{
-    char err[256];
-    if (!base || !c || !q) return NULL;
+    if (!base || !c || !pl) return NULL;
     receiver *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->base = base;
     r->c = c;
-    r->q = q;
+    r->pl = pl;
     r->m = m;
-    r->prio = prio_from_cfg(c, err, sizeof err);
-    if (!r->prio) {
-        LOG_ERROR("priority rules: %s", err);
-        goto fail;
-    }
-    if (c->cardinality.enabled && !(r->card = make_card(c, m))) {
-        LOG_ERROR("cannot create the cardinality limiter");
-        goto fail;
-    }
     uint64_t cap = c->receiver.http_max_request_body_size;
     r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
     atomic_init(&r->accepting, 0);
     buf_init(&r->rsp, RCV_RSP_MAX);
     return r;
-fail:
-    rcv_free(r);
-    return NULL;
 }
 
 int rcv_start(receiver *r)
@@ -420,35 +263,6 @@ out:
 
 uint16_t rcv_http_port(const receiver *r) { return r->port; }
 
-static void on_port(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    dlq_port_dispatch(arg);
-}
-
-int rcv_set_dlq(receiver *r, dlq *d)
-{
-    r->dport = dlq_port_new(d);
-    if (!r->dport) return SW_ENOMEM;
-    r->port_ev = event_new(r->base, dlq_port_fd(r->dport), EV_READ | EV_PERSIST, on_port,
-                           r->dport);
-    if (!r->port_ev || event_add(r->port_ev, NULL) != 0) return SW_ENOMEM;
-    apq_spill sp = {spill_to_dlq, r};
-    apq_set_spill(r->q, &sp);
-    return 0;
-}
-
-void rcv_flush_spills(receiver *r, uint64_t timeout_ms)
-{
-    if (!r || !r->dport) return;
-    int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
-    dlq_port_dispatch(r->dport);
-    while (r->pending && clock_mono_ns() < deadline) dlq_port_wait(r->dport, 50);
-    if (r->pending)
-        LOG_WARN("%u spilled requests still unanswered at shutdown", r->pending);
-}
-
 void rcv_stop_intake(receiver *r)
 {
     if (!r) return;
@@ -463,12 +277,7 @@ int rcv_ready(const receiver *r) { return r ? atomic_load(&r->accepting) : 0; }
 void rcv_free(receiver *r)
 {
     if (!r) return;
-    if (r->dport) dlq_port_dispatch(r->dport); /* answer what the DLQ completed */
     httpd_free(r->http);
-    card_free(r->card);
-    prio_free(r->prio);
-    if (r->port_ev) event_free(r->port_ev);
-    dlq_port_free(r->dport);
     buf_destroy(&r->rsp);
     free(r);
 }

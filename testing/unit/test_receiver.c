@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "google/rpc/status.pb-c.h"
+#include "pipeline/pipeline.h"
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
 #include "runtime/buf.h"
@@ -48,6 +49,7 @@ typedef struct fixture {
     cfg c;
     sw_metrics *m;
     apq *q;
+    pipeline *pl;
     receiver *r;
     pthread_t loop;
     uint16_t port;
@@ -70,8 +72,9 @@ static void fx_start(fixture *f, uint64_t max_body, uint64_t queue_bytes)
     f->c.receiver.http_read_timeout_ms = 5000;
     f->m = metrics_new();
     f->q = test_apq_new(queue_bytes, f->m);
-    f->r = rcv_new(f->base, &f->c, f->q, f->m);
-    TH_ASSERT(f->m && f->q && f->r);
+    f->pl = f->q ? pl_new(f->base, &f->c, f->q, NULL, f->m) : NULL;
+    f->r = f->pl ? rcv_new(f->base, &f->c, f->pl, f->m) : NULL;
+    TH_ASSERT(f->m && f->q && f->pl && f->r);
     TH_ASSERT_EQ_INT(rcv_ready(f->r), 0);
     TH_ASSERT_EQ_INT(rcv_start(f->r), 0);
     TH_ASSERT_EQ_INT(rcv_ready(f->r), 1);
@@ -96,6 +99,7 @@ static void fx_stop(fixture *f)
         event_base_loopbreak(f->base);
     pthread_join(f->loop, NULL);
     rcv_free(f->r);
+    pl_free(f->pl);
     apq_free(f->q);
     metrics_free(f->m);
     event_base_free(f->base);
@@ -531,8 +535,9 @@ static void t_read_timeout(void)
     f.c.receiver.http_read_timeout_ms = 100;
     f.m = metrics_new();
     f.q = test_apq_new(MiB, f.m);
-    f.r = rcv_new(f.base, &f.c, f.q, f.m);
-    TH_ASSERT(f.base && f.m && f.q && f.r);
+    f.pl = f.q ? pl_new(f.base, &f.c, f.q, NULL, f.m) : NULL;
+    f.r = f.pl ? rcv_new(f.base, &f.c, f.pl, f.m) : NULL;
+    TH_ASSERT(f.base && f.m && f.q && f.pl && f.r);
     TH_ASSERT_EQ_INT(rcv_start(f.r), 0);
     f.port = rcv_http_port(f.r);
     TH_ASSERT_EQ_INT(pthread_create(&f.loop, NULL, loop_main, &f), 0);
@@ -639,13 +644,18 @@ static void t_bad_endpoint(void)
     c.receiver.http_endpoint = "no-port-here";
     c.receiver.http_max_request_body_size = MiB;
     apq *q = test_apq_new(MiB, NULL);
-    receiver *r = rcv_new(base, &c, q, NULL);
+    pipeline *pl = pl_new(base, &c, q, NULL, NULL);
+    TH_ASSERT(pl != NULL);
+    TH_ASSERT(rcv_new(base, &c, NULL, NULL) == NULL);
+    receiver *r = rcv_new(base, &c, pl, NULL);
     TH_ASSERT(r != NULL);
     TH_ASSERT(rcv_start(r) != 0);
     TH_ASSERT_EQ_INT(rcv_ready(r), 0);
     rcv_stop_intake(r);
     rcv_free(r);
     rcv_free(NULL);
+    pl_free(pl);
+    pl_free(NULL);
     apq_free(q);
     event_base_free(base);
 }
