@@ -191,6 +191,8 @@ static void consider(filelog *fl, const char *path)
         LOG_WARN_RL(60, "max_open_files (%u) reached: %s waits", fl->c->filelog.max_open_files, path);
         return;
     }
+    for (fl_file *g = fl->files; g; g = g->next) /* its predecessor: rotated just now? */
+        if (g->fd >= 0 && g->state == FS_ACTIVE && strcmp(g->path, path) == 0) fl_file_check(g);
     fl_file *prev = draining_at(fl, path);
     if ((f = file_open(fl, path, fl->first_scan ? -1 : (prev ? 0 : -1))) == NULL) return;
     f->seen = 1;
@@ -456,8 +458,9 @@ void fl_file_check(fl_file *f)
     }
     int gone = stat(f->path, &st) != 0;
     if (gone || (uint64_t)st.st_ino != f->ino || (uint64_t)st.st_dev != f->dev || fst.st_nlink == 0) {
-        if (!gone) FL_COUNT(fl, fl_rotations, 1);
-        LOG_DEBUG("%s was %s; finishing it", f->path, gone ? "removed" : "rotated");
+        /* Still linked somewhere: renamed away (rotation); else deleted. */
+        if (fst.st_nlink > 0) FL_COUNT(fl, fl_rotations, 1);
+        LOG_DEBUG("%s was %s; finishing it", f->path, fst.st_nlink ? "rotated" : "removed");
         f->state = FS_DRAINING;
         f->last_size = (uint64_t)fst.st_size;
         f->more = 1;
