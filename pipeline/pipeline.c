@@ -23,6 +23,13 @@
  *           only copy that arrives.
  * So no request is ever split between memory and the DLQ, and no part of a
  * refused request is forwarded.
+ *
+ * TRACKING (rq->trk). Every item made from a tracked request gets a
+ * reference before it is handed on: the memory items (settled by the
+ * exporter), or the one DLQ record (settled by the DLQ when stored). Items
+ * memory did not take release theirs at once — without failing the tracker
+ * when the request goes on to the DLQ, as failed when it is refused — so a
+ * refused request holds no reference when its callback runs.
  */
 #include "pipeline/pipeline.h"
 
@@ -41,6 +48,7 @@
 #include "queue/apq.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "runtime/item_track.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 
@@ -68,6 +76,7 @@ typedef struct pl_wait {
     sw_signal sig;
     uint32_t items;
     int64_t rejected;
+    struct item_tracker *trk;  /* the request's tracker, or NULL (borrowed) */
     char msg[CARD_MSG_MAX];
 } pl_wait;
 
@@ -106,25 +115,31 @@ static pl_status status_of(int rc)
 /* ---- admission ----------------------------------------------------------- */
 
 /* Memory: the request's items, all or none. 0 (queued), SW_EFULL (does not
- * fit below the spill threshold: nothing queued), or another negative code. */
-static int admit_memory(pipeline *p, sw_signal sig, const uint8_t *pb, size_t len,
-                        uint32_t items, const prio_result *pr, int64_t recv_ns)
+ * fit below the spill threshold: nothing queued), or another negative code.
+ * Items not taken release their tracker reference (as failed unless the
+ * request may still go to the DLQ: dlq_next) and are freed. */
+static int admit_memory(pipeline *p, const pl_wait *w, const uint8_t *pb, size_t len,
+                        const prio_result *pr, int64_t recv_ns, int dlq_next)
 {
     item *its[CLASS_COUNT] = {0};
     size_t n = 0, taken = 0;
     int rc;
     if (pr->single) {
-        its[0] = item_new(sig, pr->klass, items, recv_ns, pb, len);
+        its[0] = item_new(w->sig, pr->klass, w->items, recv_ns, pb, len);
         n = its[0] ? 1 : 0;
         rc = its[0] ? 0 : SW_ENOMEM;
     } else {
         item *per[CLASS_COUNT];
-        rc = prio_split(p->prio, sig, pb, len, pr, recv_ns, per);
+        rc = prio_split(p->prio, w->sig, pb, len, pr, recv_ns, per);
         for (int k = 0; rc == 0 && k < CLASS_COUNT; k++)
             if (per[k]) its[n++] = per[k];
     }
+    for (size_t i = 0; w->trk && i < n; i++) item_track_attach(its[i], w->trk);
     if (rc == 0) rc = apq_push_all(p->q, its, n, &taken);
-    for (size_t i = taken; i < n; i++) item_free(its[i]);
+    for (size_t i = taken; i < n; i++) {
+        item_settle(its[i], !(rc == SW_EFULL && dlq_next));
+        item_free(its[i]);
+    }
     return rc < 0 ? rc : 0;
 }
 
@@ -138,7 +153,7 @@ static void on_stored(void *arg, item *it, int status)
     } else {
         LOG_WARN_RL(10, "DLQ could not store a %s request: %s", sw_signal_name(w->sig),
                     sw_strerror(status));
-        item_free(it);
+        item_free(it); /* settles its reference as failed */
         refuse_done(p, w->sig, PL_REFUSED_FULL, w->items, w->cb, w->arg);
     }
     free(w);
@@ -153,9 +168,10 @@ static int admit_dlq(pipeline *p, pl_wait *w, const uint8_t *pb, size_t len,
     if (!p->port) return SW_EFULL;
     item *it = item_new(w->sig, klass, w->items, recv_ns, pb, len);
     if (!it) return SW_ENOMEM;
+    if (w->trk) item_track_attach(it, w->trk);
     int rc = dlq_append(p->port, it, on_stored, w);
     if (rc != 0) {
-        item_free(it);
+        item_free(it); /* settles its reference as failed */
         return rc == SW_ETOOBIG ? SW_EFULL : rc;
     }
     p->pending++;
@@ -168,7 +184,7 @@ static void admit(pipeline *p, pl_wait *w, const uint8_t *pb, size_t len, int64_
 {
     prio_result pr;
     int rc = prio_classify(p->prio, w->sig, pb, len, &pr);
-    if (rc == 0) rc = admit_memory(p, w->sig, pb, len, w->items, &pr, recv_ns);
+    if (rc == 0) rc = admit_memory(p, w, pb, len, &pr, recv_ns, p->port != NULL);
     if (rc == 0) {
         LOG_DEBUG("accepted %s request: %u items, %zu bytes", sw_signal_name(w->sig), w->items,
                   len);
@@ -212,7 +228,7 @@ static void limit_cardinality(pipeline *p, card_result *cr, pl_wait *w, const ui
 
 void pl_submit(pipeline *p, const pl_request *rq, pl_done_fn cb, void *arg)
 {
-    pl_wait w = {p, cb, arg, rq->sig, rq->items, 0, ""};
+    pl_wait w = {p, cb, arg, rq->sig, rq->items, 0, rq->trk, ""};
     card_result cr = {0};
     const uint8_t *pb = rq->pb;
     size_t len = rq->len;

@@ -22,6 +22,7 @@
 #include "pipeline/pipeline.h"
 #include "queue/apq.h"
 #include "runtime/clock.h"
+#include "runtime/item_track.h"
 #include "runtime/metrics.h"
 #include "testing/lib/th_otlp.h"
 #include "testing/lib/th_proc.h"
@@ -419,6 +420,94 @@ static void t_cardinality_rejects(void)
     fx_stop(&f);
 }
 
+/* ---- delivery tracking ---- */
+
+typedef struct trk_seen {
+    int calls, failed;
+} trk_seen;
+
+static void on_tracked(void *arg, int failed)
+{
+    trk_seen *t = arg;
+    t->calls++;
+    t->failed = failed;
+}
+
+static void submit_tracked(fixture *f, const th_otlp *d, item_tracker *trk, seen *s)
+{
+    memset(s, 0, sizeof *s);
+    pl_request rq = {d->sig, d->pb, d->pb_len, (uint32_t)d->items, clock_mono_ns(), trk};
+    pl_submit(f->pl, &rq, on_done, s);
+}
+
+/* Memory: every split item holds a reference; the tracker settles when the
+ * last one is delivered. DLQ: the record settles it when stored; a write
+ * failure leaves no reference behind and the tracker reports failure. */
+static void t_tracking(void)
+{
+    fixture f;
+    th_otlp *d = mixed(80, 10);
+    fx_start(&f, 64 * 1024, 1);
+    track_box *box = track_box_new(f.base);
+    TH_ASSERT(box);
+    seen s;
+    trk_seen ts[3] = {{0, 0}, {0, 0}, {0, 0}};
+
+    item_tracker *t = item_tracker_new(box, on_tracked, &ts[0]);
+    TH_ASSERT(t);
+    submit_tracked(&f, d, t, &s);
+    TH_ASSERT_EQ_INT(s.o.status, PL_ACCEPTED);
+    item_tracker_release(t, 0); /* the creator's reference */
+    TH_ASSERT_EQ_INT(apq_items(f.q), 2);
+    item *a = apq_pop(f.q), *b = apq_pop(f.q);
+    TH_ASSERT(a && b && a->trk == t && b->trk == t);
+    item_settle(a, 0);
+    item_free(a);
+    track_box_dispatch(box);
+    TH_ASSERT_EQ_INT(ts[0].calls, 0); /* one item still out */
+    item_settle(b, 0);
+    item_free(b);
+    track_box_dispatch(box);
+    TH_ASSERT_EQ_INT(ts[0].calls, 1);
+    TH_ASSERT_EQ_INT(ts[0].failed, 0);
+
+    /* fill memory to its threshold: the next requests go to the DLQ */
+    th_otlp *filler = single("cart", 81, 50);
+    for (int i = 0; i < 1000 && apq_fill_ratio(f.q) < 0.95; i++) {
+        submit(&f, filler, &s);
+        TH_ASSERT(s.calls == 1 && s.o.status == PL_ACCEPTED);
+    }
+    t = item_tracker_new(box, on_tracked, &ts[1]);
+    TH_ASSERT(t);
+    submit_tracked(&f, d, t, &s);
+    TH_ASSERT_EQ_INT(s.calls, 0);
+    item_tracker_release(t, 0);
+    TH_ASSERT_EQ_INT(pl_flush(f.pl, 10000), 0);
+    TH_ASSERT_EQ_INT(s.o.status, PL_ACCEPTED);
+    track_box_dispatch(box);
+    TH_ASSERT_EQ_INT(ts[1].calls, 1); /* stored: settled by the DLQ */
+    TH_ASSERT_EQ_INT(ts[1].failed, 0);
+
+    atomic_store(&fail_writes, 1);
+    t = item_tracker_new(box, on_tracked, &ts[2]);
+    TH_ASSERT(t);
+    submit_tracked(&f, d, t, &s);
+    TH_ASSERT_EQ_INT(pl_flush(f.pl, 10000), 0);
+    TH_ASSERT_EQ_INT(s.o.status, PL_REFUSED_FULL);
+    track_box_dispatch(box);
+    TH_ASSERT_EQ_INT(ts[2].calls, 0); /* only the creator's reference is left */
+    item_tracker_release(t, 0);
+    track_box_dispatch(box);
+    TH_ASSERT_EQ_INT(ts[2].calls, 1);
+    TH_ASSERT_EQ_INT(ts[2].failed, 1);
+    TH_ASSERT_EQ_INT(track_box_live(box), 0);
+    track_box_free(box);
+    th_otlp_free(d);
+    th_otlp_free(filler);
+    fx_stop(&f);
+    th_rmtree(f.dir);
+}
+
 int main(void)
 {
     TH_RUN(t_memory_single_and_mixed);
@@ -429,5 +518,6 @@ int main(void)
     TH_RUN(t_dlq_full_refuses_at_once);
     TH_RUN(t_stop_intake);
     TH_RUN(t_cardinality_rejects);
+    TH_RUN(t_tracking);
     return th_done();
 }
