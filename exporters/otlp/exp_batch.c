@@ -4,7 +4,11 @@
  * are one valid Export*ServiceRequest. Sealing compresses them into one body
  * (gzip level 6 / zstd level 3) or, with compression none, leaves them where
  * they are: the request body then references each item's bytes. A retry
- * resends exactly the same bytes. Export thread only.
+ * resends exactly the same bytes. Items keep their delivery trackers
+ * (runtime/item_track.h) while their batch is in flight: a 2xx settles
+ * each as delivered; items handed to the DLQ are settled by it once
+ * stored; an item freed without either is settled as failed by
+ * item_free(). Export thread only.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
@@ -16,6 +20,7 @@
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
+#include "runtime/item_track.h"
 #include "runtime/log.h"
 
 static struct timeval ms_tv(uint64_t ms)
@@ -197,6 +202,8 @@ item *exp_batch_take_items(exporter *e, exp_batch *b)
                              it->count);
                 continue;
             }
+            cp->trk = it->trk; /* the copy carries the delivery reference on */
+            it->trk = NULL;
             *tail = cp;
             tail = &cp->next;
         }
@@ -306,7 +313,10 @@ int exp_batch_attach_body(exp_batch *b, void *out)
 void exp_batch_ack(exporter *e, exp_batch *b)
 {
     int64_t now = clock_mono_ns();
-    for (item *it = b->head; it; it = it->next) metrics_observe_latency(e->m, now - it->recv_ns);
+    for (item *it = b->head; it; it = it->next) {
+        metrics_observe_latency(e->m, now - it->recv_ns);
+        item_settle(it, 0); /* delivered: its producer may move on */
+    }
     metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_SENT], b->n_records);
     if (b->replay) exp_replay_acked(e, b);
     exp_batch_done(e, b);

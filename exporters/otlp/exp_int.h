@@ -128,6 +128,7 @@ struct exporter {
     struct event *wake_ev, *pump_ev, *stop_ev, *deadline_ev;
     pthread_t thread;
     int started;               /* thread created */
+    int failed;                /* exp_start failed: only exp_free is left */
     int joined;                /* thread joined by exp_stop */
     int stopped;               /* export thread: loop finished */
     _Atomic int healthy;
@@ -151,6 +152,7 @@ struct exporter {
     exp_backlog backlog;       /* give-ups waiting for room in the DLQ ring */
     uint64_t spilled_items_total;      /* appends completed (stored) */
     uint64_t spill_failed_items_total; /* refused or failed: dropped */
+    size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
     int abandon;               /* stop deadline: replay batches are let go */
     exp_rej *rej_head, *rej_tail;      /* refused items waiting for ring room */
     uint64_t rejected_kept_total;      /* refused items stored in rejected/ */

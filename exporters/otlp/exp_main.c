@@ -314,37 +314,58 @@ void exp_set_dlq(exporter *e, dlq *d)
     if (!e->started) e->dlq = d;
 }
 
-int exp_start(exporter *e)
+/* The export thread's own events (the queue's wake-up, pump, stop, stop
+ * deadline). 0 or SW_ENOMEM / SW_EIO. */
+static int start_events(exporter *e)
 {
-    sigset_t all, old;
-    if (e->started) return SW_EINVAL;
-    if (e->dlq && !e->port) {
-        int rc = exp_spill_start(e);
-        if (rc == 0) rc = exp_replay_start(e);
-        if (rc != 0) return rc;
-    }
     e->wake_ev = event_new(e->base, apq_wake_fd(e->q), EV_READ | EV_PERSIST, wake_cb, e);
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
     e->deadline_ev = evtimer_new(e->base, deadline_cb, e);
     if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev) return SW_ENOMEM;
-    if (event_add(e->wake_ev, NULL) != 0) return SW_EIO;
+    if (event_add(e->wake_ev, NULL) != 0) {
+        LOG_ERROR("cannot watch the queue's wake-up descriptor");
+        return SW_EIO;
+    }
     event_active(e->pump_ev, EV_READ, 0); /* items queued before the start */
+    return 0;
+}
+
+static int start_thread(exporter *e)
+{
+    sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to main */
     int rc = pthread_create(&e->thread, NULL, thread_main, e);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         LOG_ERROR("cannot start the export thread: %s", strerror(rc));
-        exp_replay_stop_thread(e);
         return SW_EIO;
     }
+    return 0;
+}
+
+/* Everything that can fail is set up before the replay thread starts, and
+ * a failure stops what was started: after a failed exp_start no thread of
+ * the exporter runs, so the caller may close the DLQ (then exp_free). */
+int exp_start(exporter *e)
+{
+    if (e->started || e->failed) return SW_EINVAL;
+    int rc = start_events(e);
+    if (rc == 0 && e->dlq) rc = exp_spill_start(e);
+    if (rc == 0 && e->dlq) rc = exp_replay_start(e);
+    if (rc == 0) rc = start_thread(e);
+    if (rc != 0) goto fail;
     e->started = 1;
     LOG_INFO("exporting to %s (compression %s, %u connections, batch %llu bytes / %llu ms)",
              e->c->exporter.endpoint, comp_names[e->c->exporter.compression % 3], e->n_conns,
              (unsigned long long)e->c->exporter.batch_max_bytes,
              (unsigned long long)e->c->exporter.batch_timeout_ms);
     return 0;
+fail:
+    exp_replay_stop_thread(e);
+    e->failed = 1;
+    return rc;
 }
 
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
@@ -362,7 +383,8 @@ uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
                  (unsigned long long)e->undelivered_records);
     else if (e->port)
         LOG_INFO("exporter stopped: everything delivered or in the DLQ (%llu items stored "
-                 "since start)", (unsigned long long)e->spilled_items_total);
+                 "since start, %zu still being written)",
+                 (unsigned long long)e->spilled_items_total, e->spill_unconfirmed);
     else
         LOG_INFO("exporter stopped: everything delivered");
     return e->undelivered_items;

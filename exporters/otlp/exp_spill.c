@@ -12,6 +12,8 @@
  *                  room; refused otherwise it is counted DROPPED and logged;
  *   completion     an append that fails (SW_EIO, SW_ECLOSED) hands the item
  *                  back: counted DROPPED and logged, never silent.
+ * At the stop, appends still unconfirmed after the wait are neither
+ * counted nor reported as lost: the DLQ writes them before it closes.
  * (Items the upstream refused for good go to the rejected area through the
  * same port: exp_reject.c; its backlog is flushed and waited for here.)
  * Export thread only (the port's completions run here through port_ev or
@@ -213,14 +215,20 @@ void exp_spill_finish(exporter *e, uint64_t ms)
     }
     size_t waiting = backlog_len(&e->backlog) + backlog_len(rb) + exp_reject_backlog_len(e);
     size_t pending = dlq_port_pending(e->port);
-    if (waiting || pending)
-        LOG_ERROR("stop: %zu appends to the DLQ not confirmed within %llu ms and %zu items "
-                  "it had no room for: counted as not stored", pending,
-                  (unsigned long long)ms, waiting);
+    if (waiting)
+        LOG_ERROR("stop: %zu items the DLQ had no room for within %llu ms: not stored",
+                  waiting, (unsigned long long)ms);
+    /* Appends the writer has not confirmed yet are not lost: dlq_close()
+     * writes every pending append before it returns, and exp_free()
+     * dispatches their completions (a failure is counted and logged
+     * there). */
+    if (pending)
+        LOG_WARN("stop: %zu appends to the DLQ not confirmed within %llu ms; the DLQ "
+                 "completes them when it closes", pending, (unsigned long long)ms);
+    e->spill_unconfirmed = pending;
     backlog_abandon(&e->backlog);
     backlog_abandon(rb);
     exp_reject_abandon(e);
-    e->undelivered_items += pending; /* not known to be stored */
 }
 
 void exp_spill_destroy(exporter *e)

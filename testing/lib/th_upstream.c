@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/thread.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ th_upstream *th_upstream_start(th_up_fn decide, void *arg)
     pthread_mutex_init(&u->mu, NULL);
     u->decide = decide;
     u->arg = arg;
+    evthread_use_pthreads(); /* th_upstream_stop wakes the loop from another thread */
     u->base = event_base_new();
     u->http = u->base ? evhttp_new(u->base) : NULL;
     u->quit = u->base ? event_new(u->base, -1, 0, quit_cb, u) : NULL;

@@ -28,6 +28,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_wait.h"
 
 #define MAX_REQS 1024
 #define REC_LEN 4096
@@ -138,15 +139,6 @@ typedef struct fx {
 
 static fx F;
 
-#define WAIT_FOR(cond, timeout_ms)                                            \
-    do {                                                                      \
-        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
-        while (!(cond) && clock_mono_ns() < wf_end_) {                        \
-            struct timespec wf_ts_ = {0, 2000000};                            \
-            nanosleep(&wf_ts_, NULL);                                         \
-        }                                                                     \
-        TH_ASSERT_MSG((cond), "still false after %d ms: %s", (int)(timeout_ms), #cond); \
-    } while (0)
 
 static void fx_begin(uint64_t rate)
 {

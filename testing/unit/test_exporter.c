@@ -34,6 +34,7 @@
 #include "runtime/codec.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_wait.h"
 
 /* A priority queue that refuses only when an item does not fit (no spill
  * threshold), like a plain bounded queue. */
@@ -381,17 +382,6 @@ static void push(sw_signal sig, size_t len, uint32_t count, int seq)
 
 static uint64_t ctr(_Atomic uint64_t *c) { return atomic_load(c); }
 
-/* Polls cond (every 2 ms) until it holds or timeout_ms passed; then
- * asserts it. */
-#define WAIT_FOR(cond, timeout_ms)                                            \
-    do {                                                                      \
-        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
-        while (!(cond) && clock_mono_ns() < wf_end_) {                        \
-            struct timespec wf_ts_ = {0, 2000000};                            \
-            nanosleep(&wf_ts_, NULL);                                         \
-        }                                                                     \
-        TH_ASSERT_MSG((cond), "still false after %d ms: %s", (int)(timeout_ms), #cond); \
-    } while (0)
 
 static void assert_received_all(void)
 {
