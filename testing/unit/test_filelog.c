@@ -3,6 +3,7 @@
  * settles (or holds, or refuses) the requests: order per file, joining,
  * malformed lines, rotation by rename and copytruncate, deletion, positions
  * that advance only once delivered, restart, backpressure, polling only. */
+#include <dirent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,32 @@ static void t_copytruncate(void)
     env_free(&e);
 }
 
+/* Descriptors this process has open (inotify watches live in one). */
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));) n += de->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static int inotify_watches(void)
+{
+    char p[300], line[256];
+    int n = 0;
+    DIR *d = opendir("/proc/self/fdinfo");
+    for (struct dirent *de; d && (de = readdir(d));) {
+        snprintf(p, sizeof p, "/proc/self/fdinfo/%s", de->d_name);
+        FILE *f = de->d_name[0] != '.' ? fopen(p, "r") : NULL;
+        while (f && fgets(line, sizeof line, f)) n += strncmp(line, "inotify wd:", 11) == 0;
+        if (f) fclose(f);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Files that come and go leave no descriptor, watch or file state behind. */
 static void t_deleted_while_read(void)
 {
     env e;
@@ -381,6 +408,7 @@ static void t_deleted_while_read(void)
     env_init(&e, "docker", NULL);
     snprintf(a, sizeof a, "%s/gone.log", e.logs);
     env_start(&e);
+    int fds0 = -1, wd0 = -1;
     for (int cycle = 0; cycle < 20; cycle++) {
         docker_lines(a, "D", cycle * 10, cycle * 10 + 10);
         TH_ASSERT_EQ_INT(run_until(&e, (size_t)(cycle + 1) * 10, 10000), (cycle + 1) * 10);
@@ -388,9 +416,17 @@ static void t_deleted_while_read(void)
         int64_t end = th_now_ms() + 5000;
         while (fl_files_open(e.fl) && th_now_ms() < end) event_base_loop(e.base, EVLOOP_ONCE);
         TH_ASSERT_EQ_INT(fl_files_open(e.fl), 0);
+        if (cycle == 0) { /* after the first file: the directory is watched */
+            fds0 = open_fds();
+            wd0 = inotify_watches();
+        }
     }
     expect_seq(&e, "D", 0, 200);
     TH_ASSERT_EQ_INT(e.m->fl_files_watched, 0);
+    run_ms(&e, 50);
+    TH_ASSERT_EQ_INT(open_fds(), fds0);
+    TH_ASSERT_EQ_INT(inotify_watches(), wd0); /* the directory's watch stays, file watches went */
+    TH_ASSERT_EQ_INT(wd0, 1);
     env_free(&e);
 }
 
