@@ -114,6 +114,7 @@ struct filelog {
     fl_file *files;
     size_t n_open;           /* files with an open descriptor */
     fl_pos_set saved;        /* loaded positions not (yet) matched to a file */
+    fl_saver *saver;         /* position writer thread (after fl_start) */
     uint64_t seq;            /* last position save number */
     uint32_t updates;        /* commits since the last save */
     int64_t first_unsaved_ns;/* monotonic time of the first unsaved commit, 0: none */
@@ -145,7 +146,8 @@ void fl_flush_batch(fl_file *f);
 int fl_add_record(fl_file *f, const fl_record *r);
 /* Submits the refused requests again; resumes reading when all went in. */
 void fl_retry_pending(filelog *fl);
-/* Saves when flush.updates or flush.interval say so (force: now). */
+/* Hands the positions to the writer thread when flush.updates or
+ * flush.interval say so (force: now). */
 void fl_maybe_save(filelog *fl, int force);
 /* Removes finished files (after their last commit). */
 void fl_reap(filelog *fl);

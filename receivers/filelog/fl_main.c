@@ -226,6 +226,7 @@ int fl_start(filelog *fl)
         LOG_WARN("%u position generation(s) corrupt; using save %llu (%zu files)", corrupt,
                  (unsigned long long)fl->saved.seq, fl->saved.n);
     }
+    if (!(fl->saver = fl_saver_start(c->filelog.positions_dir, fl->m))) return SW_ENOMEM;
     if ((rc = start_inotify(fl)) != 0) return rc;
     uint64_t bt = c->filelog.batch_timeout_ms / 4 ? c->filelog.batch_timeout_ms / 4 : 1;
     struct timeval tick = ms_tv(c->filelog.poll_interval_ms), btv = ms_tv(bt);
@@ -255,16 +256,17 @@ void fl_stop_intake(filelog *fl)
 
 int fl_save_now(filelog *fl)
 {
-    unsigned long long before = fl->seq;
+    if (!fl->saver) return SW_EINVAL;
     track_box_dispatch(fl->box);
     fl_maybe_save(fl, 1);
-    return fl->seq > before ? 0 : SW_EIO;
+    return fl_saver_flush(fl->saver);
 }
 
 void fl_free(filelog *fl)
 {
     if (!fl) return;
-    if (fl->tick_ev) fl_save_now(fl);
+    if (fl->saver) fl_save_now(fl);
+    fl_saver_stop(fl->saver);
     struct event *evs[] = { fl->tick_ev, fl->batch_ev, fl->retry_ev, fl->work_ev, fl->ino_ev };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i]) event_free(evs[i]);

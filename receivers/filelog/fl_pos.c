@@ -181,22 +181,28 @@ static int sync_dir(const char *dir)
 
 int fl_pos_save(const char *dir, uint64_t seq, const fl_pos_entry *v, size_t n)
 {
-    char tmp[4096], dst[4096];
     buf b;
-    int fd = -1, rc = SW_EIO;
     buf_init(&b, POS_FILE_MAX);
+    int rc = fl_pos_encode(seq, v, n, &b);
+    if (rc == 0) rc = fl_pos_write(dir, seq, b.data, b.len);
+    buf_destroy(&b);
+    return rc;
+}
+
+int fl_pos_write(const char *dir, uint64_t seq, const uint8_t *data, size_t len)
+{
+    char tmp[4096], dst[4096];
+    int fd = -1, rc = SW_EIO;
     if (snprintf(tmp, sizeof tmp, "%s/positions.tmp", dir) >= (int)sizeof tmp ||
         snprintf(dst, sizeof dst, "%s/positions.%u", dir, (unsigned)(seq % FL_POS_GENERATIONS)) >=
             (int)sizeof dst)
         goto out;
-    if ((rc = fl_pos_encode(seq, v, n, &b)) != 0) goto out;
-    rc = SW_EIO;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         LOG_ERROR("cannot create positions_dir %s: %s", dir, strerror(errno));
         goto out;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         LOG_ERROR("cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -207,7 +213,6 @@ int fl_pos_save(const char *dir, uint64_t seq, const fl_pos_entry *v, size_t n)
     rc = 0;
 out:
     if (fd >= 0) close(fd);
-    buf_destroy(&b);
     return rc;
 }
 

@@ -2,11 +2,11 @@
  *
  * A position says how far a file was read *and* delivered: (device, inode,
  * fingerprint of the first bytes, offset). The receiver keeps them in its
- * per-file state and saves the whole set now and then (fl_pos_save); this
- * module only encodes, decodes, writes and reads the files. Pure functions
- * (encode/decode) plus blocking file I/O on the caller's thread (a save is a
- * small write, fsync and rename; it runs on the ingest thread every
- * flush.updates updates or flush.interval, see docs/filelog.md).
+ * per-file state and saves the whole set now and then; this module encodes,
+ * decodes, writes and reads the files. Encoding and decoding are pure; the
+ * blocking writes (write, fsync, rename) run on the position writer thread
+ * (fl_saver below), so the ingest loop never waits for the disk; loading
+ * runs once at start-up. See docs/filelog.md.
  *
  * On disk: three generations DIR/positions.0, .1, .2; save number `seq`
  * goes to positions.<seq % 3> through DIR/positions.tmp (write, fsync,
@@ -61,6 +61,28 @@ int fl_pos_decode(const char *data, size_t len, fl_pos_set *out);
 /* Writes generation seq % 3 atomically. Creates dir if missing. 0 or SW_EIO
  * (errno logged) / SW_ENOMEM. Blocking (fsync). */
 int fl_pos_save(const char *dir, uint64_t seq, const fl_pos_entry *v, size_t n);
+/* The same with the image already encoded (data[0..len), borrowed). */
+int fl_pos_write(const char *dir, uint64_t seq, const uint8_t *data, size_t len);
+
+/* The position writer: a thread that writes the images the ingest thread
+ * encodes, so the fsync never blocks the event loop. The latest image
+ * wins: one posted while an older one waits replaces it. The mutex guards
+ * the waiting image, the counters and the stop flag. */
+typedef struct fl_saver fl_saver;
+/* Starts the thread for dir (borrowed, outlives it); counts saves and the
+ * save lag in m (borrowed, may be NULL). Owned, or NULL. */
+struct sw_metrics;
+fl_saver *fl_saver_start(const char *dir, struct sw_metrics *m);
+/* Hands over image data (takes ownership, malloc'd) of save number seq;
+ * first_ns: monotonic time of the oldest change it holds (for the lag). */
+void fl_saver_post(fl_saver *s, uint64_t seq, uint8_t *data, size_t len, int64_t first_ns);
+/* Waits until every image posted so far is written. 0, or SW_EIO if the
+ * last write failed. */
+int fl_saver_flush(fl_saver *s);
+/* Writes completed, and the lag (ns from first_ns to the write) of the last. */
+uint64_t fl_saver_written(fl_saver *s, int64_t *last_lag_ns);
+/* Flushes, stops the thread, frees. NULL-safe. */
+void fl_saver_stop(fl_saver *s);
 /* Loads the newest valid generation into out (initialised; empty and seq 0
  * when there is none). *corrupt = generation files present but invalid
  * (each logged). 0, or SW_ENOMEM. */

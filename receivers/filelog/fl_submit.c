@@ -179,25 +179,28 @@ void fl_maybe_save(filelog *fl, int force)
 {
     const cfg *c = fl->c;
     int64_t now = clock_mono_ns();
+    if (!fl->saver) return;
     if (!force && (!fl->updates || (fl->updates < c->filelog.flush_updates &&
                                     now - fl->first_unsaved_ns < (int64_t)c->filelog.flush_interval_ms * 1000000)))
         return;
     fl_pos_set set;
+    buf img;
     int rc = 0;
     fl_pos_set_init(&set);
+    buf_init(&img, 64u << 20);
     for (fl_file *f = fl->files; f && rc == 0; f = f->next)
         if ((f->fd >= 0 || f->head || f->pending) && !(f->fd < 0 && shadowed(fl, f))) rc = add_entry(&set, f);
     for (size_t i = 0; i < fl->saved.n && rc == 0; i++) rc = fl_pos_set_add(&set, &fl->saved.v[i]);
-    if (rc == 0) rc = fl_pos_save(c->filelog.positions_dir, fl->seq + 1, set.v, set.n);
+    if (rc == 0) rc = fl_pos_encode(fl->seq + 1, set.v, set.n, &img);
     fl_pos_set_destroy(&set);
     if (rc != 0) {
+        buf_destroy(&img);
         LOG_WARN_RL(60, "positions not saved (%s); trying again", sw_strerror(rc));
         return;
     }
-    fl->seq++;
-    FL_COUNT(fl, fl_position_saves, 1);
-    if (fl->m && fl->updates)
-        metrics_gauge_set(&fl->m->fl_save_lag_ns, now - fl->first_unsaved_ns);
+    size_t len = 0;
+    uint8_t *data = buf_steal(&img, &len);
+    fl_saver_post(fl->saver, ++fl->seq, data, len, fl->updates ? fl->first_unsaved_ns : 0);
     fl->updates = 0;
     fl->first_unsaved_ns = 0;
 }

@@ -111,11 +111,53 @@ static void t_save_fails_cleanly(void)
     TH_ASSERT_EQ_INT(fl_pos_save("/proc/no/such/dir", 1, E, 2), SW_EIO);
 }
 
+/* The writer thread: the latest image wins, flush waits for it, failures
+ * are reported. */
+static void t_saver_thread(void)
+{
+    char dir[256];
+    buf b;
+    TH_ASSERT_EQ_INT(th_tmpdir(dir, sizeof dir), 0);
+    fl_saver *sv = fl_saver_start(dir, NULL);
+    TH_ASSERT(sv != NULL);
+    for (uint64_t seq = 1; seq <= 50; seq++) {
+        buf_init(&b, 1 << 20);
+        E[0].offset = seq * 10;
+        TH_ASSERT_EQ_INT(fl_pos_encode(seq, E, 2, &b), 0);
+        size_t len = 0;
+        uint8_t *d = buf_steal(&b, &len);
+        fl_saver_post(sv, seq, d, len, 1);
+    }
+    TH_ASSERT_EQ_INT(fl_saver_flush(sv), 0);
+    int64_t lag = 0;
+    uint64_t n = fl_saver_written(sv, &lag);
+    TH_ASSERT(n >= 1 && n <= 50);
+    TH_ASSERT(lag > 0);
+    fl_pos_set s;
+    unsigned bad;
+    TH_ASSERT_EQ_INT(fl_pos_load(dir, &s, &bad), 0);
+    TH_ASSERT_EQ_INT(s.seq, 50);
+    TH_ASSERT_EQ_INT(s.v[0].offset, 500);
+    fl_pos_set_destroy(&s);
+    fl_saver_stop(sv);
+    E[0].offset = 99999;
+    sv = fl_saver_start("/proc/no/such/dir", NULL);
+    buf_init(&b, 1 << 20);
+    TH_ASSERT_EQ_INT(fl_pos_encode(1, E, 2, &b), 0);
+    size_t len = 0;
+    uint8_t *d = buf_steal(&b, &len);
+    fl_saver_post(sv, 1, d, len, 0);
+    TH_ASSERT_EQ_INT(fl_saver_flush(sv), SW_EIO);
+    fl_saver_stop(sv);
+    th_rmtree(dir);
+}
+
 int main(void)
 {
     log_setup(LOG_LVL_ERROR, 0);
     TH_RUN(t_round_trip);
     TH_RUN(t_generations_and_fallback);
     TH_RUN(t_save_fails_cleanly);
+    TH_RUN(t_saver_thread);
     return th_done();
 }
