@@ -21,6 +21,7 @@
 #define READ_CHUNK (64u << 10)
 #define READ_BUDGET (1u << 20)   /* per file per turn, then the others */
 #define DRAIN_IDLE_TICKS 2       /* a rotated file closes after this many quiet ticks */
+#define TRIM_KEEP (64u << 10)    /* join and batch buffers up to this stay allocated */
 
 /* Hash of the first len bytes of fd; 0, or -1 when the file is shorter. */
 static int fp_of(int fd, uint32_t len, uint64_t *hash)
@@ -331,6 +332,28 @@ static void final_line(fl_file *f)
 static void truncated(fl_file *f);
 static int was_truncated(fl_file *f);
 
+/* An idle file keeps no read buffer and no large join or batch buffer, so
+ * memory follows what is being read, not what once was (1,000 quiet files
+ * cost their structs, not 1,000 read buffers). */
+static void trim(fl_file *f)
+{
+    if (f->line.len == 0 && f->line.cap) {
+        size_t max = f->line.max;
+        buf_destroy(&f->line);
+        buf_init(&f->line, max);
+    }
+    if (!f->join.active && f->join.b.cap > TRIM_KEEP) {
+        size_t max = f->join.b.max;
+        buf_destroy(&f->join.b);
+        buf_init(&f->join.b, max);
+    }
+    if (f->batch.n == 0 && f->batch.recs.cap > TRIM_KEEP) {
+        size_t max = f->batch.recs.max;
+        buf_destroy(&f->batch.recs);
+        buf_init(&f->batch.recs, max);
+    }
+}
+
 void fl_file_read(fl_file *f)
 {
     filelog *fl = f->fl;
@@ -359,6 +382,7 @@ void fl_file_read(fl_file *f)
         process_lines(f);
     }
     if (f->fp_len < FL_FP_MAX) fl_file_fingerprint(f);
+    trim(f);
     if (!budget) {
         f->more = 1;
         fl_kick(fl);

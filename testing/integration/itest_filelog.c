@@ -243,7 +243,8 @@ static void t_many_files_and_deletion(void)
         write_lines(p, tag, 0, 20);
     }
     TH_ASSERT_EQ_INT(wait_logs(&f, 20L * files, 30000), 20L * files);
-    printf("# %d files x 20 lines delivered in %lld ms\n", files, (long long)(th_now_ms() - t0));
+    printf("# %d files x 20 lines delivered in %lld ms; spillway RSS %ld KiB\n", files,
+           (long long)(th_now_ms() - t0), th_proc_rss_kib(th_proc_pid(th_stack_spillway(f.s))));
     for (int i = 0; i < files; i += 2) {
         snprintf(p, sizeof p, "%s/m%04d.log", f.logs, i);
         TH_ASSERT_EQ_INT(unlink(p), 0);
@@ -451,6 +452,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], "rotation") == 0) TH_RUN(t_rotation_under_load);
         if (strcmp(argv[1], "kill9outage") == 0) TH_RUN(t_kill9_during_outage);
         if (strcmp(argv[1], "kill9") == 0) TH_RUN(t_kill9_at_least_once);
+        if (strcmp(argv[1], "many") == 0) TH_RUN(t_many_files_and_deletion);
         if (strcmp(argv[1], "sigterm") == 0) TH_RUN(t_restart_sigterm_exactly_once);
         return th_done();
     }
