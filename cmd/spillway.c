@@ -11,8 +11,9 @@
  *   1. stop intake: pl_stop_intake (every request is refused 503), close
  *      the queue (the exporter still pops);
  *   2. drain (on the loop, polled every DRAIN_POLL_MS): wait until the
- *      queue is empty and nothing is in flight, or service.shutdown_timeout
- *      passed;
+ *      queue is empty, nothing is in flight and the upstream answers (its
+ *      last request succeeded) or the breaker is open, or
+ *      service.shutdown_timeout passed;
  *   3. stop the exporter: a short-lived shutdown thread runs the blocking
  *      exp_stop with the time left (it sends what is batched, then spills
  *      what remains to the DLQ) and wakes the loop through done_ev;
@@ -280,7 +281,13 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     app *a = arg;
     int64_t left = a->drain_deadline_ns - clock_mono_ns();
-    int idle = apq_items(a->queue) == 0 && atomic_load(&a->metrics->exp_in_flight) == 0;
+    /* idle: nothing queued or in flight, and the upstream answering — or
+     * the breaker open, when the exporter stores what it holds in the DLQ
+     * at once. A failing upstream with the breaker closed leaves batches
+     * backing off: they wait here, where a second signal can still cut the
+     * drain short. */
+    int idle = apq_items(a->queue) == 0 && atomic_load(&a->metrics->exp_in_flight) == 0 &&
+               (exp_healthy(a->exp) || atomic_load(&a->metrics->exp_circuit_state) == 2);
     if (idle || left <= 0) stop_exporter(a, left > 0 ? (uint64_t)left / 1000000 : 0);
 }
 

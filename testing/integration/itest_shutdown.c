@@ -79,16 +79,18 @@ static int wait_not_ready(th_stack *s, int timeout_ms)
     }
 }
 
-/* The upstream hangs: the drain cannot finish. Meanwhile spillway answers;
- * a second SIGTERM ends it at once and the DLQ holds what was accepted. */
-static void t_drain_answers_and_second_signal(void)
+/* The upstream hangs or keeps failing (mode): the drain cannot finish.
+ * Meanwhile spillway answers; a second SIGTERM ends it at once and the DLQ
+ * holds what was accepted. */
+static void drain_case(const char *mode)
 {
-    char why[1024];
+    char why[1024], path[128];
     th_stack_opts o = {.shutdown_timeout = "60s",
                        .retry_yaml = "max_elapsed_time: 1h"};
     th_stack *s = th_stack_start(&o);
     TH_ASSERT_MSG(s, "stack did not start");
-    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/outage?seconds=3600&mode=hang") == 200, "hang");
+    snprintf(path, sizeof path, "/admin/outage?seconds=3600&mode=%s", mode);
+    TH_ASSERT_MSG(th_stack_mock_post(s, path) == 200, "outage %s", mode);
     th_lines *sent = th_lines_new();
     th_http *c = th_stack_client(s);
     TH_ASSERT(sent && c);
@@ -119,7 +121,8 @@ static void t_drain_answers_and_second_signal(void)
     char ra[32] = "";
     TH_ASSERT_MSG(r->status == 503, "request during the drain answered %d", r->status);
     TH_ASSERT_MSG(th_resp_header(r, "Retry-After", ra, sizeof ra), "503 without Retry-After");
-    printf("# during the drain: /readyz 503, intake 503 Retry-After: %s\n", ra);
+    printf("# upstream %s, during the drain: /readyz 503, intake 503 Retry-After: %s\n", mode,
+           ra);
     th_http_free(c);
     th_otlp_free(late);
     TH_ASSERT_MSG(th_proc_alive(sw), "spillway exited before the second signal");
@@ -136,13 +139,61 @@ static void t_drain_answers_and_second_signal(void)
     TH_ASSERT_MSG(recs > 0, "nothing in the DLQ after the exit");
 
     /* Everything acknowledged arrives once the DLQ is replayed. */
-    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/outage?seconds=0") == 200, "end of hang");
+    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/outage?seconds=0") == 200, "end of outage");
     TH_ASSERT_MSG(th_stack_restart_spillway(s) == 0, "restart");
     th_cover cov;
     int rc = th_stack_wait_cover(s, SIG_TRACES, sent, NULL, 60000, &cov, why, sizeof why);
     printf("# after the restart the upstream has %ld spans (%ld required), %ld duplicates\n",
            cov.received, cov.required, cov.dups);
     TH_ASSERT_MSG(rc == 0, "acknowledged spans after the restart: %s", why);
+}
+
+static void t_drain_hung_upstream_second_signal(void) { drain_case("hang"); }
+/* Failing requests (503) back off between attempts, with nothing in
+ * flight: the drain answers the same way and a second signal ends it. */
+static void t_drain_failing_upstream_second_signal(void) { drain_case("503"); }
+
+/* Upstream down, breaker open: the exporter stores everything in the DLQ
+ * at once, so the drain does not wait for shutdown_timeout. */
+static void t_sigterm_breaker_open(void)
+{
+    char why[1024];
+    th_stack_opts o = {.shutdown_timeout = "60s", .retry_yaml = "max_elapsed_time: 1h"};
+    th_stack *s = th_stack_start(&o);
+    TH_ASSERT_MSG(s, "stack did not start");
+    TH_ASSERT(th_stack_mock_post(s, "/admin/outage?seconds=3600&mode=refuse") == 200);
+    th_lines *sent = th_lines_new();
+    th_http *c = th_stack_client(s);
+    TH_ASSERT(sent && c);
+    int64_t deadline = th_now_ms() + 20000;
+    double state = 0;
+    for (int k = 0; state != 2 && th_now_ms() < deadline; k++) {
+        th_otlp *d = th_otlp_new(SIG_LOGS, 7000 + (uint32_t)k, 10);
+        TH_ASSERT(d);
+        const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
+        TH_ASSERT_MSG(r && th_otlp_check_success(r, SIG_LOGS, TH_ENC_PB, why, sizeof why) == 0,
+                      "request %d: %s", k, r ? why : th_http_error(c));
+        TH_ASSERT(th_lines_add(sent, d->lines) == 0);
+        th_otlp_free(d);
+        const char *text = th_stack_metrics(s);
+        state = text ? th_prom_sum(text, "spillway_exporter_circuit_state", NULL, NULL) : 0;
+        if (state != 2) th_nap_ms(50);
+    }
+    th_http_free(c);
+    TH_ASSERT_MSG(state == 2, "the circuit breaker did not open within 20 s");
+    th_proc *sw = th_stack_spillway(s);
+    int64_t t0 = th_now_ms();
+    int status = 0;
+    TH_ASSERT(th_proc_signal(sw, SIGTERM) == 0);
+    TH_ASSERT_MSG(th_proc_wait_exit(sw, 15000, &status) == 0,
+                  "still running 15 s after SIGTERM with the breaker open (shutdown_timeout 60 s)");
+    printf("# breaker open: exited %lld ms after SIGTERM\n", (long long)(th_now_ms() - t0));
+    TH_ASSERT_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+    TH_ASSERT(th_stack_mock_post(s, "/admin/outage?seconds=0") == 200);
+    TH_ASSERT_MSG(th_stack_restart_spillway(s) == 0, "restart");
+    th_cover cov;
+    int rc = th_stack_wait_cover(s, SIG_LOGS, sent, NULL, 60000, &cov, why, sizeof why);
+    TH_ASSERT_MSG(rc == 0, "acknowledged logs after the restart: %s", why);
 }
 
 /* SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: spillway keeps running and serving. */
@@ -181,7 +232,9 @@ int main(void)
 {
     TH_ICASE(t_sigterm_flushes_everything);
     TH_ICASE(t_sigterm_idle);
-    TH_ICASE(t_drain_answers_and_second_signal);
+    TH_ICASE(t_drain_hung_upstream_second_signal);
+    TH_ICASE(t_drain_failing_upstream_second_signal);
+    TH_ICASE(t_sigterm_breaker_open);
     TH_ICASE(t_other_signals_ignored);
     return th_done();
 }
