@@ -23,12 +23,6 @@
 #include "runtime/item_track.h"
 #include "runtime/log.h"
 
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    return tv;
-}
-
 /* ---- lists --------------------------------------------------------------- */
 
 static void dlist_link(exp_batch **head, exp_batch *b)
@@ -49,39 +43,13 @@ static void dlist_unlink(exp_batch **head, exp_batch *b)
 
 void exp_ready_push(exporter *e, exp_batch *b, int front)
 {
-    b->next = NULL;
-    if (!e->ready_head) {
-        e->ready_head = e->ready_tail = b;
-    } else if (front) {
-        b->next = e->ready_head;
-        e->ready_head = b;
-    } else {
-        e->ready_tail->next = b;
-        e->ready_tail = b;
-    }
+    if (front) sw_fifo_push_front(&e->ready, b);
+    else sw_fifo_push(&e->ready, b);
 }
 
 exp_batch *exp_ready_pop(exporter *e)
 {
-    exp_batch *b = e->ready_head;
-    if (!b) return NULL;
-    e->ready_head = b->next;
-    if (!e->ready_head) e->ready_tail = NULL;
-    b->next = NULL;
-    return b;
-}
-
-static void ready_remove(exporter *e, exp_batch *b)
-{
-    exp_batch *prev = NULL;
-    for (exp_batch *x = e->ready_head; x; prev = x, x = x->next) {
-        if (x != b) continue;
-        if (prev) prev->next = x->next;
-        else e->ready_head = x->next;
-        if (e->ready_tail == x) e->ready_tail = prev;
-        x->next = NULL;
-        return;
-    }
+    return sw_fifo_pop(&e->ready);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -147,7 +115,7 @@ void exp_batch_done(exporter *e, exp_batch *b)
 {
     if (b->state == EXP_B_DONE) return;
     if (b->state == EXP_B_OPEN && e->open[b->sig] == b) e->open[b->sig] = NULL;
-    if (b->state == EXP_B_READY) ready_remove(e, b);
+    if (b->state == EXP_B_READY) sw_fifo_remove(&e->ready, b);
     exp_batch_set_state(e, b, EXP_B_DONE);
     dlist_unlink(&e->live, b);
     if (b->timer) {
@@ -238,7 +206,7 @@ int exp_batch_add(exporter *e, item *it)
             return SW_ENOMEM;
         }
         e->open[it->signal] = b;
-        struct timeval tv = ms_tv(e->c->exporter.batch_timeout_ms);
+        struct timeval tv = clock_ms_to_tv(e->c->exporter.batch_timeout_ms);
         evtimer_add(b->timer, &tv);
     }
     exp_batch_append(b, it);
@@ -264,8 +232,8 @@ static void batch_compress(exporter *e, exp_batch *b)
         in = tmp.data;
     }
     buf_init(&b->body, b->raw_len + b->raw_len / 8 + 1024);
-    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_gzip(in, inlen, &b->body, 6);
-    else if (rc == 0) rc = codec_zstd_compress(in, inlen, &b->body, 3);
+    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_cctx_gzip(e->cctx, in, inlen, &b->body, 6);
+    else if (rc == 0) rc = codec_cctx_zstd(e->cctx, in, inlen, &b->body, 3);
     buf_destroy(&tmp);
     if (rc != 0) {
         LOG_WARN_RL(10, "compression failed (%s): sending a batch uncompressed", sw_strerror(rc));
@@ -369,7 +337,7 @@ void exp_batch_retry(exporter *e, exp_batch *b, const char *retry_after)
     b->attempt++;
     metrics_add(&e->m->exp_retries, 1);
     exp_batch_set_state(e, b, EXP_B_BACKOFF);
-    struct timeval tv = ms_tv(delay);
+    struct timeval tv = clock_ms_to_tv(delay);
     evtimer_add(b->timer, &tv);
 }
 

@@ -8,11 +8,18 @@
  * it already used). https goes through bufferevent_openssl with peer and
  * host name (or IP address) verification and SNI, unless
  * tls.insecure_skip_verify. Export thread only, except init/destroy.
+ *
+ * exporters.otlphttp.timeout is a deadline for the whole request —
+ * connecting, sending and reading the complete answer — kept by a timer
+ * per connection, not only libevent's inactivity timeout: an upstream that
+ * trickles its answer a byte at a time or floods interim `100 Continue`
+ * lines is cut off at the deadline (the connection is reset) and the
+ * attempt counts as a failure without an answer (retried, and recorded by
+ * the circuit breaker).
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <event2/buffer.h>
@@ -23,7 +30,6 @@
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +41,7 @@
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/tls.h"
 
 /* Largest piece of a request body handed to the socket in one call. */
 #define EXP_MAX_SINGLE_WRITE (1 << 20)
@@ -54,12 +61,6 @@ static char *str_printf(const char *fmt, ...)
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
     return n < 0 ? NULL : s;
-}
-
-int exp_is_ip_literal(const char *host)
-{
-    unsigned char tmp[16];
-    return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
 }
 
 void exp_endpoint_destroy(exp_endpoint *ep)
@@ -112,65 +113,9 @@ out:
     return rc;
 }
 
-/* ---- TLS ----------------------------------------------------------------- */
-
-SSL_CTX *exp_tls_ctx_new(const char *ca, int insecure)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-        LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
-                 "certificate is not verified");
-        return ctx;
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int ok = (ca && *ca) ? SSL_CTX_load_verify_locations(ctx, ca, NULL)
-                         : SSL_CTX_set_default_verify_paths(ctx);
-    if (ok != 1) {
-        char eb[160];
-        ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
-        LOG_ERROR("cannot load CA certificates from %s: %s",
-                  (ca && *ca) ? ca : "the system store", eb);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* SNI (host names only, RFC 6066) and the identity to verify. 0 or -1. */
-static int tls_prepare(SSL *ssl, const char *h, int insecure)
-{
-    int ip = exp_is_ip_literal(h);
-    if (!ip && SSL_set_tlsext_host_name(ssl, h) != 1) return -1;
-    if (insecure) return 0;
-    X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
-    if (ip) return X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1 ? 0 : -1;
-    X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    return X509_VERIFY_PARAM_set1_host(p, h, 0) == 1 ? 0 : -1;
-}
-
-struct bufferevent *exp_tls_bufferevent(struct event_base *base, SSL_CTX *ctx,
-                                        const char *host, int insecure)
-{
-    SSL *ssl = SSL_new(ctx);
-    if (!ssl) return NULL;
-    if (tls_prepare(ssl, host, insecure) != 0) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
 /* ---- connection pool ----------------------------------------------------- */
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg);
 
 static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
@@ -207,7 +152,7 @@ static void conn_nodelay(exp_conn *cn)
 static int conn_open(exporter *e, exp_conn *cn)
 {
     struct bufferevent *bev = NULL;
-    if (e->ep.tls && !(bev = exp_tls_bufferevent(e->base, e->ssl, e->ep.host,
+    if (e->ep.tls && !(bev = tls_client_bufferevent(e->base, e->ssl, e->ep.host,
                                                   e->c->exporter.tls_insecure_skip_verify)))
         return SW_ENOMEM;
     cn->evcon = evhttp_connection_base_bufferevent_new(e->base, e->dns, bev, e->ep.host,
@@ -216,8 +161,7 @@ static int conn_open(exporter *e, exp_conn *cn)
         if (bev) bufferevent_free(bev);
         return SW_ENOMEM;
     }
-    uint64_t ms = e->c->exporter.timeout_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms);
     evhttp_connection_set_timeout_tv(cn->evcon, &tv);
     evhttp_connection_set_retries(cn->evcon, 0);
     evhttp_connection_set_max_body_size(cn->evcon, EXP_MAX_RESPONSE_BODY);
@@ -258,6 +202,8 @@ void exp_http_close_all(exporter *e)
 {
     for (uint32_t i = 0; i < e->n_conns; i++) {
         exp_conn *cn = &e->conns[i];
+        if (cn->deadline) evtimer_del(cn->deadline);
+        cn->req = NULL;
         if (cn->batch) {
             metrics_gauge_add(&e->m->exp_in_flight, -1);
             exp_circuit_forget(e, cn->batch);
@@ -269,10 +215,13 @@ void exp_http_close_all(exporter *e)
 
 int exp_http_init(exporter *e)
 {
-    if (e->ep.tls && !(e->ssl = exp_tls_ctx_new(e->c->exporter.tls_ca_file,
-                                                 e->c->exporter.tls_insecure_skip_verify)))
+    int insecure = e->c->exporter.tls_insecure_skip_verify;
+    if (e->ep.tls && !(e->ssl = tls_client_ctx_new(e->c->exporter.tls_ca_file, insecure)))
         return SW_EINVAL;
-    if (!exp_is_ip_literal(e->ep.host)) {
+    if (e->ep.tls && insecure)
+        LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
+                 "certificate is not verified");
+    if (!tls_is_ip_literal(e->ep.host)) {
         e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                              EVDNS_BASE_DISABLE_WHEN_INACTIVE);
         if (!e->dns) LOG_WARN("no asynchronous DNS; resolving %s blocks the export thread",
@@ -281,13 +230,19 @@ int exp_http_init(exporter *e)
     e->n_conns = e->c->exporter.max_in_flight ? e->c->exporter.max_in_flight : 1;
     e->conns = calloc(e->n_conns, sizeof *e->conns);
     if (!e->conns) return SW_ENOMEM;
-    for (uint32_t i = 0; i < e->n_conns; i++) e->conns[i].e = e;
+    for (uint32_t i = 0; i < e->n_conns; i++) {
+        e->conns[i].e = e;
+        e->conns[i].deadline = evtimer_new(e->base, deadline_cb, &e->conns[i]);
+        if (!e->conns[i].deadline) return SW_ENOMEM;
+    }
     return 0;
 }
 
 void exp_http_destroy(exporter *e)
 {
     if (e->conns) exp_http_close_all(e);
+    for (uint32_t i = 0; e->conns && i < e->n_conns; i++)
+        if (e->conns[i].deadline) event_free(e->conns[i].deadline);
     free(e->conns);
     e->conns = NULL;
     e->n_conns = 0;
@@ -333,9 +288,12 @@ static void reject_message(struct evhttp_request *req, char *msg, size_t len)
     exp_resp_error_message(body, n, req ? resp_type(req) : EXP_BODY_TEXT, msg, len);
 }
 
+#define EXP_REQ_DEADLINE (-2) /* req_error: our deadline cut the request */
+
 static const char *req_error_text(int err)
 {
     switch (err) {
+    case EXP_REQ_DEADLINE: return "no complete answer within exporters.otlphttp.timeout";
     case EVREQ_HTTP_TIMEOUT: return "timed out (exporters.otlphttp.timeout)";
     case EVREQ_HTTP_EOF: return "connection closed by the upstream";
     case EVREQ_HTTP_INVALID_HEADER: return "malformed response";
@@ -406,6 +364,8 @@ static void on_response(struct evhttp_request *req, void *arg)
     exporter *e = cn->e;
     exp_batch *b = cn->batch;
     int code = req ? evhttp_request_get_response_code(req) : 0;
+    evtimer_del(cn->deadline);
+    cn->req = NULL;
     cn->batch = NULL;
     if (code == 0) cn->dead = 1;
     else conn_nodelay(cn);
@@ -413,6 +373,29 @@ static void on_response(struct evhttp_request *req, void *arg)
     metrics_gauge_add(&e->m->exp_in_flight, -1);
     if (code == 0) log_no_response(e, cn);
     finish_request(e, b, code, req);
+    exp_schedule_pump(e);
+}
+
+/* The whole-request deadline passed: the request is cancelled (libevent
+ * resets the connection and frees the request; its callback, if libevent
+ * still runs it, finds no batch) and the attempt fails without an answer. */
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exp_conn *cn = arg;
+    exporter *e = cn->e;
+    exp_batch *b = cn->batch;
+    struct evhttp_request *req = cn->req;
+    (void)fd;
+    (void)what;
+    if (!b || !req) return;
+    cn->batch = NULL;
+    cn->req = NULL;
+    cn->dead = 1;
+    evhttp_cancel_request(req);
+    cn->req_error = EXP_REQ_DEADLINE; /* after the error callback the cancel ran */
+    metrics_gauge_add(&e->m->exp_in_flight, -1);
+    log_no_response(e, cn);
+    finish_request(e, b, 0, NULL);
     exp_schedule_pump(e);
 }
 
@@ -452,12 +435,17 @@ void exp_http_send(exporter *e, exp_batch *b)
     evhttp_request_set_error_cb(req, on_error);
     cn->req_error = -1;
     cn->batch = b;
+    cn->req = req;
     metrics_gauge_add(&e->m->exp_in_flight, 1);
+    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms);
+    evtimer_add(cn->deadline, &tv);
     /* The callback may run before this returns (immediate connection
      * failure); after a failure here the request is libevent's. */
     if (evhttp_make_request(cn->evcon, req, EVHTTP_REQ_POST, e->ep.path[b->sig]) != 0 &&
         cn->batch == b) {
+        evtimer_del(cn->deadline);
         cn->batch = NULL;
+        cn->req = NULL;
         cn->dead = 1;
         metrics_gauge_add(&e->m->exp_in_flight, -1);
         LOG_WARN_RL(10, "cannot start a request to %s:%u; will retry", e->ep.host,

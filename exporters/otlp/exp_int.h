@@ -37,6 +37,8 @@
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
 #include "runtime/buf.h"
+#include "runtime/codec.h"
+#include "runtime/fifo.h"
 #include "runtime/item.h"
 
 struct event;
@@ -51,7 +53,7 @@ typedef struct exp_rej exp_rej;
 /* Items waiting to be appended to the DLQ because its ring was full, in
  * order; appended again as completions free room (export thread). */
 typedef struct exp_backlog {
-    item *head, *tail;
+    sw_fifo items;             /* item, linked through item->next */
     dlq_done_fn cb;            /* completion of each append; also called with
                                   the error when an item is finally refused */
     void *arg;
@@ -94,6 +96,8 @@ typedef struct exp_conn {
     exporter *e;
     struct evhttp_connection *evcon; /* NULL: not created yet */
     exp_batch *batch;                /* request in flight, or NULL (idle) */
+    struct evhttp_request *req;      /* its request (libevent's), or NULL */
+    struct event *deadline;          /* timeout for the whole request */
     int dead;                        /* closed or failed: replace before reuse */
     int req_error;                   /* evhttp_request_error of the request, -1 none */
     int nodelay;                     /* TCP_NODELAY set on its socket */
@@ -113,6 +117,7 @@ struct exporter {
     sw_metrics *m;             /* borrowed */
     exp_endpoint ep;
     exp_retry_policy retry;
+    codec_cctx *cctx;          /* owned: one compression context, reused per batch */
     struct event_base *base;
     struct evdns_base *dns;    /* may be NULL: blocking resolution */
     struct ssl_ctx_st *ssl;    /* https only */
@@ -120,7 +125,7 @@ struct exporter {
     uint32_t n_conns;
 
     exp_batch *open[SIG_COUNT];
-    exp_batch *ready_head, *ready_tail;
+    sw_fifo ready;             /* sealed batches waiting for a slot (exp_batch.next) */
     exp_batch *live;           /* every batch not DONE */
     exp_batch *zombies;        /* DONE batches still referenced */
     uint32_t active;           /* batches in FLIGHT or BACKOFF */
@@ -153,8 +158,13 @@ struct exporter {
     uint64_t spilled_items_total;      /* appends completed (stored) */
     uint64_t spill_failed_items_total; /* refused or failed: dropped */
     size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
+    int dlq_down;              /* an append failed: hold items, retry later */
+    int dlq_probe_out;         /* the retry's one append is pending */
+    uint64_t dlq_backoff_ms;   /* current retry interval */
+    int64_t dlq_retry_ns;      /* when the next probe may go */
+    struct event *dlq_retry_ev;
     int abandon;               /* stop deadline: replay batches are let go */
-    exp_rej *rej_head, *rej_tail;      /* refused items waiting for ring room */
+    sw_fifo rej;               /* exp_rej: refused items waiting for ring room */
     uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
     uint64_t rejected_lost_total;      /* refused items it could not keep */
     exp_replay *rp;            /* owned; NULL without a DLQ */
@@ -222,14 +232,6 @@ void exp_http_reap(exporter *e);
 /* READY -> FLIGHT. A failure to even start the request is handled as a
  * connection error (the batch goes to retry). */
 void exp_http_send(exporter *e, exp_batch *b);
-/* 1 for an IPv4 or IPv6 address literal (no DNS needed). */
-int exp_is_ip_literal(const char *host);
-/* TLS client context: peer verification against ca_file (NULL or "": the
- * system store) unless insecure. Owned, or NULL (logged). */
-struct ssl_ctx_st *exp_tls_ctx_new(const char *ca_file, int insecure);
-/* A connecting TLS bufferevent for host (SNI, host name or IP check). */
-struct bufferevent *exp_tls_bufferevent(struct event_base *base, struct ssl_ctx_st *ctx,
-                                        const char *host, int insecure);
 
 /* exp_circuit.c */
 int exp_circuit_init(exporter *e);      /* exp_new: config, timer */
@@ -256,13 +258,22 @@ int exp_spill_item(exporter *e, item *it);
  * were taken, SW_EFULL otherwise. b is done either way. */
 int exp_spill_batch(exporter *e, exp_batch *b);
 /* Give-up: every item of the chain goes to the DLQ, or to the backlog when
- * its ring is full; what it refuses otherwise is counted dropped. */
+ * its ring is full; what it refuses otherwise is kept in memory (counted
+ * dropped only while stopping). */
 void exp_spill_chain(exporter *e, item *chain, const char *why);
 /* Appends it through bl (kept in order behind earlier backlogged items).
  * 0: taken; bl->cb will run once for it. Otherwise the caller keeps it. */
 int exp_spill_via(exporter *e, exp_backlog *bl, item *it);
 /* Appends backlogged items while the DLQ takes them. */
 void exp_backlog_flush(exporter *e, exp_backlog *bl);
+/* The DLQ could not take it (status: the refusal or the failed append):
+ * puts it back in memory (its signal's open batch), marks the DLQ failing
+ * unless it was only out of room, counts. 0, or SW_ECLOSED while stopping
+ * (the caller still owns it). */
+int exp_spill_hold(exporter *e, item *it, int status);
+/* 1 while the DLQ is failing and its next try is not due: the
+ * breaker-open path keeps what it has and pops nothing. */
+int exp_spill_blocked(const exporter *e);
 /* After the loop: waits up to ms for every pending append, then counts
  * what is still pending as undelivered. */
 void exp_spill_finish(exporter *e, uint64_t ms);
@@ -270,6 +281,7 @@ void exp_spill_finish(exporter *e, uint64_t ms);
 void exp_spill_destroy(exporter *e);
 
 /* exp_reject.c */
+void exp_reject_init(exporter *e);      /* exp_new: the backlog */
 /* Permanent refusal (code, msg: the start of the upstream's message,
  * borrowed): 413 for several items splits b in two halves; otherwise
  * counts REJECTED, logs, and with a DLQ appends the items to its rejected
@@ -307,8 +319,8 @@ void exp_replay_failed(exporter *e, exp_batch *b, const char *why);
 void exp_replay_rejected(exporter *e, exp_batch *b, int code, const char *msg);
 /* A replay batch was split: pieces outstanding change by delta. */
 void exp_replay_repiece(exporter *e, int delta);
-/* The breaker closed: the replay thread may go on. */
-void exp_replay_wake(exporter *e);
+/* The breaker changed: replay runs only while it is closed. */
+void exp_replay_circuit(exporter *e, int closed);
 /* Stops the replay thread (main thread, before the export thread stops). */
 void exp_replay_stop_thread(exporter *e);
 /* Export thread, after the loop: frees what is left in the ring. */

@@ -114,7 +114,7 @@ static void finish_loop(exporter *e, const char *why);
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
 {
-    while (e->ready_head && e->active < e->n_conns) {
+    while (sw_fifo_peek(&e->ready) && e->active < e->n_conns) {
         brk_ticket t = exp_circuit_allow(e);
         if (t == BRK_DENIED) return;
         exp_batch *b = exp_ready_pop(e);
@@ -127,8 +127,9 @@ static void send_ready(exporter *e)
  * it refused some (they wait here; stop popping). */
 static int spill_waiting(exporter *e)
 {
-    while (e->ready_head)
-        if (exp_spill_batch(e, e->ready_head) != 0) return 1;
+    if (exp_spill_blocked(e)) return 1;
+    while (sw_fifo_peek(&e->ready))
+        if (exp_spill_batch(e, sw_fifo_peek(&e->ready)) != 0) return 1;
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s] && exp_spill_batch(e, e->open[s]) != 0) return 1;
     return 0;
@@ -138,7 +139,7 @@ static int nothing_left(exporter *e)
 {
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return 0;
-    return !e->ready_head && e->active == 0 && apq_peek_signal(e->q) < 0;
+    return !sw_fifo_peek(&e->ready) && e->active == 0 && apq_peek_signal(e->q) < 0;
 }
 
 /* With the queue drained, an open batch does not wait for batch.timeout
@@ -147,7 +148,7 @@ static int nothing_left(exporter *e)
  * timeout). While draining every open batch goes. */
 static void flush_open(exporter *e)
 {
-    if (e->ready_head || apq_peek_signal(e->q) >= 0) return;
+    if (sw_fifo_peek(&e->ready) || apq_peek_signal(e->q) >= 0) return;
     for (int s = 0; s < SIG_COUNT; s++) {
         if (!e->open[s] || (!e->draining && e->active >= e->n_conns)) continue;
         exp_batch_seal(e, e->open[s]);
@@ -165,7 +166,7 @@ static void pump(exporter *e)
         if (blocked && spill_waiting(e)) break;
         int live = apq_peek_signal(e->q) >= 0;
         if (e->rp && exp_replay_turn(e, live) && exp_replay_take(e) == 0) continue;
-        if (e->ready_head) break; /* no free slot: leave the rest queued */
+        if (sw_fifo_peek(&e->ready)) break; /* no free slot: leave the rest queued */
         item *it = live ? apq_pop(e->q) : NULL;
         if (!it) break;
         if (it->signal >= SIG_COUNT) {
@@ -260,7 +261,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         finish_loop(e, "stopped without a drain timeout");
         return;
     }
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(ms);
     evtimer_add(e->deadline_ev, &tv);
     pump(e);
 }
@@ -289,6 +290,8 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     e->c = c;
     e->q = q;
     e->m = m;
+    e->ready = SW_FIFO_INIT(exp_batch, next);
+    exp_reject_init(e);
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
@@ -299,6 +302,7 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
         goto fail;
     }
     if (check_headers(c) != 0) goto fail;
+    if (!(e->cctx = codec_cctx_new())) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = evbase_new())) goto fail;
     if (exp_http_init(e) != 0) goto fail;
@@ -347,7 +351,8 @@ static int start_thread(exporter *e)
 
 /* Everything that can fail is set up before the replay thread starts, and
  * a failure stops what was started: after a failed exp_start no thread of
- * the exporter runs, so the caller may close the DLQ (then exp_free). */
+ * the exporter runs and it holds no DLQ reader, so the caller may close
+ * the DLQ (then exp_free). */
 int exp_start(exporter *e)
 {
     if (e->started || e->failed) return SW_EINVAL;
@@ -364,6 +369,7 @@ int exp_start(exporter *e)
     return 0;
 fail:
     exp_replay_stop_thread(e);
+    exp_replay_close_reader(e); /* the DLQ may be closed before exp_free */
     e->failed = 1;
     return rc;
 }
@@ -412,5 +418,6 @@ void exp_free(exporter *e)
     exp_batch_free_all(e, 1);
     if (e->ssl) SSL_CTX_free(e->ssl);
     exp_endpoint_destroy(&e->ep);
+    codec_cctx_free(e->cctx);
     free(e);
 }

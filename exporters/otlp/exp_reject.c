@@ -57,6 +57,11 @@ void exp_reject_item_done(exporter *e, item *it, int status)
     item_free(it);
 }
 
+void exp_reject_init(exporter *e)
+{
+    e->rej = SW_FIFO_INIT(exp_rej, next);
+}
+
 static void rej_done(void *arg, item *it, int status)
 {
     exp_reject_item_done(arg, it, status);
@@ -70,9 +75,7 @@ static int backlog_push(exporter *e, item *it, int code, const char *msg, dlq_do
     if (!r) return SW_ENOMEM;
     *r = (exp_rej){.it = it, .code = code, .cb = cb};
     snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-    if (e->rej_tail) e->rej_tail->next = r;
-    else e->rej_head = r;
-    e->rej_tail = r;
+    sw_fifo_push(&e->rej, r);
     return 0;
 }
 
@@ -86,7 +89,7 @@ static int ring_full_for_now(exporter *e, int rc)
 /* Appends one item, or backlogs it; cb runs once for it either way. */
 static void reject_one(exporter *e, item *it, int code, const char *msg, dlq_done_fn cb)
 {
-    if (!e->rej_head) {
+    if (!sw_fifo_peek(&e->rej)) {
         int rc = dlq_append_rejected(e->port, it, code, msg, cb, e);
         if (rc == 0) return;
         if (!ring_full_for_now(e, rc)) {
@@ -109,11 +112,10 @@ void exp_reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_d
 void exp_reject_flush(exporter *e)
 {
     exp_rej *r;
-    while ((r = e->rej_head) != NULL) {
+    while ((r = sw_fifo_peek(&e->rej)) != NULL) {
         int rc = dlq_append_rejected(e->port, r->it, r->code, r->msg, r->cb, e);
         if (rc != 0 && ring_full_for_now(e, rc)) return;
-        e->rej_head = r->next;
-        if (!e->rej_head) e->rej_tail = NULL;
+        sw_fifo_pop(&e->rej);
         if (rc != 0) r->cb(e, r->it, rc); /* refused for good */
         free(r);
     }
@@ -121,20 +123,16 @@ void exp_reject_flush(exporter *e)
 
 size_t exp_reject_backlog_len(const exporter *e)
 {
-    size_t n = 0;
-    for (const exp_rej *r = e->rej_head; r; r = r->next) n++;
-    return n;
+    return sw_fifo_len(&e->rej);
 }
 
 void exp_reject_abandon(exporter *e)
 {
     exp_rej *r;
-    while ((r = e->rej_head) != NULL) {
-        e->rej_head = r->next;
+    while ((r = sw_fifo_pop(&e->rej)) != NULL) {
         r->cb(e, r->it, SW_ECLOSED);
         free(r);
     }
-    e->rej_tail = NULL;
 }
 
 /* ---- outcomes ------------------------------------------------------------ */

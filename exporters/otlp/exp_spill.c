@@ -10,8 +10,18 @@
  *                  item refused because the DLQ's ring is momentarily full
  *                  waits in the backlog and is appended as completions free
  *                  room; refused otherwise it is counted DROPPED and logged;
- *   completion     an append that fails (SW_EIO, SW_ECLOSED) hands the item
- *                  back: counted DROPPED and logged, never silent.
+ *   completion     an append that fails (SW_EIO: a write error) hands the
+ *                  item back.
+ * A storage failure never drops an item: an append the DLQ fails (or
+ * refuses for a reason other than room) puts the item back in memory (its
+ * signal's open batch: sent upstream once the breaker lets it, or spilled
+ * again) and marks the DLQ failing. While it fails, nothing else is tried:
+ * the breaker-open path keeps its batches and stops popping from the queue,
+ * so the queue fills and intake answers 503 + Retry-After. After
+ * EXP_DLQ_RETRY_MIN_MS one append is tried as a probe; its success ends
+ * the failure, its failure doubles the wait (up to EXP_DLQ_RETRY_MAX_MS).
+ * Logged (rate-limited) and counted in exp_dlq_failed_items. Only while
+ * stopping is a failed append counted DROPPED (nothing can hold it).
  * At the stop, appends still unconfirmed after the wait are neither
  * counted nor reported as lost: the DLQ writes them before it closes.
  * (Items the upstream refused for good go to the rejected area through the
@@ -28,14 +38,95 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
+#define EXP_DLQ_RETRY_MIN_MS 1000
+#define EXP_DLQ_RETRY_MAX_MS 30000
+
+/* ---- the DLQ failing: hold in memory, retry with backoff -------------------- */
+
+/* libevent measures timeouts from its cached loop time, so the timer may
+ * fire slightly before dlq_retry_ns: it is then armed again for the rest
+ * (plus a millisecond), or the retry would wait for an unrelated event. */
+static void dlq_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    (void)fd;
+    (void)what;
+    int64_t left = e->dlq_retry_ns - clock_mono_ns();
+    if (e->dlq_down && left > 0) {
+        struct timeval tv = clock_ms_to_tv((uint64_t)(left / 1000000) + 1);
+        evtimer_add(e->dlq_retry_ev, &tv);
+        return;
+    }
+    exp_schedule_pump(e);
+}
+
+/* An append failed (or was refused) for a reason other than room. */
+static void dlq_failed(exporter *e, int status)
+{
+    if (e->dlq_down && !e->dlq_probe_out) return; /* an older append: already known */
+    uint64_t ms = !e->dlq_down ? EXP_DLQ_RETRY_MIN_MS
+                  : e->dlq_backoff_ms * 2 > EXP_DLQ_RETRY_MAX_MS ? EXP_DLQ_RETRY_MAX_MS
+                                                                : e->dlq_backoff_ms * 2;
+    if (!e->dlq_down)
+        LOG_ERROR("the DLQ cannot store items (%s): keeping them in memory and taking no "
+                  "more from the queue while the breaker is open; trying again in %llu ms",
+                  sw_strerror(status), (unsigned long long)ms);
+    e->dlq_down = 1;
+    e->dlq_probe_out = 0;
+    e->dlq_backoff_ms = ms;
+    e->dlq_retry_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
+    struct timeval tv = clock_ms_to_tv(ms);
+    evtimer_add(e->dlq_retry_ev, &tv);
+}
+
+static void dlq_stored(exporter *e)
+{
+    if (!e->dlq_down) return;
+    LOG_INFO("the DLQ stores items again");
+    e->dlq_down = 0;
+    e->dlq_probe_out = 0;
+    e->dlq_backoff_ms = 0;
+    evtimer_del(e->dlq_retry_ev);
+    exp_schedule_pump(e);
+}
+
+/* 0 when an append may be tried now: always while the DLQ works or the
+ * exporter stops; while it fails, one probe once its retry time came. */
+static int dlq_gate(exporter *e)
+{
+    if (!e->dlq_down || e->draining) return 0;
+    if (e->dlq_probe_out || clock_mono_ns() < e->dlq_retry_ns) return SW_EIO;
+    e->dlq_probe_out = 1;
+    return 0;
+}
+
+int exp_spill_blocked(const exporter *e)
+{
+    return e->dlq_down && !e->draining &&
+           (e->dlq_probe_out || clock_mono_ns() < e->dlq_retry_ns);
+}
+
+int exp_spill_hold(exporter *e, item *it, int status)
+{
+    if (e->draining) return SW_ECLOSED;
+    if (status != SW_EFULL && status != SW_ETOOBIG) dlq_failed(e, status);
+    metrics_add(&e->m->exp_dlq_failed_items, 1);
+    LOG_WARN_RL(10, "the DLQ did not take a %s item (%s): kept in memory",
+                sw_signal_name((sw_signal)it->signal), sw_strerror(status));
+    exp_batch_add(e, it);
+    return 0;
+}
+
 /* Completion of an exporter spill (and the end of a refused one). */
 static void spill_done(void *arg, item *it, int status)
 {
     exporter *e = arg;
     if (status == 0) {
         e->spilled_items_total++;
+        dlq_stored(e);
         return;
     }
+    if (exp_spill_hold(e, it, status) == 0) return;
     exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
     e->spill_failed_items_total++;
     LOG_ERROR_RL(1, "the DLQ could not store a %s item (%u records, class %s): %s; dropped "
@@ -47,26 +138,13 @@ static void spill_done(void *arg, item *it, int status)
 
 static void backlog_push(exp_backlog *bl, item *it, int front)
 {
-    it->next = NULL;
-    if (!bl->head) {
-        bl->head = bl->tail = it;
-    } else if (front) {
-        it->next = bl->head;
-        bl->head = it;
-    } else {
-        bl->tail->next = it;
-        bl->tail = it;
-    }
+    if (front) sw_fifo_push_front(&bl->items, it);
+    else sw_fifo_push(&bl->items, it);
 }
 
 static item *backlog_pop(exp_backlog *bl)
 {
-    item *it = bl->head;
-    if (!it) return NULL;
-    bl->head = it->next;
-    if (!bl->head) bl->tail = NULL;
-    it->next = NULL;
-    return it;
+    return sw_fifo_pop(&bl->items);
 }
 
 /* SW_EFULL while completions are pending means the ring is full for now. */
@@ -75,13 +153,24 @@ static int ring_full_for_now(exporter *e, int rc)
     return rc == SW_EFULL && dlq_port_pending(e->port) > 0;
 }
 
+/* dlq_append through the gate; a refused probe is given back. */
+static int gated_append(exporter *e, item *it, dlq_done_fn cb, void *arg)
+{
+    int rc = dlq_gate(e);
+    if (rc != 0) return rc;
+    int probe = e->dlq_probe_out;
+    rc = dlq_append(e->port, it, cb, arg);
+    if (rc != 0 && probe) e->dlq_probe_out = 0;
+    return rc;
+}
+
 int exp_spill_via(exporter *e, exp_backlog *bl, item *it)
 {
-    if (bl->head) {
+    if (sw_fifo_peek(&bl->items)) {
         backlog_push(bl, it, 0);
         return 0;
     }
-    int rc = dlq_append(e->port, it, bl->cb, bl->arg);
+    int rc = gated_append(e, it, bl->cb, bl->arg);
     if (rc != 0 && ring_full_for_now(e, rc)) {
         backlog_push(bl, it, 0);
         return 0;
@@ -123,19 +212,22 @@ static void port_cb(evutil_socket_t fd, short what, void *arg)
 
 int exp_spill_start(exporter *e)
 {
+    e->backlog.items = SW_FIFO_INIT(item, next);
     e->backlog.cb = spill_done;
     e->backlog.arg = e;
     e->port = dlq_port_new(e->dlq);
     if (!e->port) return SW_ENOMEM;
     e->port_ev = event_new(e->base, dlq_port_fd(e->port), EV_READ | EV_PERSIST, port_cb, e);
     if (!e->port_ev || event_add(e->port_ev, NULL) != 0) return SW_ENOMEM;
+    e->dlq_retry_ev = evtimer_new(e->base, dlq_retry_cb, e);
+    if (!e->dlq_retry_ev) return SW_ENOMEM;
     return 0;
 }
 
 int exp_spill_item(exporter *e, item *it)
 {
-    if (e->backlog.head) return SW_EFULL;
-    return dlq_append(e->port, it, spill_done, e);
+    if (sw_fifo_peek(&e->backlog.items)) return SW_EFULL;
+    return gated_append(e, it, spill_done, e);
 }
 
 int exp_spill_batch(exporter *e, exp_batch *b)
@@ -176,7 +268,7 @@ void exp_spill_chain(exporter *e, item *chain, const char *why)
     for (item *it = chain, *next; it; it = next) {
         next = it->next;
         int rc = exp_spill_via(e, &e->backlog, it);
-        if (rc == 0) continue;
+        if (rc == 0 || exp_spill_hold(e, it, rc) == 0) continue;
         refused++;
         spill_done(e, it, rc);
     }
@@ -187,9 +279,7 @@ void exp_spill_chain(exporter *e, item *chain, const char *why)
 
 static size_t backlog_len(const exp_backlog *bl)
 {
-    size_t n = 0;
-    for (const item *it = bl ? bl->head : NULL; it; it = it->next) n++;
-    return n;
+    return bl ? sw_fifo_len(&bl->items) : 0;
 }
 
 /* Refuses what is still in a backlog (each counted through its callback). */
@@ -207,8 +297,8 @@ void exp_spill_finish(exporter *e, uint64_t ms)
         dlq_port_dispatch(e->port);
         flush_all(e);
         int64_t left = end - clock_mono_ns();
-        if ((dlq_port_pending(e->port) == 0 && !e->backlog.head && !(rb && rb->head) &&
-             !e->rej_head) || left <= 0)
+        if ((dlq_port_pending(e->port) == 0 && !backlog_len(&e->backlog) &&
+             !backlog_len(rb) && !exp_reject_backlog_len(e)) || left <= 0)
             break;
         int wait_ms = left > 100000000LL ? 100 : (int)(left / 1000000) + 1;
         dlq_port_wait(e->port, wait_ms);
@@ -243,6 +333,8 @@ void exp_spill_destroy(exporter *e)
     exp_reject_abandon(e);
     if (e->port_ev) event_free(e->port_ev);
     e->port_ev = NULL;
+    if (e->dlq_retry_ev) event_free(e->dlq_retry_ev);
+    e->dlq_retry_ev = NULL;
     if (dlq_port_pending(e->port) > 0) {
         LOG_ERROR("the DLQ did not complete %zu appends within 10 s; leaving its port",
                   dlq_port_pending(e->port));

@@ -7,7 +7,6 @@
  * in-process upstream (testing/lib/th_upstream.h), whose answers a small
  * script decides.
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -27,6 +26,7 @@
 #include "runtime/item_track.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_thread.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
 
@@ -180,28 +180,6 @@ static item *make_item(int seq, size_t len)
 
 static uint64_t ctr(_Atomic uint64_t *c) { return atomic_load(c); }
 
-/* Threads of this process named name (/proc/self/task/N/comm). */
-static int threads_named(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    TH_ASSERT(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (de->d_name[0] == '.') continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
-        fclose(f);
-        n += strcmp(comm, name) == 0;
-    }
-    closedir(d);
-    return n;
-}
-
-/* ---- life cycle ------------------------------------------------------------ */
-
 /* ---- allocation failure injection: event_new --------------------------------
  * Defined here, this event_new is the one the exporter (linked statically
  * into this program) calls; armed, it fails the fail_at-th call made on
@@ -242,8 +220,8 @@ static void t_failed_start_leaves_no_thread(void)
             break;
         }
         failures++;
-        TH_ASSERT_MSG(threads_named("sw-replay") == 0, "allocation %d failed: replay runs", k);
-        TH_ASSERT_EQ_INT(threads_named("sw-export"), 0);
+        TH_ASSERT_MSG(th_threads_named("sw-replay") == 0, "allocation %d failed: replay runs", k);
+        TH_ASSERT_EQ_INT(th_threads_named("sw-export"), 0);
         TH_ASSERT(exp_start(F.e) != 0); /* only exp_free is left */
         fx_done();
     }
@@ -398,6 +376,51 @@ static void t_track_dropped(void)
     trk_check(&t, 1);
 }
 
+/* ---- the DLQ failing ------------------------------------------------------- */
+
+/* Breaker open and every DLQ write failing (ENOSPC): the items stay in
+ * memory and the exporter takes nothing more from the queue (which keeps
+ * what is pushed meanwhile, so intake would push back); once writes work
+ * again, the next retry stores everything: 0 items lost. */
+static void t_dlq_failure_keeps_items(void)
+{
+    fx_begin((script){.then_code = 503}, 1);
+    atomic_store(&writes_fail, 1);
+    for (int i = 0; i < 5; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
+    for (int i = 5; i < 25; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
+    int seen = atomic_load(&writes_seen);
+    WAIT_FOR(atomic_load(&writes_seen) > seen, 5000); /* the retry came and failed */
+    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 2, 5000);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 20); /* nothing taken while the DLQ fails */
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    atomic_store(&writes_fail, 0);
+    WAIT_FOR(ctr(&F.m->dlq_written_bytes) == 25 * 100, 15000);
+    TH_ASSERT_EQ_INT(apq_items(F.q), 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
+    fx_done();
+}
+
+/* The same with retries given up (breaker out of it): the given-up batch
+ * the DLQ fails goes back to memory and is sent again; when the upstream
+ * recovers it is delivered, nothing dropped. */
+static void t_dlq_failure_give_up_kept(void)
+{
+    fx_begin_with((script){.first_code = 503, .first_n = 8, .then_code = 200}, 1,
+                  give_up_fast);
+    atomic_store(&writes_fail, 1);
+    for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 15000);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
+    fx_done();
+}
+
 int main(void)
 {
     log_setup(LOG_LVL_WARN, 0);
@@ -407,5 +430,7 @@ int main(void)
     TH_RUN(t_track_503_then_2xx);
     TH_RUN(t_track_breaker_spill);
     TH_RUN(t_track_dropped);
+    TH_RUN(t_dlq_failure_keeps_items);
+    TH_RUN(t_dlq_failure_give_up_kept);
     return th_done();
 }
