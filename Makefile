@@ -47,6 +47,7 @@ $(BUILD)/.version: FORCE
 
 LIB_DIRS  := runtime config receivers/otlp processors queue dlq exporters/otlp
 LIB_DIRS  += pipeline
+LIB_DIRS  += receivers/filelog
 LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 PROTOS    := $(shell find proto -name '*.proto' | sort)
 PB_SRCS   := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))

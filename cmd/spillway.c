@@ -46,6 +46,7 @@
 #include "queue/apq.h"
 #include "receivers/otlp/receiver.h"
 #include "receivers/otlp/rcv_grpc.h"
+#include "receivers/filelog/filelog.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
@@ -62,6 +63,7 @@ typedef struct app {
     pipeline *pl;
     receiver *rcv;
     rcv_grpc *grpc;                  /* NULL unless receivers.otlp.grpc is on */
+    filelog *fl;                /* receivers.filelog, or NULL when off */
     telemetry *tel;
     exporter *exp;
     struct event *sigterm, *sigint;
@@ -197,6 +199,36 @@ static int cmd_dlq(int argc, char **argv)
     return 2;
 }
 
+/* The filelog receiver's submissions go to the pipeline like any other. */
+typedef struct fl_call {
+    fl_submit_done_fn done;
+    void *arg;
+} fl_call;
+
+static void fl_submitted(void *arg, const pl_outcome *o)
+{
+    fl_call *c = arg;
+    fl_submit_status st = o->status == PL_ACCEPTED ? FL_SUBMIT_ACCEPTED
+                          : o->status == PL_REFUSED_SHUTDOWN ? FL_SUBMIT_SHUTDOWN
+                          : o->status == PL_REFUSED_DECODE ? FL_SUBMIT_INVALID : FL_SUBMIT_FULL;
+    c->done(c->arg, st, o->retry_after_s);
+    free(c);
+}
+
+static void fl_submit_pl(void *ctx, const fl_submit_req *rq, fl_submit_done_fn done, void *arg)
+{
+    app *a = ctx;
+    fl_call *c = malloc(sizeof *c);
+    if (!c) {
+        done(arg, FL_SUBMIT_FULL, 1);
+        return;
+    }
+    c->done = done;
+    c->arg = arg;
+    pl_request r = {SIG_LOGS, rq->pb, rq->len, rq->items, rq->recv_ns, rq->trk};
+    pl_submit(a->pl, &r, fl_submitted, c);
+}
+
 /* Shutdown thread: the blocking part of the stop (step 3). */
 static void *stopper_main(void *arg)
 {
@@ -238,6 +270,7 @@ static void on_stopped(evutil_socket_t fd, short what, void *arg)
     else
         LOG_INFO("shutdown: queue drained");
     pl_flush(a->pl, PL_FLUSH_MS);
+    if (a->fl) fl_save_now(a->fl);
     rcv_stop_intake(a->rcv);
     rcv_grpc_stop_intake(a->grpc);
     /* One more pass of the loop sends the last answers. */
@@ -279,6 +312,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     uint64_t ms = a->cfg->service.shutdown_timeout_ms;
     LOG_INFO("signal %d: stopping intake, draining queue (timeout %llu ms)", (int)sig,
              (unsigned long long)ms);
+    if (a->fl) fl_stop_intake(a->fl); /* hands on what was read, reads no more */
     pl_stop_intake(a->pl);
     apq_close(a->queue);
     a->drain_deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000;
@@ -397,6 +431,11 @@ static int app_start(app *a, const char *ready_file)
         telemetry_add_component(a->tel, "receiver_grpc", ready_grpc, a->grpc);
     }
     if ((rc = exp_start(a->exp)) != 0) goto out;
+    if (a->cfg->filelog.include.n) {
+        rc = SW_ENOMEM;
+        a->fl = fl_new(a->base, a->cfg, a->metrics, fl_submit_pl, a);
+        if (!a->fl || (rc = fl_start(a->fl)) != 0) goto out;
+    }
     telemetry_add_component(a->tel, "receiver", ready_receiver, a->rcv);
     telemetry_add_component(a->tel, "pipeline", ready_pipeline, a->pl);
     telemetry_add_component(a->tel, "queue", ready_queue, a->queue);
@@ -435,6 +474,7 @@ static void app_free(app *a)
     /* The DLQ completes every pending append before the ports go. */
     dlq_close(a->dlq);
     pl_flush(a->pl, 0); /* answers what the DLQ completed */
+    fl_free(a->fl); /* saves the positions once more */
     exp_free(a->exp);
     rcv_free(a->rcv);
     rcv_grpc_free(a->grpc);

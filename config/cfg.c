@@ -133,12 +133,22 @@ void cfg_rules_free(cfg_prio_rule *r, size_t n)
     free(r);
 }
 
+void cfg_strlist_free(cfg_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
 void cfg_free(cfg *c)
 {
     if (!c) return;
     cfg_schema_free_strings(c);
     cfg_headers_free(c->exporter.headers, c->exporter.n_headers);
     cfg_rules_free(c->priority.rules, c->priority.n_rules);
+    cfg_strlist_free(&c->filelog.include);
+    cfg_strlist_free(&c->filelog.exclude);
     free(c->source);
     free(c);
 }

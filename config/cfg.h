@@ -20,6 +20,13 @@
 typedef enum { CFG_COMP_NONE = 0, CFG_COMP_GZIP = 1, CFG_COMP_ZSTD = 2 } cfg_compression;
 typedef enum { CFG_FSYNC_ALWAYS = 0, CFG_FSYNC_BATCH = 1, CFG_FSYNC_NEVER = 2 } cfg_fsync;
 
+/* A list of strings (receivers.filelog.include/exclude); the cfg owns v
+ * and every v[i]. */
+typedef struct cfg_strlist {
+    size_t n;
+    char **v;
+} cfg_strlist;
+
 typedef struct cfg_header {
     char *name;
     char *value;
@@ -55,6 +62,23 @@ typedef struct cfg {
         uint32_t grpc_max_connections;   /* .max_connections 256 */
         uint64_t grpc_idle_timeout_ms;   /* .idle_timeout 5m */
     } receiver;
+    struct {                             /* receivers.filelog (off while include is empty) */
+        cfg_strlist include;             /* .include globs []                   */
+        cfg_strlist exclude;             /* .exclude globs []                   */
+        int start_at;                    /* .start_at end (0) | beginning (1)   */
+        int format;                      /* .format docker (0) | raw (1)        */
+        uint64_t poll_interval_ms;       /* .poll_interval 1s                   */
+        int inotify;                     /* .inotify true (false: polling only) */
+        char *positions_dir;             /* .positions_dir ./data/filelog       */
+        uint64_t max_record_size;        /* .max_record_size 1MiB               */
+        uint32_t max_open_files;         /* .max_open_files 1024                */
+        uint32_t flush_updates;          /* .flush.updates 100                  */
+        uint64_t flush_interval_ms;      /* .flush.interval 5s                  */
+        uint64_t batch_max_bytes;        /* .batch.max_bytes 1MiB               */
+        uint64_t batch_timeout_ms;       /* .batch.timeout 200ms                */
+        char *label_prefix;              /* .label_prefix container.label.      */
+        uint64_t metadata_ttl_ms;        /* .metadata_ttl 10s                   */
+    } filelog;
     struct {
         int enabled;                     /* processors.cardinality.enabled    true */
         uint32_t max_keys;               /* 65536 (power of two) */

@@ -34,6 +34,7 @@ typedef enum {
     CFT_ENUM,      /* int, one of `enums` */
     CFT_HEADERS,   /* map name -> value (exporter.headers) */
     CFT_RULES,     /* list of priority rules */
+    CFT_STRLIST,   /* cfg_strlist: a list of strings */
 } cfg_ftype;
 
 /* Range flags: min/max are inclusive unless marked exclusive. */
@@ -63,6 +64,7 @@ typedef struct cfg_field {
 #define CFG_MAX_MARKS 96
 #define CFG_MAX_HEADERS 64
 #define CFG_MAX_RULES 256
+#define CFG_MAX_STRLIST 256
 #define CFG_PATH_MAX 256
 
 typedef struct cfg_mark {
@@ -118,5 +120,6 @@ void cfg_ctx_mark(cfg_ctx *x, size_t offset, int line, int col);
 void cfg_ctx_oom(cfg_ctx *x);
 void cfg_headers_free(cfg_header *h, size_t n);
 void cfg_rules_free(cfg_prio_rule *r, size_t n);
+void cfg_strlist_free(cfg_strlist *l);
 
 #endif

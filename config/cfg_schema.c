@@ -75,7 +75,52 @@ static const cfg_field otlp_fields[] = {
       "request bytes held by all intake connections together; 503 + Retry-After above"),
     END,
 };
-static const cfg_field receivers_fields[] = { SEC("otlp", otlp_fields, "OTLP receiver"), END };
+static const cfg_enum_val start_at_enum[] = { { "end", 0 }, { "beginning", 1 }, { NULL, 0 } };
+static const cfg_enum_val fl_format_enum[] = { { "docker", 0 }, { "raw", 1 }, { NULL, 0 } };
+static const cfg_field fl_flush_fields[] = {
+    F("updates", CFT_UINT, filelog.flush_updates, "100", 1, 1000000,
+      "positions are saved after this many position updates"),
+    F("interval", CFT_DURATION, filelog.flush_interval_ms, "5s", 1, HOUR_MS,
+      "or after this long with an unsaved update"),
+    END,
+};
+static const cfg_field fl_batch_fields[] = {
+    F("max_bytes", CFT_SIZE, filelog.batch_max_bytes, "1MiB", KIB, 64 * MIB,
+      "a request of one file's records is handed on at this size"),
+    F("timeout", CFT_DURATION, filelog.batch_timeout_ms, "200ms", 1, HOUR_MS,
+      "or when its oldest record is this old"),
+    END,
+};
+static const cfg_field filelog_fields[] = {
+    F("include", CFT_STRLIST, filelog.include, NULL, 0, 0,
+      "globs of files to tail, e.g. /var/lib/docker/containers/*/*-json.log; empty = off"),
+    F("exclude", CFT_STRLIST, filelog.exclude, NULL, 0, 0, "globs of files never tailed"),
+    FE("start_at", filelog.start_at, "end", start_at_enum,
+       "files without a saved position found at start: end | beginning"),
+    FE("format", filelog.format, "docker", fl_format_enum, "docker (json-file lines) | raw (one record per line)"),
+    F("poll_interval", CFT_DURATION, filelog.poll_interval_ms, "1s", 10, HOUR_MS,
+      "globs are rescanned and files checked this often"),
+    F("inotify", CFT_BOOL, filelog.inotify, "true", 0, 0,
+      "use inotify to read changes at once; false = polling only"),
+    FX("positions_dir", CFT_STRING, filelog.positions_dir, "./data/filelog", 0, 0,
+       "directory of the position files", CFF_NONEMPTY),
+    F("max_record_size", CFT_SIZE, filelog.max_record_size, "1MiB", KIB, 64 * MIB,
+      "longest record; longer ones are cut and marked"),
+    F("max_open_files", CFT_UINT, filelog.max_open_files, "1024", 1, 1000000,
+      "files open at once; more wait for a free slot"),
+    SEC("flush", fl_flush_fields, "when positions are saved"),
+    SEC("batch", fl_batch_fields, "lines into requests"),
+    F("label_prefix", CFT_STRING, filelog.label_prefix, "container.label.", 0, 0,
+      "container labels become resource attributes under this prefix"),
+    F("metadata_ttl", CFT_DURATION, filelog.metadata_ttl_ms, "10s", 1, HOUR_MS,
+      "container metadata (config.v2.json) is checked for changes this often"),
+    END,
+};
+static const cfg_field receivers_fields[] = {
+    SEC("otlp", otlp_fields, "OTLP receiver"),
+    SEC("filelog", filelog_fields, "container and plain log files"),
+    END,
+};
 
 static const cfg_field cardinality_fields[] = {
     F("enabled", CFT_BOOL, cardinality.enabled, "true", 0, 0, "limit the number of metric series"),
@@ -232,6 +277,7 @@ static const char *type_name(const cfg_field *f)
         [CFT_URL] = "url", [CFT_BOOL] = "bool", [CFT_UINT] = "uint", [CFT_INT] = "int",
         [CFT_DOUBLE] = "double", [CFT_SIZE] = "size", [CFT_DURATION] = "duration",
         [CFT_ENUM] = "enum", [CFT_HEADERS] = "map", [CFT_RULES] = "list",
+        [CFT_STRLIST] = "list",
     };
     return names[f->type];
 }

@@ -434,6 +434,42 @@ static void walk_rules(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const cha
     cfg_ctx_mark(x, f->offset, node_line(v), node_col(v));
 }
 
+/* ---- lists of strings (receivers.filelog.include, exclude) ---- */
+
+static void walk_strlist(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const char *prefix)
+{
+    char path[CFG_PATH_MAX], idx[32];
+    cfg_strlist l = { 0, NULL };
+    int bad = 0;
+    if (!is_null(v) && v->type != YAML_SEQUENCE_NODE) {
+        nerr(x, v, prefix, "expected a list of strings, got %s", kind_name(v));
+        return;
+    }
+    size_t n = is_null(v) ? 0 : (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > CFG_MAX_STRLIST) { nerr(x, v, prefix, "at most %d entries", CFG_MAX_STRLIST); return; }
+    if (n && !(l.v = calloc(n, sizeof *l.v))) { cfg_ctx_oom(x); return; }
+    for (size_t i = 0; i < n && !x->stop; i++) {
+        yaml_node_t *it = yaml_document_get_node(x->doc, v->data.sequence.items.start[i]);
+        snprintf(idx, sizeof idx, "[%zu]", i);
+        path_cat(path, prefix, "", idx);
+        if (!it || it->type != YAML_SCALAR_NODE || is_null(it)) {
+            if (it) nerr(x, it, path, "expected a non-empty string, got %s", kind_name(it));
+            bad = 1;
+            continue;
+        }
+        if (!(l.v[l.n] = scalar_text(x, it, path))) { bad = 1; continue; }
+        if (!*l.v[l.n++]) { nerr(x, it, path, "must not be empty"); bad = 1; }
+    }
+    if (bad || x->stop) {
+        cfg_strlist_free(&l);
+        return;
+    }
+    cfg_strlist *dst = (cfg_strlist *)(void *)((char *)x->c + f->offset);
+    cfg_strlist_free(dst);
+    *dst = l;
+    cfg_ctx_mark(x, f->offset, node_line(v), node_col(v));
+}
+
 static void walk_field(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const char *path)
 {
     switch (f->type) {
@@ -443,6 +479,7 @@ static void walk_field(cfg_ctx *x, const cfg_field *f, yaml_node_t *v, const cha
         break;
     case CFT_HEADERS: walk_headers(x, f, v, path); break;
     case CFT_RULES: walk_rules(x, f, v, path); break;
+    case CFT_STRLIST: walk_strlist(x, f, v, path); break;
     default: walk_scalar(x, f, v, path); break;
     }
 }

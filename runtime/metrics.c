@@ -452,6 +452,42 @@ static void mr_build_info(mr_ctx *c)
     mr_printf(c, "\"} 1\n");
 }
 
+static void mr_counter(mr_ctx *c, const char *name, const char *help, const _Atomic uint64_t *v)
+{
+    mr_family(c, name, "counter", help);
+    mr_printf(c, "%s %llu\n", name, (unsigned long long)ld_u(v));
+}
+
+static void mr_filelog(mr_ctx *c, const sw_metrics *m)
+{
+    char num[64];
+    mr_family(c, "spillway_filelog_files_watched", "gauge", "Files the filelog receiver has open.");
+    mr_printf(c, "spillway_filelog_files_watched %lld\n", (long long)ld_i(&m->fl_files_watched));
+    mr_counter(c, "spillway_filelog_read_bytes_total", "Bytes read from log files.", &m->fl_bytes_read);
+    mr_counter(c, "spillway_filelog_read_lines_total", "Lines read from log files.", &m->fl_lines_read);
+    mr_counter(c, "spillway_filelog_records_total", "Log records handed to the pipeline.", &m->fl_records);
+    mr_counter(c, "spillway_filelog_parse_errors_total",
+               "Malformed lines, kept as raw text with a parse-error attribute.", &m->fl_parse_errors);
+    mr_counter(c, "spillway_filelog_truncated_records_total", "Records cut at max_record_size.",
+               &m->fl_truncated_records);
+    mr_counter(c, "spillway_filelog_rotations_total", "Files rotated by rename.", &m->fl_rotations);
+    mr_counter(c, "spillway_filelog_truncations_total", "Files truncated in place (copytruncate).",
+               &m->fl_truncations);
+    mr_counter(c, "spillway_filelog_position_saves_total", "Position files written.",
+               &m->fl_position_saves);
+    mr_fmt_double(num, sizeof num, (double)ld_i(&m->fl_save_lag_ns) / 1e9);
+    mr_family(c, "spillway_filelog_position_save_lag_seconds", "gauge",
+              "At the last save: time since the first position update it saved.");
+    mr_printf(c, "spillway_filelog_position_save_lag_seconds %s\n", num);
+    mr_counter(c, "spillway_filelog_checkpoint_fallbacks_total",
+               "Corrupt position generations skipped at start (an older one was used).",
+               &m->fl_checkpoint_fallbacks);
+    mr_counter(c, "spillway_filelog_backpressure_pauses_total",
+               "Times reading paused because the pipeline refused data.", &m->fl_backpressure_pauses);
+    mr_counter(c, "spillway_filelog_delivery_failures_total",
+               "Requests whose records were dropped downstream (position held).", &m->fl_delivery_failures);
+}
+
 int metrics_render(const sw_metrics *m, buf *out)
 {
     mr_ctx c = {.out = out, .rc = 0};
@@ -460,6 +496,7 @@ int metrics_render(const sw_metrics *m, buf *out)
     mr_queue(&c, m);
     mr_dlq(&c, m);
     mr_exporter(&c, m);
+    mr_filelog(&c, m);
     mr_latency(&c, m);
     mr_process(&c, m);
     mr_build_info(&c);

@@ -92,6 +92,21 @@ typedef struct sw_metrics {
     _Atomic uint64_t dlq_write_errors;       /* failed creates, writes, fsyncs, seals, probes */
     _Atomic int64_t dlq_available;           /* 1 the DLQ takes appends, 0 unavailable */
 
+    /* filelog receiver (receivers/filelog) */
+    _Atomic int64_t fl_files_watched;        /* files open now */
+    _Atomic uint64_t fl_bytes_read;
+    _Atomic uint64_t fl_lines_read;
+    _Atomic uint64_t fl_records;             /* log records handed to the pipeline */
+    _Atomic uint64_t fl_parse_errors;        /* malformed lines kept as raw text */
+    _Atomic uint64_t fl_truncated_records;   /* records cut at max_record_size */
+    _Atomic uint64_t fl_rotations;
+    _Atomic uint64_t fl_truncations;
+    _Atomic uint64_t fl_position_saves;
+    _Atomic int64_t fl_save_lag_ns;          /* first unsaved commit -> save, last save */
+    _Atomic uint64_t fl_checkpoint_fallbacks;/* corrupt position generations at start */
+    _Atomic uint64_t fl_backpressure_pauses;
+    _Atomic uint64_t fl_delivery_failures;   /* requests settled as dropped downstream */
+
     int64_t start_wall_ns;
 } sw_metrics;
 
