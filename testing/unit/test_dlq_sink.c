@@ -72,7 +72,10 @@ static void t_fail_probe_recover(void)
     snprintf(dir, sizeof dir, "/tmp/sw-dlqsink-XXXXXX");
     TH_ASSERT(mkdtemp(dir));
     dlq_opts o = {.dir = dir, .segment_size = 1u << 20, .max_size = 64u << 20,
-                  .compression_level = 1, .fsync = CFG_FSYNC_NEVER, .pwrite = test_pwrite};
+                  .compression_level = 1, .fsync = CFG_FSYNC_NEVER, .pwrite = test_pwrite,
+                  /* the DLQ re-probes well before the sink's first retry (500 ms):
+                   * the sink's probe then meets an available DLQ */
+                  .probe_ms = 20};
     dlq *d = NULL;
     TH_ASSERT_EQ_INT(dlq_open(&o, NULL, &d), 0);
     dlq_wait_recovered(d);
