@@ -128,6 +128,7 @@ struct dlq {
     /* writer thread only (areas: see dlq_area) */
     dlq_area area[DLQ_AREAS];
     ZSTD_CCtx *cctx;
+    int cctx_level;      /* its current zstd level (the journal uses DLQ_JNL_LEVEL) */
     buf wbuf;
     dlq_recbuf *rb;
     uint64_t disk_added[DLQ_AREAS]; /* bytes written by the current batch */

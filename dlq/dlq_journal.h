@@ -47,6 +47,10 @@
 #include "dlq/dlq.h"
 
 #define DLQ_JNL_ACK_SUFFIX ".ack"
+/* zstd level of journal records: the journal is written for every request
+ * and read only after a crash (records moved to the main area are
+ * compressed again at dlq.compression_level), so it favours speed. */
+#define DLQ_JNL_LEVEL 1
 #define DLQ_JNL_ACK_LEN 16
 
 /* A journal record: its segment and its index in the segment. */

@@ -262,6 +262,7 @@ static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
     if (ZSTD_isError(ZSTD_CCtx_setParameter(d->cctx, ZSTD_c_compressionLevel,
                                             o->compression_level)))
         return SW_EINVAL;
+    d->cctx_level = o->compression_level;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->wcv, NULL);
     pthread_cond_init(&d->rcv, NULL);

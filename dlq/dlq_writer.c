@@ -170,8 +170,13 @@ static int open_cur(dlq *d, dlq_area *a)
 /* ---- one record ---------------------------------------------------------- */
 
 /* Compresses it into d->wbuf after room for the record header and note. */
-static int encode_payload(dlq *d, const item *it, size_t note_len, size_t *clen)
+static int encode_payload(dlq *d, const item *it, size_t note_len, int level, size_t *clen)
 {
+    if (level != d->cctx_level) { /* the journal's level differs: switch (cheap) */
+        if (ZSTD_isError(ZSTD_CCtx_setParameter(d->cctx, ZSTD_c_compressionLevel, level)))
+            return SW_EIO;
+        d->cctx_level = level;
+    }
     buf_reset(&d->wbuf);
     size_t bound = ZSTD_compressBound(it->len), at = DLQ_REC_HDR_LEN + note_len;
     int rc = buf_reserve(&d->wbuf, at + bound);
@@ -222,7 +227,8 @@ static int write_record(dlq *d, dlq_req *r)
 {
     dlq_area *a = &d->area[r->area];
     size_t clen = 0;
-    int rc = encode_payload(d, r->it, r->note_len, &clen);
+    int level = r->area == DLQ_AREA_JOURNAL ? DLQ_JNL_LEVEL : d->o.compression_level;
+    int rc = encode_payload(d, r->it, r->note_len, level, &clen);
     if (rc) return rc == SW_ENOMEM ? SW_ENOMEM : SW_EIO;
     uint64_t total = d->wbuf.len;
     if (a->cur.fd >= 0 && a->cur.records > 0 && a->cur.size + total > d->o.segment_size &&
