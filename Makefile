@@ -185,6 +185,16 @@ image-test: deps all
 lint-deploy: deps all
 	@SW_BIN_DIR=$(BUILD) sh testing/deploy/lint_deploy.sh && SW_BIN_DIR=$(BUILD) sh testing/deploy/prom_live.sh
 
+# Bounded long runs (docs/testing.md): SOAK_SECONDS, DURABILITY_MODE,
+# DURABILITY_ITEMS, DURABILITY_SECONDS.
+.PHONY: soak durability
+$(BUILD)/soak-hostile: $(OBJ)/testing/soak/hostile.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lz $(LDLIBS)
+soak: deps all $(BUILD)/soak-hostile
+	@SW_BIN_DIR=$(BUILD) sh testing/soak/soak.sh
+durability: deps all
+	@SW_BIN_DIR=$(BUILD) sh testing/soak/durability.sh
+
 run: all
 	$(BUILD)/spillway --config configs/spillway.yaml
 

@@ -38,6 +38,7 @@ typedef struct lg_cli {
     uint32_t mix[SIG_COUNT];       /* request weights per signal (0 = not sent) */
     int json, quiet, verify;
     const char *verify_url;
+    const char *verify_missing;    /* --verify-missing FILE, or NULL */
     lg_verify_opts vo;
     char vhost[256];
 } lg_cli;
@@ -78,6 +79,10 @@ static void usage(FILE *f)
         "                          exactly once (exit status 3 if not); needs --verify-url\n"
         "  --verify-url URL        the spillway-mockup to check, http://HOST:PORT\n"
         "  --verify-wait SECONDS   longest wait for the upstream to receive everything (default 10)\n"
+        "  --verify-settle SECONDS the upstream's count unchanged this long ends that wait early\n"
+        "                          (default 1; raise it when the upstream may pause, e.g. outages)\n"
+        "  --verify-missing FILE   list the acked requests with missing items in FILE, one line\n"
+        "                          each: signal, request seq, answer time (Unix ms), items missing\n"
         "  --json                  print the summary as one JSON object on stdout\n"
         "  --quiet                 no progress line, no text summary unless --json\n"
         "  --help                  this text\n\n"
@@ -202,7 +207,7 @@ static int split_url_ok(lg_cli *c)
 enum { O_ENDPOINT = 256, O_SIGNAL, O_RATE, O_BATCH, O_CONNS, O_DURATION, O_COUNT, O_ENCODING,
        O_COMPRESSION, O_SERVICES, O_ATTRS, O_SEED, O_POOL, O_TIMEOUT, O_JSON, O_QUIET, O_HELP,
        O_MIX, O_PRIO, O_SERIES, O_CHURN, O_EXPLODE, O_VERIFY, O_VERIFY_URL, O_VERIFY_WAIT,
-       O_PROTOCOL };
+       O_PROTOCOL, O_VERIFY_SETTLE, O_VERIFY_MISSING };
 
 static const struct option LONGOPTS[] = {
     {"endpoint", required_argument, NULL, O_ENDPOINT}, {"signal", required_argument, NULL, O_SIGNAL},
@@ -218,7 +223,9 @@ static const struct option LONGOPTS[] = {
     {"churn", required_argument, NULL, O_CHURN}, {"label-explosion", no_argument, NULL, O_EXPLODE},
     {"verify", no_argument, NULL, O_VERIFY}, {"verify-url", required_argument, NULL, O_VERIFY_URL},
     {"verify-wait", required_argument, NULL, O_VERIFY_WAIT},
-    {"protocol", required_argument, NULL, O_PROTOCOL}, {NULL, 0, NULL, 0}};
+    {"protocol", required_argument, NULL, O_PROTOCOL},
+    {"verify-settle", required_argument, NULL, O_VERIFY_SETTLE},
+    {"verify-missing", required_argument, NULL, O_VERIFY_MISSING}, {NULL, 0, NULL, 0}};
 
 /* Applies one of the generator's options; 0, or -1 if bad. */
 static int apply_gen_opt(lg_cli *c, int opt, const char *arg)
@@ -268,6 +275,8 @@ static int apply_opt(lg_cli *c, int opt, const char *arg)
         if (c->run.grpc && strcmp(c->endpoint, "http://127.0.0.1:4318") == 0)
             c->endpoint = "http://127.0.0.1:4317";
         break;
+    case O_VERIFY_SETTLE: bad = parse_num(arg, 0.05, 3600, &c->vo.settle_s); break;
+    case O_VERIFY_MISSING: c->verify_missing = arg; break;
     default: bad = apply_gen_opt(c, opt, arg); break;
     }
     if (bad) fprintf(stderr, "spillway-loadgen: invalid value '%s' for --%s\n", arg, LONGOPTS[opt - O_ENDPOINT].name);
@@ -534,6 +543,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "spillway-loadgen: cannot run: %s\n", sw_strerror(err));
         goto done;
     }
+    if (cli.verify && cli.verify_missing && !(cli.vo.missing_out = fopen(cli.verify_missing, "w"))) {
+        fprintf(stderr, "spillway-loadgen: cannot write %s\n", cli.verify_missing);
+        goto done;
+    }
     if (cli.verify && (res->ok_seq_incomplete || lg_verify_run(&cli.vo, st, ns, res, vres) != 0)) {
         fputs("spillway-loadgen: verify could not be done\n", stderr);
         goto done;
@@ -542,6 +555,7 @@ int main(int argc, char **argv)
     else if (!cli.quiet) print_text(&cli, res, st, ns, cli.verify ? vres : NULL);
     ret = cli.verify && verify_failed(vres, ns) ? 3 : 0;
 done:
+    if (cli.vo.missing_out) fclose(cli.vo.missing_out);
     lg_result_destroy(res);
     free(res);
     for (uint32_t i = 0; i < SIG_COUNT; i++) lg_pool_free(pools[i]);

@@ -91,7 +91,8 @@ typedef struct pl_wait {
 static void accept_done(pipeline *p, sw_signal sig, uint32_t items, int64_t rejected,
                         const char *msg, pl_done_fn cb, void *arg)
 {
-    if (p->m) metrics_add(&p->m->rcv_items[sig], items);
+    (void)p;
+    LOG_DEBUG("accepted %s request: %u items", sw_signal_name(sig), items);
     pl_outcome o = {PL_ACCEPTED, items, rejected, rejected && msg && *msg ? msg : NULL, 0};
     cb(arg, &o);
 }
@@ -101,10 +102,7 @@ static void refuse_done(pipeline *p, sw_signal sig, pl_status st, uint32_t items
 {
     static const char *const msgs[] = {"", "queue full", "shutting down", "out of memory",
                                        "malformed request"};
-    int reason = st == PL_REFUSED_SHUTDOWN ? RCV_REFUSE_SHUTDOWN
-               : st == PL_REFUSED_DECODE   ? RCV_REFUSE_DECODE
-                                           : RCV_REFUSE_QUEUE_FULL;
-    if (p->m && items > 0) metrics_add(&p->m->rcv_refused_items[sig][reason], items);
+    (void)p;
     LOG_WARN_RL(10, "refused %s request (%u items): %s", sw_signal_name(sig), items, msgs[st]);
     pl_outcome o = {st, items, 0, msgs[st], st == PL_REFUSED_DECODE ? 0 : PL_RETRY_AFTER_S};
     cb(arg, &o);

@@ -16,11 +16,13 @@
  * DLQ's journal before the callback, and acknowledged there once delivered:
  * docs/durability.md).
  *
- * Counting: the pipeline counts what it decides — accepted items in
- * spillway_receiver_items_total{signal} (after the limiter) and refusals in
- * spillway_receiver_refused_items_total{signal,reason} (queue_full for
- * FULL and NOMEM, shutdown, decode). A receiver counts only the requests it
- * refuses itself before pl_submit (undecodable, too large, unsupported).
+ * Counting: the receiver counts, under its own transport label, both the
+ * outcome it gets — accepted items (pl_outcome.items, after the limiter) in
+ * spillway_receiver_items_total and refusals in
+ * spillway_receiver_refused_items_total (queue_full for FULL and NOMEM,
+ * shutdown, decode) — and the requests it refuses itself before pl_submit
+ * (undecodable, too large, unsupported). The pipeline counts none of them,
+ * so each item is counted once, under the transport it came in on.
  *
  * The callback may run inside pl_submit() (memory admission, refusals) or
  * later from the event loop (a DLQ write completing). The caller keeps

@@ -134,12 +134,20 @@ typedef struct pending_req {
     rcv_content_type ct;
 } pending_req;
 
-/* pl_done_fn: answers the request from the pipeline's outcome (counted
- * there). */
+/* pl_done_fn: counts the pipeline's outcome under transport "http" and
+ * answers the request from it. */
 static void on_outcome(void *arg, const pl_outcome *o)
 {
     pending_req *pr = arg;
     receiver *r = pr->r;
+    if (o->status == PL_ACCEPTED) {
+        if (r->m) metrics_add(&r->m->rcv_items[pr->sig], o->items);
+    } else {
+        int reason = o->status == PL_REFUSED_SHUTDOWN ? RCV_REFUSE_SHUTDOWN
+                   : o->status == PL_REFUSED_DECODE   ? RCV_REFUSE_DECODE
+                                                      : RCV_REFUSE_QUEUE_FULL;
+        count_refused(r, pr->sig, reason, o->items);
+    }
     if (o->status == PL_ACCEPTED) {
         reply ok = {200, pr->ct, 0, NULL, 0, 0, o->rejected, o->message};
         send_reply(r, pr->req, pr->sig, &ok);

@@ -3,8 +3,9 @@
 # not in Debian): a Debian 12 build stage and a separate runtime stage, no
 # -dev packages in the runtime stage, apt lists removed, a non-root USER,
 # the /var/lib/spillway volume, a HEALTHCHECK on /healthz, STOPSIGNAL,
-# EXPOSE of 4318 and 8888, the config copied to /etc/spillway/config.yaml
-# (and that file valid and binding 0.0.0.0), an exec-form ENTRYPOINT, no
+# EXPOSE of 4318, 4317 and 8888, the config copied to /etc/spillway/config.yaml
+# (and that file valid and binding 0.0.0.0 on those three ports, the OTLP/gRPC
+# receiver included: its section turns it on), an exec-form ENTRYPOINT, no
 # ADD of URLs, no :latest. Also .dockerignore keeps .git and build/ out.
 # PASS/FAIL lines. Usage: sh testing/deploy/check_dockerfile.sh [SPILLWAY_BIN]
 set -u
@@ -50,7 +51,7 @@ esac
 if grep -iE '^VOLUME ' "$last" | grep -q '/var/lib/spillway'; then ok volume; else bad volume "no VOLUME /var/lib/spillway"; fi
 if grep -iE '^HEALTHCHECK ' "$last" | grep -q '/healthz'; then ok healthcheck; else bad healthcheck "no HEALTHCHECK on /healthz"; fi
 if grep -qiE '^STOPSIGNAL (SIGTERM|SIGINT|15|2)$' "$last"; then ok stopsignal; else bad stopsignal "no STOPSIGNAL SIGTERM/SIGINT"; fi
-for p in 4318 8888; do
+for p in 4318 4317 8888; do
     if grep -iE '^EXPOSE ' "$last" | grep -qw "$p"; then ok "expose_$p"; else bad "expose_$p" "port $p not exposed"; fi
 done
 if grep -qiE '^ENTRYPOINT \[' "$last"; then ok entrypoint_exec_form; else bad entrypoint_exec_form "ENTRYPOINT missing or not in exec form"; fi
@@ -64,6 +65,13 @@ else
     else bad config_valid "$(cat "$tmp/v")"; fi
     if grep -q '0\.0\.0\.0:4318' "$src" && grep -q '0\.0\.0\.0:8888' "$src"; then ok config_binds_all
     else bad config_binds_all "$src does not bind 0.0.0.0:4318 and 0.0.0.0:8888"; fi
+    # The gRPC receiver runs only when its section is present: the endpoint
+    # must be under receivers.otlp.grpc, not just somewhere in the file.
+    py=python3
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+    eps=$($py testing/deploy/deploy_check.py endpoints "$src" 2>&1)
+    if printf '%s\n' "$eps" | grep -qx 'receivers.otlp.grpc=0.0.0.0:4317'; then ok config_grpc
+    else bad config_grpc "$src has no receivers.otlp.grpc.endpoint 0.0.0.0:4317 (default of its \${env:...}): $eps"; fi
 fi
 if [ -f .dockerignore ] && grep -qx '.git' .dockerignore && grep -qx 'build' .dockerignore; then ok dockerignore
 else bad dockerignore ".dockerignore must list .git and build"; fi

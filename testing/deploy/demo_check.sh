@@ -1,8 +1,10 @@
 #!/bin/sh
 # `make demo` in short: runs testing/scenarios/demo.sh for 10 s (upstream
 # down from 5 s to 7 s) in a temp dir and checks that it exits 0, says
-# nothing was lost, printed its summary and that the breaker opened and
-# closed again. PASS/FAIL lines for testing/run_tests.sh.
+# nothing was lost, printed its summary (the high class over OTLP/gRPC, the
+# others over OTLP/HTTP, and spillway answering requests on both receivers)
+# and that the breaker opened and closed again. PASS/FAIL lines for
+# testing/run_tests.sh.
 # Usage: SW_BIN_DIR=build sh testing/deploy/demo_check.sh
 set -u
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sw-demo.XXXXXX")
@@ -17,7 +19,8 @@ check() { # name condition-description command...
 }
 check exit "demo.sh exited $rc" [ "$rc" = 0 ]
 check nothing_lost "no 'nothing lost' line" grep -q '^demo: OK: nothing lost' "$tmp/out"
-check summary "no per-class summary" sh -c "grep -q '^critical  *traces' '$tmp/out' && grep -q '^high  *metrics' '$tmp/out' && grep -q '^normal  *logs' '$tmp/out'"
+check summary "no per-class summary with its transport" sh -c "grep -q '^critical  *traces  *OTLP/HTTP ' '$tmp/out' && grep -q '^high  *metrics  *OTLP/gRPC ' '$tmp/out' && grep -q '^normal  *logs  *OTLP/HTTP ' '$tmp/out'"
+check transports "spillway did not answer requests on both receivers" grep -qE '^spillway answered [1-9][0-9]* requests over OTLP/HTTP and [1-9][0-9]* over OTLP/gRPC$' "$tmp/out"
 check breaker "the breaker did not open and close" sh -c "grep -q 'closed -> open' '$tmp/out' && grep -q -- '-> closed' '$tmp/out'"
 check spilled "nothing was replayed from the DLQ" sh -c "! grep -q 'replayed: 0.00 MiB' '$tmp/out'"
 [ "$ok" = 1 ]

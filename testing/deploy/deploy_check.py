@@ -9,6 +9,7 @@ lines for testing/run_tests.sh; exit status 1 when a check failed.
   deploy_check.py k8s NAME RENDERED.yaml KIND[,KIND...]
   deploy_check.py exprs DASHBOARD.json RULES      (one JSON line per PromQL expression)
   deploy_check.py configs RENDERED.yaml OUTDIR    (writes each spillway config of a ConfigMap)
+  deploy_check.py endpoints CONFIG.yaml           (KEY=HOST:PORT per listen endpoint, env defaults)
 
 Needs PyYAML (Debian python3-yaml).
 """
@@ -75,6 +76,10 @@ def cmd_compose(path):
     m = re.fullmatch(r"(\d+)s", grace)
     check("compose/spillway/stop_grace_period", m and int(m.group(1)) >= 15,
           "stop_grace_period %r: must exceed shutdown_timeout (10s) plus the spill" % grace, grace)
+    pub = {str(x) for x in sw.get("ports", [])}
+    for port, what in ((4318, "OTLP/HTTP"), (4317, "OTLP/gRPC"), (8888, "telemetry")):
+        check("compose/spillway/port %d" % port, "127.0.0.1:%d:%d" % (port, port) in pub,
+              "%s port %d is not published on 127.0.0.1:%d" % (what, port, port))
     check("compose/spillway/volume", any(str(v).endswith(":/var/lib/spillway") for v in sw.get("volumes", [])),
           "no volume on /var/lib/spillway")
     env = sw.get("environment", {})
@@ -195,6 +200,50 @@ def cmd_dashboard(path, ds_path, metrics_path=None):
 
 # ---- kubernetes ---------------------------------------------------------------------
 
+# The OTLP ports every spillway container declares and every Service in front
+# of spillway exposes, by port name: the config must bind them on 0.0.0.0.
+OTLP_PORTS = {"otlp-http": 4318, "otlp-grpc": 4317}
+ENV_RE = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*(?::-([^}]*))?\}")
+
+
+def config_endpoints(text):
+    """{key: (host, port)} of the listen endpoints of a spillway config;
+    ${env:NAME:-default} is read as its default. Missing sections are absent."""
+    cfg = yaml.safe_load(ENV_RE.sub(lambda m: m.group(1) or "", text)) or {}
+    otlp = (cfg.get("receivers") or {}).get("otlp") or {}
+    out = {}
+    for key, sec in (("receivers.otlp.http", otlp.get("http")), ("receivers.otlp.grpc", otlp.get("grpc")),
+                     ("telemetry", cfg.get("telemetry"))):
+        ep = str((sec or {}).get("endpoint", "")) if sec is not None else None
+        if ep is None:
+            continue
+        host, _, port = ep.rpartition(":")
+        out[key] = (host, int(port) if port.isdigit() else None)
+    return out
+
+
+def check_spillway_ports(name, n, c, spec, configmaps):
+    """A spillway container declares both OTLP ports, and the config its
+    ConfigMap mounts at /etc/spillway binds each declared port on 0.0.0.0."""
+    declared = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+    for pname, port in sorted(OTLP_PORTS.items()):
+        check("k8s/%s/%s/port %s" % (name, n, pname), declared.get(pname) == port,
+              "the spillway container does not declare %s: %d" % (pname, port))
+    vol = {m["name"] for m in c.get("volumeMounts", []) if m["mountPath"] == "/etc/spillway"}
+    cms = [v["configMap"]["name"] for v in spec.get("volumes", []) if v["name"] in vol and v.get("configMap")]
+    text = configmaps.get(cms[0], {}).get("config.yaml") if cms else None
+    if text is None:
+        bad("k8s/%s/%s/config_ports" % (name, n), "no ConfigMap with config.yaml mounted at /etc/spillway")
+        return
+    eps = config_endpoints(text)
+    for key, port in (("receivers.otlp.http", 4318), ("receivers.otlp.grpc", 4317), ("telemetry", 8888)):
+        ep = eps.get(key)
+        check("k8s/%s/%s/config %s" % (name, n, key),
+              ep and ep[0] == "0.0.0.0" and ep[1] == port and port in declared.values(),
+              "%s.endpoint is %s: must be 0.0.0.0:%d, a port the container declares" %
+              (key, "%s:%s" % ep if ep else "not set (section missing)", port), "0.0.0.0:%d" % port)
+
+
 def cmd_k8s(name, rendered, kinds):
     docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
     got = sorted({d["kind"] for d in docs})
@@ -202,7 +251,9 @@ def cmd_k8s(name, rendered, kinds):
     check("k8s/%s/kinds" % name, sorted(set(want)) == got, "kinds %s, expected %s" % (got, sorted(set(want))),
           ", ".join(got))
     workloads = [d for d in docs if d["kind"] in ("StatefulSet", "Deployment", "DaemonSet", "Job")]
+    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
     pod_ports = {}
+    spillway_pods = []
     for w in workloads:
         n = "%s/%s" % (w["kind"], w["metadata"]["name"])
         pod = w["spec"]["template"]
@@ -236,6 +287,8 @@ def cmd_k8s(name, rendered, kinds):
                 mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
                 check("k8s/%s/%s/mounts" % (name, n), {"/var/lib/spillway", "/etc/spillway"} <= mounts,
                       "mounts %s" % sorted(mounts))
+                check_spillway_ports(name, n, c, spec, configmaps)
+                spillway_pods.append(labels)
         if w["kind"] in ("StatefulSet", "DaemonSet"):
             g = spec.get("terminationGracePeriodSeconds", 30)
             check("k8s/%s/%s/grace" % (name, n), g >= 15,
@@ -256,6 +309,11 @@ def cmd_k8s(name, rendered, kinds):
             check("k8s/%s/Service/%s/port %s" % (name, s["metadata"]["name"], p["port"]),
                   targets and all(tp in ports for _, ports in targets),
                   "targetPort %s is not a port of the selected pods" % tp)
+        if sel and any(all(labels.get(k) == v for k, v in sel.items()) for labels in spillway_pods):
+            have = {p.get("targetPort"): p["port"] for p in s["spec"]["ports"]}
+            for pname, port in sorted(OTLP_PORTS.items()):
+                check("k8s/%s/Service/%s/%s" % (name, s["metadata"]["name"], pname), have.get(pname) == port,
+                      "a Service in front of spillway must expose %s on %d" % (pname, port))
     for pdb in (d for d in docs if d["kind"] == "PodDisruptionBudget"):
         sel = pdb["spec"]["selector"]["matchLabels"]
         hit = [n for n, (labels, _) in pod_ports.items() if all(labels.get(k) == v for k, v in sel.items())]
@@ -277,6 +335,12 @@ def cmd_configs(rendered, outdir):
     return 0
 
 
+def cmd_endpoints(path):
+    for key, (host, port) in sorted(config_endpoints(open(path).read()).items()):
+        print("%s=%s:%s" % (key, host, port))
+    return 0
+
+
 def cmd_exprs(dash_path, rules_path):
     for title, e in dashboard_exprs(json.load(open(dash_path))):
         print(json.dumps({"kind": "dashboard", "name": title, "expr": e}))
@@ -289,7 +353,7 @@ def cmd_exprs(dash_path, rules_path):
 
 def main(argv):
     cmds = {"compose": cmd_compose, "alerts": cmd_alerts, "dashboard": cmd_dashboard,
-            "k8s": cmd_k8s, "exprs": cmd_exprs, "configs": cmd_configs}
+            "k8s": cmd_k8s, "exprs": cmd_exprs, "configs": cmd_configs, "endpoints": cmd_endpoints}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

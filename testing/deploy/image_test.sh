@@ -12,9 +12,10 @@
 #     the image with the DLQ on a fresh named volume, its ports overridden
 #     through the config's ${env:...} variables to 127.0.0.1. Checks: the
 #     image's HEALTHCHECK passes, /healthz answers 200, the process runs as
-#     uid 10001 (not root), items sent to the container reach the mock.
+#     uid 10001 (not root), spans sent over OTLP/HTTP (4318) and over
+#     OTLP/gRPC (4317, spillway-loadgen --protocol grpc) reach the mock.
 #  4. The upstream hangs (admin outage: requests read, never answered);
-#     more items are sent; then `podman stop`: spillway must log SIGTERM and
+#     more items are sent over both transports; then `podman stop`: spillway must log SIGTERM and
 #     a clean shutdown, exit 0, and leave its queue and in-flight data in the
 #     DLQ on the volume (checked offline with `spillway dlq ls`).
 #  5. The upstream recovers; a second container on the same volume replays:
@@ -114,34 +115,46 @@ mkdir -p "$tmp/run" && chmod 0777 "$tmp/run"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_ctr NAME: runs the image with host networking on loopback ports;
-# sets OTLP and TEL from its ready file.
+# sets OTLP, GRPC and TEL from its ready file.
 start_ctr() {
     _tp=$(free_port)
     rm -f "$tmp/run/ready"
     # shellcheck disable=SC2086
     $PODMAN run -d --name "$1" --network host $UL --stop-timeout 30 \
         -v "$VOL:/var/lib/spillway" -v "$tmp/run:/run/sw" \
-        -e SPILLWAY_OTLP_HTTP_ENDPOINT=127.0.0.1:0 -e SPILLWAY_TELEMETRY_ENDPOINT="127.0.0.1:$_tp" \
+        -e SPILLWAY_OTLP_HTTP_ENDPOINT=127.0.0.1:0 -e SPILLWAY_OTLP_GRPC_ENDPOINT=127.0.0.1:0 \
+        -e SPILLWAY_TELEMETRY_ENDPOINT="127.0.0.1:$_tp" \
         -e SPILLWAY_TELEMETRY_PORT="$_tp" -e SPILLWAY_UPSTREAM="http://$MOCK" \
         -e SPILLWAY_UPSTREAM_COMPRESSION=none -e SPILLWAY_SHUTDOWN_TIMEOUT=2s \
         "$IMG" --config /etc/spillway/config.yaml --ready-file /run/sw/ready >"$tmp/$1.id" 2>&1 || return 1
     wait_file "$tmp/run/ready" 20 || return 1
     OTLP=$(sed -n 's/^otlp_http=//p' "$tmp/run/ready")
+    GRPC=$(sed -n 's/^otlp_grpc=//p' "$tmp/run/ready")
     TEL=$(sed -n 's/^telemetry=//p' "$tmp/run/ready")
 }
 # mock_items: spans the mock accepted.
 mock_items() { curl -s --max-time 2 "http://$ADMIN/stats" | sed -n 's/.*"items":{"traces":\([0-9]*\).*/\1/p'; }
-# send N_REQUESTS SEED: 100 spans per request; prints the accepted spans.
+# send N_REQUESTS SEED [grpc]: 100 spans per request over OTLP/HTTP (or
+# OTLP/gRPC, gzip-compressed); prints the accepted spans.
 send() {
-    "$BIN/spillway-loadgen" --endpoint "http://$OTLP" --signal traces --count "$1" --rate 2000 \
+    if [ "${3:-http}" = grpc ]; then _a="--protocol grpc --compression gzip --endpoint http://$GRPC"
+    else _a="--endpoint http://$OTLP"; fi
+    # shellcheck disable=SC2086
+    "$BIN/spillway-loadgen" $_a --signal traces --count "$1" --rate 2000 \
         --seed "$2" --json --quiet 2>>"$tmp/loadgen.log" | sed -n 's/.*"items_accepted":\([0-9]*\).*/\1/p'
 }
 metric() { curl -s --max-time 2 "http://$TEL/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+# wait_mock N SECONDS: until the mock holds N spans (or the time is up).
+wait_mock() {
+    _end=$(($(now) + $2))
+    while [ "$(mock_items)" != "$1" ] && [ "$(now)" -lt "$_end" ]; do sleep 0.2; done
+}
 
 if ! start_ctr "$tag-1"; then
     bad run "the container did not start"; cat "$tmp/$tag-1.id"; podman logs "$tag-1" 2>&1 | tail -n 20; finish
 fi
-ok "run (otlp $OTLP, telemetry $TEL)"
+ok "run (otlp/http $OTLP, otlp/grpc $GRPC, telemetry $TEL)"
+[ -n "$GRPC" ] || bad grpc_listening "the container's ready file has no otlp_grpc line: the gRPC receiver is off"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$TEL/healthz")
 [ "$code" = 200 ] && ok healthz || bad healthz "GET /healthz answered $code"
 if podman healthcheck run "$tag-1" >"$tmp/hc.log" 2>&1; then ok healthcheck
@@ -150,17 +163,29 @@ uid=$(podman exec "$tag-1" sh -c 'awk "/^Uid:/ { print \$2 }" /proc/1/status')
 [ "$uid" = 10001 ] && ok "non_root (uid $uid)" || bad non_root "spillway runs as uid '$uid'"
 
 a1=$(send 20 1)
-end=$(($(now) + 20))
-while [ "$(mock_items)" != "$a1" ] && [ "$(now)" -lt "$end" ]; do sleep 0.2; done
+wait_mock "$a1" 20
 got=$(mock_items)
-[ -n "$a1" ] && [ "$a1" = 2000 ] && [ "$got" = "$a1" ] && ok "forward ($got spans)" ||
+[ -n "$a1" ] && [ "$a1" = 2000 ] && [ "$got" = "$a1" ] && ok "forward ($got spans over OTLP/HTTP)" ||
     bad forward "sent 2000 spans, accepted ${a1:-?}, the mock has ${got:-?}"
+# OTLP/gRPC on the container's 4317 (moved to 127.0.0.1:0 like 4318).
+g1=0
+[ -n "$GRPC" ] && g1=$(send 10 3 grpc)
+wait_mock "$(( ${a1:-0} + ${g1:-0} ))" 20
+got=$(mock_items)
+grpc_items=$(metric 'spillway_receiver_items_total{signal="traces",transport="grpc"}')
+if [ "${g1:-0}" = 1000 ] && [ "$got" = "$(( ${a1:-0} + 1000 ))" ] && [ "$grpc_items" = 1000 ]; then
+    ok "forward_grpc (1000 spans over OTLP/gRPC with gzip; the mock has $got in all)"
+else
+    bad forward_grpc "sent 1000 spans over gRPC, accepted ${g1:-?}, the receiver counted ${grpc_items:-?} over gRPC, the mock has ${got:-?} of $(( ${a1:-0} + ${g1:-0} ))"
+fi
 
 # ---- 4. outage, then podman stop spills ------------------------------------------
 # hang: the upstream reads requests and never answers, so at the stop
 # spillway holds data in memory and in flight that only the spill saves.
 curl -s -o /dev/null --max-time 2 -X POST "http://$ADMIN/admin/outage?seconds=600&mode=hang"
 a2=$(send 30 2)
+g2=0
+[ -n "$GRPC" ] && g2=$(send 10 4 grpc)
 held=$(metric spillway_dlq_bytes)
 inflight=$(metric spillway_exporter_in_flight_requests)
 stop_t0=$(now)
@@ -176,10 +201,10 @@ else
 fi
 $PODMAN run --rm --network none $UL -v "$VOL:/var/lib/spillway" --entrypoint /usr/local/bin/spillway "$IMG" \
     dlq ls --dir /var/lib/spillway/dlq >"$tmp/dlq-ls.txt" 2>&1
-if [ -n "$a2" ] && [ "$a2" -gt 0 ] && grep -qE '(sealed|open)' "$tmp/dlq-ls.txt"; then
-    ok "spilled_to_volume ($a2 spans accepted during the outage; DLQ held $held bytes before stop)"
+if [ -n "$a2" ] && [ "$a2" -gt 0 ] && [ "${g2:-0}" -gt 0 ] && grep -qE '(sealed|open)' "$tmp/dlq-ls.txt"; then
+    ok "spilled_to_volume ($a2 spans over HTTP and $g2 over gRPC accepted during the outage; DLQ held $held bytes before stop)"
 else
-    bad spilled_to_volume "accepted ${a2:-?} during the outage; dlq ls: $(cat "$tmp/dlq-ls.txt")"
+    bad spilled_to_volume "accepted ${a2:-?} (HTTP) and ${g2:-?} (gRPC) during the outage; dlq ls: $(cat "$tmp/dlq-ls.txt")"
 fi
 
 # ---- 5. a second container replays -----------------------------------------------
@@ -187,7 +212,7 @@ curl -s -o /dev/null --max-time 2 -X POST "http://$ADMIN/admin/outage?seconds=0"
 if ! start_ctr "$tag-2"; then
     bad replay "the second container did not start"; podman logs "$tag-2" 2>&1 | tail -n 20; finish
 fi
-want=$(( ${a1:-0} + ${a2:-0} ))
+want=$(( ${a1:-0} + ${g1:-0} + ${a2:-0} + ${g2:-0} ))
 end=$(($(now) + 60))
 while [ "$(mock_items)" -lt "$want" ] 2>/dev/null && [ "$(now)" -lt "$end" ]; do sleep 0.2; done
 got=$(mock_items)

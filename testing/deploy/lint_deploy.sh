@@ -1,12 +1,17 @@
 #!/bin/sh
 # make lint-deploy: every deployment file checked by the tool that reads it.
-#   docker-compose config          deploy/compose/docker-compose.yml (+ static checks)
-#   check_dockerfile.sh            deploy/Dockerfile (hadolint is not in Debian)
+#   docker-compose config          deploy/compose/docker-compose.yml (+ static checks:
+#                                   4318, 4317 and 8888 published on 127.0.0.1)
+#   check_dockerfile.sh            deploy/Dockerfile (hadolint is not in Debian); the
+#                                   image's config binds 0.0.0.0:4318 and :4317 (gRPC on)
 #   promtool check config / check rules / test rules   deploy/prometheus/
 #   alerts: every alert unit-tested (firing and silent), runbook links resolve
 #   dashboard JSON parses, data source provisioned, one panel per topic
 #   kubectl kustomize               deploy/k8s base and overlays: kinds, probes
 #                                   on existing ports, Services, PDB, grace period;
+#                                   spillway containers declare otlp-http 4318 and
+#                                   otlp-grpc 4317, their config binds both on
+#                                   0.0.0.0, Services in front of them expose both;
 #                                   every spillway config in them passes
 #                                   `spillway validate`
 # What needs a live spillway (dashboard metric names, every PromQL query,

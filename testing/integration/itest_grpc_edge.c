@@ -403,6 +403,8 @@ static void t_backpressure_unavailable(void)
     double n = th_prom_sum(m, "spillway_receiver_refused_items_total",
                            "reason=\"queue_full\",transport=\"grpc\"", NULL);
     TH_ASSERT_MSG(n == (double)refused * 100, "refused items counted %g, want %ld", n, refused * 100);
+    double hr = th_prom_sum(m, "spillway_receiver_refused_items_total", "transport=\"http\"", NULL);
+    TH_ASSERT_MSG(hr == 0, "gRPC refusals also counted under http: %g", hr);
 }
 
 /* ---- hostile connections ------------------------------------------------ */

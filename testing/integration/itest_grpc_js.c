@@ -122,6 +122,9 @@ static void roundtrip(const char *compression, const char *tag, int tls)
     double spans = th_prom_sum(m, "spillway_receiver_items_total",
                                "signal=\"traces\",transport=\"grpc\"", NULL);
     TH_ASSERT_MSG(spans == 25, "grpc spans counted: %g", spans);
+    /* each item is counted once, under the transport it came in on */
+    double http_items = th_prom_sum(m, "spillway_receiver_items_total", "transport=\"http\"", NULL);
+    TH_ASSERT_MSG(http_items == 0, "gRPC items also counted under http: %g", http_items);
     double bad = th_prom_sum(m, "spillway_receiver_requests_total", "transport=\"grpc\"", NULL) - ok;
     TH_ASSERT_MSG(bad == 0, "%g gRPC calls were not OK", bad);
     /* gzip really went over the wire: fewer bytes in than the protobuf that

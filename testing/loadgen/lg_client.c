@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -221,20 +222,25 @@ static void pump(lg_client *cl, int64_t now)
     arm(cl->tick, at - now);
 }
 
-/* Keeps seq in res->ok_seq (growing it); marks the list incomplete when
- * out of memory. */
+/* Keeps seq and the answer's wall-clock time in res->ok_seq / ok_ms
+ * (growing them); marks the list incomplete when out of memory. */
 static void record_ok(lg_result *res, uint64_t seq)
 {
     if (res->n_ok_seq == res->cap_ok_seq) {
         size_t ncap = res->cap_ok_seq ? res->cap_ok_seq * 2 : 1024;
         uint64_t *nv = realloc(res->ok_seq, ncap * sizeof *nv);
-        if (!nv) {
+        if (nv) res->ok_seq = nv;
+        int64_t *nt = nv ? realloc(res->ok_ms, ncap * sizeof *nt) : NULL;
+        if (!nt) {
             res->ok_seq_incomplete = 1;
             return;
         }
-        res->ok_seq = nv;
+        res->ok_ms = nt;
         res->cap_ok_seq = ncap;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    res->ok_ms[res->n_ok_seq] = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     res->ok_seq[res->n_ok_seq++] = seq;
 }
 
@@ -404,7 +410,9 @@ void lg_result_destroy(lg_result *res)
 {
     if (!res) return;
     free(res->ok_seq);
+    free(res->ok_ms);
     res->ok_seq = NULL;
+    res->ok_ms = NULL;
     res->n_ok_seq = res->cap_ok_seq = 0;
 }
 

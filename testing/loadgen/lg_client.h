@@ -64,6 +64,8 @@ typedef struct lg_result {
     lg_hist lat;           /* answered requests: scheduled time -> response */
     uint64_t stream_items_sent[SIG_COUNT], stream_items_ok[SIG_COUNT]; /* per stream */
     uint64_t *ok_seq;      /* record_ok: seq of each 2xx request, in answer order; owned */
+    int64_t *ok_ms;        /* record_ok: wall-clock time (Unix ms) of each of those answers,
+                            * parallel to ok_seq; owned */
     size_t n_ok_seq, cap_ok_seq;
     int ok_seq_incomplete; /* record_ok: out of memory, some were not kept */
 } lg_result;
@@ -75,7 +77,7 @@ typedef struct lg_result {
  * up; the run's own failures (refusals, connection errors) are counted in
  * *res, not returned. */
 int lg_run(const lg_run_opts *o, const lg_stream *streams, uint32_t n, lg_result *res);
-/* Frees what *res owns (ok_seq). */
+/* Frees what *res owns (ok_seq, ok_ms). */
 void lg_result_destroy(lg_result *res);
 
 #endif

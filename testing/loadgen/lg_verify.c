@@ -58,6 +58,24 @@ void lg_verify_compare(uint64_t *exp, size_t n_exp, uint64_t *got, size_t n_got,
     }
 }
 
+static int present(const uint64_t *v, size_t n, uint64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && v[lo] == t;
+}
+
+size_t lg_verify_absent(const uint64_t *tok, size_t n, const uint64_t *sorted, size_t n_sorted)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += !present(sorted, n_sorted, tok[i]);
+    return k;
+}
+
 int lg_verify_parse(sw_signal sig, const char *text, size_t len, uint64_t **out, size_t *n,
                     uint64_t *unreadable)
 {
@@ -186,16 +204,52 @@ static long long mock_items(const lg_verify_opts *vo, sw_signal sig)
 static long long wait_delivery(const lg_verify_opts *vo, sw_signal sig, uint64_t want)
 {
     int64_t t0 = clock_mono_ns(), changed = t0;
+    int64_t settle = vo->settle_s > 0 ? (int64_t)(vo->settle_s * 1e9) : LG_SETTLE_NS;
     long long last = mock_items(vo, sig);
     while (last >= 0 && (uint64_t)last < want) {
         int64_t now = clock_mono_ns();
-        if (now - changed >= LG_SETTLE_NS || now - t0 >= (int64_t)(vo->wait_s * 1e9)) break;
+        if (now - changed >= settle || now - t0 >= (int64_t)(vo->wait_s * 1e9)) break;
         nanosleep(&(struct timespec){0, 50000000L}, NULL); /* poll interval */
         long long v = mock_items(vo, sig);
         if (v != last) changed = clock_mono_ns();
         last = v;
     }
     return last;
+}
+
+/* Lists the acked requests of stream si with items absent from got
+ * (sorted) on vo->missing_out. 0 or SW_ENOMEM. */
+static int list_missing(const lg_verify_opts *vo, const lg_stream *streams, uint32_t n, uint32_t si,
+                        const lg_result *res, const uint64_t *got, size_t n_got)
+{
+    uint32_t w[SIG_COUNT];
+    lg_mix mix;
+    for (uint32_t i = 0; i < n; i++) w[i] = streams[i].weight;
+    int rc = lg_mix_init(&mix, w, n);
+    if (rc) return rc;
+    const lg_pool *pool = streams[si].pool;
+    uint32_t b = lg_pool_batch(pool);
+    uint64_t *tok = malloc((size_t)b * sizeof *tok);
+    if (!tok) {
+        rc = SW_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < res->n_ok_seq; i++) {
+        uint32_t s;
+        uint64_t sub;
+        lg_mix_map(&mix, res->ok_seq[i], &s, &sub);
+        if (s != si) continue;
+        lg_pool_tokens(pool, sub, tok);
+        size_t k = lg_verify_absent(tok, b, got, n_got);
+        if (k)
+            fprintf(vo->missing_out, "%s %llu %lld %zu\n", sw_signal_name(lg_pool_signal(pool)),
+                    (unsigned long long)res->ok_seq[i], (long long)res->ok_ms[i], k);
+    }
+    fflush(vo->missing_out);
+done:
+    free(tok);
+    lg_mix_destroy(&mix);
+    return rc;
 }
 
 /* Verifies one stream; 0, SW_EIO or SW_ENOMEM. */
@@ -223,7 +277,8 @@ static int verify_stream(const lg_verify_opts *vo, const lg_stream *streams, uin
     }
     rc = lg_verify_parse(sig, (const char *)body.data, body.len, &got, &n_got, &out->unreadable);
     if (rc) goto done;
-    lg_verify_compare(exp, n_exp, got, n_got, out);
+    lg_verify_compare(exp, n_exp, got, n_got, out); /* sorts got */
+    if (vo->missing_out && out->missing) rc = list_missing(vo, streams, n, si, res, got, n_got);
     out->upstream_items = (uint64_t)items;
     out->incomplete = (uint64_t)items > n_got + out->unreadable;
 done:

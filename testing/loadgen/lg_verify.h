@@ -12,7 +12,12 @@
  *               previous run's items)
  * Before reading the lines it waits, up to wait_s, until the mock's /stats
  * item count for the signal reaches the number acked or stops changing for
- * a second (a collector in between delivers asynchronously).
+ * settle_s (default a second; a collector in between delivers
+ * asynchronously, and across an upstream outage it pauses for a while).
+ * With missing_out, every acked request that has items missing upstream
+ * is listed there, one line each:
+ *   <signal> <seq> <answer time, Unix ms> <items missing>
+ * so a harness can tell which process lifetime acknowledged what was lost.
  * The comparison is pure; lg_verify_run does blocking HTTP on its own
  * event_base (call it after lg_run, on the same thread).
  */
@@ -20,6 +25,7 @@
 #define SW_LG_VERIFY_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "runtime/buf.h"
@@ -40,12 +46,18 @@ typedef struct lg_verify_opts {
     const char *host;      /* the mock upstream; borrowed */
     uint16_t port;
     double wait_s;         /* longest wait for delivery */
+    double settle_s;       /* the count unchanged this long ends the wait early (0: 1 s) */
     double timeout_s;      /* per HTTP request */
+    FILE *missing_out;     /* NULL, or where to list the acked requests with missing
+                            * items (lg_verify_run); borrowed */
 } lg_verify_opts;
 
 /* Sorts exp[0..n_exp) and got[0..n_got) in place and counts into *out
  * (expected, received, missing, duplicated, unexpected). */
 void lg_verify_compare(uint64_t *exp, size_t n_exp, uint64_t *got, size_t n_got, lg_vres *out);
+
+/* Number of tok[0..n) not present in sorted[0..n_sorted) (ascending). */
+size_t lg_verify_absent(const uint64_t *tok, size_t n, const uint64_t *sorted, size_t n_sorted);
 
 /* Tokens of the lines of text[0..len) (one item per line). *out is owned
  * by the caller (free()). Lines without a token are counted in

@@ -1,20 +1,24 @@
 #!/bin/sh
 # make demo: spillway's reason to exist, in one bounded run on loopback.
 #
-# Starts spillway-mockup (the upstream), spillway (with priority rules) and
-# three spillway-loadgen processes, one per priority class, together sending
-# traces, metrics and logs for DEMO_SECONDS (default 60; or --seconds N).
+# Starts spillway-mockup (the upstream), spillway (with priority rules, and
+# both OTLP receivers: HTTP and gRPC) and three spillway-loadgen processes,
+# one per priority class, together sending traces, metrics and logs for
+# DEMO_SECONDS (default 60; or --seconds N).
 # Halfway through, the upstream goes down (connections refused) for a fifth
 # of the run and comes back. Each load generator then checks, item by item,
 # what reached the upstream (--verify). Prints a summary: per class the
-# items sent, accepted, delivered, duplicated and LOST; what was spilled to
+# transport, items sent, accepted, delivered, duplicated and LOST; the
+# requests spillway answered per transport; what was spilled to
 # the DLQ and replayed from it; the circuit breaker transitions; spillway's
 # CPU and peak RSS; and where to look. Exit status 1 if anything was lost (or the run failed).
 #
 # Class and signal: each class carries one signal, so that the mock's
 # per-signal count tells each load generator when its own items arrived
 # (critical = traces of checkout/payment, high = metrics of frontend/cart,
-# normal = logs of the other services). Every process started here is
+# normal = logs of the other services). Transport: the high class sends
+# OTLP/gRPC (spillway-loadgen --protocol grpc), the other two OTLP/HTTP, so
+# both receivers carry data through the outage. Every process started here is
 # stopped by PID on exit. The work directory (DEMO_DIR, default
 # <build dir>/demo) is kept: logs, the DLQ directory, final /metrics.
 #
@@ -29,7 +33,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --seconds) SECS=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -82,6 +86,7 @@ cat >"$W/spillway.yaml" <<YAML
 receivers:
   otlp:
     http: { endpoint: 127.0.0.1:0 }
+    grpc: { endpoint: 127.0.0.1:0 }
 processors:
   priority:
     rules:
@@ -104,22 +109,36 @@ YAML
 SW_PID=$!; PIDS="$PIDS $SW_PID"
 wait_file "$W/spillway.ready" 10 || die "spillway did not start (see $W/spillway.log)"
 OTLP=$(sed -n 's/^otlp_http=//p' "$W/spillway.ready")
+GRPC=$(sed -n 's/^otlp_grpc=//p' "$W/spillway.ready")
 TEL=$(sed -n 's/^telemetry=//p' "$W/spillway.ready")
+[ -n "$GRPC" ] || die "spillway did not start its OTLP/gRPC receiver (see $W/spillway.ready)"
 
-echo "demo: spillway OTLP/HTTP on $OTLP, upstream (spillway-mockup) on $MOCK"
+echo "demo: spillway OTLP/HTTP on $OTLP, OTLP/gRPC on $GRPC, upstream (spillway-mockup) on $MOCK"
 echo "demo: while it runs:  curl -s http://$TEL/metrics   curl -s http://$TEL/readyz   curl -s http://$ADMIN/stats"
 echo "demo: DLQ directory:  $W/dlq"
 echo "demo: $SECS s of load, $RATE items/s per class; upstream down from $((SECS / 2)) s to $((SECS / 2 + SECS / 5)) s"
 
 # ---- load: one generator per class ---------------------------------------
+# class_of CLASS: sets sig (the class's signal) and proto (its transport).
+class_of() {
+    case $1 in
+    critical) sig=traces; proto=http ;;
+    high) sig=metrics; proto=grpc ;;
+    normal) sig=logs; proto=http ;;
+    esac
+}
 T0=$(now_ms)
 for c in critical high normal; do
+    class_of "$c"
     case $c in
-    critical) sig=traces; mix=1:0:0; seed=101 ;;
-    high) sig=metrics; mix=0:1:0; seed=202 ;;
-    normal) sig=logs; mix=0:0:1; seed=303 ;;
+    critical) mix=1:0:0; seed=101 ;;
+    high) mix=0:1:0; seed=202 ;;
+    normal) mix=0:0:1; seed=303 ;;
     esac
-    "$BIN/spillway-loadgen" --endpoint "http://$OTLP" --signal "$sig" --priority-mix "$mix" \
+    if [ "$proto" = grpc ]; then ep="--protocol grpc --endpoint http://$GRPC"
+    else ep="--endpoint http://$OTLP"; fi
+    # shellcheck disable=SC2086
+    "$BIN/spillway-loadgen" $ep --signal "$sig" --priority-mix "$mix" \
         --services 4 --rate "$RATE" --duration "$SECS" --seed "$seed" --timeout 10 \
         --verify --verify-url "http://$ADMIN" --verify-wait 60 --json --quiet \
         >"$W/load-$c.json" 2>"$W/load-$c.log" &
@@ -196,9 +215,10 @@ jget() {
 lost_total=0
 echo
 echo "demo: summary after $elapsed s (items: spans, metric data points, log records)"
-printf '%-9s %-8s %9s %9s %10s %11s %6s\n' class signal sent accepted delivered duplicated LOST
+printf '%-9s %-8s %-9s %9s %9s %10s %11s %6s\n' class signal transport sent accepted delivered duplicated LOST
 for c in critical high normal; do
-    case $c in critical) sig=traces ;; high) sig=metrics ;; normal) sig=logs ;; esac
+    class_of "$c"
+    case $proto in grpc) tname=OTLP/gRPC ;; *) tname=OTLP/HTTP ;; esac
     f="$W/load-$c.json"
     sent=$(jget "$f" items_sent); acc=$(jget "$f" items_accepted)
     exp=$(jget "$f" verify signals "$sig" expected); miss=$(jget "$f" verify signals "$sig" missing)
@@ -207,10 +227,14 @@ for c in critical high normal; do
         echo "demo: no verify result from the $c load generator (see $W/load-$c.log)" >&2
         lg_fail=1; exp=0; miss=0; dup=0
     fi
-    printf '%-9s %-8s %9s %9s %10s %11s %6s\n' "$c" "$sig" "$sent" "$acc" \
+    printf '%-9s %-8s %-9s %9s %9s %10s %11s %6s\n' "$c" "$sig" "$tname" "$sent" "$acc" \
         "$((exp - miss))" "$dup" "$miss"
     lost_total=$((lost_total + miss))
 done
+# spillway's own count of the requests each receiver answered (any status).
+rq_http=$(metric 'spillway_receiver_requests_total{transport="http"}' "$W/metrics.final")
+rq_grpc=$(metric 'spillway_receiver_requests_total{transport="grpc"}' "$W/metrics.final")
+echo "spillway answered $rq_http requests over OTLP/HTTP and $rq_grpc over OTLP/gRPC"
 wb=$(metric spillway_dlq_written_bytes_total "$W/metrics.final")
 rb=$(metric spillway_dlq_replayed_bytes_total "$W/metrics.final")
 qs=""

@@ -3,9 +3,13 @@
  * encoding, compression and cardinality mode), item tokens as the mock
  * upstream renders them, the --verify comparison (lg_verify), the signal
  * interleaving (lg_mix) and the latency histogram (lg_hist). The I/O part
- * (lg_client) is exercised by itest_loadgen and the benchmark. */
+ * (lg_client) is exercised by itest_loadgen and the benchmark; here only
+ * its handling of a refused connection (a collector restarting). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
@@ -17,7 +21,9 @@
 /* The load generator's sources are linked only into spillway-loadgen;
  * the test compiles its pure parts in. */
 #include "testing/loadgen/lg_build.c"
+#include "testing/loadgen/lg_client.c"
 #include "testing/loadgen/lg_gen.c"
+#include "testing/loadgen/lg_h2.c"
 #include "testing/loadgen/lg_hist.c"
 #include "testing/loadgen/lg_verify.c"
 #include "testing/mockup/mock_render.c"
@@ -630,6 +636,85 @@ static void t_verify_expected(void)
     lg_pool_free(pl);
 }
 
+static void t_verify_absent(void)
+{
+    uint64_t sorted[] = {2, 3, 3, 7, 10}, tok[] = {7, 1, 3, 11, 10, 2};
+    TH_ASSERT_EQ_INT(lg_verify_absent(tok, 6, sorted, 5), 2); /* 1, 11 */
+    TH_ASSERT_EQ_INT(lg_verify_absent(tok, 6, sorted, 0), 6);
+    TH_ASSERT_EQ_INT(lg_verify_absent(tok, 0, sorted, 5), 0);
+}
+
+/* --verify-missing: one line per acked request with items missing, with
+ * its answer time; complete requests are not listed. */
+static void t_verify_missing_list(void)
+{
+    lg_gen_opts o = traces_opts();
+    o.batch = 10;
+    lg_pool *p = lg_pool_new(&o, NULL);
+    TH_ASSERT(p);
+    lg_stream st[1] = {{p, "/v1/traces", 1}};
+    lg_result res = {0};
+    uint64_t seq[] = {0, 1, 2};
+    int64_t ms[] = {1000, 2000, 3000};
+    res.ok_seq = seq;
+    res.ok_ms = ms;
+    res.n_ok_seq = 3;
+    uint64_t got[30];
+    lg_pool_tokens(p, 0, got);
+    lg_pool_tokens(p, 1, got + 10);
+    lg_pool_tokens(p, 2, got + 20);
+    /* request 1 lost 4 of its items */
+    qsort(got + 14, 16, sizeof *got, cmp_u64);
+    uint64_t *have = got + 14; /* tokens of requests 0 and 2, items 4.. of request 1 */
+    uint64_t all[26];
+    memcpy(all, got, 10 * sizeof *got);
+    memcpy(all + 10, have, 16 * sizeof *got);
+    qsort(all, 26, sizeof *all, cmp_u64);
+    FILE *f = tmpfile();
+    TH_ASSERT(f);
+    lg_verify_opts vo = {.missing_out = f};
+    TH_ASSERT_EQ_INT(list_missing(&vo, st, 1, 0, &res, all, 26), 0);
+    char line[128] = "";
+    rewind(f);
+    TH_ASSERT(fgets(line, sizeof line, f) != NULL);
+    TH_ASSERT_EQ_STR(line, "traces 1 2000 4\n");
+    TH_ASSERT(fgets(line, sizeof line, f) == NULL);
+    fclose(f);
+    lg_pool_free(p);
+}
+
+/* A collector that is down (restarting) refuses connections: every
+ * request is counted as a connection error, none as acknowledged, and the
+ * run goes on to its end instead of stopping at the first failure. */
+static void t_refused_connection_counted(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    TH_ASSERT(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    TH_ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    TH_ASSERT(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+    close(fd); /* nothing listens on the port now */
+    lg_gen_opts o = traces_opts();
+    o.batch = 10;
+    lg_pool *p = lg_pool_new(&o, NULL);
+    TH_ASSERT(p);
+    lg_stream st[1] = {{p, "/v1/traces", 1}};
+    lg_run_opts ro = {.host = "127.0.0.1", .port = ntohs(a.sin_port), .content_type = "application/x-protobuf",
+                      .rate = 0, .batch = 10, .connections = 2, .count = 8, .timeout_s = 5, .record_ok = 1};
+    lg_result *res = calloc(1, sizeof *res);
+    TH_ASSERT(res);
+    TH_ASSERT_EQ_INT(lg_run(&ro, st, 1, res), 0);
+    TH_ASSERT_EQ_INT(res->sent, 8);
+    TH_ASSERT_EQ_INT(res->conn_errors, 8);
+    TH_ASSERT_EQ_INT(res->ok, 0);
+    TH_ASSERT_EQ_INT(res->items_ok, 0);
+    TH_ASSERT_EQ_INT(res->n_ok_seq, 0);
+    lg_result_destroy(res);
+    free(res);
+    lg_pool_free(p);
+}
+
 static void t_parse_names(void)
 {
     TH_ASSERT_EQ_INT(lg_signal_parse("metrics"), SIG_METRICS);
@@ -670,5 +755,8 @@ int main(void)
     TH_RUN(t_verify_compare);
     TH_RUN(t_mix_map);
     TH_RUN(t_verify_expected);
+    TH_RUN(t_verify_absent);
+    TH_RUN(t_verify_missing_list);
+    TH_RUN(t_refused_connection_counted);
     return th_done();
 }
