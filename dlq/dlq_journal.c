@@ -30,6 +30,7 @@ struct dlq_journal {
     size_t nsegs, segcap;
     dlq_jpos *pend;      /* acknowledgements not yet written */
     size_t npend, pendcap;
+    int keep_all;        /* a record could not be counted: delete nothing while running */
 };
 
 /* ---- the entry format ------------------------------------------------------ */
@@ -120,7 +121,10 @@ int dlq_journal_stored(dlq_journal *j, const dlq_jpos *pos)
         if (j->nsegs == j->segcap) {
             size_t cap = j->segcap ? j->segcap * 2 : 8;
             jseg *n = realloc(j->segs, cap * sizeof *n);
-            if (!n) return SW_ENOMEM;
+            if (!n) {
+                j->keep_all = 1; /* its segment's count would be short */
+                return SW_ENOMEM;
+            }
             j->segs = n;
             j->segcap = cap;
         }
@@ -236,7 +240,7 @@ static void delete_done(dlq_journal *j)
 unsigned dlq_journal_flush(dlq_journal *j)
 {
     unsigned n = j->npend ? write_pending(j) : 0;
-    if (j->d && j->nsegs > 1) delete_done(j);
+    if (j->d && j->nsegs > 1 && !j->keep_all) delete_done(j);
     return n;
 }
 

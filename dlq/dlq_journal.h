@@ -69,8 +69,8 @@ int dlq_append_journal(dlq_port *p, item *it, dlq_jpos *pos, dlq_done_fn cb, voi
  * borrowed until dlq_journal_detach or dlq_journal_free. Owner thread. */
 dlq_journal *dlq_journal_new(dlq *d);
 /* A journal append completed with 0 at pos (completions arrive in the
- * writer's order). 0 or SW_ENOMEM (then the segment is never deleted while
- * running: recovered at the next start). */
+ * writer's order). 0 or SW_ENOMEM (then no journal segment is deleted
+ * while running: they are recovered at the next start). */
 int dlq_journal_stored(dlq_journal *j, const dlq_jpos *pos);
 /* The record at pos is delivered: its acknowledgement is written at the
  * next dlq_journal_flush. 0 or SW_ENOMEM (not acknowledged: replayed after

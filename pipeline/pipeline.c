@@ -261,12 +261,14 @@ static void on_spilled(void *arg, item *it, int status)
 static void go_live(pipeline *p, pl_jwait *jw)
 {
     size_t taken = 0;
-    pl_jack *a = malloc(sizeof *a);
+    /* Counted first: a segment is deleted only once its count of stored
+     * records is acknowledged, so one that never is keeps its segment. */
+    int counted = dlq_journal_stored(p->jnl, &jw->pos) == 0;
+    pl_jack *a = counted ? malloc(sizeof *a) : NULL;
     item_tracker *t = a ? item_tracker_new(p->box, on_delivered, a) : NULL;
-    if (!t || dlq_journal_stored(p->jnl, &jw->pos) != 0) {
+    if (!t) {
         LOG_WARN_RL(10, "out of memory: a journaled request is delivered after a restart");
-        if (t) item_tracker_release(t, 1);
-        else free(a);
+        free(a);
         free_items(jw->its, jw->n);
         return;
     }
