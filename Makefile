@@ -202,3 +202,20 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# Each fuzz target for FUZZ_SMOKE_SECONDS (default 5) from its checked-in
+# corpus; new inputs go to build/fuzz/smoke-<name>/, never into the repo.
+FUZZ_SMOKE_SECONDS ?= 5
+.PHONY: fuzz-smoke attack
+fuzz-smoke: fuzz
+	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; d=$(BUILD)/fuzz/smoke-$$n; mkdir -p $$d; \
+	  $$f -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 $$d \
+	    testing/fuzz/corpus/$$n > $$d.log 2>&1; rc=$$?; \
+	  echo "fuzz-smoke $$n: exit $$rc, $$(grep -o 'number_of_executed_units: *[0-9]*' $$d.log), $$(grep -o 'cov: [0-9]*' $$d.log | tail -1)"; \
+	  if [ $$rc -ne 0 ]; then tail -40 $$d.log; exit 1; fi; done
+
+# The attack integration test at the sizes of issue 14 (1,000 x 16 MiB
+# announced, 300 x 16 MiB bodies, 10,000 idle connections, 10,000
+# pipelined requests), bounded by ulimit -n; prints peak and after RSS.
+attack: all $(BUILD)/tests/integration/itest_attack
+	@SW_ATTACK_FULL=1 $(BUILD)/tests/integration/itest_attack

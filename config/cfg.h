@@ -45,6 +45,9 @@ typedef struct cfg {
         char *http_endpoint;             /* receivers.otlp.http.endpoint      127.0.0.1:4318 */
         uint64_t http_max_request_body_size; /* .max_request_body_size       16MiB */
         uint64_t http_read_timeout_ms;   /* .read_timeout (idle/slow clients) 10s */
+        uint32_t http_max_connections;   /* .max_connections 4096 */
+        uint64_t http_header_timeout_ms; /* .header_timeout (whole request head) 10s */
+        uint64_t intake_memory;          /* receivers.otlp.intake_memory 64MiB */
         int grpc_enabled;                /* the receivers.otlp.grpc section is present
                                             (always on in cfg_defaults()) */
         char *grpc_endpoint;             /* receivers.otlp.grpc.endpoint 127.0.0.1:4317 ("" = off) */
@@ -78,6 +81,7 @@ typedef struct cfg {
         cfg_fsync fsync;                 /* always */
         uint64_t replay_rate;            /* dlq.replay.rate, bytes/s, 4MiB */
         uint64_t replay_interleave_ms;   /* dlq.replay.interleave 500ms */
+        uint64_t ring_bytes;             /* dlq.ring_bytes 64MiB */
     } dlq;
     struct {
         char *endpoint;                  /* exporters.otlphttp.endpoint http://127.0.0.1:4319 */

@@ -48,6 +48,10 @@ static const cfg_field http_fields[] = {
       "largest accepted request body, before and after decompression (413 above)"),
     F("read_timeout", CFT_DURATION, receiver.http_read_timeout_ms, "10s", 1, HOUR_MS,
       "idle or slow clients are disconnected after this long without progress"),
+    F("max_connections", CFT_UINT, receiver.http_max_connections, "4096", 1, 1048576,
+      "open connections at most; more wait in the kernel's backlog"),
+    F("header_timeout", CFT_DURATION, receiver.http_header_timeout_ms, "10s", 1, HOUR_MS,
+      "the whole request head must arrive within this long (slowloris)"),
     END,
 };
 static const cfg_field grpc_tls_fields[] = {
@@ -70,6 +74,8 @@ static const cfg_field otlp_fields[] = {
     SEC("http", http_fields, "OTLP over HTTP"),
     { "grpc", CFT_SECTION, offsetof(cfg, receiver.grpc_enabled), NULL, 0, 0,
       "OTLP over gRPC; runs only when this section is present", grpc_fields, NULL, CFF_PRESENCE },
+    F("intake_memory", CFT_SIZE, receiver.intake_memory, "64MiB", MIB, 64 * GIB,
+      "request bytes held by all intake connections together; 503 + Retry-After above"),
     END,
 };
 static const cfg_field receivers_fields[] = { SEC("otlp", otlp_fields, "OTLP receiver"), END };
@@ -129,6 +135,8 @@ static const cfg_field dlq_fields[] = {
     F("compression_level", CFT_INT, dlq.compression_level, "3", 1, 19, "zstd level of records"),
     FE("fsync", dlq.fsync, "always", fsync_enum, "durability: always | batch | never"),
     SEC("replay", replay_fields, "replay to the upstream once it recovers"),
+    F("ring_bytes", CFT_SIZE, dlq.ring_bytes, "64MiB", MIB, 64 * GIB,
+      "request bytes waiting in memory for the DLQ writer; spills past it are refused (503)"),
     END,
 };
 

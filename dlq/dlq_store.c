@@ -23,6 +23,7 @@ void dlq_opts_from_cfg(dlq_opts *o, const cfg *c)
     o->max_size = c->dlq.max_size;
     o->compression_level = c->dlq.compression_level;
     o->fsync = c->dlq.fsync;
+    o->ring_bytes = c->dlq.ring_bytes;
 }
 
 /* ---- segment table (d->mu held) ---------------------------------------- */

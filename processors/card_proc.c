@@ -17,6 +17,7 @@
 #include "processors/card_int.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "runtime/otlp_wire.h"
 
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest req_t;
 typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics res_t;
@@ -197,6 +198,8 @@ int card_process(card *c, const uint8_t *pb, size_t len, int64_t now_ns, card_re
     card_req rq = {.now_ns = now_ns};
     int rc = SW_EDECODE;
     req_t *req = NULL;
+    buf plain; /* the request without unknown groups, which protobuf-c refuses */
+    buf_init(&plain, len + 5 * OW_MAX_DEPTH);
     if (!c->slow_only && card_wire_run(c, &rq, pb, len) == 0) {
         rc = 0;
         goto passed;
@@ -206,6 +209,10 @@ int card_process(card *c, const uint8_t *pb, size_t len, int64_t now_ns, card_re
     req = (req_t *)protobuf_c_message_unpack(
         &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
         &c->arena.pa, len, pb);
+    if (!req && ow_strip_groups(SIG_METRICS, pb, len, &plain) == 0)
+        req = (req_t *)protobuf_c_message_unpack(
+            &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+            &c->arena.pa, plain.len, plain.data);
     if (!req) goto done;
     rc = run_request(c, &rq, req);
     if (rc != 0) goto done;
@@ -218,6 +225,7 @@ passed:
                                        budget > UINT32_MAX ? UINT32_MAX : (uint32_t)budget);
     account(c, &rq, out, clock_mono_ns() - t0);
 done:
+    buf_destroy(&plain);
     card_arena_reset(&c->arena);
     if (rc != 0) buf_reset(&out->out);
     return rc;

@@ -3,7 +3,8 @@
  * Field-by-field reading of encoded OTLP messages, without allocation, with
  * the same framing rules as runtime/otlp_wire.c (tags and lengths at most 5
  * bytes, lengths within bounds and under 2^31, value varints at most 10
- * bytes without 64-bit overflow, no groups). The scans below read only what
+ * bytes without 64-bit overflow; a group, properly nested, is one field
+ * from its start tag through its end tag). The scans below read only what
  * the classifier needs; they are meant for requests ow_validate() accepted,
  * but refuse (-1) anything they cannot walk, never read out of bounds, and
  * never crash on garbage. Pure; any thread.
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "runtime/item.h"
+#include "runtime/otlp_wire.h"
 
 enum { PW_VARINT = 0, PW_I64 = 1, PW_LEN = 2, PW_I32 = 5 };
 
@@ -70,6 +72,9 @@ static inline int pw_next(const uint8_t **pp, const uint8_t *end, pw_field *f)
         f->sub = *pp;
         f->n = (size_t)l;
         *pp += l;
+        break;
+    case 3: /* an unknown group: skipped whole, as ow_validate() does */
+        if (!(*pp = ow_skip_group(*pp, end, f->num, 0))) return -1;
         break;
     default:
         return -1;

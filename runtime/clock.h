@@ -3,6 +3,7 @@
 #define SW_CLOCK_H
 
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 static inline int64_t clock_mono_ns(void)
@@ -17,6 +18,13 @@ static inline int64_t clock_wall_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Milliseconds as a struct timeval (libevent timers and timeouts). */
+static inline struct timeval clock_ms_to_tv(uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
 }
 
 #endif

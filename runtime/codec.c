@@ -10,6 +10,7 @@
 #include "runtime/codec.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -112,28 +113,45 @@ int codec_gunzip(const uint8_t *in, size_t len, buf *out)
     return rc;
 }
 
-int codec_gzip(const uint8_t *in, size_t len, buf *out, int level)
+/* One gzip member of in through an initialised (or reset) stream. */
+static int gzip_run(z_stream *z, const uint8_t *in, size_t len, buf *out)
 {
-    if (level < 0 || level > 9) level = Z_DEFAULT_COMPRESSION;
     size_t start = out->len, pos = 0;
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return SW_ENOMEM;
     int rc = 0, zr = Z_OK;
     while (zr != Z_STREAM_END) {
         out_window w;
         if ((rc = window_next(out, &w)) != 0) break;
-        z_refill(&z, in, len, &pos);
-        z.next_out = w.dst;
-        z.avail_out = (uInt)w.room;
-        zr = deflate(&z, pos >= len ? Z_FINISH : Z_NO_FLUSH);
-        if ((rc = window_commit(out, &w, w.room - z.avail_out)) != 0) break;
+        z_refill(z, in, len, &pos);
+        z->next_out = w.dst;
+        z->avail_out = (uInt)w.room;
+        zr = deflate(z, pos >= len ? Z_FINISH : Z_NO_FLUSH);
+        if ((rc = window_commit(out, &w, w.room - z->avail_out)) != 0) break;
         if (w.probe && zr != Z_STREAM_END) { rc = SW_ETOOBIG; break; }
         if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) { rc = SW_EINVAL; break; }
     }
-    deflateEnd(&z);
     if (rc) out->len = start;
+    return rc;
+}
+
+static int gzip_level(int level)
+{
+    return level < 0 || level > 9 ? Z_DEFAULT_COMPRESSION : level;
+}
+
+static int gzip_init(z_stream *z, int level)
+{
+    memset(z, 0, sizeof *z);
+    return deflateInit2(z, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK
+               ? 0
+               : SW_ENOMEM;
+}
+
+int codec_gzip(const uint8_t *in, size_t len, buf *out, int level)
+{
+    z_stream z;
+    if (gzip_init(&z, gzip_level(level)) != 0) return SW_ENOMEM;
+    int rc = gzip_run(&z, in, len, out);
+    deflateEnd(&z);
     return rc;
 }
 
@@ -183,7 +201,8 @@ done:
     return rc;
 }
 
-int codec_zstd_compress(const uint8_t *in, size_t len, buf *out, int level)
+/* One zstd frame of in through c (its parameters are reset per frame). */
+static int zstd_run(ZSTD_CCtx *c, const uint8_t *in, size_t len, buf *out, int level)
 {
     if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel() || level == 0) level = 3;
     size_t left = out->max - out->len;
@@ -192,10 +211,7 @@ int codec_zstd_compress(const uint8_t *in, size_t len, buf *out, int level)
     if (n == 0) return SW_ETOOBIG;
     int rc = buf_reserve(out, n);
     if (rc) return rc;
-    ZSTD_CCtx *c = ZSTD_createCCtx();
-    if (!c) return SW_ENOMEM;
     size_t r = ZSTD_compressCCtx(c, out->data + out->len, n, in, len, level);
-    ZSTD_freeCCtx(c);
     if (ZSTD_isError(r)) {
         ZSTD_ErrorCode e = ZSTD_getErrorCode(r);
         if (e == ZSTD_error_dstSize_tooSmall) return SW_ETOOBIG;
@@ -203,4 +219,58 @@ int codec_zstd_compress(const uint8_t *in, size_t len, buf *out, int level)
     }
     out->len += r;
     return 0;
+}
+
+int codec_zstd_compress(const uint8_t *in, size_t len, buf *out, int level)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    if (!c) return SW_ENOMEM;
+    int rc = zstd_run(c, in, len, out, level);
+    ZSTD_freeCCtx(c);
+    return rc;
+}
+
+/* ---- reusable compression contexts ---------------------------------------- */
+
+struct codec_cctx {
+    ZSTD_CCtx *zstd;   /* created on first use */
+    z_stream gz;
+    int gz_ready;      /* gz initialised */
+    int gz_level;      /* its level */
+};
+
+codec_cctx *codec_cctx_new(void)
+{
+    return calloc(1, sizeof(codec_cctx));
+}
+
+void codec_cctx_free(codec_cctx *c)
+{
+    if (!c) return;
+    if (c->zstd) ZSTD_freeCCtx(c->zstd);
+    if (c->gz_ready) deflateEnd(&c->gz);
+    free(c);
+}
+
+int codec_cctx_gzip(codec_cctx *c, const uint8_t *in, size_t len, buf *out, int level)
+{
+    level = gzip_level(level);
+    if (c->gz_ready && c->gz_level != level) {
+        deflateEnd(&c->gz);
+        c->gz_ready = 0;
+    }
+    if (!c->gz_ready) {
+        if (gzip_init(&c->gz, level) != 0) return SW_ENOMEM;
+        c->gz_ready = 1;
+        c->gz_level = level;
+    } else if (deflateReset(&c->gz) != Z_OK) {
+        return SW_EINVAL;
+    }
+    return gzip_run(&c->gz, in, len, out);
+}
+
+int codec_cctx_zstd(codec_cctx *c, const uint8_t *in, size_t len, buf *out, int level)
+{
+    if (!c->zstd && !(c->zstd = ZSTD_createCCtx())) return SW_ENOMEM;
+    return zstd_run(c->zstd, in, len, out, level);
 }

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/budget.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -20,6 +22,7 @@
 #define HTTPD_DEF_HEAD (64 * 1024)
 #define HTTPD_BACKLOG 1024
 #define HTTPD_ACCEPTS_PER_EVENT 64
+#define HTTPD_EVICT_SCAN 64
 
 const char *httpd_reason(int status)
 {
@@ -47,6 +50,9 @@ const char *httpd_reason(int status)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+static void on_pause_over(evutil_socket_t fd, short what, void *arg);
+static void on_trim(evutil_socket_t fd, short what, void *arg);
+
 static void ms_to_tv(uint64_t ms, struct timeval *tv)
 {
     tv->tv_sec = (time_t)(ms / 1000);
@@ -63,6 +69,22 @@ httpd *httpd_new(struct event_base *base, const httpd_opts *o, httpd_handler fn,
     h->arg = arg;
     h->lfd = -1;
     if (o) h->o = *o;
+    h->bud = h->o.budget;
+    if (!h->bud) {
+        h->bud = budget_new(h->o.max_mem);
+        h->own_bud = 1;
+        if (h->bud && budget_attach(h->bud, base) != 0) {
+            httpd_free(h);
+            return NULL;
+        }
+    }
+    h->scratch = malloc(HTTPD_READ_SZ);
+    h->pause_ev = evtimer_new(base, on_pause_over, h);
+    h->trim_ev = evtimer_new(base, on_trim, h);
+    if (!h->bud || !h->scratch || !h->pause_ev || !h->trim_ev) {
+        httpd_free(h);
+        return NULL;
+    }
     if (!h->o.max_body) h->o.max_body = HTTPD_DEF_BODY;
     if (!h->o.max_head) h->o.max_head = HTTPD_DEF_HEAD;
     if (!h->o.max_conns) h->o.max_conns = HTTPD_MAX_CONNS;
@@ -84,17 +106,89 @@ static void lev_set(httpd *h, int on)
     h->lev_on = on;
 }
 
+/* The listening socket is watched unless draining or paused (also at the
+ * cap: a waiting client then makes room by evicting an idle connection). */
+static void lev_update(httpd *h)
+{
+    lev_set(h, !h->draining && !h->paused);
+}
+
+static void on_pause_over(evutil_socket_t fd, short what, void *arg)
+{
+    httpd *h = arg;
+    (void)fd;
+    (void)what;
+    h->paused = 0;
+    lev_update(h);
+}
+
+/* accept(2) ran out of descriptors or memory: the listening socket stays
+ * readable, so stop watching it for a while instead of spinning. */
+static void pause_listener(httpd *h)
+{
+    static const struct timeval tv = {0, HTTPD_ACCEPT_PAUSE_MS * 1000};
+    h->paused = 1;
+    lev_set(h, 0);
+    if (evtimer_add(h->pause_ev, &tv) != 0) h->paused = 0;
+}
+
+static void pause_accepting(httpd *h, int err)
+{
+    h->st.accept_pauses++;
+    LOG_WARN_RL(10, "accept: %s; pausing accepting for %d ms (%llu pauses so far, %u open)",
+                strerror(err), HTTPD_ACCEPT_PAUSE_MS, (unsigned long long)h->st.accept_pauses,
+                h->nconns);
+    pause_listener(h);
+}
+
+/* Nothing of a request held or being answered: between two requests of a
+ * keep-alive connection, or connected and silent. */
+static int conn_idle(const hconn *c)
+{
+    return c->fd >= 0 && c->state == HC_HEAD && c->in_len == c->off &&
+           c->out_off == c->out_len && !c->closing && !c->in_handler;
+}
+
+/* At the cap with a client waiting: closes one idle connection, looking
+ * at up to HTTPD_EVICT_SCAN from where the last look stopped. 1 if one
+ * was closed. */
+static int evict_idle(httpd *h)
+{
+    hconn *c = h->evict_at ? h->evict_at : h->conns;
+    for (int i = 0; i < HTTPD_EVICT_SCAN && c; i++) {
+        hconn *next = c->next ? c->next : h->conns;
+        if (conn_idle(c)) {
+            h->evict_at = next != c ? next : NULL;
+            h->st.evicted++;
+            httpd_conn_close(c);
+            return 1;
+        }
+        c = next;
+    }
+    h->evict_at = c;
+    return 0;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     httpd *h = arg;
     (void)what;
-    for (int i = 0; i < HTTPD_ACCEPTS_PER_EVENT && h->nconns < h->o.max_conns; i++) {
+    for (int i = 0; i < HTTPD_ACCEPTS_PER_EVENT; i++) {
+        if (h->nconns >= h->o.max_conns) {
+            /* the socket was readable, so a client waits: make room for it
+             * (once per event; the next event makes room for the next) */
+            if (i > 0) return;
+            if (!evict_idle(h)) {
+                LOG_WARN_RL(10, "%u connections open, none idle: new clients wait",
+                            h->nconns);
+                pause_listener(h);
+                return;
+            }
+        }
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                LOG_WARN_RL(10, "accept: %s; not accepting until a connection closes",
-                            strerror(errno));
-                if (h->nconns > 0) lev_set(h, 0);
+                pause_accepting(h, errno);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                        errno != ECONNABORTED) {
                 LOG_WARN_RL(10, "accept: %s", strerror(errno));
@@ -106,17 +200,31 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             close(fd);
         }
     }
-    if (h->nconns >= h->o.max_conns) {
-        LOG_WARN_RL(10, "%u connections open: not accepting more until one closes",
-                    h->nconns);
-        lev_set(h, 0);
-    }
+}
+
+/* After a crowd of at least HTTPD_TRIM_CONNS connections shrank to a
+ * quarter, the heap their structs used is given back to the kernel a
+ * second later (closes in between coalesce). */
+#define HTTPD_TRIM_CONNS 256
+
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    httpd *h = arg;
+    (void)fd;
+    (void)what;
+    h->trim_pending = 0;
+    h->conns_high = h->nconns;
+    budget_trim(h->bud);
 }
 
 void httpd_conn_gone(httpd *h)
 {
+    static const struct timeval later = {1, 0};
     h->nconns--;
-    if (!h->draining && h->nconns < h->o.max_conns) lev_set(h, 1);
+    if (!h->trim_pending && h->conns_high >= HTTPD_TRIM_CONNS &&
+        h->nconns <= h->conns_high / 4 && h->trim_ev && evtimer_add(h->trim_ev, &later) == 0)
+        h->trim_pending = 1;
+    lev_update(h);
 }
 
 static int listen_on(const struct addrinfo *ai)
@@ -173,13 +281,19 @@ int httpd_bind(httpd *h, const char *host, uint16_t port)
     }
     h->lfd = fd;
     h->port = local_port(fd);
-    lev_set(h, 1);
+    lev_update(h);
 out:
     freeaddrinfo(res);
     return rc;
 }
 
 uint16_t httpd_port(const httpd *h) { return h ? h->port : 0; }
+
+void httpd_get_stats(const httpd *h, httpd_stats *s)
+{
+    *s = h->st;
+    s->conns = h->nconns;
+}
 
 static void close_listener(httpd *h)
 {
@@ -219,6 +333,11 @@ void httpd_free(httpd *h)
     if (!h) return;
     close_listener(h);
     while (h->conns) httpd_conn_free(h->conns);
+    httpd_slab_free_all(h);
+    if (h->pause_ev) event_free(h->pause_ev);
+    if (h->trim_ev) event_free(h->trim_ev);
+    if (h->own_bud) budget_free(h->bud);
+    free(h->scratch);
     free(h);
 }
 
@@ -239,6 +358,15 @@ const uint8_t *httpd_req_body(const httpd_req *r, size_t *len)
 }
 
 int httpd_req_too_large(const httpd_req *r) { return r->too_large; }
+int httpd_req_busy(const httpd_req *r) { return r->busy; }
+
+size_t httpd_req_header_count(const httpd_req *r, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->head.nfields; i++)
+        if (strcasecmp(r->head.fields[i].name, name) == 0) n++;
+    return n;
+}
 void httpd_req_close(httpd_req *r) { r->close = 1; }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -316,9 +444,9 @@ int httpd_reply(httpd_req *r, int status, const char *ctype, const char *headers
 {
     hconn *c = r->c;
     int rc = 0;
-    int close = r->close || r->too_large || c->h->draining;
+    int close = r->close || r->too_large || r->busy || c->h->draining;
     if (close) c->closing = 1;
-    if (r->too_large) c->linger = 1;
+    if (r->too_large || r->busy) c->linger = 1;
     if (c->fd >= 0) {
         rc = httpd_send_response(c, status, ctype, headers, body, len, close, r->is_head);
         if (rc != 0) {

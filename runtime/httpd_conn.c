@@ -14,9 +14,12 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "runtime/budget.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
@@ -41,6 +44,36 @@ static void rd_off(hconn *c)
     c->rd_on = 0;
 }
 
+/* Charges (grow) or credits (shrink) the budget for a buffer going from
+ * oldcap to newcap bytes. 0, or -1 when the growth does not fit. */
+static int charge(hconn *c, size_t oldcap, size_t newcap)
+{
+    if (newcap > oldcap) {
+        if (budget_reserve(c->h->bud, newcap - oldcap) != 0) return -1;
+        c->charged += newcap - oldcap;
+    } else {
+        budget_release(c->h->bud, oldcap - newcap);
+        c->charged -= oldcap - newcap;
+    }
+    return 0;
+}
+
+static void in_drop(hconn *c)
+{
+    (void)charge(c, c->in_cap, 0);
+    free(c->in);
+    c->in = NULL;
+    c->in_cap = c->in_len = c->off = 0;
+}
+
+static void out_drop(hconn *c)
+{
+    (void)charge(c, c->out_cap, 0);
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = c->out_len = c->out_off = 0;
+}
+
 /* Processes buffered input from the event loop (not from the caller's
  * stack): used after a deferred answer and after output drained. */
 static void kick(hconn *c)
@@ -53,7 +86,7 @@ static void kick(hconn *c)
 
 hconn *httpd_conn_new(httpd *h, int fd)
 {
-    hconn *c = calloc(1, sizeof *c);
+    hconn *c = httpd_slab_get(h);
     if (!c) return NULL;
     c->h = h;
     c->fd = fd;
@@ -61,18 +94,19 @@ hconn *httpd_conn_new(httpd *h, int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (event_assign(&c->rd, h->base, fd, EV_READ | EV_PERSIST, on_read, c) != 0 ||
         event_assign(&c->wr, h->base, fd, EV_WRITE | EV_PERSIST, on_write, c) != 0) {
-        free(c);
+        httpd_slab_put(h, c);
         return NULL;
     }
     rd_on(c);
     if (!c->rd_on) {
-        free(c);
+        httpd_slab_put(h, c);
         return NULL;
     }
     c->next = h->conns;
     if (h->conns) h->conns->prev = c;
     h->conns = c;
     h->nconns++;
+    if (h->nconns > h->conns_high) h->conns_high = h->nconns;
     return c;
 }
 
@@ -92,12 +126,13 @@ void httpd_conn_free(hconn *c)
 {
     if (!c) return;
     conn_shut(c);
+    if (c->h->evict_at == c) c->h->evict_at = c->next;
     if (c->prev) c->prev->next = c->next;
     else c->h->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    free(c->in);
-    free(c->out);
-    free(c);
+    in_drop(c);
+    out_drop(c);
+    httpd_slab_put(c->h, c);
 }
 
 void httpd_conn_close(hconn *c)
@@ -119,8 +154,17 @@ static int out_reserve(hconn *c, size_t n)
     if (c->out_cap - c->out_len >= n) return 0;
     size_t cap = c->out_cap ? c->out_cap : 4096;
     while (cap - c->out_len < n) cap *= 2;
+    if (charge(c, c->out_cap, cap) != 0) {
+        c->h->st.busy_refused++;
+        LOG_WARN_RL(10, "%s", "intake memory budget exhausted: closing a connection that "
+                              "does not read its answers");
+        return -1;
+    }
     uint8_t *p = realloc(c->out, cap);
-    if (!p) return -1;
+    if (!p) {
+        (void)charge(c, cap, c->out_cap);
+        return -1;
+    }
     c->out = p;
     c->out_cap = cap;
     return 0;
@@ -170,6 +214,7 @@ int httpd_conn_send(hconn *c, const struct iovec *iov, int n)
 static int start_linger(hconn *c)
 {
     (void)shutdown(c->fd, SHUT_WR);
+    in_drop(c); /* discarded input goes to the scratch */
     c->state = HC_LINGER;
     c->lingered = 0;
     rd_off(c);
@@ -200,10 +245,7 @@ static int finish(hconn *c)
 
 static void linger_read(hconn *c)
 {
-    uint8_t tmp[8192];
-    uint8_t *p = c->in_cap >= sizeof tmp ? c->in : tmp;
-    size_t n = c->in_cap >= sizeof tmp ? c->in_cap : sizeof tmp;
-    ssize_t r = read(c->fd, p, n);
+    ssize_t r = read(c->fd, c->h->scratch, HTTPD_READ_SZ);
     if (r < 0 && would_block()) return;
     if (r <= 0 || (c->lingered += (size_t)r) > HTTPD_LINGER_MAX) httpd_conn_close(c);
 }
@@ -217,12 +259,21 @@ static void rebase_ptr(const char **p, uintptr_t lo, uintptr_t hi, const uint8_t
 }
 
 /* Moves the current request (from off) to the start of a buffer of cap
- * bytes (the same one when cap == in_cap), rebasing the parsed head. */
+ * bytes (the same one when cap == in_cap), rebasing the parsed head. The
+ * growth is charged to the budget. 0, or -1 (over the budget or out of
+ * memory; nothing changed). */
 static int buf_move(hconn *c, size_t cap)
 {
-    uint8_t *old = c->in, *nb = cap == c->in_cap ? old : malloc(cap);
+    uint8_t *old = c->in, *nb = old;
     size_t n = c->in_len - c->off;
-    if (!nb) return -1;
+    if (cap != c->in_cap) {
+        if (charge(c, c->in_cap, cap) != 0) return -1;
+        nb = malloc(cap);
+        if (!nb) {
+            (void)charge(c, cap, c->in_cap);
+            return -1;
+        }
+    }
     if (nb == old) memmove(nb, old + c->off, n);
     else if (n) memcpy(nb, old + c->off, n);
     if (c->head_len) {
@@ -245,30 +296,31 @@ static int buf_move(hconn *c, size_t cap)
     return 0;
 }
 
-/* Makes the buffer hold at least `need` bytes from the request start. */
-static int buf_fit(hconn *c, size_t need)
+/* The capacity for `want` bytes of the current request: doubling from
+ * HTTPD_IN_MIN, but a body's buffer never past the whole request. */
+static size_t grow_cap(const hconn *c, size_t want)
 {
-    if (c->in && c->in_cap - c->off >= need) return 0;
-    if (c->in && c->in_cap >= need) return buf_move(c, c->in_cap);
-    size_t cap = need > HTTPD_READ_SZ ? need : HTTPD_READ_SZ;
-    if (!c->in) {
-        c->in = malloc(cap);
-        if (!c->in) return -1;
-        c->in_cap = cap;
-        return 0;
-    }
-    return buf_move(c, cap);
+    size_t cap = c->in_cap ? c->in_cap * 2 : HTTPD_IN_MIN;
+    while (cap < want) cap *= 2;
+    if (c->state == HC_BODY && c->need - c->off < cap) cap = c->need - c->off;
+    if (cap > c->h->in_limit) cap = c->h->in_limit;
+    return cap < want ? want : cap;
 }
 
-/* Room for a read: compacts, then grows up to in_limit. */
-static int ensure_room(hconn *c)
+/* Appends src[0..n) (read into the scratch) to the input buffer, growing
+ * it. 0; -2 when the request would pass the server's caps; -1 over the
+ * memory budget or out of memory. */
+static int append_input(hconn *c, const uint8_t *src, size_t n)
 {
-    if (!c->in) return buf_fit(c, HTTPD_READ_SZ);
-    if (c->in_len < c->in_cap) return 0;
-    if (c->off > 0) return buf_move(c, c->in_cap);
-    if (c->in_cap >= c->h->in_limit) return -1;
-    size_t cap = c->in_cap * 2 < c->h->in_limit ? c->in_cap * 2 : c->h->in_limit;
-    return buf_move(c, cap);
+    size_t want = c->in_len - c->off + n;
+    if (want > c->h->in_limit) return -2;
+    if (!c->in || c->in_cap - c->in_len < n) {
+        size_t cap = c->in && c->in_cap >= want ? c->in_cap : grow_cap(c, want);
+        if (buf_move(c, cap) != 0) return -1;
+    }
+    memcpy(c->in + c->in_len, src, n);
+    c->in_len += n;
+    return 0;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -282,11 +334,11 @@ static int after_answer(hconn *c)
     if (c->closing || c->fd < 0) return finish(c);
     if (c->off == c->in_len) {
         c->off = c->in_len = 0;
-        if (c->in_cap > HTTPD_READ_SZ) {
-            free(c->in);
-            c->in = NULL;
-            c->in_cap = 0;
-        }
+        /* An empty buffer is kept for the next request only while it is
+         * small and the budget is mostly free. */
+        if (c->in_cap > HTTPD_KEEP_MAX ||
+            budget_used(c->h->bud) > budget_limit(c->h->bud) / 4)
+            in_drop(c);
     }
     return 0;
 }
@@ -322,6 +374,31 @@ static int fail(hconn *c, int status)
     return finish(c);
 }
 
+/* The request's bytes do not fit the budget. With a parsed head the
+ * handler answers (httpd_req_busy); before it, the server does. Either way
+ * the connection closes after the answer and the rest is discarded. */
+static int over_budget(hconn *c)
+{
+    c->h->st.busy_refused++;
+    LOG_WARN_RL(10, "intake memory budget exhausted (%zu of %zu bytes in use): "
+                "refusing a request with 503", budget_used(c->h->bud), budget_limit(c->h->bud));
+    if (c->state == HC_BODY || c->state == HC_CHUNKED) {
+        c->req.busy = 1;
+        c->req.close = 1;
+        c->req.body = NULL;
+        c->req.body_len = 0;
+        c->req.consumed = c->in_len - c->off;
+        return dispatch(c);
+    }
+    const httpd_opts *o = &c->h->o;
+    static const char text[] = "intake memory exhausted\n";
+    c->closing = c->linger = 1;
+    (void)httpd_send_response(c, 503, o->busy_body ? o->busy_ctype : "text/plain; charset=utf-8",
+                              "Retry-After: 1\r\n", o->busy_body ? o->busy_body : text,
+                              o->busy_body ? o->busy_len : sizeof text - 1, 1, 0);
+    return finish(c);
+}
+
 static int too_large(hconn *c)
 {
     c->req.too_large = 1;
@@ -352,6 +429,7 @@ static int start_request(hconn *c, size_t end)
     r->body = NULL;
     r->body_len = 0;
     r->too_large = 0;
+    r->busy = 0;
     r->close = !r->head.keep_alive;
     r->is_head = strcmp(r->head.method, "HEAD") == 0;
     c->head_len = end;
@@ -362,7 +440,7 @@ static int start_request(hconn *c, size_t end)
     }
     uint64_t cl = r->head.content_length < 0 ? 0 : (uint64_t)r->head.content_length;
     if (cl > c->h->o.max_body) return too_large(c);
-    if (buf_fit(c, end + (size_t)cl) != 0) return fail(c, 503);
+    /* The body's buffer grows as its bytes arrive (append_input). */
     c->need = c->off + end + (size_t)cl;
     c->state = HC_BODY;
     return c->in_len < c->need ? send_continue(c) : 0;
@@ -380,7 +458,14 @@ static int step_head(hconn *c)
         return 1;
     }
     size_t end = httpd_head_end((const char *)c->in + c->off, avail, &c->scan);
-    if (end == 0) return avail > o->max_head ? fail(c, 431) : 1;
+    if (end == 0) {
+        int rc = httpd_head_prefix_check((const char *)c->in + c->off, avail);
+        if (rc < 0) {
+            c->h->st.junk_refused++;
+            return fail(c, -rc);
+        }
+        return avail > o->max_head ? fail(c, 431) : 1;
+    }
     if (end > o->max_head) return fail(c, 431);
     int rc = httpd_parse_head((char *)c->in + c->off, end, &c->req.head);
     if (rc < 0) return fail(c, -rc);
@@ -437,15 +522,69 @@ static void on_eof(hconn *c)
     httpd_conn_close(c);
 }
 
+/* Arms the read event: the inactivity timeout, or less while a head is
+ * arriving and its deadline is nearer. */
+static void rd_arm(hconn *c)
+{
+    const struct timeval *tv = conn_tv(c);
+    struct timeval left;
+    int64_t dl_ms = (int64_t)c->h->o.head_timeout_ms;
+    int partial = c->state == HC_HEAD && c->in_len > c->off && c->fd >= 0;
+    if (!partial) {
+        if (!c->head_start_ns) return;
+        c->head_start_ns = 0; /* back to the plain inactivity timeout */
+    } else if (dl_ms) {
+        int64_t now = clock_mono_ns();
+        if (!c->head_start_ns) c->head_start_ns = now;
+        int64_t ms = dl_ms - (now - c->head_start_ns) / 1000000;
+        if (ms < 1) ms = 1;
+        if (!tv || (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000 > ms) {
+            left.tv_sec = (time_t)(ms / 1000);
+            left.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+            tv = &left;
+        }
+    } else {
+        return;
+    }
+    if (c->rd_on && event_add(&c->rd, tv) != 0) LOG_ERROR_RL(10, "event_add failed on a connection");
+}
+
+/* Grows the buffer by what has already arrived in the kernel (FIONREAD),
+ * so that it is read in place instead of through the scratch: the buffer
+ * still only grows with bytes that arrived. Best effort: when the budget
+ * refuses, the read goes through the scratch and append_input decides. */
+static void fit_pending(hconn *c)
+{
+    int pending = 0;
+    if (ioctl(c->fd, FIONREAD, &pending) != 0 || pending <= 0) return;
+    size_t room = c->in ? c->in_cap - c->in_len : 0;
+    if ((size_t)pending <= room) return;
+    size_t want = c->in_len - c->off + (size_t)pending;
+    if (want > c->h->in_limit) want = c->h->in_limit;
+    size_t cap = c->in && c->in_cap >= want ? c->in_cap : grow_cap(c, want);
+    (void)buf_move(c, cap);
+}
+
+/* One readv(2) into the buffer's free room and the scratch past it.
+ * Returns the byte count, 0 at EOF, -1 on error or would-block (errno). */
+static ssize_t read_into(hconn *c, size_t *room)
+{
+    struct iovec iov[2];
+    int n = 0;
+    *room = c->in ? c->in_cap - c->in_len : 0;
+    if (*room) iov[n++] = (struct iovec){c->in + c->in_len, *room};
+    iov[n++] = (struct iovec){c->h->scratch, HTTPD_READ_SZ};
+    return readv(c->fd, iov, n);
+}
+
 static void read_some(hconn *c)
 {
     for (int i = 0; i < 4; i++) {
-        if (ensure_room(c) != 0) {
-            (void)fail(c, c->state == HC_HEAD ? 431 : 413);
+        if (c->in && c->in_len == c->in_cap && c->off > 0 && buf_move(c, c->in_cap) != 0)
             return;
-        }
-        size_t want = c->in_cap - c->in_len;
-        ssize_t n = read(c->fd, c->in + c->in_len, want);
+        fit_pending(c);
+        size_t room;
+        ssize_t n = read_into(c, &room);
         if (n == 0) {
             on_eof(c);
             return;
@@ -454,10 +593,24 @@ static void read_some(hconn *c)
             if (!would_block()) httpd_conn_close(c);
             return;
         }
-        c->in_len += (size_t)n;
+        size_t direct = (size_t)n < room ? (size_t)n : room;
+        c->in_len += direct;
+        if ((size_t)n > direct) {
+            int rc = append_input(c, c->h->scratch, (size_t)n - direct);
+            if (rc == -2) {
+                (void)fail(c, c->state == HC_HEAD ? 431 : 413);
+                return;
+            }
+            if (rc == -1) {
+                (void)over_budget(c);
+                return;
+            }
+        }
         if (process(c) < 0) return;
-        if ((size_t)n < want || !c->rd_on || c->state == HC_BUSY || c->closing) return;
+        if ((size_t)n < room + HTTPD_READ_SZ || !c->rd_on || c->state == HC_BUSY || c->closing)
+            break;
     }
+    if (c->fd >= 0) rd_arm(c);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -465,8 +618,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     hconn *c = arg;
     (void)fd;
     if (what & EV_TIMEOUT) {
+        int head = c->head_start_ns && c->state == HC_HEAD;
+        if (head) c->h->st.head_timeouts++;
         LOG_DEBUG("closing a connection: %s", c->state == HC_LINGER ? "linger over"
-                                                                     : "read timeout");
+                                              : head ? "request head deadline"
+                                                     : "read timeout");
         httpd_conn_close(c);
         return;
     }
@@ -498,6 +654,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     if (w > 0) c->out_off += (size_t)w;
     if (c->out_off < c->out_len) return;
     c->out_off = c->out_len = 0;
+    if (c->out_cap > 16384) out_drop(c);
     event_del(&c->wr);
     c->wr_on = 0;
     if (c->state == HC_BUSY) return;

@@ -20,12 +20,15 @@
 #include "runtime/httpd.h"
 #include "runtime/httpd_parse.h"
 
-#define HTTPD_READ_SZ (64 * 1024)        /* buffer size of an idle connection */
-#define HTTPD_OUT_HIGH (1024 * 1024)     /* stop parsing while this much is unsent */
+#define HTTPD_READ_SZ (64 * 1024)        /* the server's read scratch */
+#define HTTPD_IN_MIN 4096                /* smallest input buffer */
+#define HTTPD_KEEP_MAX HTTPD_READ_SZ     /* largest empty buffer kept between requests */
+#define HTTPD_OUT_HIGH (64 * 1024)       /* stop parsing while this much is unsent */
 #define HTTPD_LINGER_MS 2000             /* lingering close: at most this long */
 #define HTTPD_LINGER_MAX (16u << 20)     /* ... and at most this many bytes discarded */
 
 typedef struct hconn hconn;
+typedef struct hslab hslab;
 
 enum { HC_HEAD = 0, HC_BODY, HC_CHUNKED, HC_BUSY, HC_LINGER };
 
@@ -36,12 +39,14 @@ struct httpd_req {
     size_t body_len;
     size_t consumed;           /* head + body bytes (as received) */
     int too_large;
+    int busy;                  /* over the memory budget */
     int close;                 /* close after the answer */
     int is_head;               /* HEAD: answer without a body */
 };
 
 struct hconn {
     httpd *h;
+    hslab *slab;               /* the slab it lives in (httpd_slab.c) */
     hconn *prev, *next;        /* h->conns */
     int fd;                    /* -1 once closed */
     struct event rd, wr;
@@ -64,6 +69,8 @@ struct hconn {
     int linger;                /* ... with a lingering close */
     int dead;                  /* fd closed while the handler holds req */
     size_t lingered;
+    size_t charged;            /* in_cap + out_cap, charged to h->bud */
+    int64_t head_start_ns;     /* first byte of a head still arriving, 0: none */
 };
 
 struct httpd {
@@ -78,7 +85,18 @@ struct httpd {
     int lev_on;
     uint16_t port;
     int draining;              /* httpd_stop_accepting was called */
+    struct budget *bud;        /* borrowed (o.budget) or owned (own_bud) */
+    int own_bud;
+    uint8_t *scratch;          /* owned, HTTPD_READ_SZ: reads past a buffer's end */
+    struct event *pause_ev;    /* owned: ends an accept pause */
+    int paused;                /* accepting paused after EMFILE & co */
+    httpd_stats st;
     unsigned nconns;           /* connections with an open fd */
+    unsigned conns_high;       /* most open since the last heap trim */
+    hslab *slabs;              /* owned: connection structs (httpd_slab.c) */
+    hconn *evict_at;           /* where the next look for an idle one starts */
+    struct event *trim_ev;     /* owned: trims the heap after a crowd left */
+    int trim_pending;
     hconn *conns;              /* every connection, open or dead */
     time_t date_sec;
     char date[40];             /* cached Date value for date_sec */
@@ -95,6 +113,11 @@ int httpd_conn_send(hconn *c, const struct iovec *iov, int n);
 /* The answer to c->req was queued: finish the request, go on with the next
  * one (or close). */
 void httpd_conn_answered(hconn *c);
+
+/* httpd_slab.c: zeroed connection structs (slab set), and back. */
+hconn *httpd_slab_get(httpd *h);
+void httpd_slab_put(httpd *h, hconn *c);
+void httpd_slab_free_all(httpd *h);
 
 /* httpd.c */
 void httpd_conn_gone(httpd *h);        /* an fd closed: may resume accepting */

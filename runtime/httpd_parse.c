@@ -5,8 +5,9 @@
  * is digits only and must agree with any repetition, Transfer-Encoding is
  * "chunked" or refused, both together are refused, header names end at the
  * colon with no blank before it, and obsolete line folding is refused.
- * Lenient where it costs nothing: a bare LF ends a line, HTTP/1.x with
- * x > 1 is served as 1.1, header values may hold obs-text bytes.
+ * Lenient where it costs nothing: a bare LF ends a line, header values may
+ * hold obs-text bytes. HTTP/1.x with x > 1 does not exist: 505. A second
+ * Content-Encoding field is refused (400) rather than half-read.
  */
 #include "runtime/httpd_parse.h"
 
@@ -67,7 +68,7 @@ static int parse_version(const char *v, int *minor)
     if (strncmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
         v[6] != '.' || v[7] < '0' || v[7] > '9' || v[8] != '\0')
         return -400;
-    if (v[5] != '1') return -505;
+    if (v[5] != '1' || v[7] > '1') return -505;
     *minor = v[7] == '0' ? 0 : 1;
     return 0;
 }
@@ -106,6 +107,7 @@ static int parse_request_line(char *line, httpd_head *h)
     if (!sp1 || sp1 == line) return -400;
     char *sp2 = strchr(sp1 + 1, ' ');
     if (!sp2 || sp2 == sp1 + 1) return -400;
+    if (sp1 - line > HTTPD_MAX_METHOD) return -400;
     *sp1 = '\0';
     *sp2 = '\0';
     for (const char *p = line; *p; p++)
@@ -143,6 +145,7 @@ static void parse_connection(const char *v, int *close, int *keep)
 
 typedef struct head_flags {
     int close, keep;
+    int cenc;                  /* Content-Encoding fields seen */
 } head_flags;
 
 static int apply_field(httpd_head *h, const httpd_field *f, head_flags *fl)
@@ -156,6 +159,8 @@ static int apply_field(httpd_head *h, const httpd_field *f, head_flags *fl)
         if (h->chunked) return -400;
         if (strcasecmp(f->value, "chunked") != 0) return -501;
         h->chunked = 1;
+    } else if (strcasecmp(f->name, "content-encoding") == 0) {
+        if (fl->cenc++) return -400;
     } else if (strcasecmp(f->name, "connection") == 0) {
         parse_connection(f->value, &fl->close, &fl->keep);
     } else if (strcasecmp(f->name, "expect") == 0) {
@@ -187,7 +192,7 @@ static int parse_field(char *line, httpd_field *f)
 int httpd_parse_head(char *b, size_t len, httpd_head *h)
 {
     size_t pos = 0;
-    head_flags fl = {0, 0};
+    head_flags fl = {0, 0, 0};
     h->method = h->path = h->query = NULL;
     h->minor = 0;
     h->nfields = 0;
@@ -209,6 +214,37 @@ int httpd_parse_head(char *b, size_t len, httpd_head *h)
     if (h->chunked && h->content_length >= 0) return -400;
     h->keep_alive = fl.close ? 0 : (h->minor >= 1 || fl.keep);
     return 0;
+}
+
+/* Version prefix "HTTP/1.0" / "HTTP/1.1" as far as v[0..n) goes. */
+static int version_prefix(const char *v, size_t n)
+{
+    static const char want[] = "HTTP/";
+    size_t i = 0;
+    for (; i < n && i < 5; i++)
+        if (v[i] != want[i]) return -400;
+    if (i < n && (v[i] < '0' || v[i] > '9')) return -400;
+    if (i < n && v[i] != '1') return -505;
+    if (++i < n && v[i] != '.') return -400;
+    if (++i < n && (v[i] < '0' || v[i] > '9')) return -400;
+    if (i < n && v[i] > '1') return -505;
+    if (++i < n && v[i] != '\r' && v[i] != '\n') return -400;
+    return 0;
+}
+
+int httpd_head_prefix_check(const char *b, size_t len)
+{
+    size_t i = 0;
+    for (; i < len && b[i] != ' '; i++)
+        if (!is_tchar((unsigned char)b[i]) || i >= HTTPD_MAX_METHOD) return -400;
+    if (i == 0 && len > 0) return -400;
+    if (i++ >= len) return 0;
+    size_t t = i;
+    for (; i < len && b[i] != ' '; i++)
+        if ((unsigned char)b[i] <= 0x20 || (unsigned char)b[i] >= 0x7f) return -400;
+    if (i == t && i < len) return -400;
+    if (i++ >= len) return 0;
+    return version_prefix(b + i, len - i);
 }
 
 const char *httpd_head_field(const httpd_head *h, const char *name)

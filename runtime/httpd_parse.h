@@ -19,6 +19,7 @@
 
 #define HTTPD_MAX_HEADERS 100      /* header fields per request; 431 above */
 #define HTTPD_MAX_CHUNK_LINE 4096  /* chunk-size line incl. extensions; 400 above */
+#define HTTPD_MAX_METHOD 32        /* method token length; 400 above */
 
 typedef struct httpd_field {
     const char *name;              /* NUL-terminated, as sent */
@@ -46,9 +47,17 @@ size_t httpd_head_end(const char *b, size_t len, size_t *scan);
 
 /* Parses the complete head b[0..len) (len from httpd_head_end) in place.
  * 0, or a negated status: -400 malformed, -431 too many fields, -501
- * unsupported Transfer-Encoding, -505 HTTP version other than 1.0/1.1,
+ * unsupported Transfer-Encoding, -505 HTTP version other than 1.0/1.1, -400
+ * also for a repeated Content-Encoding field,
  * -417 an Expect other than 100-continue. */
 int httpd_parse_head(char *b, size_t len, httpd_head *h);
+
+/* Checks the start b[0..len) of a head that is not complete yet, so that
+ * input that cannot become an HTTP/1.x request line is refused at once
+ * instead of after a timeout: 0 (could still be one), -400 (not a method
+ * token, a control byte or a line end in the target, an HTTP/0.9 line, not
+ * "HTTP/"), -505 (HTTP/2.0, the HTTP/2 preface, HTTP/1.2 ...). */
+int httpd_head_prefix_check(const char *b, size_t len);
 
 /* The value of field `name` (case-insensitive), or NULL. Borrowed. */
 const char *httpd_head_field(const httpd_head *h, const char *name);

@@ -381,6 +381,10 @@ static void mr_exporter(mr_ctx *c, const sw_metrics *m)
               "Exporter circuit breaker: 0 closed, 1 half-open, 2 open.");
     mr_printf(c, "spillway_exporter_circuit_state %lld\n",
               (long long)ld_i(&m->exp_circuit_state));
+    mr_family(c, "spillway_exporter_dlq_failed_items_total", "counter",
+              "Items the DLQ could not store when the exporter spilled them; kept in memory.");
+    mr_printf(c, "spillway_exporter_dlq_failed_items_total %llu\n",
+              (unsigned long long)ld_u(&m->exp_dlq_failed_items));
 }
 
 /* A histogram family from cumulative-able buckets (last = +Inf). */

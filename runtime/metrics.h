@@ -65,6 +65,7 @@ typedef struct sw_metrics {
     _Atomic uint64_t exp_partial_rejected[SIG_COUNT];
     _Atomic int64_t exp_circuit_state;   /* 0 closed, 1 half-open, 2 open */
     _Atomic int64_t exp_in_flight;
+    _Atomic uint64_t exp_dlq_failed_items; /* appends the DLQ refused or failed: kept in memory */
 
     /* receive -> upstream ack, per item (request of the client) */
     _Atomic uint64_t lat_buckets[MET_LAT_BUCKETS + 1]; /* last = +Inf */

@@ -6,6 +6,12 @@
  * fields are written at their offsets, and everything hangs off the root
  * as soon as it is allocated, so one protobuf_c_message_free_unpacked()
  * releases a tree built halfway. The tree is packed into the output buf.
+ *
+ * NUL characters (\u0000) inside strings: protobuf-c measures string
+ * fields with strlen(), so such a string goes into the tree with each NUL
+ * replaced by a placeholder byte (same length), and its exact bytes are
+ * remembered by pointer. Packing then goes through a ProtobufCBuffer whose
+ * append puts the exact bytes back where protobuf-c appends that pointer.
  */
 #include "runtime/otlp_json.h"
 
@@ -29,7 +35,17 @@ typedef struct jctx {
     int rc;          /* SW_EDECODE or SW_ENOMEM once failed */
     size_t plen;     /* used part of path */
     char path[256];  /* field path of the value being converted */
+    struct oj_nul *nuls; /* owned: strings holding NUL characters */
+    size_t n_nuls, cap_nuls;
 } jctx;
+
+/* A string field holding NULs: the placeholder copy in the tree and the
+ * exact bytes (owned). */
+typedef struct oj_nul {
+    const char *in_tree;
+    char *exact;
+    size_t len;
+} oj_nul;
 
 /* A JSON integer: value = neg ? -mag : mag. */
 typedef struct jint {
@@ -211,17 +227,37 @@ static int get_double(jctx *c, json_object *v, double *out)
     }
 }
 
+/* Remembers the exact bytes of a string with NULs and puts placeholders
+ * into the tree's copy p, so that strlen(p) == n. */
+static int keep_nuls(jctx *c, char *p, const char *s, size_t n)
+{
+    if (c->n_nuls == c->cap_nuls) {
+        size_t cap = c->cap_nuls ? c->cap_nuls * 2 : 8;
+        oj_nul *nn = realloc(c->nuls, cap * sizeof *nn);
+        if (!nn) return jnomem(c);
+        c->nuls = nn;
+        c->cap_nuls = cap;
+    }
+    char *exact = malloc(n);
+    if (!exact) return jnomem(c);
+    memcpy(exact, s, n);
+    for (size_t i = 0; i < n; i++)
+        if (!p[i]) p[i] = '0';
+    c->nuls[c->n_nuls++] = (oj_nul){p, exact, n};
+    return 0;
+}
+
 static int set_string(jctx *c, json_object *v, char **dst)
 {
     if (!json_object_is_type(v, json_type_string)) return jfail(c, "expected a string");
     size_t n = (size_t)json_object_get_string_len(v);
     const char *s = json_object_get_string(v);
-    if (memchr(s, 0, n)) return jfail(c, "string contains a NUL character");
     if (!oj_utf8_valid(s, n)) return jfail(c, "string is not valid UTF-8");
     char *p = malloc(n + 1);
     if (!p) return jnomem(c);
     memcpy(p, s, n + 1);
-    *dst = p;
+    *dst = p; /* owned by the tree from here on */
+    if (memchr(s, 0, n)) return keep_nuls(c, p, s, n);
     return 0;
 }
 
@@ -405,6 +441,30 @@ cleanup:
     return root;
 }
 
+typedef struct nul_sink {
+    ProtobufCBuffer base;
+    uint8_t *dst;              /* room reserved for the whole message */
+    const jctx *c;             /* its nuls sorted by in_tree */
+} nul_sink;
+
+static int nul_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const oj_nul *)a)->in_tree;
+    uintptr_t y = (uintptr_t)((const oj_nul *)b)->in_tree;
+    return x < y ? -1 : x > y;
+}
+
+/* protobuf-c appends a string field's bytes from its own pointer: put the
+ * exact bytes (with their NULs) back there. */
+static void nul_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    nul_sink *s = (nul_sink *)b;
+    oj_nul key = {(const char *)data, NULL, 0};
+    const oj_nul *hit = bsearch(&key, s->c->nuls, s->c->n_nuls, sizeof key, nul_cmp);
+    memcpy(s->dst, hit && hit->len == len ? (const uint8_t *)hit->exact : data, len);
+    s->dst += len;
+}
+
 static int pack_into(jctx *c, const ProtobufCMessage *m, buf *out)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
@@ -415,7 +475,13 @@ static int pack_into(jctx *c, const ProtobufCMessage *m, buf *out)
         c->rc = rc;
         return -1;
     }
-    out->len += protobuf_c_message_pack(m, out->data + out->len);
+    if (c->n_nuls == 0) {
+        out->len += protobuf_c_message_pack(m, out->data + out->len);
+        return 0;
+    }
+    qsort(c->nuls, c->n_nuls, sizeof *c->nuls, nul_cmp);
+    nul_sink s = {{nul_append}, out->data + out->len, c};
+    out->len += protobuf_c_message_pack_to_buffer(m, &s.base);
     return 0;
 }
 
@@ -436,6 +502,11 @@ int oj_json_to_pb(sw_signal sig, const char *json, size_t len, buf *out, char *e
         jfail(&c, "JSON document too large");
         goto cleanup;
     }
+    size_t at;
+    if (oj_check_surrogates(json, len, &at) != 0) {
+        jfail(&c, "invalid JSON at offset %zu: lone UTF-16 surrogate in a \\u escape", at);
+        goto cleanup;
+    }
     if (!(root = parse_doc(&c, json, len))) goto cleanup;
     if (!(m = malloc(d->sizeof_message))) {
         jnomem(&c);
@@ -447,5 +518,7 @@ int oj_json_to_pb(sw_signal sig, const char *json, size_t len, buf *out, char *e
 cleanup:
     protobuf_c_message_free_unpacked(m, NULL);
     json_object_put(root);
+    for (size_t i = 0; i < c.n_nuls; i++) free(c.nuls[i].exact);
+    free(c.nuls);
     return c.rc;
 }

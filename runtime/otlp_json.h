@@ -3,7 +3,9 @@
  * Follows the OTLP JSON mapping: lowerCamelCase keys (original snake_case
  * names also accepted), trace/span ids as hex strings, other bytes base64,
  * enums as integers (names accepted too), 64-bit integers as strings or
- * numbers, unknown keys ignored. Conversion is generic over the protobuf-c
+ * numbers, unknown keys ignored. String escapes are decoded exactly: \\u0000
+ * stays a NUL byte inside the protobuf string, a surrogate pair becomes one
+ * 4-byte UTF-8 code point, and a lone surrogate is refused. Conversion is generic over the protobuf-c
  * descriptors. Pure; any thread. Nesting deeper than OJ_MAX_DEPTH fails.
  */
 #ifndef SW_OTLP_JSON_H
@@ -42,6 +44,10 @@ int oj_append_b64(buf *b, const uint8_t *p, size_t n);
 /* 1 if s[0..n) is valid UTF-8 (no overlong forms, surrogates or values
  * above U+10FFFF). */
 int oj_utf8_valid(const char *s, size_t n);
+/* Scans JSON text s[0..n) for a \\u escape of a lone UTF-16 surrogate (a
+ * high one not followed by an escaped low one, or a low one alone), which
+ * json-c would silently turn into U+FFFD. 0, or -1 with its offset in *at. */
+int oj_check_surrogates(const char *s, size_t n, size_t *at);
 /* Appends s[0..n) as a quoted JSON string; invalid UTF-8 becomes U+FFFD. */
 int oj_append_jstring(buf *b, const char *s, size_t n);
 /* Appends the quoted lowerCamelCase JSON name of a proto field name. */

@@ -150,6 +150,13 @@ int oj_pb_to_json(sw_signal sig, const uint8_t *pb, size_t len, buf *out)
     int rc = SW_EDECODE;
     if (!d || ow_validate(sig, pb, len, &items, NULL) != 0) goto cleanup;
     m = protobuf_c_message_unpack(d, NULL, len, pb);
+    if (!m) { /* protobuf-c refuses unknown groups: unpack the request without them */
+        buf plain;
+        buf_init(&plain, len + 5 * OW_MAX_DEPTH);
+        if (ow_strip_groups(sig, pb, len, &plain) == 0)
+            m = protobuf_c_message_unpack(d, NULL, plain.len, plain.data);
+        buf_destroy(&plain);
+    }
     if (!m) {
         rc = SW_ENOMEM; /* ow_validate accepted it: allocation failed */
         goto cleanup;

@@ -138,6 +138,47 @@ int oj_utf8_valid(const char *s, size_t n)
     return 1;
 }
 
+/* The value of 4 hex digits at s, or -1. */
+static long hex4(const char *s)
+{
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = s[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0'
+              : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+int oj_check_surrogates(const char *s, size_t n, size_t *at)
+{
+    const char *p = s, *end = s + n;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        if (end - p < 2) return 0; /* json-c reports the truncation */
+        if (p[1] != 'u') {
+            p += 2;
+            continue;
+        }
+        long u = end - p >= 6 ? hex4(p + 2) : -1;
+        if (u < 0) return 0; /* malformed: json-c refuses it */
+        if (u >= 0xdc00 && u <= 0xdfff) goto lone;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            long lo = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8) : -1;
+            if (lo < 0xdc00 || lo > 0xdfff) goto lone;
+            p += 12;
+            continue;
+        }
+        p += 6;
+    }
+    return 0;
+lone:
+    *at = (size_t)(p - s);
+    return -1;
+}
+
 static int append_escape(buf *b, unsigned char c)
 {
     switch (c) {

@@ -442,10 +442,51 @@ static int walk_packed(walk *w, unsigned pk, const uint8_t *p, size_t n)
     }
 }
 
-/* Any value of wire type wt (an unknown field): skip it if well formed. */
-static const uint8_t *skip_value(walk *w, uint32_t wt, const uint8_t *p, const uint8_t *end)
+const uint8_t *ow_skip_group(const uint8_t *p, const uint8_t *end, uint32_t num,
+                             unsigned depth)
 {
-    uint32_t len;
+    uint32_t open[OW_MAX_DEPTH], key, len;
+    unsigned d = 0;
+    if (depth >= OW_MAX_DEPTH) return NULL;
+    open[d++] = num;
+    while (p < end) {
+        if (!(p = rd_u32(p, end, &key)) || (key >> 3) == 0) return NULL;
+        switch (key & 7) {
+        case WT_VARINT:
+            p = skip_varint(p, end);
+            break;
+        case WT_I64:
+            p = end - p >= 8 ? p + 8 : NULL;
+            break;
+        case WT_I32:
+            p = end - p >= 4 ? p + 4 : NULL;
+            break;
+        case WT_LEN:
+            p = rd_len(p, end, &len);
+            if (p) p += len;
+            break;
+        case 3:
+            if (depth + d >= OW_MAX_DEPTH) return NULL;
+            open[d++] = key >> 3;
+            break;
+        case 4:
+            if (key >> 3 != open[d - 1]) return NULL;
+            if (--d == 0) return p;
+            break;
+        default:
+            return NULL;
+        }
+        if (!p) return NULL;
+    }
+    return NULL; /* not closed */
+}
+
+/* Any value of an unknown field (tag key, in a message at depth): skip it
+ * if well formed; a group is skipped through its matching end. */
+static const uint8_t *skip_value(walk *w, uint32_t key, const uint8_t *p, const uint8_t *end,
+                                 unsigned depth)
+{
+    uint32_t len, wt = key & 7;
     switch (wt) {
     case WT_VARINT:
     case WT_I64:
@@ -456,8 +497,11 @@ static const uint8_t *skip_value(walk *w, uint32_t wt, const uint8_t *p, const u
         if (!p) w->why = "length out of bounds";
         return p ? p + len : NULL;
     case 3:
+        p = ow_skip_group(p, end, key >> 3, depth);
+        if (!p) w->why = "malformed group";
+        return p;
     case 4:
-        w->why = "group wire type";
+        w->why = "end of a group never started";
         return NULL;
     default:
         w->why = "invalid wire type";
@@ -468,11 +512,11 @@ static const uint8_t *skip_value(walk *w, uint32_t wt, const uint8_t *p, const u
 /* A tag off the fast path: an unknown field (skipped) or a refusal.
  * Returns the position after the field, or NULL. */
 OW_COLD static const uint8_t *walk_other(walk *w, unsigned op, uint32_t key, const uint8_t *p,
-                                 const uint8_t *end)
+                                 const uint8_t *end, unsigned depth)
 {
     switch (op) {
     case OP_UNKNOWN:
-        return skip_value(w, key & 7, p, end);
+        return skip_value(w, key, p, end, depth);
     case OP_ZERO:
         w->why = "field number 0";
         return NULL;
@@ -589,9 +633,9 @@ static int walk_req(walk *w, const uint8_t *p, const uint8_t *end, uint32_t *cou
             } else if (e->op == OP_PACKED) {
                 if (!(p = walk_packed_field(w, e->arg, p, end))) return -1;
             } else if (e->op == OP_ONEOF) {
-                if (!(p = skip_value(w, key & 7, p, end))) return -1;
+                if (!(p = skip_value(w, key, p, end, (unsigned)(top - st) + 1))) return -1;
                 if (account(w, e->post, 0, &seen, &total, top->slot)) return -1;
-            } else if (!(p = walk_other(w, e->op, key, p, end))) {
+            } else if (!(p = walk_other(w, e->op, key, p, end, (unsigned)(top - st) + 1))) {
                 return -1;
             }
         }

@@ -5,7 +5,8 @@
  * against the schema (the protobuf-c descriptors generated from proto/):
  * well-formed varints, lengths within bounds, known fields with the right
  * wire type (packed or not for repeated scalars), nested messages to a depth
- * limit; unknown fields are allowed and skipped (they pass through). It
+ * limit; unknown fields are allowed and skipped (they pass through), groups
+ * (wire types 3 and 4, properly nested, depth-limited) included. It
  * allocates nothing and counts the items: spans, metric data points, log
  * records. Pure; any thread.
  */
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/buf.h"
 #include "runtime/item.h"
 
 #define OW_MAX_DEPTH 64
@@ -31,6 +33,19 @@ int ow_validate(sw_signal sig, const uint8_t *data, size_t len, uint32_t *items,
  * a non-repeated, non-oneof message field given twice in one message
  * (protobuf-c cannot always merge the two). Of several members of one oneof,
  * the last counts, as protobuf-c keeps only that one. */
+
+/* Skips a group: p is just past the start-group tag of field num, inside a
+ * message at nesting depth `depth`. Returns the position after the
+ * matching end-group tag, or NULL when the group is malformed, not closed
+ * before end, or nests past OW_MAX_DEPTH together with depth. */
+const uint8_t *ow_skip_group(const uint8_t *p, const uint8_t *end, uint32_t num,
+                             unsigned depth);
+
+/* protobuf-c (1.4) cannot unpack groups. For stages that unpack: appends to
+ * out a copy of the validated request in[0..len) without its unknown group
+ * fields (every enclosing length rewritten); all else is kept byte for
+ * byte. 0, SW_EDECODE, SW_ETOOBIG or SW_ENOMEM. */
+int ow_strip_groups(sw_signal sig, const uint8_t *in, size_t len, buf *out);
 
 /* The Export<sig>ServiceRequest descriptor; NULL for an unknown signal. */
 const ProtobufCMessageDescriptor *ow_descriptor(sw_signal sig);

@@ -4,7 +4,11 @@
  * are one valid Export*ServiceRequest. Sealing compresses them into one body
  * (gzip level 6 / zstd level 3) or, with compression none, leaves them where
  * they are: the request body then references each item's bytes. A retry
- * resends exactly the same bytes. Export thread only.
+ * resends exactly the same bytes. Items keep their delivery trackers
+ * (runtime/item_track.h) while their batch is in flight: a 2xx settles
+ * each as delivered; items handed to the DLQ are settled by it once
+ * stored; an item freed without either is settled as failed by
+ * item_free(). Export thread only.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
@@ -13,16 +17,12 @@
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "exporters/otlp/exp_response.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
+#include "runtime/item_track.h"
 #include "runtime/log.h"
-
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    return tv;
-}
 
 /* ---- lists --------------------------------------------------------------- */
 
@@ -44,39 +44,13 @@ static void dlist_unlink(exp_batch **head, exp_batch *b)
 
 void exp_ready_push(exporter *e, exp_batch *b, int front)
 {
-    b->next = NULL;
-    if (!e->ready_head) {
-        e->ready_head = e->ready_tail = b;
-    } else if (front) {
-        b->next = e->ready_head;
-        e->ready_head = b;
-    } else {
-        e->ready_tail->next = b;
-        e->ready_tail = b;
-    }
+    if (front) sw_fifo_push_front(&e->ready, b);
+    else sw_fifo_push(&e->ready, b);
 }
 
 exp_batch *exp_ready_pop(exporter *e)
 {
-    exp_batch *b = e->ready_head;
-    if (!b) return NULL;
-    e->ready_head = b->next;
-    if (!e->ready_head) e->ready_tail = NULL;
-    b->next = NULL;
-    return b;
-}
-
-static void ready_remove(exporter *e, exp_batch *b)
-{
-    exp_batch *prev = NULL;
-    for (exp_batch *x = e->ready_head; x; prev = x, x = x->next) {
-        if (x != b) continue;
-        if (prev) prev->next = x->next;
-        else e->ready_head = x->next;
-        if (e->ready_tail == x) e->ready_tail = prev;
-        x->next = NULL;
-        return;
-    }
+    return sw_fifo_pop(&e->ready);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -142,7 +116,7 @@ void exp_batch_done(exporter *e, exp_batch *b)
 {
     if (b->state == EXP_B_DONE) return;
     if (b->state == EXP_B_OPEN && e->open[b->sig] == b) e->open[b->sig] = NULL;
-    if (b->state == EXP_B_READY) ready_remove(e, b);
+    if (b->state == EXP_B_READY) sw_fifo_remove(&e->ready, b);
     exp_batch_set_state(e, b, EXP_B_DONE);
     dlist_unlink(&e->live, b);
     if (b->timer) {
@@ -197,6 +171,8 @@ item *exp_batch_take_items(exporter *e, exp_batch *b)
                              it->count);
                 continue;
             }
+            cp->trk = it->trk; /* the copy carries the delivery reference on */
+            it->trk = NULL;
             *tail = cp;
             tail = &cp->next;
         }
@@ -231,7 +207,7 @@ int exp_batch_add(exporter *e, item *it)
             return SW_ENOMEM;
         }
         e->open[it->signal] = b;
-        struct timeval tv = ms_tv(e->c->exporter.batch_timeout_ms);
+        struct timeval tv = clock_ms_to_tv(e->c->exporter.batch_timeout_ms);
         evtimer_add(b->timer, &tv);
     }
     exp_batch_append(b, it);
@@ -257,8 +233,8 @@ static void batch_compress(exporter *e, exp_batch *b)
         in = tmp.data;
     }
     buf_init(&b->body, b->raw_len + b->raw_len / 8 + 1024);
-    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_gzip(in, inlen, &b->body, 6);
-    else if (rc == 0) rc = codec_zstd_compress(in, inlen, &b->body, 3);
+    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_cctx_gzip(e->cctx, in, inlen, &b->body, 6);
+    else if (rc == 0) rc = codec_cctx_zstd(e->cctx, in, inlen, &b->body, 3);
     buf_destroy(&tmp);
     if (rc != 0) {
         LOG_WARN_RL(10, "compression failed (%s): sending a batch uncompressed", sw_strerror(rc));
@@ -306,7 +282,10 @@ int exp_batch_attach_body(exp_batch *b, void *out)
 void exp_batch_ack(exporter *e, exp_batch *b)
 {
     int64_t now = clock_mono_ns();
-    for (item *it = b->head; it; it = it->next) metrics_observe_latency(e->m, now - it->recv_ns);
+    for (item *it = b->head; it; it = it->next) {
+        metrics_observe_latency(e->m, now - it->recv_ns);
+        item_settle(it, 0); /* delivered: its producer may move on */
+    }
     metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_SENT], b->n_records);
     if (b->replay) exp_replay_acked(e, b);
     exp_batch_done(e, b);
@@ -322,7 +301,7 @@ void exp_give_up(exporter *e, exp_batch *b, const char *why)
         exp_batch_done(e, b);
         return;
     }
-    if (e->port) {
+    if (e->sink) {
         uint32_t n = b->n_items;
         uint64_t records = b->n_records;
         item *chain = exp_batch_take_items(e, b);
@@ -359,7 +338,7 @@ void exp_batch_retry(exporter *e, exp_batch *b, const char *retry_after)
     b->attempt++;
     metrics_add(&e->m->exp_retries, 1);
     exp_batch_set_state(e, b, EXP_B_BACKOFF);
-    struct timeval tv = ms_tv(delay);
+    struct timeval tv = clock_ms_to_tv(delay);
     evtimer_add(b->timer, &tv);
 }
 
@@ -371,4 +350,66 @@ void exp_batch_free_all(exporter *e, int zombies)
         dlist_unlink(head, b);
         exp_batch_destroy(b);
     }
+}
+
+/* ---- sending and answers ---------------------------------------------------- */
+
+#define EXP_LOG_MSG_MAX (EXP_LOG_MSG_LEN + 1)
+
+static void read_partial(exporter *e, exp_batch *b, const exp_answer *a)
+{
+    int64_t rejected = 0;
+    char msg[EXP_LOG_MSG_MAX];
+    if (!a->body || exp_resp_partial(a->body, a->body_len, a->type, &rejected, msg, sizeof msg) != 0)
+        return; /* an unreadable success body is still a success */
+    if (rejected <= 0) return;
+    metrics_add(&e->m->exp_partial_rejected[b->sig], (uint64_t)rejected);
+    LOG_WARN_RL(10, "upstream rejected %lld of %llu %s records (partial success): %s",
+                (long long)rejected, (unsigned long long)b->n_records,
+                sw_signal_name(b->sig), msg[0] ? msg : "(no message)");
+}
+
+/* Counts one finished attempt and acts on its outcome. */
+static void answered(void *arg, const exp_answer *a)
+{
+    exp_batch *b = arg;
+    exporter *e = b->e;
+    metrics_add(&e->m->exp_requests[b->sig][metrics_code_index(a->code)], 1);
+    exp_circuit_record(e, b, a->code);
+    switch (exp_classify_status(a->code)) {
+    case EXP_OK:
+        atomic_store(&e->healthy, 1);
+        read_partial(e, b, a);
+        exp_batch_ack(e, b);
+        break;
+    case EXP_REJECT: {
+        char msg[EXP_LOG_MSG_MAX];
+        exp_resp_error_message(a->body, a->body_len, a->type, msg, sizeof msg);
+        exp_batch_reject(e, b, a->code, msg);
+        break;
+    }
+    case EXP_RETRY:
+        atomic_store(&e->healthy, 0);
+        if (a->code)
+            LOG_WARN_RL(10, "upstream answered HTTP %d%s%s; will retry", a->code,
+                        a->retry_after ? ", Retry-After: " : "",
+                        a->retry_after ? a->retry_after : "");
+        exp_batch_retry(e, b, a->retry_after);
+        break;
+    }
+    exp_schedule_pump(e);
+}
+
+static int attach(void *arg, void *out)
+{
+    return exp_batch_attach_body(arg, out);
+}
+
+void exp_batch_send(exporter *e, exp_batch *b)
+{
+    if (b->first_attempt_ns == 0) b->first_attempt_ns = clock_mono_ns();
+    exp_batch_set_state(e, b, EXP_B_FLIGHT);
+    exp_request r = {.sig = b->sig, .encoding = b->encoding, .attach = attach,
+                     .done = answered, .arg = b};
+    exp_http_send(e->pool, &r);
 }

@@ -3,23 +3,25 @@
 
 #include <string.h>
 
-#define NS_PER_S 1000000000LL
+#define NS_PER_MS 1000000LL
+
 
 brk_outcome brk_outcome_of_status(int code)
 {
     if (code == 429) return BRK_THROTTLED;
+    if (code >= 300 && code < 400) return BRK_FAILURE; /* a redirect: not the endpoint */
     if (code >= 200 && code < 500) return BRK_SUCCESS;
     return BRK_FAILURE; /* no answer, 5xx, or nonsense */
 }
 
-void brk_config_defaults(brk_config *c)
+void brk_config_from_cfg(brk_config *bc, const cfg *c)
 {
-    memset(c, 0, sizeof *c);
-    c->consecutive_failures = 5;
-    c->ratio_429 = 0.30;
-    c->window_ns = 30 * NS_PER_S;
-    c->open_duration_ns = 30 * NS_PER_S;
-    c->min_requests = BRK_DEFAULT_MIN_REQUESTS;
+    memset(bc, 0, sizeof *bc);
+    bc->consecutive_failures = c->exporter.cb_consecutive_failures;
+    bc->ratio_429 = c->exporter.cb_ratio_429;
+    bc->window_ns = (int64_t)c->exporter.cb_window_ms * NS_PER_MS;
+    bc->open_duration_ns = (int64_t)c->exporter.cb_open_duration_ms * NS_PER_MS;
+    bc->min_requests = BRK_DEFAULT_MIN_REQUESTS;
 }
 
 static void window_clear(brk_circuit *b)

@@ -37,6 +37,8 @@
 
 #include <stdint.h>
 
+#include "config/cfg.h"
+
 #define BRK_BUCKETS 30
 #define BRK_DEFAULT_MIN_REQUESTS 10
 
@@ -62,13 +64,16 @@ typedef enum {
     BRK_WHY_COUNT
 } brk_why;
 
+/* Its defaults are the config schema's (config/cfg_schema.c), nowhere
+ * else: brk_config_from_cfg() maps exporters.otlphttp.circuit_breaker. */
 typedef struct brk_config {
-    uint32_t consecutive_failures; /* 5; 0 disables this rule */
-    double ratio_429;              /* 0.30; <= 0 or > 1 disables this rule */
-    int64_t window_ns;             /* 30 s */
-    int64_t open_duration_ns;      /* 30 s */
-    uint32_t min_requests;         /* 10: requests within window before the
-                                      ratio can open the breaker (0 acts as 1) */
+    uint32_t consecutive_failures; /* 0 disables this rule */
+    double ratio_429;              /* <= 0 or > 1 disables this rule */
+    int64_t window_ns;
+    int64_t open_duration_ns;
+    uint32_t min_requests;         /* requests within window before the ratio
+                                      can open the breaker (0 acts as 1); not a
+                                      config key: BRK_DEFAULT_MIN_REQUESTS */
 } brk_config;
 
 /* Called on every state change, on the thread calling brk_allow/brk_record.
@@ -98,11 +103,12 @@ typedef struct brk_circuit {
 
 /* The outcome of an HTTP answer for the breaker (code 0: no answer):
  * 2xx and 4xx other than 429 SUCCESS (a permanent refusal still shows the
- * upstream is up), 429 THROTTLED, no answer and 5xx FAILURE. */
+ * upstream is up), 429 THROTTLED, no answer, 3xx (not followed) and 5xx
+ * FAILURE. */
 brk_outcome brk_outcome_of_status(int code);
 
-/* Fills the defaults above. */
-void brk_config_defaults(brk_config *c);
+/* Fills bc from exporters.otlphttp.circuit_breaker of c (borrowed). */
+void brk_config_from_cfg(brk_config *bc, const cfg *c);
 /* Starts CLOSED with empty counters; copies *c. fn (may be NULL) and arg
  * are borrowed. */
 void brk_init(brk_circuit *b, const brk_config *c, brk_listener fn, void *arg);

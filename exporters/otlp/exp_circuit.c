@@ -24,8 +24,8 @@
 static void arm_probe_timer(exporter *e)
 {
     int64_t now = clock_mono_ns();
-    int64_t wait = brk_next_allow_ns(&e->brk, now) - now + 1000000;
-    struct timeval tv = {(time_t)(wait / 1000000000), (suseconds_t)((wait % 1000000000) / 1000)};
+    int64_t wait = brk_next_allow_ns(&e->brk, now) - now;
+    struct timeval tv = clock_ms_to_tv((uint64_t)(wait > 0 ? wait : 0) / 1000000 + 1);
     evtimer_add(e->brk_ev, &tv);
 }
 
@@ -47,24 +47,20 @@ static void on_transition(void *arg, brk_state from, brk_state to, brk_why why)
         LOG_WARN("circuit breaker %s -> open (%s): no requests upstream for %llu ms; %s",
                  brk_state_name(from), brk_why_name(why),
                  (unsigned long long)e->c->exporter.cb_open_duration_ms,
-                 e->port ? "items go to the DLQ" : "items wait in the queue");
+                 e->sink ? "items go to the DLQ" : "items wait in the queue");
+        exp_replay_circuit(e, 0);
         arm_probe_timer(e);
         return;
     }
     LOG_INFO("circuit breaker %s -> %s (%s)", brk_state_name(from), brk_state_name(to),
              brk_why_name(why));
-    if (to == BRK_CLOSED && e->rp) exp_replay_wake(e);
+    exp_replay_circuit(e, to == BRK_CLOSED);
 }
 
 int exp_circuit_init(exporter *e)
 {
-    const cfg *c = e->c;
     brk_config bc;
-    brk_config_defaults(&bc);
-    bc.consecutive_failures = c->exporter.cb_consecutive_failures;
-    bc.ratio_429 = c->exporter.cb_ratio_429;
-    bc.window_ns = (int64_t)c->exporter.cb_window_ms * 1000000LL;
-    bc.open_duration_ns = (int64_t)c->exporter.cb_open_duration_ms * 1000000LL;
+    brk_config_from_cfg(&bc, e->c);
     brk_init(&e->brk, &bc, on_transition, e);
     atomic_init(&e->circuit, BRK_CLOSED);
     metrics_gauge_set(&e->m->exp_circuit_state, BRK_CLOSED);
@@ -107,7 +103,7 @@ int exp_circuit_blocked(exporter *e)
  * accept: it is the probe. Without a DLQ the next real batch is the probe. */
 void exp_circuit_probe_idle(exporter *e)
 {
-    if (!e->port || e->draining || e->ready_head || e->active >= e->n_conns) return;
+    if (!e->sink || e->draining || sw_fifo_peek(&e->ready) || e->active >= e->n_conns) return;
     if (brk_get_state(&e->brk) != BRK_OPEN || exp_circuit_blocked(e)) return;
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return;
@@ -122,5 +118,5 @@ void exp_circuit_probe_idle(exporter *e)
         return;
     }
     LOG_INFO("circuit breaker: probing the upstream with an empty request");
-    exp_http_send(e, b);
+    exp_batch_send(e, b);
 }

@@ -1,18 +1,17 @@
-/* exp_http.c — the exporter's HTTP client: endpoint, TLS, connection pool,
- * requests and the reading of their answers.
+/* exp_http.c — the exporter's HTTP client: endpoint, connection pool,
+ * requests with their deadline, answers. See exp_http.h.
  *
  * A pool of max_in_flight evhttp connections, each carrying at most one
  * request at a time and kept alive between requests. A connection that
  * failed or was closed by the peer is marked dead and replaced by a fresh
- * one before its next use (libevent 2.1 cannot reconnect a TLS bufferevent
- * it already used). https goes through bufferevent_openssl with peer and
- * host name (or IP address) verification and SNI, unless
- * tls.insecure_skip_verify. Export thread only, except init/destroy.
+ * one before its next use. The deadline timer per connection cancels a
+ * request that has no complete answer within the timeout (libevent resets
+ * the connection and frees the request; its callback, if libevent still
+ * runs it, finds no request of ours).
  */
 #define LOG_COMPONENT "exporter"
-#include "exporters/otlp/exp_int.h"
+#include "exporters/otlp/exp_http.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <event2/buffer.h>
@@ -23,7 +22,6 @@
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +29,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "exporters/otlp/exp_response.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/tls.h"
 
 /* Largest piece of a request body handed to the socket in one call. */
 #define EXP_MAX_SINGLE_WRITE (1 << 20)
@@ -43,7 +41,42 @@
 #define SW_VERSION "0.0.0"
 #endif
 
+typedef struct exp_http exp_http;
+
+typedef struct pool_conn {
+    exp_http *p;
+    struct evhttp_connection *evcon; /* NULL: not created yet */
+    int busy;                        /* a request of ours is in flight */
+    exp_request r;                   /* that request */
+    struct evhttp_request *req;      /* its libevent request, or NULL */
+    struct event *deadline;          /* timeout for the whole request */
+    int dead;                        /* closed or failed: replace before reuse */
+    int req_error;                   /* evhttp_request_error of the request, -1 none */
+    int nodelay;                     /* TCP_NODELAY set on its socket */
+} pool_conn;
+
+struct exp_http {
+    const cfg *c;              /* borrowed */
+    sw_metrics *m;             /* borrowed */
+    struct event_base *base;   /* borrowed */
+    exp_endpoint ep;
+    struct ssl_ctx_st *ssl;    /* https only */
+    struct evdns_base *dns;    /* may be NULL: blocking resolution */
+    pool_conn *conns;
+    uint32_t n;
+};
+
 /* ---- endpoint ------------------------------------------------------------ */
+
+int exp_header_reserved(const char *name)
+{
+    static const char *const reserved[] = {"Host", "Content-Type", "Content-Length",
+                                           "Content-Encoding", "Transfer-Encoding",
+                                           "Connection", NULL};
+    for (const char *const *r = reserved; *r; r++)
+        if (strcasecmp(name, *r) == 0) return 1;
+    return 0;
+}
 
 static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *str_printf(const char *fmt, ...)
@@ -54,12 +87,6 @@ static char *str_printf(const char *fmt, ...)
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
     return n < 0 ? NULL : s;
-}
-
-int exp_is_ip_literal(const char *host)
-{
-    unsigned char tmp[16];
-    return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
 }
 
 void exp_endpoint_destroy(exp_endpoint *ep)
@@ -112,74 +139,18 @@ out:
     return rc;
 }
 
-/* ---- TLS ----------------------------------------------------------------- */
-
-SSL_CTX *exp_tls_ctx_new(const char *ca, int insecure)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-        LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
-                 "certificate is not verified");
-        return ctx;
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int ok = (ca && *ca) ? SSL_CTX_load_verify_locations(ctx, ca, NULL)
-                         : SSL_CTX_set_default_verify_paths(ctx);
-    if (ok != 1) {
-        char eb[160];
-        ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
-        LOG_ERROR("cannot load CA certificates from %s: %s",
-                  (ca && *ca) ? ca : "the system store", eb);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* SNI (host names only, RFC 6066) and the identity to verify. 0 or -1. */
-static int tls_prepare(SSL *ssl, const char *h, int insecure)
-{
-    int ip = exp_is_ip_literal(h);
-    if (!ip && SSL_set_tlsext_host_name(ssl, h) != 1) return -1;
-    if (insecure) return 0;
-    X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
-    if (ip) return X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1 ? 0 : -1;
-    X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    return X509_VERIFY_PARAM_set1_host(p, h, 0) == 1 ? 0 : -1;
-}
-
-struct bufferevent *exp_tls_bufferevent(struct event_base *base, SSL_CTX *ctx,
-                                        const char *host, int insecure)
-{
-    SSL *ssl = SSL_new(ctx);
-    if (!ssl) return NULL;
-    if (tls_prepare(ssl, host, insecure) != 0) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
 /* ---- connection pool ----------------------------------------------------- */
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg);
 
 static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
-    exp_conn *cn = arg;
+    pool_conn *cn = arg;
     (void)evcon;
     cn->dead = 1; /* never reused: replaced before the next request */
 }
 
-static void conn_free(exp_conn *cn)
+static void conn_free(pool_conn *cn)
 {
     if (cn->evcon) {
         evhttp_connection_set_closecb(cn->evcon, NULL, NULL);
@@ -194,7 +165,7 @@ static void conn_free(exp_conn *cn)
  * 16 KiB per call) until the peer's delayed ACK, 40 ms on Linux. The
  * socket exists once the connect started (at once for IP literals, after
  * the DNS answer otherwise), so this is tried after each request start. */
-static void conn_nodelay(exp_conn *cn)
+static void conn_nodelay(pool_conn *cn)
 {
     if (cn->nodelay || !cn->evcon) return;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(cn->evcon);
@@ -204,20 +175,19 @@ static void conn_nodelay(exp_conn *cn)
         cn->nodelay = 1;
 }
 
-static int conn_open(exporter *e, exp_conn *cn)
+static int conn_open(exp_http *p, pool_conn *cn)
 {
     struct bufferevent *bev = NULL;
-    if (e->ep.tls && !(bev = exp_tls_bufferevent(e->base, e->ssl, e->ep.host,
-                                                  e->c->exporter.tls_insecure_skip_verify)))
+    if (p->ep.tls && !(bev = tls_client_bufferevent(p->base, p->ssl, p->ep.host,
+                                                    p->c->exporter.tls_insecure_skip_verify)))
         return SW_ENOMEM;
-    cn->evcon = evhttp_connection_base_bufferevent_new(e->base, e->dns, bev, e->ep.host,
-                                                       e->ep.port);
+    cn->evcon = evhttp_connection_base_bufferevent_new(p->base, p->dns, bev, p->ep.host,
+                                                       p->ep.port);
     if (!cn->evcon) {
         if (bev) bufferevent_free(bev);
         return SW_ENOMEM;
     }
-    uint64_t ms = e->c->exporter.timeout_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(p->c->exporter.timeout_ms);
     evhttp_connection_set_timeout_tv(cn->evcon, &tv);
     evhttp_connection_set_retries(cn->evcon, 0);
     evhttp_connection_set_max_body_size(cn->evcon, EXP_MAX_RESPONSE_BODY);
@@ -234,108 +204,102 @@ static int conn_open(exporter *e, exp_conn *cn)
 }
 
 /* An idle open connection, else a new one in a free slot; NULL if none. */
-static exp_conn *conn_pick(exporter *e)
+static pool_conn *conn_pick(exp_http *p)
 {
-    exp_conn *spare = NULL;
-    for (uint32_t i = 0; i < e->n_conns; i++) {
-        exp_conn *cn = &e->conns[i];
-        if (cn->batch) continue;
+    pool_conn *spare = NULL;
+    for (uint32_t i = 0; i < p->n; i++) {
+        pool_conn *cn = &p->conns[i];
+        if (cn->busy) continue;
         if (cn->evcon && !cn->dead) return cn;
         if (cn->dead) conn_free(cn);
         if (!spare) spare = cn;
     }
-    if (!spare || conn_open(e, spare) != 0) return NULL;
+    if (!spare || conn_open(p, spare) != 0) return NULL;
     return spare;
 }
 
-void exp_http_reap(exporter *e)
+void exp_http_reap(exp_http *p)
 {
-    for (uint32_t i = 0; i < e->n_conns; i++)
-        if (e->conns[i].dead && !e->conns[i].batch) conn_free(&e->conns[i]);
+    for (uint32_t i = 0; i < p->n; i++)
+        if (p->conns[i].dead && !p->conns[i].busy) conn_free(&p->conns[i]);
 }
 
-void exp_http_close_all(exporter *e)
+void exp_http_close_all(exp_http *p, void (*abandoned)(void *ctx, void *arg), void *ctx)
 {
-    for (uint32_t i = 0; i < e->n_conns; i++) {
-        exp_conn *cn = &e->conns[i];
-        if (cn->batch) {
-            metrics_gauge_add(&e->m->exp_in_flight, -1);
-            exp_circuit_forget(e, cn->batch);
+    for (uint32_t i = 0; i < p->n; i++) {
+        pool_conn *cn = &p->conns[i];
+        if (cn->deadline) evtimer_del(cn->deadline);
+        cn->req = NULL;
+        if (cn->busy) {
+            cn->busy = 0; /* its request is freed with the connection, unanswered */
+            metrics_gauge_add(&p->m->exp_in_flight, -1);
+            if (abandoned) abandoned(ctx, cn->r.arg);
         }
-        cn->batch = NULL; /* its request is freed with the connection, unanswered */
         conn_free(cn);
     }
 }
 
-int exp_http_init(exporter *e)
+uint32_t exp_http_size(const exp_http *p) { return p->n; }
+
+exp_http *exp_http_new(struct event_base *base, const cfg *c, sw_metrics *m)
 {
-    if (e->ep.tls && !(e->ssl = exp_tls_ctx_new(e->c->exporter.tls_ca_file,
-                                                 e->c->exporter.tls_insecure_skip_verify)))
-        return SW_EINVAL;
-    if (!exp_is_ip_literal(e->ep.host)) {
-        e->dns = evdns_base_new(e->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-        if (!e->dns) LOG_WARN("no asynchronous DNS; resolving %s blocks the export thread",
-                              e->ep.host);
+    exp_http *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->c = c;
+    p->m = m;
+    p->base = base;
+    if (exp_endpoint_parse(c->exporter.endpoint, &p->ep) != 0) {
+        LOG_ERROR("exporters.otlphttp.endpoint: cannot use \"%s\" (want http[s]://host[:port][/path])",
+                  c->exporter.endpoint ? c->exporter.endpoint : "");
+        goto fail;
     }
-    e->n_conns = e->c->exporter.max_in_flight ? e->c->exporter.max_in_flight : 1;
-    e->conns = calloc(e->n_conns, sizeof *e->conns);
-    if (!e->conns) return SW_ENOMEM;
-    for (uint32_t i = 0; i < e->n_conns; i++) e->conns[i].e = e;
-    return 0;
+    int insecure = c->exporter.tls_insecure_skip_verify;
+    if (p->ep.tls && !(p->ssl = tls_client_ctx_new(c->exporter.tls_ca_file, insecure)))
+        goto fail;
+    if (p->ep.tls && insecure)
+        LOG_WARN("exporters.otlphttp.tls.insecure_skip_verify is set: the upstream "
+                 "certificate is not verified");
+    if (!tls_is_ip_literal(p->ep.host)) {
+        p->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (!p->dns) LOG_WARN("no asynchronous DNS; resolving %s blocks the export thread",
+                              p->ep.host);
+    }
+    p->n = c->exporter.max_in_flight ? c->exporter.max_in_flight : 1;
+    p->conns = calloc(p->n, sizeof *p->conns);
+    if (!p->conns) goto fail;
+    for (uint32_t i = 0; i < p->n; i++) {
+        p->conns[i].p = p;
+        p->conns[i].deadline = evtimer_new(base, deadline_cb, &p->conns[i]);
+        if (!p->conns[i].deadline) goto fail;
+    }
+    return p;
+fail:
+    exp_http_free(p);
+    return NULL;
 }
 
-void exp_http_destroy(exporter *e)
+void exp_http_free(exp_http *p)
 {
-    if (e->conns) exp_http_close_all(e);
-    free(e->conns);
-    e->conns = NULL;
-    e->n_conns = 0;
-    if (e->dns) evdns_base_free(e->dns, 0);
-    e->dns = NULL;
+    if (!p) return;
+    if (p->conns) exp_http_close_all(p, NULL, NULL);
+    for (uint32_t i = 0; p->conns && i < p->n; i++)
+        if (p->conns[i].deadline) event_free(p->conns[i].deadline);
+    free(p->conns);
+    if (p->dns) evdns_base_free(p->dns, 0);
+    if (p->ssl) SSL_CTX_free(p->ssl);
+    exp_endpoint_destroy(&p->ep);
+    free(p);
 }
 
 /* ---- answers --------------------------------------------------------------- */
 
-static const uint8_t *resp_body(struct evhttp_request *req, size_t *len)
-{
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    *len = in ? evbuffer_get_length(in) : 0;
-    return *len ? evbuffer_pullup(in, -1) : NULL;
-}
-
-static exp_body_type resp_type(struct evhttp_request *req)
-{
-    return exp_body_type_of(
-        evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"));
-}
-
-static void read_partial(exporter *e, exp_batch *b, struct evhttp_request *req)
-{
-    size_t len;
-    const uint8_t *body = resp_body(req, &len);
-    int64_t rejected = 0;
-    char msg[EXP_LOG_MSG_LEN + 1];
-    if (!body || exp_resp_partial(body, len, resp_type(req), &rejected, msg, sizeof msg) != 0)
-        return; /* an unreadable success body is still a success */
-    if (rejected <= 0) return;
-    metrics_add(&e->m->exp_partial_rejected[b->sig], (uint64_t)rejected);
-    LOG_WARN_RL(10, "upstream rejected %lld of %llu %s records (partial success): %s",
-                (long long)rejected, (unsigned long long)b->n_records,
-                sw_signal_name(b->sig), msg[0] ? msg : "(no message)");
-}
-
-/* The start of an error answer's message (google.rpc.Status or text). */
-static void reject_message(struct evhttp_request *req, char *msg, size_t len)
-{
-    size_t n = 0;
-    const uint8_t *body = req ? resp_body(req, &n) : NULL;
-    exp_resp_error_message(body, n, req ? resp_type(req) : EXP_BODY_TEXT, msg, len);
-}
+#define EXP_REQ_DEADLINE (-2) /* req_error: our deadline cut the request */
 
 static const char *req_error_text(int err)
 {
     switch (err) {
+    case EXP_REQ_DEADLINE: return "no complete answer within exporters.otlphttp.timeout";
     case EVREQ_HTTP_TIMEOUT: return "timed out (exporters.otlphttp.timeout)";
     case EVREQ_HTTP_EOF: return "connection closed by the upstream";
     case EVREQ_HTTP_INVALID_HEADER: return "malformed response";
@@ -345,11 +309,11 @@ static const char *req_error_text(int err)
     }
 }
 
-static void log_no_response(exporter *e, exp_conn *cn)
+static void log_no_response(exp_http *p, pool_conn *cn)
 {
     char why[200];
     struct bufferevent *bev = cn->evcon ? evhttp_connection_get_bufferevent(cn->evcon) : NULL;
-    SSL *ssl = (e->ep.tls && bev) ? bufferevent_openssl_get_ssl(bev) : NULL;
+    SSL *ssl = (p->ep.tls && bev) ? bufferevent_openssl_get_ssl(bev) : NULL;
     unsigned long oe = ssl ? bufferevent_get_openssl_error(bev) : 0;
     long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (vr != X509_V_OK)
@@ -359,110 +323,119 @@ static void log_no_response(exporter *e, exp_conn *cn)
         ERR_error_string_n(oe, why, sizeof why);
     else
         snprintf(why, sizeof why, "%s", req_error_text(cn->req_error));
-    LOG_WARN_RL(10, "no response from %s:%u (%s); will retry", e->ep.host,
-                (unsigned)e->ep.port, why);
+    LOG_WARN_RL(10, "no response from %s:%u (%s); will retry", p->ep.host,
+                (unsigned)p->ep.port, why);
 }
 
-/* Counts one finished attempt and acts on its outcome. req may be NULL. */
-static void finish_request(exporter *e, exp_batch *b, int code, struct evhttp_request *req)
+/* Hands the answer (req NULL: none) to the request's done. */
+static void answer(const exp_request *r, int code, struct evhttp_request *req)
 {
-    metrics_add(&e->m->exp_requests[b->sig][metrics_code_index(code)], 1);
-    exp_circuit_record(e, b, code);
-    switch (exp_classify_status(code)) {
-    case EXP_OK:
-        atomic_store(&e->healthy, 1);
-        if (req) read_partial(e, b, req);
-        exp_batch_ack(e, b);
-        break;
-    case EXP_REJECT: {
-        char msg[EXP_LOG_MSG_LEN + 1];
-        reject_message(req, msg, sizeof msg);
-        exp_batch_reject(e, b, code, msg);
-        break;
+    exp_answer a = {.code = code, .type = EXP_BODY_TEXT};
+    if (req && code) {
+        struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        a.retry_after = evhttp_find_header(h, "Retry-After");
+        a.type = exp_body_type_of(evhttp_find_header(h, "Content-Type"));
+        a.body_len = in ? evbuffer_get_length(in) : 0;
+        a.body = a.body_len ? evbuffer_pullup(in, -1) : NULL;
     }
-    case EXP_RETRY: {
-        const char *ra = NULL;
-        atomic_store(&e->healthy, 0);
-        if (req && code) {
-            ra = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
-            LOG_WARN_RL(10, "upstream answered HTTP %d%s%s; will retry", code,
-                        ra ? ", Retry-After: " : "", ra ? ra : "");
-        }
-        exp_batch_retry(e, b, ra);
-        break;
-    }
-    }
+    r->done(r->arg, &a);
 }
 
 static void on_error(enum evhttp_request_error err, void *arg)
 {
-    exp_conn *cn = arg;
+    pool_conn *cn = arg;
     cn->req_error = (int)err;
 }
 
 static void on_response(struct evhttp_request *req, void *arg)
 {
-    exp_conn *cn = arg;
-    exporter *e = cn->e;
-    exp_batch *b = cn->batch;
+    pool_conn *cn = arg;
+    exp_http *p = cn->p;
     int code = req ? evhttp_request_get_response_code(req) : 0;
-    cn->batch = NULL;
+    int busy = cn->busy;
+    evtimer_del(cn->deadline);
+    cn->req = NULL;
+    cn->busy = 0;
     if (code == 0) cn->dead = 1;
     else conn_nodelay(cn);
-    if (!b) return; /* abandoned at shutdown */
-    metrics_gauge_add(&e->m->exp_in_flight, -1);
-    if (code == 0) log_no_response(e, cn);
-    finish_request(e, b, code, req);
-    exp_schedule_pump(e);
+    if (!busy) return; /* abandoned, or cut by the deadline */
+    metrics_gauge_add(&p->m->exp_in_flight, -1);
+    if (code == 0) log_no_response(p, cn);
+    exp_request r = cn->r;
+    answer(&r, code, req);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    pool_conn *cn = arg;
+    exp_http *p = cn->p;
+    struct evhttp_request *req = cn->req;
+    (void)fd;
+    (void)what;
+    if (!cn->busy || !req) return;
+    cn->busy = 0;
+    cn->req = NULL;
+    cn->dead = 1;
+    evhttp_cancel_request(req);
+    cn->req_error = EXP_REQ_DEADLINE; /* after the error callback the cancel ran */
+    metrics_gauge_add(&p->m->exp_in_flight, -1);
+    log_no_response(p, cn);
+    exp_request r = cn->r;
+    answer(&r, 0, NULL);
 }
 
 /* ---- requests -------------------------------------------------------------- */
 
-static int add_headers(exporter *e, exp_batch *b, struct evhttp_request *req)
+static int add_headers(exp_http *p, const exp_request *r, struct evhttp_request *req)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     int rc = 0;
-    rc |= evhttp_add_header(h, "Host", e->ep.host_header);
+    rc |= evhttp_add_header(h, "Host", p->ep.host_header);
     rc |= evhttp_add_header(h, "User-Agent", "spillway/" SW_VERSION);
     rc |= evhttp_add_header(h, "Content-Type", "application/x-protobuf");
-    if (b->encoding == CFG_COMP_GZIP) rc |= evhttp_add_header(h, "Content-Encoding", "gzip");
-    if (b->encoding == CFG_COMP_ZSTD) rc |= evhttp_add_header(h, "Content-Encoding", "zstd");
-    for (size_t i = 0; i < e->c->exporter.n_headers; i++) {
-        const cfg_header *ch = &e->c->exporter.headers[i];
+    if (r->encoding == CFG_COMP_GZIP) rc |= evhttp_add_header(h, "Content-Encoding", "gzip");
+    if (r->encoding == CFG_COMP_ZSTD) rc |= evhttp_add_header(h, "Content-Encoding", "zstd");
+    for (size_t i = 0; i < p->c->exporter.n_headers; i++) {
+        const cfg_header *ch = &p->c->exporter.headers[i];
         if (exp_header_reserved(ch->name)) continue;
         rc |= evhttp_add_header(h, ch->name, ch->value);
     }
     return rc ? -1 : 0;
 }
 
-void exp_http_send(exporter *e, exp_batch *b)
+void exp_http_send(exp_http *p, const exp_request *r)
 {
-    exp_conn *cn = conn_pick(e);
+    pool_conn *cn = conn_pick(p);
     struct evhttp_request *req = cn ? evhttp_request_new(on_response, cn) : NULL;
-    if (b->first_attempt_ns == 0) b->first_attempt_ns = clock_mono_ns();
-    exp_batch_set_state(e, b, EXP_B_FLIGHT);
-    if (!req || add_headers(e, b, req) != 0 ||
-        exp_batch_attach_body(b, evhttp_request_get_output_buffer(req)) != 0) {
+    if (!req || add_headers(p, r, req) != 0 ||
+        r->attach(r->arg, evhttp_request_get_output_buffer(req)) != 0) {
         if (req) evhttp_request_free(req);
-        LOG_ERROR_RL(10, "cannot create a request to %s:%u (out of memory)", e->ep.host,
-                     (unsigned)e->ep.port);
-        finish_request(e, b, 0, NULL);
+        LOG_ERROR_RL(10, "cannot create a request to %s:%u (out of memory)", p->ep.host,
+                     (unsigned)p->ep.port);
+        answer(r, 0, NULL);
         return;
     }
     evhttp_request_set_error_cb(req, on_error);
     cn->req_error = -1;
-    cn->batch = b;
-    metrics_gauge_add(&e->m->exp_in_flight, 1);
+    cn->busy = 1;
+    cn->r = *r;
+    cn->req = req;
+    metrics_gauge_add(&p->m->exp_in_flight, 1);
+    struct timeval tv = clock_ms_to_tv(p->c->exporter.timeout_ms);
+    evtimer_add(cn->deadline, &tv);
     /* The callback may run before this returns (immediate connection
      * failure); after a failure here the request is libevent's. */
-    if (evhttp_make_request(cn->evcon, req, EVHTTP_REQ_POST, e->ep.path[b->sig]) != 0 &&
-        cn->batch == b) {
-        cn->batch = NULL;
+    if (evhttp_make_request(cn->evcon, req, EVHTTP_REQ_POST, p->ep.path[r->sig]) != 0 &&
+        cn->busy && cn->req == req) {
+        evtimer_del(cn->deadline);
+        cn->busy = 0;
+        cn->req = NULL;
         cn->dead = 1;
-        metrics_gauge_add(&e->m->exp_in_flight, -1);
-        LOG_WARN_RL(10, "cannot start a request to %s:%u; will retry", e->ep.host,
-                    (unsigned)e->ep.port);
-        finish_request(e, b, 0, NULL);
+        metrics_gauge_add(&p->m->exp_in_flight, -1);
+        LOG_WARN_RL(10, "cannot start a request to %s:%u; will retry", p->ep.host,
+                    (unsigned)p->ep.port);
+        answer(r, 0, NULL);
         return;
     }
     conn_nodelay(cn);

@@ -2,18 +2,19 @@
  *
  *   exp_main.c      lifecycle, export thread, pump (pop -> batch -> send), drain
  *   exp_batch.c     batches: build, seal (compress), acknowledge, give up
- *   exp_http.c      endpoint, TLS context, connection pool, request/response
+ *   exp_http.c      the HTTP client: endpoint, connection pool, deadline (exp_http.h)
  *   exp_circuit.c   the circuit breaker wired in: tickets, outcomes, probe timer
- *   exp_spill.c     the DLQ port: spills, completions, the backlog, stop wait
+ *   exp_spill.c     spill policy over the DLQ sink (dlq/dlq_sink.c), stop wait
  *   exp_reject.c    permanent refusals: 413 splitting, the DLQ's rejected area
- *   exp_replay.c    the replay thread and its hand-off to the export thread
+ *   exp_replay.c    the loop's side of the replay source (dlq/dlq_replay.c)
  *   exp_oneshot.c   exp_send_blocking (offline replay; its own event_base)
  *   exp_retry.c     pure retry policy          exp_response.c  pure body parsing
  *   exp_breaker.c   pure circuit breaker state machine
+ * Shared pieces: runtime/tls.h, runtime/fifo.h, runtime/codec.h (codec_cctx).
  *
  * Everything here runs on the export thread, except exp_new/exp_free/
  * exp_start/exp_stop (main thread, while the export thread is not running
- * or through its events) and the replay thread's own loop (exp_replay.c).
+ * or through its events); the replay thread belongs to dlq/dlq_replay.c.
  *
  * A batch moves OPEN -> READY -> FLIGHT -> (BACKOFF -> READY -> FLIGHT)* -> DONE.
  * `active` counts batches in FLIGHT or BACKOFF and never exceeds
@@ -33,31 +34,21 @@
 #include <stdint.h>
 
 #include "dlq/dlq.h"
+#include "dlq/dlq_consumer.h"
 #include "exporters/otlp/exp_breaker.h"
+#include "exporters/otlp/exp_http.h"
 #include "exporters/otlp/exp_retry.h"
 #include "exporters/otlp/exporter.h"
 #include "runtime/buf.h"
+#include "runtime/codec.h"
+#include "runtime/fifo.h"
 #include "runtime/item.h"
 
 struct event;
 struct event_base;
-struct evdns_base;
-struct evhttp_connection;
-struct ssl_ctx_st;
-struct bufferevent;
 typedef struct exp_replay exp_replay;
-typedef struct exp_rej exp_rej;
 
-/* Items waiting to be appended to the DLQ because its ring was full, in
- * order; appended again as completions free room (export thread). */
-typedef struct exp_backlog {
-    item *head, *tail;
-    dlq_done_fn cb;            /* completion of each append; also called with
-                                  the error when an item is finally refused */
-    void *arg;
-} exp_backlog;
 
-#define EXP_MAX_RESPONSE_BODY (1u << 20) /* larger answers fail the request */
 #define EXP_LOG_MSG_LEN 200              /* bytes of an error message logged */
 
 typedef enum {
@@ -90,37 +81,19 @@ struct exp_batch {
     dlq_pos rp_last;          /* replay: position of the last item */
 };
 
-typedef struct exp_conn {
-    exporter *e;
-    struct evhttp_connection *evcon; /* NULL: not created yet */
-    exp_batch *batch;                /* request in flight, or NULL (idle) */
-    int dead;                        /* closed or failed: replace before reuse */
-    int req_error;                   /* evhttp_request_error of the request, -1 none */
-    int nodelay;                     /* TCP_NODELAY set on its socket */
-} exp_conn;
-
-typedef struct exp_endpoint {
-    int tls;
-    char *host;                /* without brackets */
-    uint16_t port;
-    char *host_header;         /* "host[:port]" */
-    char *path[SIG_COUNT];     /* "<prefix>/v1/traces", ... */
-} exp_endpoint;
 
 struct exporter {
     const cfg *c;              /* borrowed */
     apq *q;                    /* borrowed */
     sw_metrics *m;             /* borrowed */
-    exp_endpoint ep;
+    exp_http *pool;            /* owned: the HTTP client (exp_http.h) */
     exp_retry_policy retry;
+    codec_cctx *cctx;          /* owned: one compression context, reused per batch */
     struct event_base *base;
-    struct evdns_base *dns;    /* may be NULL: blocking resolution */
-    struct ssl_ctx_st *ssl;    /* https only */
-    exp_conn *conns;           /* max_in_flight slots */
-    uint32_t n_conns;
+    uint32_t n_conns;          /* exp_http_size: requests at once */
 
     exp_batch *open[SIG_COUNT];
-    exp_batch *ready_head, *ready_tail;
+    sw_fifo ready;             /* sealed batches waiting for a slot (exp_batch.next) */
     exp_batch *live;           /* every batch not DONE */
     exp_batch *zombies;        /* DONE batches still referenced */
     uint32_t active;           /* batches in FLIGHT or BACKOFF */
@@ -128,6 +101,7 @@ struct exporter {
     struct event *wake_ev, *pump_ev, *stop_ev, *deadline_ev;
     pthread_t thread;
     int started;               /* thread created */
+    int failed;                /* exp_start failed: only exp_free is left */
     int joined;                /* thread joined by exp_stop */
     int stopped;               /* export thread: loop finished */
     _Atomic int healthy;
@@ -144,15 +118,13 @@ struct exporter {
     struct event *brk_ev;      /* OPEN: fires when the probe may go */
     _Atomic int circuit;       /* brk_state, published for the replay thread */
 
-    /* dead-letter queue (exp_spill.c); all NULL without exp_set_dlq() */
+    /* dead-letter queue (exp_spill.c); NULL without exp_set_dlq() */
     dlq *dlq;                  /* borrowed */
-    dlq_port *port;            /* owned; appends and completions of this thread */
-    struct event *port_ev;
-    exp_backlog backlog;       /* give-ups waiting for room in the DLQ ring */
+    dlq_sink *sink;            /* owned: appends and completions of this thread */
     uint64_t spilled_items_total;      /* appends completed (stored) */
-    uint64_t spill_failed_items_total; /* refused or failed: dropped */
+    uint64_t spill_failed_items_total; /* failed while stopping: dropped */
+    size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
     int abandon;               /* stop deadline: replay batches are let go */
-    exp_rej *rej_head, *rej_tail;      /* refused items waiting for ring room */
     uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
     uint64_t rejected_lost_total;      /* refused items it could not keep */
     exp_replay *rp;            /* owned; NULL without a DLQ */
@@ -165,8 +137,6 @@ void exp_schedule_pump(exporter *e);
 void exp_count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records);
 /* Uniform in [0, 1), for jitter. */
 double exp_random(exporter *e);
-/* 1 for header names the exporter sets itself (custom values ignored). */
-int exp_header_reserved(const char *name);
 
 /* exp_batch.c */
 exp_batch *exp_batch_new(exporter *e, sw_signal sig);
@@ -192,6 +162,9 @@ void exp_batch_seal_at(exporter *e, exp_batch *b, int front);
 void exp_batch_set_state(exporter *e, exp_batch *b, exp_batch_state st);
 /* Adds references to the body into out (a struct evbuffer). 0 or -1. */
 int exp_batch_attach_body(exp_batch *b, void *out);
+/* READY -> FLIGHT: sends b through the pool; its answer is acted on
+ * (ack, reject, retry) when it comes. */
+void exp_batch_send(exporter *e, exp_batch *b);
 /* 2xx: observes latencies, counts SENT, done. */
 void exp_batch_ack(exporter *e, exp_batch *b);
 
@@ -206,28 +179,6 @@ void exp_batch_destroy(exp_batch *b);
 /* exp_free only: destroys live batches (before event_base_free, they own
  * timers) or, with zombies != 0, DONE batches libevent never released. */
 void exp_batch_free_all(exporter *e, int zombies);
-
-/* exp_http.c */
-int exp_endpoint_parse(const char *url, exp_endpoint *ep);
-void exp_endpoint_destroy(exp_endpoint *ep);
-int exp_http_init(exporter *e);     /* TLS context, DNS base, slots */
-/* Frees every connection; in-flight requests are abandoned (their
- * batches must be DONE or handled by the caller). */
-void exp_http_close_all(exporter *e);
-void exp_http_destroy(exporter *e); /* after the loop ended */
-/* Frees dead idle connections. */
-void exp_http_reap(exporter *e);
-/* READY -> FLIGHT. A failure to even start the request is handled as a
- * connection error (the batch goes to retry). */
-void exp_http_send(exporter *e, exp_batch *b);
-/* 1 for an IPv4 or IPv6 address literal (no DNS needed). */
-int exp_is_ip_literal(const char *host);
-/* TLS client context: peer verification against ca_file (NULL or "": the
- * system store) unless insecure. Owned, or NULL (logged). */
-struct ssl_ctx_st *exp_tls_ctx_new(const char *ca_file, int insecure);
-/* A connecting TLS bufferevent for host (SNI, host name or IP check). */
-struct bufferevent *exp_tls_bufferevent(struct event_base *base, struct ssl_ctx_st *ctx,
-                                        const char *host, int insecure);
 
 /* exp_circuit.c */
 int exp_circuit_init(exporter *e);      /* exp_new: config, timer */
@@ -245,26 +196,31 @@ int exp_circuit_blocked(exporter *e);
 void exp_circuit_probe_idle(exporter *e);
 
 /* exp_spill.c (only with a DLQ) */
-int exp_spill_start(exporter *e);       /* exp_start: port and its event */
-/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ or its
- * ring is full: the caller keeps it). */
+int exp_spill_start(exporter *e);       /* exp_start: the DLQ sink */
+/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ is
+ * full, its ring is, or it is failing: the caller keeps it). */
 int exp_spill_item(exporter *e, item *it);
 /* Breaker open: moves the items of an OPEN or READY batch to the DLQ; what
  * the DLQ refuses goes back to a new batch of the same state. 0 when all
  * were taken, SW_EFULL otherwise. b is done either way. */
 int exp_spill_batch(exporter *e, exp_batch *b);
-/* Give-up: every item of the chain goes to the DLQ, or to the backlog when
- * its ring is full; what it refuses otherwise is counted dropped. */
+/* Give-up: every item of the chain goes to the DLQ; what it refuses is
+ * kept in memory (counted dropped only while stopping). */
 void exp_spill_chain(exporter *e, item *chain, const char *why);
-/* Appends it through bl (kept in order behind earlier backlogged items).
- * 0: taken; bl->cb will run once for it. Otherwise the caller keeps it. */
-int exp_spill_via(exporter *e, exp_backlog *bl, item *it);
-/* Appends backlogged items while the DLQ takes them. */
-void exp_backlog_flush(exporter *e, exp_backlog *bl);
-/* After the loop: waits up to ms for every pending append, then counts
- * what is still pending as undelivered. */
+/* The DLQ could not take it (status: the refusal or the failed append):
+ * puts it back in memory (its signal's open batch) and counts. 0, or
+ * SW_ECLOSED while stopping (the caller still owns it). */
+int exp_spill_hold(exporter *e, item *it, int status);
+/* 1 while the DLQ is failing and its next try is not due: the
+ * breaker-open path keeps what it has and pops nothing. */
+int exp_spill_blocked(const exporter *e);
+/* The stop began: every append is tried, failing DLQ or not. */
+void exp_spill_stopping(exporter *e);
+/* After the loop: waits up to ms for every pending append; what had no
+ * room is counted as not stored, what is still pending is left to
+ * dlq_close(). */
 void exp_spill_finish(exporter *e, uint64_t ms);
-/* exp_free: dispatches late completions, frees the port. */
+/* exp_free: dispatches late completions, frees the sink. */
 void exp_spill_destroy(exporter *e);
 
 /* exp_reject.c */
@@ -273,17 +229,11 @@ void exp_spill_destroy(exporter *e);
  * counts REJECTED, logs, and with a DLQ appends the items to its rejected
  * area (replay batches: exp_replay_rejected). b is done or split. */
 void exp_batch_reject(exporter *e, exp_batch *b, int code, const char *msg);
-/* Appends every item of the chain (owned) to the rejected area, or to the
- * backlog while the DLQ's ring is full; cb(e, item, status) runs once per
- * item (NULL: exp_reject_item_done). */
+/* Appends every item of the chain (owned) to the rejected area;
+ * cb(e, item, status) runs once per item (NULL: exp_reject_item_done). */
 void exp_reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_done_fn cb);
 /* Completion of a rejected-area append: counts it kept, or dropped (logged). */
 void exp_reject_item_done(exporter *e, item *it, int status);
-/* Appends backlogged items while the DLQ takes them. */
-void exp_reject_flush(exporter *e);
-size_t exp_reject_backlog_len(const exporter *e);
-/* Refuses what is still backlogged (each through its callback). */
-void exp_reject_abandon(exporter *e);
 
 /* exp_replay.c (only with a DLQ) */
 int exp_replay_start(exporter *e);      /* exp_start: reader, ring, thread */
@@ -305,14 +255,12 @@ void exp_replay_failed(exporter *e, exp_batch *b, const char *why);
 void exp_replay_rejected(exporter *e, exp_batch *b, int code, const char *msg);
 /* A replay batch was split: pieces outstanding change by delta. */
 void exp_replay_repiece(exporter *e, int delta);
-/* The breaker closed: the replay thread may go on. */
-void exp_replay_wake(exporter *e);
+/* The breaker changed: replay runs only while it is closed. */
+void exp_replay_circuit(exporter *e, int closed);
 /* Stops the replay thread (main thread, before the export thread stops). */
 void exp_replay_stop_thread(exporter *e);
 /* Export thread, after the loop: frees what is left in the ring. */
 void exp_replay_drain_ring(exporter *e);
-/* The replay re-append backlog, or NULL. */
-exp_backlog *exp_replay_backlog(exporter *e);
 /* Main thread after both threads ended: persists the cursor and frees the
  * reader (idempotent). */
 void exp_replay_close_reader(exporter *e);

@@ -37,7 +37,6 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,16 +77,6 @@ double exp_random(exporter *e)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-int exp_header_reserved(const char *name)
-{
-    static const char *const reserved[] = {"Host", "Content-Type", "Content-Length",
-                                           "Content-Encoding", "Transfer-Encoding",
-                                           "Connection", NULL};
-    for (const char *const *r = reserved; *r; r++)
-        if (strcasecmp(name, *r) == 0) return 1;
-    return 0;
-}
-
 /* Custom headers: no CR/LF anywhere, non-empty names; reserved names are
  * ignored with a warning. 0 or SW_EINVAL. */
 static int check_headers(const cfg *c)
@@ -114,12 +103,12 @@ static void finish_loop(exporter *e, const char *why);
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
 {
-    while (e->ready_head && e->active < e->n_conns) {
+    while (sw_fifo_peek(&e->ready) && e->active < e->n_conns) {
         brk_ticket t = exp_circuit_allow(e);
         if (t == BRK_DENIED) return;
         exp_batch *b = exp_ready_pop(e);
         b->ticket = t;
-        exp_http_send(e, b);
+        exp_batch_send(e, b);
     }
 }
 
@@ -127,8 +116,9 @@ static void send_ready(exporter *e)
  * it refused some (they wait here; stop popping). */
 static int spill_waiting(exporter *e)
 {
-    while (e->ready_head)
-        if (exp_spill_batch(e, e->ready_head) != 0) return 1;
+    if (exp_spill_blocked(e)) return 1;
+    while (sw_fifo_peek(&e->ready))
+        if (exp_spill_batch(e, sw_fifo_peek(&e->ready)) != 0) return 1;
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s] && exp_spill_batch(e, e->open[s]) != 0) return 1;
     return 0;
@@ -138,7 +128,7 @@ static int nothing_left(exporter *e)
 {
     for (int s = 0; s < SIG_COUNT; s++)
         if (e->open[s]) return 0;
-    return !e->ready_head && e->active == 0 && apq_peek_signal(e->q) < 0;
+    return !sw_fifo_peek(&e->ready) && e->active == 0 && apq_peek_signal(e->q) < 0;
 }
 
 /* With the queue drained, an open batch does not wait for batch.timeout
@@ -147,7 +137,7 @@ static int nothing_left(exporter *e)
  * timeout). While draining every open batch goes. */
 static void flush_open(exporter *e)
 {
-    if (e->ready_head || apq_peek_signal(e->q) >= 0) return;
+    if (sw_fifo_peek(&e->ready) || apq_peek_signal(e->q) >= 0) return;
     for (int s = 0; s < SIG_COUNT; s++) {
         if (!e->open[s] || (!e->draining && e->active >= e->n_conns)) continue;
         exp_batch_seal(e, e->open[s]);
@@ -158,14 +148,14 @@ static void flush_open(exporter *e)
 static void pump(exporter *e)
 {
     if (e->stopped) return;
-    exp_http_reap(e);
+    exp_http_reap(e->pool);
     for (;;) {
         send_ready(e);
-        int blocked = e->port && exp_circuit_blocked(e);
+        int blocked = e->sink && exp_circuit_blocked(e);
         if (blocked && spill_waiting(e)) break;
         int live = apq_peek_signal(e->q) >= 0;
         if (e->rp && exp_replay_turn(e, live) && exp_replay_take(e) == 0) continue;
-        if (e->ready_head) break; /* no free slot: leave the rest queued */
+        if (sw_fifo_peek(&e->ready)) break; /* no free slot: leave the rest queued */
         item *it = live ? apq_pop(e->q) : NULL;
         if (!it) break;
         if (it->signal >= SIG_COUNT) {
@@ -224,11 +214,20 @@ static void give_up_all(exporter *e, const char *why)
     while (e->live) exp_give_up(e, e->live, why);
 }
 
+/* A request the pool closed before its answer: its breaker ticket is
+ * given back; the batch stays FLIGHT and is given up with the rest. */
+static void abandoned(void *ctx, void *arg)
+{
+    exp_batch *b = arg;
+    (void)ctx;
+    exp_circuit_forget(b->e, b);
+}
+
 /* Ends the loop: why == NULL after a complete drain, else the reason the
  * rest is given up. */
 static void finish_loop(exporter *e, const char *why)
 {
-    exp_http_close_all(e); /* abandons requests still in flight */
+    exp_http_close_all(e->pool, abandoned, e); /* requests in flight: unanswered */
     e->abandon = 1;        /* replay batches stay in the DLQ */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
@@ -255,12 +254,13 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     e->draining = 1;
+    exp_spill_stopping(e);
     e->deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
     if (ms == 0) {
         finish_loop(e, "stopped without a drain timeout");
         return;
     }
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(ms);
     evtimer_add(e->deadline_ev, &tv);
     pump(e);
 }
@@ -271,7 +271,7 @@ static void *thread_main(void *arg)
     pthread_setname_np(pthread_self(), "sw-export");
     event_base_dispatch(e->base);
     if (e->rp) exp_replay_drain_ring(e);
-    if (e->port) exp_spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
+    if (e->sink) exp_spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
     /* Let libevent finish what closing the connections started (deferred
      * callbacks, bufferevent finalizers): a callback still pending when the
      * base is freed is cancelled, not run, and its bufferevent leaks. */
@@ -289,19 +289,17 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     e->c = c;
     e->q = q;
     e->m = m;
+    e->ready = SW_FIFO_INIT(exp_batch, next);
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
     e->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)e << 16) ^ 0x9E3779B97F4A7C15ULL;
-    if (exp_endpoint_parse(c->exporter.endpoint, &e->ep) != 0) {
-        LOG_ERROR("exporters.otlphttp.endpoint: cannot use \"%s\" (want http[s]://host[:port][/path])",
-                  c->exporter.endpoint ? c->exporter.endpoint : "");
-        goto fail;
-    }
     if (check_headers(c) != 0) goto fail;
+    if (!(e->cctx = codec_cctx_new())) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = evbase_new())) goto fail;
-    if (exp_http_init(e) != 0) goto fail;
+    if (!(e->pool = exp_http_new(e->base, c, m))) goto fail;
+    e->n_conns = exp_http_size(e->pool);
     if (exp_circuit_init(e) != 0) goto fail;
     return e;
 fail:
@@ -314,37 +312,60 @@ void exp_set_dlq(exporter *e, dlq *d)
     if (!e->started) e->dlq = d;
 }
 
-int exp_start(exporter *e)
+/* The export thread's own events (the queue's wake-up, pump, stop, stop
+ * deadline). 0 or SW_ENOMEM / SW_EIO. */
+static int start_events(exporter *e)
 {
-    sigset_t all, old;
-    if (e->started) return SW_EINVAL;
-    if (e->dlq && !e->port) {
-        int rc = exp_spill_start(e);
-        if (rc == 0) rc = exp_replay_start(e);
-        if (rc != 0) return rc;
-    }
     e->wake_ev = event_new(e->base, apq_wake_fd(e->q), EV_READ | EV_PERSIST, wake_cb, e);
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
     e->deadline_ev = evtimer_new(e->base, deadline_cb, e);
     if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev) return SW_ENOMEM;
-    if (event_add(e->wake_ev, NULL) != 0) return SW_EIO;
+    if (event_add(e->wake_ev, NULL) != 0) {
+        LOG_ERROR("cannot watch the queue's wake-up descriptor");
+        return SW_EIO;
+    }
     event_active(e->pump_ev, EV_READ, 0); /* items queued before the start */
+    return 0;
+}
+
+static int start_thread(exporter *e)
+{
+    sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to main */
     int rc = pthread_create(&e->thread, NULL, thread_main, e);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         LOG_ERROR("cannot start the export thread: %s", strerror(rc));
-        exp_replay_stop_thread(e);
         return SW_EIO;
     }
+    return 0;
+}
+
+/* Everything that can fail is set up before the replay thread starts, and
+ * a failure stops what was started: after a failed exp_start no thread of
+ * the exporter runs and it holds no DLQ reader, so the caller may close
+ * the DLQ (then exp_free). */
+int exp_start(exporter *e)
+{
+    if (e->started || e->failed) return SW_EINVAL;
+    int rc = start_events(e);
+    if (rc == 0 && e->dlq) rc = exp_spill_start(e);
+    if (rc == 0 && e->dlq) rc = exp_replay_start(e);
+    if (rc == 0) rc = start_thread(e);
+    if (rc != 0) goto fail;
     e->started = 1;
     LOG_INFO("exporting to %s (compression %s, %u connections, batch %llu bytes / %llu ms)",
              e->c->exporter.endpoint, comp_names[e->c->exporter.compression % 3], e->n_conns,
              (unsigned long long)e->c->exporter.batch_max_bytes,
              (unsigned long long)e->c->exporter.batch_timeout_ms);
     return 0;
+fail:
+    exp_replay_stop_thread(e);
+    exp_replay_close_reader(e); /* the DLQ may be closed before exp_free */
+    e->failed = 1;
+    return rc;
 }
 
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
@@ -360,9 +381,10 @@ uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
         LOG_WARN("exporter stopped: %llu items (%llu records) neither delivered nor stored",
                  (unsigned long long)e->undelivered_items,
                  (unsigned long long)e->undelivered_records);
-    else if (e->port)
+    else if (e->sink)
         LOG_INFO("exporter stopped: everything delivered or in the DLQ (%llu items stored "
-                 "since start)", (unsigned long long)e->spilled_items_total);
+                 "since start, %zu still being written)",
+                 (unsigned long long)e->spilled_items_total, e->spill_unconfirmed);
     else
         LOG_INFO("exporter stopped: everything delivered");
     return e->undelivered_items;
@@ -379,7 +401,7 @@ void exp_free(exporter *e)
     if (e->started && !e->joined) exp_stop(e, 0);
     exp_spill_destroy(e);
     exp_replay_free(e);
-    exp_http_destroy(e);
+    exp_http_free(e->pool); /* before the base: it owns events */
     exp_batch_free_all(e, 0); /* only if never started: they own timers */
     if (e->wake_ev) event_free(e->wake_ev);
     if (e->pump_ev) event_free(e->pump_ev);
@@ -388,7 +410,6 @@ void exp_free(exporter *e)
     if (e->brk_ev) event_free(e->brk_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
     exp_batch_free_all(e, 1);
-    if (e->ssl) SSL_CTX_free(e->ssl);
-    exp_endpoint_destroy(&e->ep);
+    codec_cctx_free(e->cctx);
     free(e);
 }

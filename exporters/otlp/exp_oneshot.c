@@ -15,8 +15,10 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
+#include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/tls.h"
 
 #ifndef SW_VERSION
 #define SW_VERSION "0.0.0"
@@ -59,14 +61,14 @@ static struct evhttp_connection *oneshot_conn(struct event_base *base, struct ev
                                               uint64_t timeout_ms)
 {
     struct bufferevent *bev = NULL;
-    if (ep->tls && !(bev = exp_tls_bufferevent(base, ssl, ep->host, 0))) return NULL;
+    if (ep->tls && !(bev = tls_client_bufferevent(base, ssl, ep->host, 0))) return NULL;
     struct evhttp_connection *evcon =
         evhttp_connection_base_bufferevent_new(base, dns, bev, ep->host, ep->port);
     if (!evcon) {
         if (bev) bufferevent_free(bev);
         return NULL;
     }
-    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)((timeout_ms % 1000) * 1000)};
+    struct timeval tv = clock_ms_to_tv(timeout_ms);
     evhttp_connection_set_timeout_tv(evcon, &tv);
     evhttp_connection_set_retries(evcon, 0);
     evhttp_connection_set_max_body_size(evcon, EXP_MAX_RESPONSE_BODY);
@@ -87,8 +89,8 @@ int exp_send_blocking(const char *url, sw_signal sig, const uint8_t *data, size_
     }
     int rc = SW_ENOMEM;
     if (!(o.base = event_base_new())) goto out;
-    if (ep.tls && !(ssl = exp_tls_ctx_new(NULL, 0))) goto out;
-    if (!exp_is_ip_literal(ep.host) &&
+    if (ep.tls && !(ssl = tls_client_ctx_new(NULL, 0))) goto out;
+    if (!tls_is_ip_literal(ep.host) &&
         !(dns = evdns_base_new(o.base, EVDNS_BASE_INITIALIZE_NAMESERVERS)))
         goto out;
     if (!(evcon = oneshot_conn(o.base, dns, ssl, &ep, timeout_ms ? timeout_ms : 10000))) goto out;

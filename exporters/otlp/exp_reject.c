@@ -17,8 +17,8 @@
  *                  and logged. Without a DLQ nothing is kept.
  * A poison item therefore costs a few requests once and never blocks the
  * items behind it. Appends refused only because the DLQ's ring is full for
- * the moment wait in a small backlog (with their status and message) and
- * are appended as completions free room. Export thread only.
+ * the moment wait in the DLQ sink's backlog (with their status and
+ * message) and are appended as completions free room. Export thread only.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
@@ -29,15 +29,6 @@
 
 #include "runtime/err.h"
 #include "runtime/log.h"
-
-/* One item waiting for room in the DLQ's ring. */
-struct exp_rej {
-    exp_rej *next;
-    item *it;
-    int code;
-    dlq_done_fn cb;
-    char msg[EXP_LOG_MSG_LEN + 1];
-};
 
 void exp_reject_item_done(exporter *e, item *it, int status)
 {
@@ -62,39 +53,11 @@ static void rej_done(void *arg, item *it, int status)
     exp_reject_item_done(arg, it, status);
 }
 
-/* ---- the backlog --------------------------------------------------------- */
-
-static int backlog_push(exporter *e, item *it, int code, const char *msg, dlq_done_fn cb)
-{
-    exp_rej *r = malloc(sizeof *r);
-    if (!r) return SW_ENOMEM;
-    *r = (exp_rej){.it = it, .code = code, .cb = cb};
-    snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-    if (e->rej_tail) e->rej_tail->next = r;
-    else e->rej_head = r;
-    e->rej_tail = r;
-    return 0;
-}
-
-/* SW_EFULL while completions are pending means the ring is full for now
- * (a full rejected area is SW_ETOOBIG: final). */
-static int ring_full_for_now(exporter *e, int rc)
-{
-    return rc == SW_EFULL && dlq_port_pending(e->port) > 0;
-}
-
-/* Appends one item, or backlogs it; cb runs once for it either way. */
+/* Appends one item to the rejected area; cb runs once for it either way. */
 static void reject_one(exporter *e, item *it, int code, const char *msg, dlq_done_fn cb)
 {
-    if (!e->rej_head) {
-        int rc = dlq_append_rejected(e->port, it, code, msg, cb, e);
-        if (rc == 0) return;
-        if (!ring_full_for_now(e, rc)) {
-            cb(e, it, rc);
-            return;
-        }
-    }
-    if (backlog_push(e, it, code, msg, cb) != 0) cb(e, it, SW_ENOMEM);
+    int rc = dlq_sink_put_rejected(e->sink, it, code, msg, cb, e);
+    if (rc != 0) cb(e, it, rc);
 }
 
 void exp_reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_done_fn cb)
@@ -104,37 +67,6 @@ void exp_reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_d
         it->next = NULL;
         reject_one(e, it, code, msg, cb ? cb : rej_done);
     }
-}
-
-void exp_reject_flush(exporter *e)
-{
-    exp_rej *r;
-    while ((r = e->rej_head) != NULL) {
-        int rc = dlq_append_rejected(e->port, r->it, r->code, r->msg, r->cb, e);
-        if (rc != 0 && ring_full_for_now(e, rc)) return;
-        e->rej_head = r->next;
-        if (!e->rej_head) e->rej_tail = NULL;
-        if (rc != 0) r->cb(e, r->it, rc); /* refused for good */
-        free(r);
-    }
-}
-
-size_t exp_reject_backlog_len(const exporter *e)
-{
-    size_t n = 0;
-    for (const exp_rej *r = e->rej_head; r; r = r->next) n++;
-    return n;
-}
-
-void exp_reject_abandon(exporter *e)
-{
-    exp_rej *r;
-    while ((r = e->rej_head) != NULL) {
-        e->rej_head = r->next;
-        r->cb(e, r->it, SW_ECLOSED);
-        free(r);
-    }
-    e->rej_tail = NULL;
 }
 
 /* ---- outcomes ------------------------------------------------------------ */
@@ -189,13 +121,13 @@ void exp_batch_reject(exporter *e, exp_batch *b, int code, const char *msg)
 {
     if (code == 413 && b->n_items > 1 && batch_split(e, b) == 0) return;
     int stays = b->replay && e->draining; /* let go: replayed (and judged) after a restart */
-    log_reject(b, code, msg, e->port && b->n_items > 0 && !stays);
+    log_reject(b, code, msg, e->sink && b->n_items > 0 && !stays);
     if (!stays) metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_REJECTED], b->n_records);
     if (b->replay) {
         exp_replay_rejected(e, b, code, msg);
         return;
     }
-    if (!e->port || b->n_items == 0) {
+    if (!e->sink || b->n_items == 0) {
         exp_batch_done(e, b); /* without a DLQ nothing is kept */
         return;
     }

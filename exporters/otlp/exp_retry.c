@@ -13,6 +13,7 @@
 exp_outcome exp_classify_status(int code)
 {
     if (code >= 200 && code <= 299) return EXP_OK;
+    if (code >= 300 && code <= 399) return EXP_RETRY; /* redirects are not followed */
     switch (code) {
     case 0:   /* no response */
     case 429: /* Too Many Requests */

@@ -36,7 +36,10 @@ typedef struct exp_retry_policy {
 } exp_retry_policy;
 
 /* code: HTTP status, 0 when there was no response (connection error,
- * TLS failure, timeout). Follows the OTLP/HTTP specification. */
+ * TLS failure, timeout). Follows the OTLP/HTTP specification; a redirect
+ * (3xx) is not followed: it is a retryable failure (the endpoint is
+ * misconfigured or moving, and the data must not go to an address nobody
+ * configured). */
 exp_outcome exp_classify_status(int code);
 
 /* Backoff before retry number attempt (0 = first retry); r in [0, 1). */

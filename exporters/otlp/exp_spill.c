@@ -1,30 +1,63 @@
-/* exp_spill.c — the exporter's side of the dead-letter queue: its
- * dlq_port, spills, append completions, the backlog and the stop wait.
+/* exp_spill.c — the export loop's spill policy over the DLQ sink
+ * (dlq/dlq_consumer.h: port, completions, backlog, failure and retry).
  *
  * Three spill paths, all keeping each item's class and signal:
  *   breaker open   exp_spill_item / exp_spill_batch: what the DLQ refuses
- *                  (max_size reached, ring full) stays here and popping
- *                  stops, exactly as without a DLQ (the queue fills and the
- *                  receiver pushes back) — nothing is dropped;
+ *                  (max_size reached, ring full, failing) stays here and
+ *                  popping stops, exactly as without a DLQ (the queue fills
+ *                  and the receiver pushes back) — nothing is dropped;
  *   give-up        exp_spill_chain (retries exhausted, stop deadline): an
- *                  item refused because the DLQ's ring is momentarily full
- *                  waits in the backlog and is appended as completions free
- *                  room; refused otherwise it is counted DROPPED and logged;
- *   completion     an append that fails (SW_EIO, SW_ECLOSED) hands the item
- *                  back: counted DROPPED and logged, never silent.
- * (Items the upstream refused for good go to the rejected area through the
- * same port: exp_reject.c; its backlog is flushed and waited for here.)
- * Export thread only (the port's completions run here through port_ev or
- * dlq_port_wait); exp_spill_destroy runs on the main thread at exp_free.
+ *                  item the sink refuses is kept in memory (below);
+ *   completion     an append that fails (SW_EIO: a write error) hands the
+ *                  item back.
+ * A storage failure never drops an item: an item the DLQ fails or refuses
+ * goes back in memory (its signal's open batch: sent upstream once the
+ * breaker lets it, or spilled again). While the sink is failing it refuses
+ * appends until its retry is due (dlq_sink_blocked): the breaker-open path
+ * then keeps its batches and pops nothing, so the queue fills and intake
+ * answers 503 + Retry-After. Counted in exp_dlq_failed_items and logged
+ * (rate-limited). Only while stopping is a failed append counted DROPPED
+ * (nothing can hold it any more). At the stop, appends still unconfirmed
+ * after the wait are neither counted nor reported as lost: the DLQ writes
+ * them before it closes. Export thread only; exp_spill_destroy runs on the
+ * main thread at exp_free.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_int.h"
 
-#include <event2/event.h>
-
-#include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+
+static void on_room(void *arg)
+{
+    exp_schedule_pump(arg);
+}
+
+int exp_spill_start(exporter *e)
+{
+    e->sink = dlq_sink_new(e->dlq, e->base, on_room, e);
+    return e->sink ? 0 : SW_ENOMEM;
+}
+
+int exp_spill_blocked(const exporter *e)
+{
+    return e->sink && dlq_sink_blocked(e->sink);
+}
+
+void exp_spill_stopping(exporter *e)
+{
+    if (e->sink) dlq_sink_stopping(e->sink);
+}
+
+int exp_spill_hold(exporter *e, item *it, int status)
+{
+    if (e->draining) return SW_ECLOSED;
+    metrics_add(&e->m->exp_dlq_failed_items, 1);
+    LOG_WARN_RL(10, "the DLQ did not take a %s item (%s): kept in memory",
+                sw_signal_name((sw_signal)it->signal), sw_strerror(status));
+    exp_batch_add(e, it);
+    return 0;
+}
 
 /* Completion of an exporter spill (and the end of a refused one). */
 static void spill_done(void *arg, item *it, int status)
@@ -34,6 +67,7 @@ static void spill_done(void *arg, item *it, int status)
         e->spilled_items_total++;
         return;
     }
+    if (exp_spill_hold(e, it, status) == 0) return;
     exp_count_dropped(e, (sw_signal)it->signal, 1, it->count);
     e->spill_failed_items_total++;
     LOG_ERROR_RL(1, "the DLQ could not store a %s item (%u records, class %s): %s; dropped "
@@ -43,97 +77,10 @@ static void spill_done(void *arg, item *it, int status)
     item_free(it);
 }
 
-static void backlog_push(exp_backlog *bl, item *it, int front)
-{
-    it->next = NULL;
-    if (!bl->head) {
-        bl->head = bl->tail = it;
-    } else if (front) {
-        it->next = bl->head;
-        bl->head = it;
-    } else {
-        bl->tail->next = it;
-        bl->tail = it;
-    }
-}
-
-static item *backlog_pop(exp_backlog *bl)
-{
-    item *it = bl->head;
-    if (!it) return NULL;
-    bl->head = it->next;
-    if (!bl->head) bl->tail = NULL;
-    it->next = NULL;
-    return it;
-}
-
-/* SW_EFULL while completions are pending means the ring is full for now. */
-static int ring_full_for_now(exporter *e, int rc)
-{
-    return rc == SW_EFULL && dlq_port_pending(e->port) > 0;
-}
-
-int exp_spill_via(exporter *e, exp_backlog *bl, item *it)
-{
-    if (bl->head) {
-        backlog_push(bl, it, 0);
-        return 0;
-    }
-    int rc = dlq_append(e->port, it, bl->cb, bl->arg);
-    if (rc != 0 && ring_full_for_now(e, rc)) {
-        backlog_push(bl, it, 0);
-        return 0;
-    }
-    return rc;
-}
-
-void exp_backlog_flush(exporter *e, exp_backlog *bl)
-{
-    item *it;
-    while ((it = backlog_pop(bl)) != NULL) {
-        int rc = dlq_append(e->port, it, bl->cb, bl->arg);
-        if (rc == 0) continue;
-        if (ring_full_for_now(e, rc)) {
-            backlog_push(bl, it, 1);
-            return;
-        }
-        bl->cb(bl->arg, it, rc); /* refused for good */
-    }
-}
-
-static void flush_all(exporter *e)
-{
-    exp_reject_flush(e);
-    exp_backlog_flush(e, &e->backlog);
-    exp_backlog *rb = exp_replay_backlog(e);
-    if (rb) exp_backlog_flush(e, rb);
-}
-
-static void port_cb(evutil_socket_t fd, short what, void *arg)
-{
-    exporter *e = arg;
-    (void)fd;
-    (void)what;
-    dlq_port_dispatch(e->port);
-    flush_all(e);
-    exp_schedule_pump(e); /* room in the DLQ: spills may go on */
-}
-
-int exp_spill_start(exporter *e)
-{
-    e->backlog.cb = spill_done;
-    e->backlog.arg = e;
-    e->port = dlq_port_new(e->dlq);
-    if (!e->port) return SW_ENOMEM;
-    e->port_ev = event_new(e->base, dlq_port_fd(e->port), EV_READ | EV_PERSIST, port_cb, e);
-    if (!e->port_ev || event_add(e->port_ev, NULL) != 0) return SW_ENOMEM;
-    return 0;
-}
-
 int exp_spill_item(exporter *e, item *it)
 {
-    if (e->backlog.head) return SW_EFULL;
-    return dlq_append(e->port, it, spill_done, e);
+    if (dlq_sink_backlogged(e->sink)) return SW_EFULL; /* at most one waits there */
+    return dlq_sink_put(e->sink, it, spill_done, e);
 }
 
 int exp_spill_batch(exporter *e, exp_batch *b)
@@ -173,8 +120,8 @@ void exp_spill_chain(exporter *e, item *chain, const char *why)
     uint64_t refused = 0;
     for (item *it = chain, *next; it; it = next) {
         next = it->next;
-        int rc = exp_spill_via(e, &e->backlog, it);
-        if (rc == 0) continue;
+        int rc = dlq_sink_put(e->sink, it, spill_done, e);
+        if (rc == 0 || exp_spill_hold(e, it, rc) == 0) continue;
         refused++;
         spill_done(e, it, rc);
     }
@@ -183,64 +130,25 @@ void exp_spill_chain(exporter *e, item *chain, const char *why)
                     (unsigned long long)refused, why);
 }
 
-static size_t backlog_len(const exp_backlog *bl)
-{
-    size_t n = 0;
-    for (const item *it = bl ? bl->head : NULL; it; it = it->next) n++;
-    return n;
-}
-
-/* Refuses what is still in a backlog (each counted through its callback). */
-static void backlog_abandon(exp_backlog *bl)
-{
-    item *it;
-    while (bl && (it = backlog_pop(bl)) != NULL) bl->cb(bl->arg, it, SW_ECLOSED);
-}
-
 void exp_spill_finish(exporter *e, uint64_t ms)
 {
-    int64_t end = clock_mono_ns() + (int64_t)ms * 1000000LL;
-    exp_backlog *rb = exp_replay_backlog(e);
-    for (;;) {
-        dlq_port_dispatch(e->port);
-        flush_all(e);
-        int64_t left = end - clock_mono_ns();
-        if ((dlq_port_pending(e->port) == 0 && !e->backlog.head && !(rb && rb->head) &&
-             !e->rej_head) || left <= 0)
-            break;
-        int wait_ms = left > 100000000LL ? 100 : (int)(left / 1000000) + 1;
-        dlq_port_wait(e->port, wait_ms);
-    }
-    size_t waiting = backlog_len(&e->backlog) + backlog_len(rb) + exp_reject_backlog_len(e);
-    size_t pending = dlq_port_pending(e->port);
-    if (waiting || pending)
-        LOG_ERROR("stop: %zu appends to the DLQ not confirmed within %llu ms and %zu items "
-                  "it had no room for: counted as not stored", pending,
-                  (unsigned long long)ms, waiting);
-    backlog_abandon(&e->backlog);
-    backlog_abandon(rb);
-    exp_reject_abandon(e);
-    e->undelivered_items += pending; /* not known to be stored */
+    size_t waiting = 0;
+    size_t pending = dlq_sink_drain(e->sink, ms, &waiting);
+    if (waiting)
+        LOG_ERROR("stop: %zu items the DLQ had no room for within %llu ms: not stored",
+                  waiting, (unsigned long long)ms);
+    /* Appends the writer has not confirmed yet are not lost: dlq_close()
+     * writes every pending append before it returns, and exp_free()
+     * dispatches their completions (a failure is counted and logged
+     * there). */
+    if (pending)
+        LOG_WARN("stop: %zu appends to the DLQ not confirmed within %llu ms; the DLQ "
+                 "completes them when it closes", pending, (unsigned long long)ms);
+    e->spill_unconfirmed = pending;
 }
 
 void exp_spill_destroy(exporter *e)
 {
-    if (!e->port) return;
-    /* Completions still owed run here (the DLQ open or already closed);
-     * the port cannot be freed while the writer may still post to it. */
-    for (int i = 0; i < 100 && dlq_port_pending(e->port) > 0; i++) dlq_port_wait(e->port, 100);
-    dlq_port_dispatch(e->port);
-    backlog_abandon(&e->backlog);
-    backlog_abandon(exp_replay_backlog(e));
-    exp_reject_abandon(e);
-    if (e->port_ev) event_free(e->port_ev);
-    e->port_ev = NULL;
-    if (dlq_port_pending(e->port) > 0) {
-        LOG_ERROR("the DLQ did not complete %zu appends within 10 s; leaving its port",
-                  dlq_port_pending(e->port));
-        e->port = NULL;
-        return;
-    }
-    dlq_port_free(e->port);
-    e->port = NULL;
+    dlq_sink_free(e->sink);
+    e->sink = NULL;
 }

@@ -19,12 +19,16 @@
  * open_duration decides. With a dead-letter queue (exp_set_dlq), batches
  * that cannot be sent while it is open, items popped meanwhile, batches
  * whose retries are exhausted and, at the stop deadline, everything left
- * are appended to the DLQ with their class; a replay thread owned by the
- * exporter reads the DLQ back (token bucket of dlq.replay.rate, only while
- * the breaker is closed) and the export thread interleaves it with live
- * traffic (dlq.replay.interleave), acknowledging records after a 2xx.
+ * are appended to the DLQ with their class (what the DLQ cannot store
+ * stays in memory and the exporter stops popping until it can); the DLQ's
+ * replay source (dlq/dlq_consumer.h, a thread owned by the exporter) reads
+ * the DLQ back (token bucket of dlq.replay.rate, only while the breaker is
+ * closed) and the export thread interleaves it with live traffic
+ * (dlq.replay.interleave), acknowledging records after a 2xx.
  * Without a DLQ, items wait in the queue while the breaker is open (the
  * receiver pushes back) and given-up batches are dropped (counted).
+ * exporters.otlphttp.timeout is a deadline for each whole request.
+ * Items carrying a delivery tracker are settled once (2xx: delivered).
  */
 #ifndef SW_EXPORTER_H
 #define SW_EXPORTER_H
@@ -50,7 +54,9 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m);
  * the replay thread. */
 void exp_set_dlq(exporter *e, dlq *d);
 /* Starts the export thread (and, with a DLQ, the replay thread). 0 or
- * SW_E*. */
+ * SW_E*. On failure nothing of the exporter runs any more (a replay
+ * thread already started is stopped and joined), so the DLQ may be closed
+ * at once; the exporter can then only be freed. */
 int exp_start(exporter *e);
 /* Graceful stop, called from the main thread after intake stopped:
  *   1. the replay thread stops (records it read but did not hand over stay
@@ -62,7 +68,9 @@ int exp_start(exporter *e);
  *      left (queue, open, sealed, backing-off and in-flight batches) is
  *      appended to the DLQ — or, without one, counted DROPPED; an
  *      unfinished replay batch is simply let go (it is still in the DLQ);
- *   4. with a DLQ, it waits up to 5 s more for those appends to complete;
+ *   4. with a DLQ, it waits up to 5 s more for those appends to complete
+ *      (appends still unconfirmed then are not lost: dlq_close() writes
+ *      them, exp_free() dispatches their completions);
  *   5. the thread exits and is joined; the DLQ reader persists its cursor
  *      and is freed.
  * Returns the number of items (queue units, not records) neither delivered

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "runtime/budget.h"
 #include "runtime/buf.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
@@ -97,6 +98,16 @@ static int fail_from(rcv_result *out, int rc, size_t cap, const char *what,
                 "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
 }
 
+/* The decompressed-size limit of a len-byte compressed body: the cap, and
+ * at most RCV_MAX_RATIO times len (but never under RCV_RATIO_FLOOR), so a
+ * small bomb costs little CPU on the ingest thread. */
+size_t rcv_decompress_limit(size_t len, size_t cap)
+{
+    size_t lim = len > SIZE_MAX / RCV_MAX_RATIO ? SIZE_MAX : len * RCV_MAX_RATIO;
+    if (lim < RCV_RATIO_FLOOR) lim = RCV_RATIO_FLOOR;
+    return lim < cap ? lim : cap;
+}
+
 /* Decompresses into out->owned when the body is compressed. */
 static int decompress(const rcv_request_info *info, const uint8_t *body, size_t len,
                       size_t cap, rcv_result *out)
@@ -106,12 +117,24 @@ static int decompress(const rcv_request_info *info, const uint8_t *body, size_t 
         out->pb_len = len;
         return 0;
     }
+    size_t lim = rcv_decompress_limit(len, cap);
+    if (info->mem) {
+        if (budget_reserve(info->mem, lim) != 0)
+            return fail(out, SW_ENOMEM, 503, RCV_GRPC_UNAVAILABLE, RCV_REFUSE_QUEUE_FULL,
+                        "intake memory exhausted");
+        out->mem = info->mem;
+        out->charged = lim;
+    }
     buf b;
-    buf_init(&b, cap);
+    buf_init(&b, lim);
     int rc = info->cenc == RCV_CE_GZIP ? codec_gunzip(body, len, &b)
                                        : codec_zstd_decompress(body, len, &b);
     if (rc != 0) {
         buf_destroy(&b);
+        if (rc == SW_ETOOBIG && lim < cap)
+            return fail(out, rc, 413, RCV_GRPC_INVALID_ARGUMENT, RCV_REFUSE_TOO_LARGE,
+                        "decompressed body larger than %zu bytes (%d times its "
+                        "compressed size)", lim, RCV_MAX_RATIO);
         return fail_from(out, rc, cap,
                          rc == SW_ETOOBIG ? "decompressed body"
                          : info->cenc == RCV_CE_GZIP ? "invalid gzip body"
@@ -123,15 +146,38 @@ static int decompress(const rcv_request_info *info, const uint8_t *body, size_t 
     return 0;
 }
 
+/* Charges the conversion of a JSON document of len bytes to info->mem:
+ * 0 (*charged set), or a failure in out (413 too large for the budget,
+ * 503 not now). */
+static int charge_json(const rcv_request_info *info, size_t len, rcv_result *out,
+                       size_t *charged)
+{
+    *charged = 0;
+    if (!info->mem) return 0;
+    size_t max = budget_limit(info->mem) / RCV_JSON_MEM_FACTOR;
+    if (len > max)
+        return fail(out, SW_ETOOBIG, 413, RCV_GRPC_INVALID_ARGUMENT, RCV_REFUSE_TOO_LARGE,
+                    "JSON body larger than %zu bytes (converting JSON costs up to %d times "
+                    "its size; send protobuf or smaller requests)", max, RCV_JSON_MEM_FACTOR);
+    if (budget_reserve(info->mem, len * RCV_JSON_MEM_FACTOR) != 0)
+        return fail(out, SW_ENOMEM, 503, RCV_GRPC_UNAVAILABLE, RCV_REFUSE_QUEUE_FULL,
+                    "intake memory exhausted");
+    *charged = len * RCV_JSON_MEM_FACTOR;
+    return 0;
+}
+
 /* Replaces the JSON in out->pb with its protobuf conversion. */
 static int json_to_pb(const rcv_request_info *info, size_t cap, rcv_result *out)
 {
     char why[RCV_MSG_MAX - 32];
+    size_t charged;
+    int rc = charge_json(info, out->pb_len, out, &charged);
+    if (rc != 0) return rc;
     buf b;
     buf_init(&b, cap);
     why[0] = '\0';
-    int rc = oj_json_to_pb(info->signal, (const char *)out->pb, out->pb_len, &b, why,
-                           sizeof why);
+    rc = oj_json_to_pb(info->signal, (const char *)out->pb, out->pb_len, &b, why, sizeof why);
+    if (charged) budget_release(info->mem, charged);
     free(out->owned);
     out->owned = NULL;
     out->pb = NULL;
@@ -169,6 +215,13 @@ static int check_request(const rcv_request_info *info, size_t len, size_t cap,
     return 0;
 }
 
+static void uncharge(rcv_result *r)
+{
+    if (r->charged) budget_release(r->mem, r->charged);
+    r->charged = 0;
+    r->mem = NULL;
+}
+
 int rcv_decode(const rcv_request_info *info, const uint8_t *body, size_t len,
                size_t cap, rcv_result *out)
 {
@@ -189,6 +242,7 @@ int rcv_decode(const rcv_request_info *info, const uint8_t *body, size_t len,
 done:
     if (rc != 0) {
         free(out->owned);
+        uncharge(out);
         out->owned = NULL;
         out->pb = NULL;
         out->pb_len = 0;
@@ -201,6 +255,7 @@ void rcv_result_destroy(rcv_result *r)
 {
     if (!r) return;
     free(r->owned);
+    uncharge(r);
     r->owned = NULL;
     r->pb = NULL;
     r->pb_len = 0;

@@ -3,7 +3,8 @@
  * Pure and fuzzable: no I/O, no libevent, no globals; any thread (the
  * receiver calls it on the ingest thread). Given the signal, the parsed
  * Content-Type and Content-Encoding and the body, rcv_decode() decompresses
- * under a cap, converts OTLP/JSON to protobuf, and validates the protobuf by
+ * under a cap (the body cap, and at most RCV_MAX_RATIO times the compressed
+ * size, never less than RCV_RATIO_FLOOR), converts OTLP/JSON to protobuf, and validates the protobuf by
  * a wire walk that also counts the items. On success the result points at
  * the protobuf bytes: borrowed from the body when it already was identity
  * protobuf (no copy), or owned by the result otherwise. On failure it holds
@@ -44,11 +45,26 @@ enum {
 };
 
 #define RCV_MSG_MAX 192
+#define RCV_MAX_RATIO 256                 /* decompressed / compressed size */
+#define RCV_RATIO_FLOOR ((size_t)1 << 20) /* ... but at least this is allowed */
+/* Peak memory of a JSON conversion over the JSON size: measured 18 for
+ * spans, 44 for long arrays of small numbers (the worst found). */
+#define RCV_JSON_MEM_FACTOR 48
+
+struct budget;
 
 typedef struct rcv_request_info {
     sw_signal signal;
     rcv_content_type ctype;
     rcv_encoding cenc;
+    /* The intake budget (runtime/budget.h), borrowed, or NULL: converting
+     * JSON costs up to RCV_JSON_MEM_FACTOR times its size (json-c's tree and
+     * protobuf-c's), which is charged to it while the conversion runs (503
+     * when it does not fit now), and a JSON document larger than the
+     * budget's limit / RCV_JSON_MEM_FACTOR is refused (413). A compressed
+     * body's decompression limit is charged too, until
+     * rcv_result_destroy() (503 when it does not fit now). */
+    struct budget *mem;
 } rcv_request_info;
 
 typedef struct rcv_result {
@@ -60,6 +76,8 @@ typedef struct rcv_result {
     int grpc_code;           /* google.rpc.Code for the error body */
     int reason;              /* rcv_refuse_reason (runtime/metrics.h) on failure */
     char message[RCV_MSG_MAX]; /* NUL-terminated; empty on success */
+    struct budget *mem;      /* the budget `charged` is held on, or NULL */
+    size_t charged;          /* the decompressed copy's reservation */
 } rcv_result;
 
 /* Parses a Content-Type header value (NULL = absent). Parameters such as
@@ -80,6 +98,8 @@ const char *rcv_content_type_str(rcv_content_type ct);
  */
 int rcv_decode(const rcv_request_info *info, const uint8_t *body, size_t len,
                size_t cap, rcv_result *out);
+/* The decompressed-size limit for a compressed body of len bytes. */
+size_t rcv_decompress_limit(size_t len, size_t cap);
 /* Frees what the result owns; NULL-safe; leaves it empty. */
 void rcv_result_destroy(rcv_result *r);
 

@@ -29,6 +29,7 @@
 
 #include "receivers/otlp/rcv_decode.h"
 #include "receivers/otlp/rcv_respond.h"
+#include "runtime/budget.h"
 #include "runtime/buf.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
@@ -49,6 +50,8 @@ struct receiver {
     uint16_t port;
     _Atomic int accepting;            /* written on the ingest thread only */
     buf rsp;                          /* response body scratch, reused */
+    budget *bud;                      /* owned: receivers.otlp.intake_memory */
+    buf busy;                         /* google.rpc.Status of httpd's own 503 */
 };
 
 /* What one request gets back. */
@@ -169,6 +172,7 @@ static void handle_export(receiver *r, httpd_req *req, int sig,
     if (r->m) metrics_add(&r->m->rcv_bytes[sig], len);
     rcv_request_info info = {(sw_signal)sig, ct,
                              rcv_parse_encoding(httpd_req_header(req, "Content-Encoding"))};
+    info.mem = r->bud;
     rcv_result res;
     if (rcv_decode(&info, body, len, r->cap, &res) != 0) {
         refuse_decode(r, req, sig, ct, &res);
@@ -210,6 +214,11 @@ static void on_request(httpd_req *req, void *arg)
         send_reply(r, req, sig, &rp);
         return;
     }
+    if (httpd_req_busy(req)) {
+        reply rp = {503, ct, RCV_GRPC_UNAVAILABLE, "intake memory exhausted", 1, 1};
+        send_reply(r, req, sig, &rp);
+        return;
+    }
     if (httpd_req_too_large(req)) {
         LOG_WARN_RL(10, "refused %s request: 413 body over %zu bytes",
                     sw_signal_name((sw_signal)sig), r->cap);
@@ -233,7 +242,16 @@ receiver *rcv_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metric
     r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
     atomic_init(&r->accepting, 0);
     buf_init(&r->rsp, RCV_RSP_MAX);
+    buf_init(&r->busy, RCV_RSP_MAX);
+    uint64_t mem = c->receiver.intake_memory;
+    r->bud = budget_new(mem > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)mem);
+    if (!r->bud || budget_attach(r->bud, base) != 0 ||
+        rcv_encode_status(0, RCV_GRPC_UNAVAILABLE, "intake memory exhausted", &r->busy) != 0)
+        goto fail;
     return r;
+fail:
+    rcv_free(r);
+    return NULL;
 }
 
 int rcv_start(receiver *r)
@@ -250,6 +268,12 @@ int rcv_start(receiver *r)
     }
     httpd_opts o = {.max_body = r->cap, .max_head = RCV_MAX_HEADERS,
                     .timeout_ms = r->c->receiver.http_read_timeout_ms};
+    o.max_conns = r->c->receiver.http_max_connections;
+    o.head_timeout_ms = r->c->receiver.http_header_timeout_ms;
+    o.budget = r->bud;
+    o.busy_ctype = rcv_content_type_str(RCV_CT_PROTOBUF);
+    o.busy_body = r->busy.data;
+    o.busy_len = r->busy.len;
     r->http = httpd_new(r->base, &o, on_request, r);
     if (!r->http) {
         rc = SW_ENOMEM;
@@ -282,10 +306,14 @@ void rcv_stop_intake(receiver *r)
 
 int rcv_ready(const receiver *r) { return r ? atomic_load(&r->accepting) : 0; }
 
+budget *rcv_intake_budget(receiver *r) { return r->bud; }
+
 void rcv_free(receiver *r)
 {
     if (!r) return;
     httpd_free(r->http);
     buf_destroy(&r->rsp);
+    buf_destroy(&r->busy);
+    budget_free(r->bud);
     free(r);
 }

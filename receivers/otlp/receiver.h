@@ -15,6 +15,9 @@
  * 404/405/413/415; 503 + Retry-After when the pipeline refuses the request
  * (queue and DLQ cannot take it, stopping, out of memory) — never a 2xx
  * followed by a drop.
+ * Memory: every byte the connections hold is charged to one intake budget
+ * (receivers.otlp.intake_memory); what does not fit gets 503 + Retry-After
+ * (docs/architecture.md, "The memory bound").
  */
 #ifndef SW_RECEIVER_H
 #define SW_RECEIVER_H
@@ -39,6 +42,10 @@ uint16_t rcv_http_port(const receiver *r);
  * connections are answered 503. Requests waiting for the pipeline's
  * outcome still get their answer. Ingest thread. */
 void rcv_stop_intake(receiver *r);
+/* The intake memory budget (receivers.otlp.intake_memory), borrowed, for
+ * other intake servers on the ingest thread (the gRPC receiver) to share:
+ * every byte their connections hold is charged to it (runtime/budget.h). */
+struct budget *rcv_intake_budget(receiver *r);
 /* 1 while accepting. For /readyz. */
 int rcv_ready(const receiver *r);
 /* Frees the receiver; requests still waiting for the pipeline's outcome

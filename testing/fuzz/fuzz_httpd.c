@@ -4,7 +4,9 @@
  * connection frames them: blank lines skipped, a head found and parsed in
  * place, then a Content-Length body skipped or a chunked body decoded in
  * place, fed in pieces whose size comes from the first input byte. Checks
- * the decoder's invariants (output within cap and within the input).
+ * the decoder's invariants (output within cap and within the input) and
+ * that the early refusal of a partial head (httpd_head_prefix_check) never
+ * refuses the start of a head that parses.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,7 +43,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (off < len) {
         while (off < len && (b[off] == '\r' || b[off] == '\n')) off++;
         size_t scan = 0, end = httpd_head_end(b + off, len - off, &scan);
-        if (end == 0 || httpd_parse_head(b + off, end, &h) != 0) break;
+        /* The early check never refuses a prefix of a head that parses. */
+        int early = 0;
+        for (size_t k = 1; k <= (end ? end : len - off) && k <= 64 && !early; k++)
+            early = httpd_head_prefix_check(b + off, k);
+        if (end == 0) break;
+        char copy[64];
+        size_t cl = end < sizeof copy ? end : sizeof copy;
+        memcpy(copy, b + off, cl);
+        int parsed = httpd_parse_head(b + off, end, &h);
+        if (parsed == 0 && early != 0) abort();
+        if (early != 0 && httpd_head_prefix_check(copy, cl) == 0) abort();
+        if (parsed != 0) break;
         (void)httpd_head_field(&h, "content-type");
         off += end;
         if (h.chunked) {

@@ -177,12 +177,36 @@ static int ref_skip_scalar(ref_walk *w, uint32_t wt, const uint8_t **pp, const u
     return ref_skip_fixed(pp, end, 4) ? ref_fail(w, "truncated fixed32") : 0;
 }
 
-/* A field number the schema does not know: skip it if well formed. */
-static int ref_skip_unknown(ref_walk *w, uint32_t wt, const uint8_t **pp, const uint8_t *end)
+/* A group of field num (start tag read), nested in a message at depth:
+ * through its matching end tag; groups inside count as one more level. */
+static int ref_skip_group(const uint8_t **pp, const uint8_t *end, uint32_t num, unsigned depth)
 {
     const uint8_t *sub;
     size_t n;
-    switch (wt) {
+    if (depth >= OW_MAX_DEPTH) return -1;
+    while (*pp < end) {
+        uint32_t key;
+        if (ref_rd_u32(pp, end, &key) || (key >> 3) == 0) return -1;
+        switch (key & 7) {
+        case REF_WT_VARINT: if (ref_skip_varint(pp, end)) return -1; break;
+        case REF_WT_I64: if (ref_skip_fixed(pp, end, 8)) return -1; break;
+        case REF_WT_I32: if (ref_skip_fixed(pp, end, 4)) return -1; break;
+        case REF_WT_LEN: if (ref_rd_len(pp, end, &sub, &n)) return -1; break;
+        case 3: if (ref_skip_group(pp, end, key >> 3, depth + 1)) return -1; break;
+        case 4: return (key >> 3) == num ? 0 : -1;
+        default: return -1;
+        }
+    }
+    return -1;
+}
+
+/* A field number the schema does not know: skip it if well formed. */
+static int ref_skip_unknown(ref_walk *w, uint32_t key, const uint8_t **pp, const uint8_t *end,
+                            unsigned depth)
+{
+    const uint8_t *sub;
+    size_t n;
+    switch (key & 7) {
     case REF_WT_VARINT:
         return ref_skip_varint(pp, end) ? ref_fail(w, "malformed varint") : 0;
     case REF_WT_I64:
@@ -192,8 +216,9 @@ static int ref_skip_unknown(ref_walk *w, uint32_t wt, const uint8_t **pp, const 
     case REF_WT_LEN:
         return ref_rd_len(pp, end, &sub, &n) ? ref_fail(w, "length out of bounds") : 0;
     case 3:
+        return ref_skip_group(pp, end, key >> 3, depth) ? ref_fail(w, "malformed group") : 0;
     case 4:
-        return ref_fail(w, "group wire type");
+        return ref_fail(w, "end of a group never started");
     default:
         return ref_fail(w, "invalid wire type");
     }
@@ -298,7 +323,7 @@ static int ref_walk_msg(ref_walk *w, const ProtobufCMessageDescriptor *d, const 
         if ((key >> 3) == 0) return ref_fail(w, "field number 0");
         const ProtobufCFieldDescriptor *f = ref_field_of(d, key >> 3);
         if (!f) {
-            if (ref_skip_unknown(w, key & 7, &p, end)) return -1;
+            if (ref_skip_unknown(w, key, &p, end, depth)) return -1;
             continue;
         }
         if (ref_walk_field(w, f, key & 7, &p, end, depth, &n)) return -1;

@@ -153,6 +153,7 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
     fprintf(f,
             "receivers:\n  otlp:\n    http:\n      endpoint: 127.0.0.1:0\n"
             "      max_request_body_size: %s\n      read_timeout: %s\n"
+            "%s"
             "%s%s"
             "%s%s"
             "queue:\n  max_bytes: %s\n%s"
@@ -162,6 +163,7 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
             "    batch: { max_bytes: %s, timeout: 20ms }\n"
             "    retry: { initial_interval: 50ms, max_interval: 500ms%s%s }\n",
             th_or(o->max_body, "16MiB"), th_or(o->read_timeout, "10s"),
+            th_or(o->receiver_yaml, ""),
             o->grpc_yaml ? "    grpc:\n      endpoint: 127.0.0.1:0\n" : "", th_or(o->grpc_yaml, ""),
             o->processors_yaml ? "processors:\n" : "", th_or(o->processors_yaml, ""),
             th_or(o->queue_max_bytes, "64MiB"), th_or(o->queue_yaml, ""), s->dir,

@@ -49,6 +49,8 @@ typedef struct th_stack_opts {
                                    * the DLQ dir; see th_stack_tmpfs_usable() */
     const char *grpc_yaml;        /* non-NULL: receivers.otlp.grpc on 127.0.0.1:0 plus
                                    * these lines of its mapping, indented 6 ("" for none) */
+    const char *receiver_yaml;    /* extra lines after receivers.otlp.http.read_timeout:
+                                   * http keys indented 6, otlp keys (intake_memory) 4 */
 } th_stack_opts;
 
 typedef struct th_stack th_stack;

@@ -27,6 +27,8 @@ typedef enum {
     MOCK_OUT_503,    /* every export POST answered 503 */
     MOCK_OUT_429,    /* every export POST answered 429 with Retry-After */
     MOCK_OUT_HANG,   /* export POSTs read, never answered; closed at the end */
+    MOCK_OUT_TRICKLE, /* a 200 answer written one byte per second (plain HTTP) */
+    MOCK_OUT_CONTINUE, /* "100 Continue" lines every 10 ms, never a final answer */
 } mock_outage_mode;
 
 /* Where outages come from; times in ms since the mock started. Admin beats
@@ -40,9 +42,10 @@ typedef struct mock_outage_plan {
     int admin_mode;
 } mock_outage_plan;
 
-/* "refuse", "503", "429", "hang" -> the mode; SW_EINVAL otherwise. */
+/* "refuse", "503", "429", "hang", "trickle", "continue" -> the mode;
+ * SW_EINVAL otherwise. */
 int mock_outage_mode_parse(const char *s);
-/* "none", "refuse", "503", "429", "hang". */
+/* "none", "refuse", "503", "429", "hang", "trickle", "continue". */
 const char *mock_outage_mode_name(int mode);
 /* Decimal seconds ("5", "0.25") into ms; SW_EINVAL for negatives, junk or
  * more than 30 days. */

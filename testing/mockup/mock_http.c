@@ -207,7 +207,9 @@ static int outage_code(mock_server *srv, struct evhttp_request *req)
     if (mode == MOCK_OUT_NONE) return 0;
     mock_store_count_outage_request(srv->store, mock_outage_uptime_s(srv));
     switch (mode) {
-    case MOCK_OUT_HANG: return -1;
+    case MOCK_OUT_HANG:
+    case MOCK_OUT_TRICKLE:
+    case MOCK_OUT_CONTINUE: return -1;
     case MOCK_OUT_429: return 429;
     default: return 503; /* 503, or refuse on a connection kept open */
     }
@@ -219,7 +221,8 @@ static void on_export(mock_server *srv, struct evhttp_request *req, sw_signal si
     mock_store_count_request(srv->store, sig);
     int code = outage_code(srv, req);
     if (code < 0) {
-        LOG_DEBUG("POST %s held (hang outage)", sw_signal_path(sig));
+        LOG_DEBUG("POST %s held (%s outage)", sw_signal_path(sig),
+                  mock_outage_mode_name(srv->out_mode));
         mock_outage_hold(srv, req);
         return;
     }
@@ -333,7 +336,8 @@ static void on_admin_outage(mock_server *srv, struct evhttp_request *req)
     if (!bad) bad = !secs || mock_parse_seconds(secs, &ms) != 0 || mode < 0;
     evhttp_clear_headers(&q);
     if (bad) {
-        reply_msg(req, 400, "usage: POST /admin/outage?seconds=N[&mode=refuse|503|429|hang] "
+        reply_msg(req, 400, "usage: POST /admin/outage?seconds=N"
+                            "[&mode=refuse|503|429|hang|trickle|continue] "
                             "(N >= 0, decimals allowed; 0 ends it)\n");
         return;
     }

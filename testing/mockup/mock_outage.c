@@ -13,19 +13,21 @@
 /* Longest outage, schedule period or start offset: 30 days. */
 #define OUTAGE_MAX_MS (30LL * 24 * 3600 * 1000)
 
-static const char *const mode_names[] = {"none", "refuse", "503", "429", "hang"};
+static const char *const mode_names[] = {"none", "refuse", "503",     "429",
+                                         "hang", "trickle", "continue"};
+#define MOCK_OUT_LAST MOCK_OUT_CONTINUE
 
 int mock_outage_mode_parse(const char *s)
 {
     if (!s) return SW_EINVAL;
-    for (int m = MOCK_OUT_REFUSE; m <= MOCK_OUT_HANG; m++)
+    for (int m = MOCK_OUT_REFUSE; m <= MOCK_OUT_LAST; m++)
         if (strcmp(s, mode_names[m]) == 0) return m;
     return SW_EINVAL;
 }
 
 const char *mock_outage_mode_name(int mode)
 {
-    return mode >= MOCK_OUT_NONE && mode <= MOCK_OUT_HANG ? mode_names[mode] : "?";
+    return mode >= MOCK_OUT_NONE && mode <= MOCK_OUT_LAST ? mode_names[mode] : "?";
 }
 
 int mock_parse_seconds(const char *s, int64_t *ms)

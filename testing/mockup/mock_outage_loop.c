@@ -6,11 +6,19 @@
  * closes the export listener and frees every tracked export connection
  * (with the replies delayed by latency); leaving it binds the same port
  * again. Leaving `hang` closes the connections of the held requests.
+ * `trickle` and `continue` hold requests the same way and write raw bytes
+ * on their sockets from a timer (evhttp has written nothing on them yet,
+ * so the bytes arrive in order): the answer TRICKLE_ANSWER one byte per
+ * TRICKLE_EVERY_MS (then the connection is closed), or CONTINUE_LINE every
+ * CONTINUE_EVERY_MS. Plain HTTP only: with TLS these modes behave as hang.
  * No sleeps: only timers.
  */
 #define LOG_COMPONENT "mockup"
 
+#include <event2/bufferevent.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "runtime/clock.h"
 #include "runtime/err.h"
@@ -18,6 +26,11 @@
 #include "testing/mockup/mock_server_int.h"
 
 #define RELISTEN_RETRY_MS 100
+#define TRICKLE_EVERY_MS 1000
+#define CONTINUE_EVERY_MS 10
+static const char TRICKLE_ANSWER[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+static const char CONTINUE_LINE[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static int64_t uptime_ms(const mock_server *srv)
 {
@@ -80,6 +93,49 @@ static void drop_conns(mock_server *srv, struct evhttp_connection *except)
 
 /* ---- hung requests ------------------------------------------------------------ */
 
+static void hung_unlink(mock_server *srv, mock_pending *p)
+{
+    if (p->prev) p->prev->next = p->next;
+    else srv->hung = p->next;
+    if (p->next) p->next->prev = p->prev;
+    if (p->timer) event_free(p->timer);
+    free(p);
+}
+
+/* The socket of a held request, or -1 once its connection is gone. */
+static evutil_socket_t held_fd(const mock_pending *p)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? bufferevent_getfd(bev) : -1;
+}
+
+/* Writes the next raw bytes of a trickle or continue outage. */
+static void on_raw_write(evutil_socket_t fd, short what, void *arg)
+{
+    mock_pending *p = arg;
+    mock_server *srv = p->srv;
+    (void)fd;
+    (void)what;
+    evutil_socket_t s = held_fd(p);
+    if (s < 0) { /* the client went away: the detached request is ours */
+        mock_http_release_req(p->req);
+        hung_unlink(srv, p);
+        return;
+    }
+    int trickle = srv->out_mode == MOCK_OUT_TRICKLE;
+    const char *bytes = trickle ? TRICKLE_ANSWER + p->code : CONTINUE_LINE;
+    size_t n = trickle ? 1 : sizeof CONTINUE_LINE - 1;
+    if (send(s, bytes, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n && trickle) p->code++;
+    if (trickle && (size_t)p->code == sizeof TRICKLE_ANSWER - 1) {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+        hung_unlink(srv, p);
+        evhttp_connection_free(evcon); /* the answer is complete: close */
+        return;
+    }
+    arm_ms(p->timer, trickle ? TRICKLE_EVERY_MS : CONTINUE_EVERY_MS);
+}
+
 void mock_outage_hold(mock_server *srv, struct evhttp_request *req)
 {
     mock_pending *p = calloc(1, sizeof *p);
@@ -89,9 +145,17 @@ void mock_outage_hold(mock_server *srv, struct evhttp_request *req)
     }
     p->srv = srv;
     p->req = req;
+    int raw = (srv->out_mode == MOCK_OUT_TRICKLE || srv->out_mode == MOCK_OUT_CONTINUE) &&
+              !srv->ssl;
+    if (raw && !(p->timer = evtimer_new(srv->base, on_raw_write, p))) {
+        free(p);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
     p->next = srv->hung;
     if (p->next) p->next->prev = p;
     srv->hung = p;
+    if (raw) arm_ms(p->timer, 1); /* the first bytes at once */
 }
 
 /* Closes the connection of every held request (close = 1), or only forgets
@@ -103,6 +167,7 @@ static void release_hung(mock_server *srv, int close)
         mock_pending *p = srv->hung;
         srv->hung = p->next;
         struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+        if (p->timer) event_free(p->timer);
         if (!evcon) mock_http_release_req(p->req);
         else if (close) evhttp_connection_free(evcon);
         free(p);
@@ -135,7 +200,8 @@ static void stop_listening(mock_server *srv, struct evhttp_connection *except)
 static void apply_change(mock_server *srv, int from, int to, struct evhttp_connection *except)
 {
     srv->out_mode = to;
-    if (from == MOCK_OUT_HANG) release_hung(srv, 1);
+    if (from == MOCK_OUT_HANG || from == MOCK_OUT_TRICKLE || from == MOCK_OUT_CONTINUE)
+        release_hung(srv, 1);
     if (from == MOCK_OUT_REFUSE) on_relisten(-1, 0, srv);
     if (to == MOCK_OUT_REFUSE) stop_listening(srv, except);
     if (from == MOCK_OUT_NONE) srv->out_started++;

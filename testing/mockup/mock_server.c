@@ -5,9 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,39 +14,16 @@
 
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/tls.h"
 #include "testing/mockup/mock_server_int.h"
 
 /* Largest request body evhttp reads (it answers 413 above this). */
 #define MOCK_MAX_BODY (64u * 1024u * 1024u)
 
-static void log_ssl_errors(const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char msg[256] = "unknown error";
-    if (e) ERR_error_string_n(e, msg, sizeof msg);
-    LOG_ERROR("%s: %s", what, msg);
-    ERR_clear_error();
-}
-
 static int tls_load(mock_server *srv)
 {
-    const mock_opts *o = srv->opts;
-    srv->ssl = SSL_CTX_new(TLS_server_method());
-    if (!srv->ssl) {
-        log_ssl_errors("SSL_CTX_new");
-        return SW_ENOMEM;
-    }
-    SSL_CTX_set_min_proto_version(srv->ssl, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(srv->ssl, o->tls_cert) != 1) {
-        log_ssl_errors(o->tls_cert);
-        return SW_EIO;
-    }
-    if (SSL_CTX_use_PrivateKey_file(srv->ssl, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(srv->ssl) != 1) {
-        log_ssl_errors(o->tls_key);
-        return SW_EIO;
-    }
-    return 0;
+    srv->ssl = tls_server_ctx_new(srv->opts->tls_cert, srv->opts->tls_key);
+    return srv->ssl ? 0 : SW_EIO;
 }
 
 /* evhttp's bufferevent factory for HTTPS: every connection starts a TLS
@@ -56,16 +31,7 @@ static int tls_load(mock_server *srv)
 static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 {
     mock_server *srv = arg;
-    SSL *ssl = SSL_new(srv->ssl);
-    if (!ssl) return NULL;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    return tls_server_bufferevent(base, srv->ssl);
 }
 
 /* The address clients should use: the bound one, with "any" mapped to

@@ -11,7 +11,9 @@
 #include "testing/mockup/mock.h"
 
 /* A reply held back by --latency-ms (on the pending list), or a request
- * held by a hang outage (on the hung list: timer and body NULL). */
+ * held by a hang, trickle or continue outage (on the hung list: body NULL;
+ * timer NULL for hang, else the one writing the raw bytes, with code the
+ * count of bytes of the trickled answer written so far). */
 typedef struct mock_pending {
     struct mock_pending *prev, *next;
     struct mock_server *srv;          /* borrowed back-pointer */

@@ -551,6 +551,33 @@ static void t_band_drop(void)
     metrics_free(mt);
 }
 
+/* An unknown group field (which protobuf-c refuses) does not let a request
+ * pass the limiter unchecked: drops happen as without it. */
+static void t_unknown_group_still_limited(void)
+{
+    card_config cfg;
+    card_config_default(&cfg);
+    cfg.max_keys = 1024;
+    card *c = card_new(&cfg, NULL);
+    TH_ASSERT(c != NULL);
+    fill_to(c, 973); /* 95 %: new series are dropped */
+    size_t len;
+    uint8_t *pb = req_ids("m", 70000, 5, 4, &len);
+    uint8_t *g = malloc(len + 2);
+    TH_ASSERT(g != NULL);
+    memcpy(g, pb, len);
+    g[len] = 0x1b; /* field 3: start group */
+    g[len + 1] = 0x1c; /* end group */
+    card_result res;
+    run(c, g, len + 2, 0, &res);
+    TH_ASSERT_EQ_INT(res.unchanged, 0);
+    TH_ASSERT_EQ_INT(res.rejected_points, 5);
+    card_result_destroy(&res);
+    free(g);
+    free(pb);
+    card_free(c);
+}
+
 /* 100 % fill with both thresholds at 1: new series are dropped, nothing
  * loops, the table does not grow. */
 static void t_full_table_process(void)
@@ -655,6 +682,7 @@ int main(void)
     TH_RUN(t_band_admit);
     TH_RUN(t_band_aggregate);
     TH_RUN(t_band_drop);
+    TH_RUN(t_unknown_group_still_limited);
     TH_RUN(t_full_table_process);
     TH_RUN(t_ttl_frees_slots);
     TH_RUN(t_config_and_errors);

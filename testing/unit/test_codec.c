@@ -331,6 +331,49 @@ static void t_compress_cap(void)
     free(src);
 }
 
+/* A reused context gives the same bytes as the one-shot compressors, body
+ * after body and across a level change, and they decode back. */
+static void t_cctx_reuse(void)
+{
+    codec_cctx *c = codec_cctx_new();
+    TH_ASSERT(c);
+    uint8_t in[20000];
+    for (size_t i = 0; i < sizeof in; i++) in[i] = (uint8_t)((i * 7) % 251 + (i / 1000));
+    for (int round = 0; round < 4; round++) {
+        size_t len = sizeof in - (size_t)round * 3000;
+        int lvl = round == 2 ? 1 : 6;
+        buf a, b, d;
+        buf_init(&a, 1u << 20);
+        buf_init(&b, 1u << 20);
+        buf_init(&d, 1u << 20);
+        TH_ASSERT_EQ_INT(codec_cctx_gzip(c, in, len, &a, lvl), 0);
+        TH_ASSERT_EQ_INT(codec_gzip(in, len, &b, lvl), 0);
+        TH_ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+        TH_ASSERT_EQ_INT(codec_gunzip(a.data, a.len, &d), 0);
+        TH_ASSERT(d.len == len && memcmp(d.data, in, len) == 0);
+        a.len = b.len = d.len = 0;
+        TH_ASSERT_EQ_INT(codec_cctx_zstd(c, in, len, &a, lvl == 1 ? 1 : 3), 0);
+        TH_ASSERT_EQ_INT(codec_zstd_compress(in, len, &b, lvl == 1 ? 1 : 3), 0);
+        TH_ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+        TH_ASSERT_EQ_INT(codec_zstd_decompress(a.data, a.len, &d), 0);
+        TH_ASSERT(d.len == len && memcmp(d.data, in, len) == 0);
+        buf_destroy(&a);
+        buf_destroy(&b);
+        buf_destroy(&d);
+    }
+    buf small;
+    buf_init(&small, 8); /* over the cap: SW_ETOOBIG, and the context still works */
+    TH_ASSERT_EQ_INT(codec_cctx_gzip(c, in, sizeof in, &small, 6), SW_ETOOBIG);
+    TH_ASSERT_EQ_INT(small.len, 0);
+    buf_destroy(&small);
+    buf ok;
+    buf_init(&ok, 1u << 20);
+    TH_ASSERT_EQ_INT(codec_cctx_gzip(c, in, 100, &ok, 6), 0);
+    buf_destroy(&ok);
+    codec_cctx_free(c);
+    codec_cctx_free(NULL);
+}
+
 int main(void)
 {
     TH_RUN(t_roundtrip_sizes);
@@ -344,5 +387,6 @@ int main(void)
     TH_RUN(t_zstd_bomb);
     TH_RUN(t_zstd_window_limit);
     TH_RUN(t_compress_cap);
+    TH_RUN(t_cctx_reuse);
     return th_done();
 }

@@ -26,10 +26,19 @@ static void on_change(void *arg, brk_state from, brk_state to, brk_why why)
     s->n++;
 }
 
+/* The breaker's defaults: the config schema's. */
+static void config_defaults(brk_config *bc)
+{
+    cfg *c = cfg_defaults();
+    TH_ASSERT(c);
+    brk_config_from_cfg(bc, c);
+    cfg_free(c);
+}
+
 static void init_default(brk_circuit *b, seen *s)
 {
     brk_config c;
-    brk_config_defaults(&c);
+    config_defaults(&c);
     memset(s, 0, sizeof *s);
     brk_init(b, &c, on_change, s);
 }
@@ -45,7 +54,7 @@ static void one(brk_circuit *b, int64_t t, brk_outcome o)
 static void t_defaults(void)
 {
     brk_config c;
-    brk_config_defaults(&c);
+    config_defaults(&c);
     TH_ASSERT_EQ_INT(c.consecutive_failures, 5);
     TH_ASSERT(c.ratio_429 == 0.30);
     TH_ASSERT_EQ_INT(c.window_ns, S(30));
@@ -101,7 +110,7 @@ static void t_429_counts_as_failure(void)
     brk_circuit b;
     seen s;
     brk_config c;
-    brk_config_defaults(&c);
+    config_defaults(&c);
     c.ratio_429 = 1.0; /* only an all-429 window trips the ratio */
     c.min_requests = 1000;
     memset(&s, 0, sizeof s);
@@ -349,7 +358,7 @@ static void t_rules_disabled(void)
 {
     brk_circuit b;
     brk_config c;
-    brk_config_defaults(&c);
+    config_defaults(&c);
     c.consecutive_failures = 0;
     c.ratio_429 = 0;
     c.min_requests = 0;
@@ -375,6 +384,8 @@ static void t_outcome_of_status(void)
     TH_ASSERT_EQ_INT(brk_outcome_of_status(413), BRK_SUCCESS);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(429), BRK_THROTTLED);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(0), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(301), BRK_FAILURE);
+    TH_ASSERT_EQ_INT(brk_outcome_of_status(307), BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(500), BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(502), BRK_FAILURE);
     TH_ASSERT_EQ_INT(brk_outcome_of_status(503), BRK_FAILURE);

@@ -22,6 +22,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_wait.h"
 #include "testing/lib/th_proc.h"
 #include "testing/lib/th_upstream.h"
 
@@ -180,15 +181,6 @@ static item *mk_item(int id, int poison, uint32_t records)
 
 static uint64_t ctr(_Atomic uint64_t *c) { return atomic_load(c); }
 
-#define WAIT_FOR(cond, timeout_ms)                                            \
-    do {                                                                      \
-        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
-        while (!(cond) && clock_mono_ns() < wf_end_) {                        \
-            struct timespec wf_ts_ = {0, 2000000};                            \
-            nanosleep(&wf_ts_, NULL);                                         \
-        }                                                                     \
-        TH_ASSERT_MSG((cond), "still false after %d ms: %s", (int)(timeout_ms), #cond); \
-    } while (0)
 
 static uint64_t rejected_records(void)
 {

@@ -1,15 +1,13 @@
 /* test_exp_replay.c — the exporter replaying a DLQ to a live upstream.
  *
  * Records are written to a DLQ in a temporary directory with dlq_append(),
- * then an exporter with that DLQ and an in-process evhttp upstream (its own
- * thread, always 200) replays them: all of them, in order, acknowledged
+ * then an exporter with that DLQ and the shared in-process upstream
+ * (testing/lib/th_upstream.h, recording every request, always 200) replays
+ * them: all of them, in order, acknowledged
  * (the DLQ empties), paced by dlq.replay.rate, and interleaved with live
  * items pushed meanwhile.
  */
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
 #include <event2/thread.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,19 +26,20 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_thread.h"
+#include "testing/lib/th_upstream.h"
+#include "testing/lib/th_wait.h"
 
 #define MAX_REQS 1024
 #define REC_LEN 4096
 
 /* ---- upstream: records every request, answers 200 ------------------------- */
 
+/* The shared in-process upstream (testing/lib/th_upstream.h) with a
+ * recording decide callback; the fields are written under its lock. */
 typedef struct up {
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *quit;
-    pthread_t th;
+    th_upstream *srv;
     uint16_t port;
-    pthread_mutex_t mu; /* protects everything below */
     int n;
     int sig[MAX_REQS];
     int64_t at[MAX_REQS];
@@ -48,76 +47,37 @@ typedef struct up {
     buf got[SIG_COUNT]; /* bodies per signal, concatenated */
 } up;
 
-static void up_handle(struct evhttp_request *req, void *arg)
+static void up_record(void *arg, const char *uri, const uint8_t *body, size_t n,
+                      th_up_reply *r)
 {
     up *u = arg;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(in);
-    const uint8_t *p = n ? evbuffer_pullup(in, -1) : NULL;
-    const char *uri = evhttp_request_get_uri(req);
     int sig = strstr(uri, "/v1/logs") ? SIG_LOGS : strstr(uri, "/v1/metrics") ? SIG_METRICS
                                                                                : SIG_TRACES;
-    pthread_mutex_lock(&u->mu);
     if (u->n < MAX_REQS) {
         u->sig[u->n] = sig;
         u->at[u->n] = clock_mono_ns();
         u->len[u->n] = n;
     }
     u->n++;
-    if (n) buf_append(&u->got[sig], p, n);
-    pthread_mutex_unlock(&u->mu);
-    evhttp_send_reply(req, 200, "OK", NULL);
-}
-
-static void up_quit_cb(evutil_socket_t fd, short what, void *arg)
-{
-    up *u = arg;
-    (void)fd;
-    (void)what;
-    evhttp_free(u->http);
-    u->http = NULL;
-    event_base_loopbreak(u->base);
-}
-
-static void *up_main(void *arg)
-{
-    up *u = arg;
-    event_base_dispatch(u->base);
-    for (int i = 0; i < 64 && event_base_get_num_events(u->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
-        event_base_loop(u->base, EVLOOP_NONBLOCK);
-    return NULL;
+    if (n) buf_append(&u->got[sig], body, n);
+    r->code = 200;
 }
 
 static up *up_start(void)
 {
     up *u = calloc(1, sizeof *u);
     TH_ASSERT(u);
-    pthread_mutex_init(&u->mu, NULL);
     for (int s = 0; s < SIG_COUNT; s++) buf_init(&u->got[s], 64u << 20);
-    u->base = event_base_new();
-    u->http = evhttp_new(u->base);
-    u->quit = event_new(u->base, -1, 0, up_quit_cb, u);
-    TH_ASSERT(u->base && u->http && u->quit);
-    evhttp_set_gencb(u->http, up_handle, u);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(u->http, "127.0.0.1", 0);
-    TH_ASSERT(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    TH_ASSERT(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) == 0);
-    u->port = ntohs(sa.sin_port);
-    TH_ASSERT(pthread_create(&u->th, NULL, up_main, u) == 0);
+    u->srv = th_upstream_start(up_record, u);
+    u->port = th_upstream_port(u->srv);
     return u;
 }
 
 static void up_stop(up *u)
 {
     if (!u) return;
-    event_active(u->quit, EV_READ, 0);
-    pthread_join(u->th, NULL);
-    event_free(u->quit);
-    event_base_free(u->base);
+    th_upstream_stop(u->srv);
     for (int s = 0; s < SIG_COUNT; s++) buf_destroy(&u->got[s]);
-    pthread_mutex_destroy(&u->mu);
     free(u);
 }
 
@@ -138,15 +98,6 @@ typedef struct fx {
 
 static fx F;
 
-#define WAIT_FOR(cond, timeout_ms)                                            \
-    do {                                                                      \
-        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
-        while (!(cond) && clock_mono_ns() < wf_end_) {                        \
-            struct timespec wf_ts_ = {0, 2000000};                            \
-            nanosleep(&wf_ts_, NULL);                                         \
-        }                                                                     \
-        TH_ASSERT_MSG((cond), "still false after %d ms: %s", (int)(timeout_ms), #cond); \
-    } while (0)
 
 static void fx_begin(uint64_t rate)
 {
@@ -250,10 +201,10 @@ static void start_exporter(void)
 
 static int got_equals(sw_signal sig, const buf *want)
 {
-    pthread_mutex_lock(&F.u->mu);
+    th_upstream_lock(F.u->srv);
     const buf *g = &F.u->got[sig];
     int same = g->len == want->len && memcmp(g->data, want->data, want->len) == 0;
-    pthread_mutex_unlock(&F.u->mu);
+    th_upstream_unlock(F.u->srv);
     return same;
 }
 
@@ -296,7 +247,7 @@ static void t_replay_all_in_order_at_rate(void)
     TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 2 * n);
     /* rate: from the request completing the first 64 KiB (past the token
      * bucket's initial burst) to the last one */
-    pthread_mutex_lock(&F.u->mu);
+    th_upstream_lock(F.u->srv);
     int reqs = F.u->n < MAX_REQS ? F.u->n : MAX_REQS, first = -1;
     size_t sum = 0, span = 0;
     for (int i = 0; i < reqs; i++) {
@@ -305,7 +256,7 @@ static void t_replay_all_in_order_at_rate(void)
         else if (first >= 0) span += F.u->len[i];
     }
     double secs = first >= 0 ? (double)(F.u->at[reqs - 1] - F.u->at[first]) / 1e9 : 0;
-    pthread_mutex_unlock(&F.u->mu);
+    th_upstream_unlock(F.u->srv);
     TH_ASSERT(first >= 0 && secs > 0);
     double measured = (double)span / secs;
     double err = (measured - (double)rate) / (double)rate * 100.0;
@@ -325,17 +276,20 @@ static void t_replay_interleaves_with_live(void)
     fx_begin(256u << 10);
     prewrite(n, SIG_LOGS);
     start_exporter();
+    /* each live item once the previous one was delivered and replay moved
+     * on meanwhile (or finished): both sources are served at once */
     for (uint32_t i = 0; i < 50; i++) {
+        uint64_t replayed = atomic_load(&F.m->dlq_replayed_bytes);
         push_live(i);
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+        WAIT_FOR(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == i + 1, 5000);
+        WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) > replayed ||
+                     replayed == (uint64_t)n * REC_LEN, 5000);
     }
-    WAIT_FOR(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 50, 5000);
     WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) == (uint64_t)n * REC_LEN, 15000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT(got_equals(SIG_LOGS, &F.written));
     TH_ASSERT(got_equals(SIG_TRACES, &F.live));
-    pthread_mutex_lock(&F.u->mu);
+    th_upstream_lock(F.u->srv);
     int reqs = F.u->n < MAX_REQS ? F.u->n : MAX_REQS, last_live = -1, first_live = -1;
     int last_replay = -1, replay_during_live = 0;
     for (int i = 0; i < reqs; i++) {
@@ -348,7 +302,7 @@ static void t_replay_interleaves_with_live(void)
     }
     for (int i = first_live; i >= 0 && i < last_live; i++)
         replay_during_live += F.u->sig[i] == SIG_LOGS;
-    pthread_mutex_unlock(&F.u->mu);
+    th_upstream_unlock(F.u->srv);
     printf("# interleave: %d requests, live in [%d, %d], %d replay requests among them, "
            "last replay %d\n", reqs, first_live, last_live, replay_during_live, last_replay);
     TH_ASSERT(first_live >= 0 && last_live < last_replay);
@@ -363,9 +317,9 @@ static void t_replay_idle_stop(void)
 {
     fx_begin(256u << 10);
     start_exporter();
-    struct timespec ts = {0, 100000000};
-    nanosleep(&ts, NULL);
+    WAIT_FOR(th_threads_named("sw-replay") == 1 && th_threads_named("sw-export") == 1, 2000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 1000), 0);
+    TH_ASSERT_EQ_INT(th_threads_named("sw-replay") + th_threads_named("sw-export"), 0);
     fx_done();
 }
 
@@ -378,9 +332,9 @@ static void t_send_blocking(void)
     static const uint8_t body[] = {0x0a, 0x00};
     snprintf(url, sizeof url, "http://127.0.0.1:%u/p", (unsigned)u->port);
     TH_ASSERT_EQ_INT(exp_send_blocking(url, SIG_METRICS, body, sizeof body, 2000), 0);
-    pthread_mutex_lock(&u->mu);
+    th_upstream_lock(u->srv);
     int ok = u->n == 1 && u->sig[0] == SIG_METRICS && u->got[SIG_METRICS].len == sizeof body;
-    pthread_mutex_unlock(&u->mu);
+    th_upstream_unlock(u->srv);
     TH_ASSERT(ok);
     up_stop(u);
     int fd = socket(AF_INET, SOCK_STREAM, 0); /* bound, never listening */

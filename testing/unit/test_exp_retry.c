@@ -13,8 +13,8 @@ static const exp_retry_policy pol = {1000, 30000, 2.0, 300000};
 static void t_classify(void)
 {
     static const int ok[] = {200, 201, 202, 204, 299};
-    static const int retry[] = {0, 429, 502, 503, 504};
-    static const int reject[] = {100, 301, 400, 401, 403, 404, 408, 413, 415, 500, 501, 505, 599};
+    static const int retry[] = {0, 301, 302, 307, 308, 429, 502, 503, 504};
+    static const int reject[] = {100, 400, 401, 403, 404, 408, 413, 415, 500, 501, 505, 599};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         TH_ASSERT_EQ_INT(exp_classify_status(ok[i]), EXP_OK);
     for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++)

@@ -1,20 +1,14 @@
 /* test_exporter.c — the OTLP/HTTP exporter against an in-process upstream.
  *
- * Each case starts a scripted evhttp server on 127.0.0.1:0 (its own thread
- * and event_base; https with a certificate made by the openssl command for
- * the TLS cases), a queue and an exporter, pushes items, and waits with a
+ * Each case starts the shared scripted upstream (testing/lib/th_upstream.h)
+ * on 127.0.0.1:0 (its own thread and event_base; https with a certificate
+ * made by the openssl command for the TLS cases), a queue and an exporter, pushes items, and waits with a
  * deadline until the server or the counters show what should happen. The
  * server decompresses what it receives, so the cases compare bytes.
  */
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
-#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +28,8 @@
 #include "runtime/codec.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_upstream.h"
+#include "testing/lib/th_wait.h"
 
 /* A priority queue that refuses only when an item does not fit (no spill
  * threshold), like a plain bounded queue. */
@@ -61,14 +57,12 @@ typedef struct srv_resp {
     int delay_ms;            /* answer this much later */
 } srv_resp;
 
+/* The shared in-process upstream (testing/lib/th_upstream.h) answering per
+ * script, then dflt, and recording what it received; the fields below are
+ * written by its callbacks under its lock. */
 typedef struct srv {
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *quit;  /* activated by srv_stop: ends the loop */
-    SSL_CTX *ssl;
-    pthread_t th;
+    th_upstream *u;
     uint16_t port;
-    pthread_mutex_t mu; /* protects everything below */
     const srv_resp *script;
     size_t n_script, next;
     srv_resp dflt;
@@ -80,148 +74,40 @@ typedef struct srv {
     char path[64], ctype[64], cenc[16], api_key[64], host[64];
     int bad_body;       /* undecodable Content-Encoding payloads */
     int host_headers;   /* Host headers in the last request */
-    int conns;          /* connections accepted */
-    struct srv_later *later; /* delayed answers not sent yet */
 } srv;
 
-static void hdr_copy(struct evkeyvalq *h, const char *name, char *out, size_t len)
+static void srv_observe(void *arg, const th_up_req *q)
 {
-    const char *v = evhttp_find_header(h, name);
-    snprintf(out, len, "%s", v ? v : "");
+    srv *s = arg;
+    snprintf(s->path, sizeof s->path, "%s", q->path);
+    snprintf(s->ctype, sizeof s->ctype, "%s", q->content_type);
+    snprintf(s->cenc, sizeof s->cenc, "%s", q->content_encoding);
+    snprintf(s->api_key, sizeof s->api_key, "%s", q->api_key);
+    snprintf(s->host, sizeof s->host, "%s", q->host);
+    s->host_headers = q->host_headers;
+    if (!q->decoded) s->bad_body++;
 }
 
-static int decode_body(const char *enc, const uint8_t *p, size_t n, buf *out)
+static void srv_decide(void *arg, const char *uri, const uint8_t *body, size_t len,
+                       th_up_reply *r)
 {
-    if (!strcmp(enc, "gzip")) return codec_gunzip(p, n, out);
-    if (!strcmp(enc, "zstd")) return codec_zstd_decompress(p, n, out);
-    return n ? buf_append(out, p, n) : 0;
-}
-
-static void srv_record(srv *s, struct evhttp_request *req, const buf *plain, int ok)
-{
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *uri = evhttp_request_get_uri(req);
+    srv *s = arg;
     static const char *const paths[] = {"/v1/traces", "/v1/metrics", "/v1/logs"};
     if (s->requests < MAX_REQS) {
-        s->req_len[s->requests] = plain->len;
+        s->req_len[s->requests] = len;
         s->req_ns[s->requests] = clock_mono_ns();
     }
     s->requests++;
-    snprintf(s->path, sizeof s->path, "%s", uri);
     for (int i = 0; i < 3; i++)
         if (strstr(uri, paths[i])) s->paths |= 1u << i;
-    hdr_copy(h, "Content-Type", s->ctype, sizeof s->ctype);
-    hdr_copy(h, "Content-Encoding", s->cenc, sizeof s->cenc);
-    hdr_copy(h, "api-key", s->api_key, sizeof s->api_key);
-    hdr_copy(h, "Host", s->host, sizeof s->host);
-    s->host_headers = 0;
-    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
-        if (!strcasecmp(kv->key, "Host")) s->host_headers++;
-    if (!ok) s->bad_body++;
-    else if (plain->len) buf_append(&s->received, plain->data, plain->len);
-}
-
-static void srv_reply(struct evhttp_request *req, const srv_resp *r)
-{
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    if (r->retry_after) evhttp_add_header(oh, "Retry-After", r->retry_after);
-    if (r->ctype) evhttp_add_header(oh, "Content-Type", r->ctype);
-    struct evbuffer *out = evbuffer_new();
-    if (r->body_len) evbuffer_add(out, r->body, r->body_len);
-    evhttp_send_reply(req, r->code, "X", out);
-    evbuffer_free(out);
-}
-
-typedef struct srv_later {
-    struct srv_later *next;
-    srv *s;
-    struct evhttp_request *req;
-    srv_resp r;
-} srv_later;
-
-static void srv_later_cb(evutil_socket_t fd, short what, void *arg)
-{
-    srv_later *l = arg;
-    (void)fd;
-    (void)what;
-    pthread_mutex_lock(&l->s->mu);
-    for (srv_later **p = &l->s->later; *p; p = &(*p)->next)
-        if (*p == l) {
-            *p = l->next;
-            break;
-        }
-    pthread_mutex_unlock(&l->s->mu);
-    srv_reply(l->req, &l->r);
-    free(l);
-}
-
-static void srv_handle(struct evhttp_request *req, void *arg)
-{
-    srv *s = arg;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(in);
-    const uint8_t *p = n ? evbuffer_pullup(in, -1) : NULL;
-    char enc[16];
-    buf plain;
-    buf_init(&plain, 64u << 20);
-    hdr_copy(evhttp_request_get_input_headers(req), "Content-Encoding", enc, sizeof enc);
-    int ok = decode_body(enc, p, n, &plain) == 0;
-    pthread_mutex_lock(&s->mu);
-    srv_record(s, req, &plain, ok);
-    srv_resp r = s->next < s->n_script ? s->script[s->next++] : s->dflt;
-    pthread_mutex_unlock(&s->mu);
-    buf_destroy(&plain);
-    if (!r.delay_ms) {
-        srv_reply(req, &r);
-        return;
-    }
-    srv_later *l = malloc(sizeof *l);
-    struct timeval tv = {r.delay_ms / 1000, (r.delay_ms % 1000) * 1000};
-    if (!l) return;
-    l->s = s;
-    l->req = req;
-    l->r = r;
-    pthread_mutex_lock(&s->mu);
-    l->next = s->later;
-    s->later = l;
-    pthread_mutex_unlock(&s->mu);
-    event_base_once(s->base, -1, EV_TIMEOUT, srv_later_cb, l, &tv);
-}
-
-/* Every accepted connection comes through here (counted). */
-static struct bufferevent *srv_bevcb(struct event_base *base, void *arg)
-{
-    srv *s = arg;
-    pthread_mutex_lock(&s->mu);
-    s->conns++;
-    pthread_mutex_unlock(&s->mu);
-    if (!s->ssl) return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    SSL *ssl = SSL_new(s->ssl);
-    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                BEV_OPT_CLOSE_ON_FREE)
-               : NULL;
-}
-
-/* A loopbreak called before the loop starts would be lost: the loop clears
- * the flag on entry. An activated event is not. */
-static void srv_quit_cb(evutil_socket_t fd, short what, void *arg)
-{
-    srv *s = arg;
-    (void)fd;
-    (void)what;
-    evhttp_free(s->http); /* on the loop's thread, so its work can finish */
-    s->http = NULL;
-    event_base_loopbreak(s->base);
-}
-
-static void *srv_main(void *arg)
-{
-    srv *s = arg;
-    event_base_dispatch(s->base);
-    /* finish deferred work before the base is freed (else it leaks) */
-    for (int i = 0; i < 64 && event_base_get_num_events(s->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
-        event_base_loop(s->base, EVLOOP_NONBLOCK);
-    return NULL;
+    if (len) buf_append(&s->received, body, len);
+    const srv_resp *sr = s->next < s->n_script ? &s->script[s->next++] : &s->dflt;
+    r->code = sr->code;
+    r->retry_after = sr->retry_after;
+    r->ctype = sr->ctype;
+    r->delay_ms = sr->delay_ms;
+    r->body_len = sr->body_len < sizeof r->body ? sr->body_len : sizeof r->body;
+    if (r->body_len) memcpy(r->body, sr->body, r->body_len);
 }
 
 /* Starts a server answering per script, then dflt. cert/key: https. */
@@ -230,64 +116,38 @@ static srv *srv_start(const srv_resp *script, size_t n, srv_resp dflt, const cha
 {
     srv *s = calloc(1, sizeof *s);
     TH_ASSERT(s);
-    pthread_mutex_init(&s->mu, NULL);
     buf_init(&s->received, 64u << 20);
     s->script = script;
     s->n_script = n;
     s->dflt = dflt;
-    s->base = event_base_new();
-    s->http = evhttp_new(s->base);
-    s->quit = event_new(s->base, -1, 0, srv_quit_cb, s);
-    TH_ASSERT(s->base && s->http && s->quit);
-    if (cert) {
-        s->ssl = SSL_CTX_new(TLS_server_method());
-        TH_ASSERT(s->ssl);
-        TH_ASSERT(SSL_CTX_use_certificate_chain_file(s->ssl, cert) == 1);
-        TH_ASSERT(SSL_CTX_use_PrivateKey_file(s->ssl, key, SSL_FILETYPE_PEM) == 1);
-    }
-    evhttp_set_bevcb(s->http, srv_bevcb, s);
-    evhttp_set_gencb(s->http, srv_handle, s);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
-    TH_ASSERT(bs);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    TH_ASSERT(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) == 0);
-    s->port = ntohs(sa.sin_port);
-    TH_ASSERT(pthread_create(&s->th, NULL, srv_main, s) == 0);
+    th_up_opts o = {.decide = srv_decide, .observe = srv_observe, .arg = s,
+                    .tls_cert = cert, .tls_key = key};
+    s->u = th_upstream_start_opts(&o);
+    s->port = th_upstream_port(s->u);
     return s;
 }
 
 static void srv_stop(srv *s)
 {
     if (!s) return;
-    event_active(s->quit, EV_READ, 0);
-    pthread_join(s->th, NULL);
-    while (s->later) { /* their timers die with the base */
-        struct srv_later *l = s->later;
-        s->later = l->next;
-        free(l);
-    }
-    event_free(s->quit);
-    event_base_free(s->base);
-    if (s->ssl) SSL_CTX_free(s->ssl);
+    th_upstream_stop(s->u);
     buf_destroy(&s->received);
-    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
 static int srv_requests(srv *s)
 {
-    pthread_mutex_lock(&s->mu);
+    th_upstream_lock(s->u);
     int n = s->requests;
-    pthread_mutex_unlock(&s->mu);
+    th_upstream_unlock(s->u);
     return n;
 }
 
 static size_t srv_received(srv *s)
 {
-    pthread_mutex_lock(&s->mu);
+    th_upstream_lock(s->u);
     size_t n = s->received.len;
-    pthread_mutex_unlock(&s->mu);
+    th_upstream_unlock(s->u);
     return n;
 }
 
@@ -381,25 +241,14 @@ static void push(sw_signal sig, size_t len, uint32_t count, int seq)
 
 static uint64_t ctr(_Atomic uint64_t *c) { return atomic_load(c); }
 
-/* Polls cond (every 2 ms) until it holds or timeout_ms passed; then
- * asserts it. */
-#define WAIT_FOR(cond, timeout_ms)                                            \
-    do {                                                                      \
-        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
-        while (!(cond) && clock_mono_ns() < wf_end_) {                        \
-            struct timespec wf_ts_ = {0, 2000000};                            \
-            nanosleep(&wf_ts_, NULL);                                         \
-        }                                                                     \
-        TH_ASSERT_MSG((cond), "still false after %d ms: %s", (int)(timeout_ms), #cond); \
-    } while (0)
 
 static void assert_received_all(void)
 {
-    pthread_mutex_lock(&F.s->mu);
+    th_upstream_lock(F.s->u);
     int same = F.s->received.len == F.sent.len &&
                (F.sent.len == 0 || memcmp(F.s->received.data, F.sent.data, F.sent.len) == 0);
     size_t got = F.s->received.len;
-    pthread_mutex_unlock(&F.s->mu);
+    th_upstream_unlock(F.s->u);
     TH_ASSERT_MSG(same, "upstream got %zu bytes, %zu pushed (or different bytes)", got,
                   F.sent.len);
 }
@@ -474,18 +323,18 @@ static void t_retry_503_then_200(void)
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 3);
     for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(s->req_len[i], 96);
-    pthread_mutex_lock(&s->mu);
+    th_upstream_lock(s->u);
     int same = s->received.len == 3 * F.sent.len &&
                !memcmp(s->received.data, F.sent.data, F.sent.len) &&
                !memcmp(s->received.data + F.sent.len, F.sent.data, F.sent.len) &&
                !memcmp(s->received.data + 2 * F.sent.len, F.sent.data, F.sent.len);
-    pthread_mutex_unlock(&s->mu);
+    th_upstream_unlock(s->u);
     TH_ASSERT(same);
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][503]), 2);
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][200]), 1);
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 2);
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
-    TH_ASSERT_EQ_INT(s->conns, 1); /* kept alive across answers */
+    TH_ASSERT_EQ_INT(th_upstream_conns(s->u), 1); /* kept alive across answers */
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
     fx_done();
 }
@@ -701,9 +550,9 @@ static void t_breaker_probe(void)
     WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
     TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_circuit_state), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
-    pthread_mutex_lock(&s->mu);
+    th_upstream_lock(s->u);
     int64_t gap1 = s->req_ns[5] - s->req_ns[4], gap2 = s->req_ns[6] - s->req_ns[5];
-    pthread_mutex_unlock(&s->mu);
+    th_upstream_unlock(s->u);
     TH_ASSERT_MSG(gap1 >= 300000000LL, "a request %lld ns after the breaker opened",
                   (long long)gap1);
     TH_ASSERT_MSG(gap2 >= 300000000LL, "a request %lld ns after the probe failed",
@@ -911,7 +760,7 @@ static void t_tls_trusted(void)
     TH_ASSERT_EQ_STR(s->path, "/otlp/v1/traces");
     TH_ASSERT_EQ_STR(s->api_key, "secret-1");
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][0]), 0);
-    TH_ASSERT_EQ_INT(s->conns, 1); /* one handshake, two requests */
+    TH_ASSERT_EQ_INT(th_upstream_conns(s->u), 1); /* one handshake, two requests */
     fx_done();
 }
 

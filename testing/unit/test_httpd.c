@@ -1,8 +1,9 @@
-/* test_httpd.c — runtime/httpd: the request parser (tables of good and bad
- * heads, chunked bodies fed whole and byte by byte) and the server on a
- * real socket (keep-alive, pipelining, 100-continue, caps, malformed
- * requests, read timeout, deferred answers, shutdown). The server's loop
- * runs on its own thread; the test is the client.
+/* test_httpd.c — runtime/httpd: the server on a real socket (keep-alive,
+ * pipelining, 100-continue, caps, malformed requests, read timeout,
+ * deferred answers, shutdown, non-HTTP input refused at once, the memory
+ * budget, the head deadline, EMFILE, eviction at the cap). The parser's
+ * tests are in test_httpd_parse.c. The server's loop runs on its own
+ * thread; the test is the client.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,149 +23,6 @@
 #include "runtime/httpd.h"
 #include "runtime/httpd_parse.h"
 #include "testing/lib/th.h"
-
-/* ---- parser ------------------------------------------------------------ */
-
-static int parse(const char *text, httpd_head *h)
-{
-    static char b[8192];
-    size_t len = strlen(text), scan = 0;
-    memcpy(b, text, len);
-    size_t end = httpd_head_end(b, len, &scan);
-    if (end == 0) return 1; /* incomplete */
-    return httpd_parse_head(b, end, h);
-}
-
-static void t_parse_good(void)
-{
-    static httpd_head h;
-    TH_ASSERT_EQ_INT(parse("POST /v1/traces?x=1 HTTP/1.1\r\nHost: a\r\n"
-                           "content-LENGTH: 12\r\nX-Empty:\r\n\r\n", &h), 0);
-    TH_ASSERT_EQ_STR(h.method, "POST");
-    TH_ASSERT_EQ_STR(h.path, "/v1/traces");
-    TH_ASSERT_EQ_STR(h.query, "x=1");
-    TH_ASSERT_EQ_INT(h.content_length, 12);
-    TH_ASSERT_EQ_INT(h.keep_alive, 1);
-    TH_ASSERT_EQ_STR(httpd_head_field(&h, "Content-Length"), "12");
-    TH_ASSERT_EQ_STR(httpd_head_field(&h, "x-empty"), "");
-    TH_ASSERT(httpd_head_field(&h, "nope") == NULL);
-    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.0\nConnection: Keep-Alive\n\n", &h), 0);
-    TH_ASSERT_EQ_INT(h.minor, 0);
-    TH_ASSERT_EQ_INT(h.keep_alive, 1);
-    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.0\r\n\r\n", &h), 0);
-    TH_ASSERT_EQ_INT(h.keep_alive, 0);
-    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", &h), 0);
-    TH_ASSERT_EQ_INT(h.keep_alive, 0);
-    TH_ASSERT_EQ_INT(parse("GET http://host:1/a/b?q HTTP/1.1\r\n\r\n", &h), 0);
-    TH_ASSERT_EQ_STR(h.path, "/a/b");
-    TH_ASSERT_EQ_INT(parse("GET http://host HTTP/1.1\r\n\r\n", &h), 0);
-    TH_ASSERT_EQ_STR(h.path, "/");
-    TH_ASSERT_EQ_INT(parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n"
-                           "Expect: 100-continue\r\nV:  a b \t\r\n\r\n", &h), 0);
-    TH_ASSERT_EQ_INT(h.chunked, 1);
-    TH_ASSERT_EQ_INT(h.expect_continue, 1);
-    TH_ASSERT_EQ_STR(httpd_head_field(&h, "v"), "a b");
-    TH_ASSERT_EQ_INT(parse("GET / HTTP/1.1\r\nHost: a\r\n", &h), 1);
-}
-
-static void t_parse_bad(void)
-{
-    static const struct {
-        const char *text;
-        int want;
-    } cases[] = {
-        {"GET /\r\n\r\n", -400},
-        {"GET  / HTTP/1.1\r\n\r\n", -400},
-        {"G(T / HTTP/1.1\r\n\r\n", -400},
-        {"GET / HTTP/2.0\r\n\r\n", -505},
-        {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", -505},
-        {"GET / HTTP/1.1x\r\n\r\n", -400},
-        {"GET / FTP/1.1\r\n\r\n", -400},
-        {"GET x HTTP/1.1\r\n\r\n", -400},
-        {"GET /a\x01 HTTP/1.1\r\n\r\n", -400},
-        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
-        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501},
-        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-         -400},
-        {"POST / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n", -400},
-        {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", -400},
-        {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", -400},
-        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", -400},
-        {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400},
-        {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", -400},
-        {"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", -400},
-        {"GET / HTTP/1.1\r\nA: b\x01\r\n\r\n", -400},
-        {"GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", -417},
-    };
-    static httpd_head h;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = parse(cases[i].text, &h);
-        TH_ASSERT_MSG(rc == cases[i].want, "case %zu: %d, want %d", i, rc, cases[i].want);
-    }
-    /* more fields than HTTPD_MAX_HEADERS */
-    static char many[8192];
-    size_t n = (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i <= HTTPD_MAX_HEADERS; i++)
-        n += (size_t)snprintf(many + n, sizeof many - n, "h%d: v\r\n", i);
-    snprintf(many + n, sizeof many - n, "\r\n");
-    TH_ASSERT_EQ_INT(parse(many, &h), -431);
-    /* a saturated Content-Length parses (and then fails any cap) */
-    TH_ASSERT_EQ_INT(parse("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-                           &h), 0);
-    TH_ASSERT(h.content_length > (int64_t)1 << 60);
-}
-
-/* Decodes text as a chunked body, fed in pieces of `step` bytes. */
-static int dechunk(const char *text, size_t step, size_t cap, char *out, size_t *out_len,
-                   size_t *used)
-{
-    static uint8_t b[8192];
-    size_t len = strlen(text), have = 0;
-    httpd_chunked c;
-    httpd_chunked_init(&c);
-    int rc = 0;
-    while (rc == 0 && have < len) {
-        size_t n = len - have < step ? len - have : step;
-        memcpy(b + have, text + have, n);
-        have += n;
-        rc = httpd_chunked_step(&c, b, have, cap, 1024);
-    }
-    if (rc == 1) {
-        memcpy(out, b, c.out);
-        *out_len = c.out;
-        *used = c.in;
-    }
-    return rc;
-}
-
-static void t_chunked(void)
-{
-    static const char good[] = "5;ext=1\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n"
-                               "Trailer-A: x\r\n\r\nNEXT";
-    char out[64];
-    size_t n = 0, used = 0;
-    for (size_t step = 1; step <= sizeof good; step += 3) {
-        int rc = dechunk(good, step, 100, out, &n, &used);
-        TH_ASSERT_MSG(rc == 1, "step %zu: %d", step, rc);
-        TH_ASSERT_EQ_INT(n, 12);
-        TH_ASSERT_MEM_EQ(out, "hello world!", 12);
-        TH_ASSERT_EQ_INT(used, sizeof good - 1 - 4);
-    }
-    TH_ASSERT_EQ_INT(dechunk("0\n\n", 1, 10, out, &n, &used), 1);
-    TH_ASSERT_EQ_INT(n, 0);
-    TH_ASSERT_EQ_INT(dechunk("zz\r\n", 100, 10, out, &n, &used), -400);
-    TH_ASSERT_EQ_INT(dechunk("\r\n", 100, 10, out, &n, &used), -400);
-    TH_ASSERT_EQ_INT(dechunk("3\r\nabcX\r\n", 100, 10, out, &n, &used), -400);
-    TH_ASSERT_EQ_INT(dechunk("8\r\n", 100, 7, out, &n, &used), -413);
-    TH_ASSERT_EQ_INT(dechunk("4\r\nabcd\r\n4\r\n", 100, 7, out, &n, &used), -413);
-    TH_ASSERT_EQ_INT(dechunk("ffffffffffffffffff\r\n", 100, 7, out, &n, &used), -400);
-    TH_ASSERT_EQ_INT(dechunk("0\r\nbad trailer\r\n\r\n", 100, 7, out, &n, &used), -400);
-    static char longline[6000];
-    memset(longline, 'a', sizeof longline - 1);
-    longline[0] = '1';
-    longline[1] = ';';
-    TH_ASSERT_EQ_INT(dechunk(longline, 1000, 10, out, &n, &used), -400);
-}
 
 /* ---- server ------------------------------------------------------------ */
 
@@ -176,6 +35,7 @@ typedef struct srv {
     _Atomic int deferred_done;
     _Atomic int control_done;
     httpd_req *held;             /* /hold: never answered (loop thread) */
+    httpd_stats st;              /* the server's counters when it stopped */
 } srv;
 
 typedef struct later {
@@ -198,6 +58,10 @@ static void handler(httpd_req *req, void *arg)
 {
     srv *s = arg;
     atomic_fetch_add(&s->handled, 1);
+    if (httpd_req_busy(req)) {
+        httpd_reply(req, 503, "text/plain", "Retry-After: 1\r\n", "busy", 4);
+        return;
+    }
     if (httpd_req_too_large(req)) {
         httpd_reply(req, 413, "text/plain", NULL, "big", 3);
         return;
@@ -231,18 +95,23 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static void srv_start(srv *s, size_t max_body, uint64_t timeout_ms)
+static void srv_start_o(srv *s, const httpd_opts *o)
 {
     memset(s, 0, sizeof *s);
     s->base = event_base_new();
     TH_ASSERT(s->base);
-    httpd_opts o = {.max_body = max_body, .max_head = 4096, .timeout_ms = timeout_ms};
-    s->h = httpd_new(s->base, &o, handler, s);
+    s->h = httpd_new(s->base, o, handler, s);
     TH_ASSERT(s->h);
     TH_ASSERT_EQ_INT(httpd_bind(s->h, "127.0.0.1", 0), 0);
     s->port = httpd_port(s->h);
     TH_ASSERT(s->port > 0);
     TH_ASSERT_EQ_INT(pthread_create(&s->loop, NULL, loop_main, s), 0);
+}
+
+static void srv_start(srv *s, size_t max_body, uint64_t timeout_ms)
+{
+    httpd_opts o = {.max_body = max_body, .max_head = 4096, .timeout_ms = timeout_ms};
+    srv_start_o(s, &o);
 }
 
 static void break_cb(evutil_socket_t fd, short what, void *arg)
@@ -258,6 +127,7 @@ static void srv_stop(srv *s)
     if (event_base_once(s->base, -1, EV_TIMEOUT, break_cb, s->base, &now) != 0)
         event_base_loopbreak(s->base);
     pthread_join(s->loop, NULL);
+    httpd_get_stats(s->h, &s->st);
     httpd_free(s->h);
     event_base_free(s->base);
 }
@@ -593,12 +463,200 @@ static void t_free_with_pending(void)
     close(c.fd);
 }
 
+/* Input that cannot be HTTP/1.x is answered at once, not after a timeout
+ * (the server here has none). */
+static void t_junk_at_once(void)
+{
+    static const struct {
+        const char *req;
+        size_t len;
+        int status;
+    } cases[] = {
+        {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11, 400}, /* TLS ClientHello */
+        {"\x89PNG\r\n\x1a\n", 8, 400},
+        {"GET /\r\n", 7, 400},                               /* HTTP/0.9 */
+        {"PRI * HTTP/2.0\r\n", 16, 505},                     /* preface, first line */
+        {"GET / HTTP/1.2\r\n", 16, 505},
+    };
+    srv s;
+    cli c;
+    resp r;
+    srv_start(&s, 1024, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_send(&c, cases[i].req, cases[i].len), 0);
+        TH_ASSERT_MSG(cli_read(&c, &r) == 0, "case %zu: no answer", i);
+        TH_ASSERT_MSG(r.status == cases[i].status, "case %zu: %d", i, r.status);
+        TH_ASSERT_MSG(cli_closed(&c, 3000), "case %zu: still open", i);
+        close(c.fd);
+    }
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.junk_refused, sizeof cases / sizeof cases[0]);
+    TH_ASSERT_EQ_INT(atomic_load(&s.handled), 0);
+}
+
+/* Bodies are charged as they arrive; one that does not fit the budget gets
+ * 503 + Retry-After and a close, and frees the budget for the next. */
+static void t_memory_budget(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    httpd_opts o = {.max_body = 1 << 20, .max_head = 4096, .max_mem = 128 * 1024};
+    srv_start_o(&s, &o);
+    static char body[300 * 1024];
+    memset(body, 'b', sizeof body);
+    char head[128];
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+             sizeof body);
+    for (int round = 0; round < 2; round++) {
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&c, head), 0);
+        (void)cli_send(&c, body, sizeof body); /* may be cut short by the close */
+        TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+        TH_ASSERT_EQ_INT(r.status, 503);
+        TH_ASSERT(strstr(r.head, "Retry-After: 1\r\n"));
+        TH_ASSERT(cli_closed(&c, 5000));
+        close(c.fd);
+        /* a body that fits is served */
+        TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nsmall"), 0);
+        TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+        TH_ASSERT_EQ_INT(r.status, 200);
+        TH_ASSERT_EQ_STR(r.body, "small");
+        close(c.fd);
+    }
+    /* an announced Content-Length is not reserved: announcing 1 MiB and
+     * sending 10 bytes does not hit the 128 KiB budget */
+    cli d[4];
+    for (int i = 0; i < 4; i++) {
+        TH_ASSERT_EQ_INT(cli_connect(&d[i], s.port), 0);
+        TH_ASSERT_EQ_INT(cli_sends(&d[i], "POST /echo HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n0123456789"), 0);
+    }
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(c.fd);
+    for (int i = 0; i < 4; i++) close(d[i].fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.busy_refused, 2);
+}
+
+/* A head trickled a byte at a time is cut at the head deadline, although
+ * every byte comes well within the inactivity timeout. */
+static void t_head_deadline(void)
+{
+    srv s;
+    cli c;
+    httpd_opts o = {.max_body = 1024, .max_head = 4096, .timeout_ms = 5000,
+                    .head_timeout_ms = 300};
+    srv_start_o(&s, &o);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    static const char head[] = "POST /echo HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int64_t t0 = now_ms();
+    int closed = 0;
+    for (size_t i = 0; i < sizeof head - 1 && !closed; i++) {
+        if (cli_send(&c, head + i, 1) != 0) break;
+        closed = cli_closed(&c, 50);
+    }
+    if (!closed) closed = cli_closed(&c, 2000);
+    int64_t took = now_ms() - t0;
+    TH_ASSERT_MSG(closed, "trickling head still connected after %lld ms", (long long)took);
+    printf("# head deadline 300 ms: closed after %lld ms\n", (long long)took);
+    close(c.fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.head_timeouts, 1);
+}
+
+/* accept(2) failing with EMFILE pauses accepting (counted) instead of
+ * spinning, and accepting resumes once descriptors are free. */
+static void t_emfile_pause(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    struct rlimit old, low;
+    srv_start(&s, 1024, 0);
+    TH_ASSERT_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int probe = dup(0);
+    TH_ASSERT(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe + 24;
+    TH_ASSERT_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[64], n = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    while (n < 64) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
+        fds[n++] = fd;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) break;
+    }
+    TH_ASSERT(n > 0 && n < 64);
+    struct pollfd none;
+    poll(&none, 0, 600); /* the server meets EMFILE meanwhile */
+    for (int i = 0; i < n; i++) close(fds[i]);
+    TH_ASSERT_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(c.fd);
+    srv_stop(&s);
+    printf("# EMFILE: %llu accept pauses in ~600 ms\n", (unsigned long long)s.st.accept_pauses);
+    TH_ASSERT(s.st.accept_pauses >= 1);
+    TH_ASSERT(s.st.accept_pauses <= 20); /* 100 ms pauses, not a spin */
+}
+
+/* At the cap a new client evicts an idle connection; connections holding
+ * part of a request are never evicted (the head deadline deals with them). */
+static void t_evict_idle_at_cap(void)
+{
+    srv s;
+    cli idle1, idle2, busy, c;
+    resp r;
+    httpd_opts o = {.max_body = 1024, .max_head = 4096, .max_conns = 2};
+    srv_start_o(&s, &o);
+    TH_ASSERT_EQ_INT(cli_connect(&idle1, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&idle1, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&idle1, &r), 0); /* now idle between requests */
+    TH_ASSERT_EQ_INT(cli_connect(&busy, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&busy, "POST /echo HTTP/1.1\r\nContent-Le"), 0);
+    TH_ASSERT_EQ_INT(wait_for(&s.handled, 1, 1000), 0);
+    struct pollfd none;
+    poll(&none, 0, 100);
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "GET /echo HTTP/1.1\r\nX-Tag: new\r\n\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    TH_ASSERT_MSG(cli_closed(&idle1, 2000), "the idle connection was not evicted");
+    close(idle1.fd);
+    /* the slot went to c; the partial request still holds the other */
+    TH_ASSERT_EQ_INT(cli_sends(&busy, "ngth: 1\r\n\r\nb"), 0);
+    TH_ASSERT_EQ_INT(cli_read(&busy, &r), 0);
+    TH_ASSERT_EQ_STR(r.body, "b");
+    /* both busy in a request now: a third client waits in the backlog */
+    TH_ASSERT_EQ_INT(cli_sends(&busy, "POST /echo HTTP/1.1\r\n"), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\n"), 0);
+    poll(&none, 0, 100);
+    TH_ASSERT_EQ_INT(cli_connect(&idle2, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&idle2, "GET /echo HTTP/1.1\r\n\r\n"), 0);
+    struct pollfd p = {idle2.fd, POLLIN, 0};
+    TH_ASSERT_EQ_INT(poll(&p, 1, 400), 0); /* not served while both are busy */
+    close(c.fd);                           /* a slot frees: served */
+    TH_ASSERT_EQ_INT(cli_read(&idle2, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    close(idle2.fd);
+    close(busy.fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.evicted, 1);
+}
+
 int main(void)
 {
     if (evthread_use_pthreads() != 0) return 1;
-    TH_RUN(t_parse_good);
-    TH_RUN(t_parse_bad);
-    TH_RUN(t_chunked);
     TH_RUN(t_keepalive_pipelining);
     TH_RUN(t_continue_and_caps);
     TH_RUN(t_malformed);
@@ -606,5 +664,10 @@ int main(void)
     TH_RUN(t_deferred);
     TH_RUN(t_shutdown);
     TH_RUN(t_free_with_pending);
+    TH_RUN(t_junk_at_once);
+    TH_RUN(t_memory_budget);
+    TH_RUN(t_head_deadline);
+    TH_RUN(t_emfile_pause);
+    TH_RUN(t_evict_idle_at_cap);
     return th_done();
 }

@@ -496,6 +496,9 @@ static void t_outage_modes(void)
     TH_ASSERT_EQ_INT(mock_outage_mode_parse("503"), MOCK_OUT_503);
     TH_ASSERT_EQ_INT(mock_outage_mode_parse("429"), MOCK_OUT_429);
     TH_ASSERT_EQ_INT(mock_outage_mode_parse("hang"), MOCK_OUT_HANG);
+    TH_ASSERT_EQ_INT(mock_outage_mode_parse("trickle"), MOCK_OUT_TRICKLE);
+    TH_ASSERT_EQ_INT(mock_outage_mode_parse("continue"), MOCK_OUT_CONTINUE);
+    TH_ASSERT_EQ_STR(mock_outage_mode_name(MOCK_OUT_CONTINUE), "continue");
     TH_ASSERT(mock_outage_mode_parse("none") < 0);
     TH_ASSERT(mock_outage_mode_parse("502") < 0);
     TH_ASSERT(mock_outage_mode_parse("") < 0);

@@ -269,7 +269,10 @@ static void t_errors(void)
     expect_error(SIG_TRACES, SPAN_DOC("\"startTimeUnixNano\":\"-1\""), "out of range");
     expect_error(SIG_TRACES, SPAN_DOC("\"startTimeUnixNano\":\"18446744073709551616\""), "out of range");
     expect_error(SIG_TRACES, SPAN_DOC("\"name\":7"), SPAN_PATH "name: expected a string");
-    expect_error(SIG_TRACES, SPAN_DOC("\"name\":\"a\\u0000b\""), "NUL");
+    expect_error(SIG_TRACES, SPAN_DOC("\"name\":\"a\\ud83db\""), "lone UTF-16 surrogate");
+    expect_error(SIG_TRACES, SPAN_DOC("\"name\":\"\\ude00\""), "lone UTF-16 surrogate");
+    expect_error(SIG_TRACES, SPAN_DOC("\"name\":\"\\ud83d\\u0041\""), "lone UTF-16 surrogate");
+    expect_error(SIG_TRACES, SPAN_DOC("\"name\":\"\\uD83D\""), "lone UTF-16 surrogate");
     expect_error(SIG_TRACES, SPAN_DOC("\"attributes\":[null]"), "null array element");
     expect_error(SIG_TRACES, SPAN_DOC("\"attributes\":[{\"value\":{\"intValue\":\"9223372036854775808\"}}]"),
                  SPAN_PATH "attributes[0].value.intValue: integer out of range");
@@ -419,6 +422,56 @@ static void t_strings(void)
     buf_destroy(&a); buf_destroy(&js); buf_destroy(&b);
 }
 
+/* The protobuf string a span name converts to: exactly want[0..n). */
+static void expect_name(const char *json_name, const char *want, size_t n)
+{
+    char err[256], doc[512];
+    buf pb;
+    buf_init(&pb, 1 << 20);
+    snprintf(doc, sizeof doc, SPAN_DOC("\"name\":\"%s\",\"kind\":1"), json_name);
+    TH_ASSERT_MSG(conv(SIG_TRACES, doc, &pb, err, sizeof err) == 0, "%s: %s", json_name, err);
+    /* Span: name (field 5) then kind (field 6) */
+    uint8_t field[64];
+    TH_ASSERT(n + 4 < sizeof field);
+    field[0] = 0x2a;
+    field[1] = (uint8_t)n;
+    memcpy(field + 2, want, n);
+    field[2 + n] = 0x30;
+    field[3 + n] = 0x01;
+    TH_ASSERT_MSG(memmem(pb.data, pb.len, field, n + 4) != NULL, "%s: bytes differ", json_name);
+    buf_destroy(&pb);
+}
+
+/* \u escapes decoded exactly: NUL inside a string, surrogate pairs as one
+ * 4-byte code point, short escapes, raw multi-byte UTF-8. */
+static void t_escapes_exact(void)
+{
+    expect_name("a\\u0000b", "a\0b", 3);
+    expect_name("\\u0000", "\0", 1);
+    expect_name("x\\u0000\\u0000", "x\0\0", 3);
+    expect_name("\\ud83d\\ude00", "\xf0\x9f\x98\x80", 4);
+    expect_name("\\uD83D\\uDE00!", "\xf0\x9f\x98\x80!", 5);
+    expect_name("\\\"\\\\\\/\\b\\f\\n\\r\\t", "\"\\/\b\f\n\r\t", 8);
+    expect_name("h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10);
+    expect_name("\\u00e9\\u20ac", "\xc3\xa9\xe2\x82\xac", 5);
+    expect_name("\\\\ud83d", "\\ud83d", 6); /* an escaped backslash, not an escape */
+    /* a NUL in an attribute key and value, and in two strings of one request */
+    char err[256];
+    buf pb;
+    buf_init(&pb, 1 << 20);
+    static const char doc[] = "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"k\\u0000\","
+                              "\"value\":{\"stringValue\":\"v\\u0000w\"}}]},\"scopeLogs\":[{\"logRecords\":"
+                              "[{\"body\":{\"stringValue\":\"\\u0000\"}}]}]}]}";
+    TH_ASSERT_MSG(conv(SIG_LOGS, doc, &pb, err, sizeof err) == 0, "%s", err);
+    TH_ASSERT(memmem(pb.data, pb.len, "\x0a\x02k\0", 4) != NULL);
+    TH_ASSERT(memmem(pb.data, pb.len, "\x0a\x03v\0w", 5) != NULL);
+    TH_ASSERT(memmem(pb.data, pb.len, "\x0a\x01\0", 3) != NULL);
+    uint32_t items = 0;
+    TH_ASSERT_EQ_INT(ow_validate(SIG_LOGS, pb.data, pb.len, &items, NULL), 0);
+    TH_ASSERT_EQ_INT(items, 1);
+    buf_destroy(&pb);
+}
+
 static void nested_json(unsigned levels, buf *doc)
 {
     buf_reset(doc);
@@ -481,6 +534,7 @@ int main(void)
     TH_RUN(t_uint64_extremes);
     TH_RUN(t_mapping_variants);
     TH_RUN(t_strings);
+    TH_RUN(t_escapes_exact);
     TH_RUN(t_depth);
     TH_RUN(t_limits_and_bad_pb);
     return th_done();

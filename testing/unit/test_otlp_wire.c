@@ -13,6 +13,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "runtime/buf.h"
 #include "runtime/err.h"
+#include "processors/prio_wire.h"
 #include "testing/lib/ow_ref.h"
 #include "testing/lib/th.h"
 
@@ -103,6 +104,13 @@ static int check_invariant(sw_signal sig, const uint8_t *d, size_t n)
         return 0;
     }
     ProtobufCMessage *m = protobuf_c_message_unpack(ow_descriptor(sig), NULL, n, d);
+    if (!m) { /* protobuf-c refuses groups: it must unpack the request without them */
+        buf plain;
+        buf_init(&plain, n + 5 * OW_MAX_DEPTH);
+        TH_ASSERT_EQ_INT(ow_strip_groups(sig, d, n, &plain), 0);
+        m = protobuf_c_message_unpack(ow_descriptor(sig), NULL, plain.len, plain.data);
+        buf_destroy(&plain);
+    }
     TH_ASSERT_MSG(m != NULL, "accepted (%u items) but protobuf-c cannot unpack", items);
     uint32_t want = struct_count(sig, m), generic = ow_count_items(sig, m);
     protobuf_c_message_free_unpacked(m, NULL);
@@ -571,17 +579,103 @@ static void t_unknown_fields(void)
     buf_destroy(&span);
 }
 
+/* Unknown fields of the group wire types, properly nested, are skipped like
+ * any unknown field (protobuf parsers do); the same walk in prio_wire.h and
+ * ow_strip_groups() (for protobuf-c, which refuses groups) agree. */
+static void t_unknown_groups(void)
+{
+    static const uint8_t good[][16] = {
+        {0x1b, 0x1c},                                     /* field 3: empty group */
+        {0x1b, 0x08, 0x05, 0x12, 0x01, 'x', 0x1c},        /* with a varint and a string */
+        {0x1b, 0x2b, 0x2c, 0x2b, 0x21, 1, 2, 3, 4, 5, 6, 7, 8, 0x2c, 0x1c}, /* nested */
+        {0x0a, 0x00, 0x1b, 0x1c, 0x0a, 0x00},             /* between resources */
+    };
+    static const size_t glen[] = {2, 7, 15, 6};
+    static const uint8_t bad[][8] = {
+        {0x1b},                 /* not closed */
+        {0x1b, 0x24},           /* closed by another field's end */
+        {0x1c},                 /* end without start */
+        {0x1b, 0x2b, 0x1c},     /* inner group not closed */
+        {0x1b, 0x12, 0x05, 'x', 0x1c}, /* string length past the end */
+    };
+    static const size_t blen[] = {1, 2, 1, 3, 5};
+    for (size_t i = 0; i < sizeof glen / sizeof glen[0]; i++) {
+        uint32_t items = 99;
+        const char *why = NULL;
+        int rc = ow_validate(SIG_LOGS, good[i], glen[i], &items, &why);
+        TH_ASSERT_MSG(rc == 0, "good case %zu refused: %s", i, why ? why : "");
+        TH_ASSERT_EQ_INT(items, 0);
+        buf b;
+        buf_init(&b, 1024);
+        const uint8_t *q = good[i], *qend = good[i] + glen[i];
+        pw_field f;
+        while (q < qend) TH_ASSERT_MSG(pw_next(&q, qend, &f) == 0, "prio walk, case %zu", i);
+        TH_ASSERT_EQ_INT(ow_strip_groups(SIG_LOGS, good[i], glen[i], &b), 0);
+        TH_ASSERT(memchr(b.data ? b.data : (uint8_t *)"", 0x1b, b.len) == NULL);
+        buf_destroy(&b);
+    }
+    for (size_t i = 0; i < sizeof blen / sizeof blen[0]; i++) {
+        uint32_t items;
+        const char *why = NULL;
+        TH_ASSERT_MSG(ow_validate(SIG_LOGS, bad[i], blen[i], &items, &why) == SW_EDECODE,
+                      "bad case %zu accepted", i);
+        TH_ASSERT(why != NULL);
+        const uint8_t *q = bad[i];
+        pw_field f;
+        TH_ASSERT_EQ_INT(pw_next(&q, bad[i] + blen[i], &f), -1);
+    }
+    /* nesting: groups count against the depth limit */
+    static uint8_t deep[2 * OW_MAX_DEPTH + 2];
+    size_t n = 0;
+    for (int i = 0; i < OW_MAX_DEPTH; i++) deep[n++] = 0x1b;
+    for (int i = 0; i < OW_MAX_DEPTH; i++) deep[n++] = 0x1c;
+    uint32_t items;
+    const char *why = NULL;
+    TH_ASSERT_EQ_INT(ow_validate(SIG_LOGS, deep, n, &items, &why), SW_EDECODE);
+    TH_ASSERT_EQ_INT(ow_validate(SIG_LOGS, deep + 1, n - 2, &items, &why), 0);
+    TH_ASSERT(ow_skip_group(deep + 1, deep + n, 3, OW_MAX_DEPTH) == NULL);
+}
+
+/* A span with an unknown group inside: counted, stripped to what protobuf-c
+ * unpacks, the rest byte for byte. */
+static void t_group_in_span_strip(void)
+{
+    /* ExportTraceServiceRequest{ resource_spans{ scope_spans{ spans{ name "a",
+     * field 90 as a group {1: 7} } } } } */
+    static const uint8_t span[] = {0x2a, 0x01, 'a', 0xd3, 0x05, 0x08, 0x07, 0xd4, 0x05};
+    uint8_t req[64];
+    size_t n = 0;
+    req[n++] = 0x0a; req[n++] = (uint8_t)(sizeof span + 4);
+    req[n++] = 0x12; req[n++] = (uint8_t)(sizeof span + 2);
+    req[n++] = 0x12; req[n++] = (uint8_t)sizeof span;
+    memcpy(req + n, span, sizeof span);
+    n += sizeof span;
+    uint32_t items = 0;
+    const char *why = NULL;
+    TH_ASSERT_MSG(ow_validate(SIG_TRACES, req, n, &items, &why) == 0, "%s", why ? why : "");
+    TH_ASSERT_EQ_INT(items, 1);
+    TH_ASSERT(protobuf_c_message_unpack(ow_descriptor(SIG_TRACES), NULL, n, req) == NULL);
+    buf b;
+    buf_init(&b, 1024);
+    TH_ASSERT_EQ_INT(ow_strip_groups(SIG_TRACES, req, n, &b), 0);
+    TH_ASSERT_EQ_INT(b.len, n - 6);
+    ProtobufCMessage *m = protobuf_c_message_unpack(ow_descriptor(SIG_TRACES), NULL, b.len, b.data);
+    TH_ASSERT(m != NULL);
+    TH_ASSERT_EQ_INT(ow_count_items(SIG_TRACES, m), 1);
+    protobuf_c_message_free_unpacked(m, NULL);
+    buf_destroy(&b);
+}
+
 static void t_groups_and_bad_tags(void)
 {
     static const uint8_t bad[][4] = {
-        {0x1b, 0x1c},     /* field 3 start/end group */
         {0x0b, 0x0c},     /* field 1 (known) as a group */
         {0x1e, 0x00},     /* wire type 6 */
         {0x1f, 0x00},     /* wire type 7 */
         {0x00, 0x00},     /* field number 0 */
         {0x80, 0x00, 0x00}, /* field number 0, two bytes */
     };
-    static const size_t len[] = {2, 2, 2, 2, 2, 3};
+    static const size_t len[] = {2, 2, 2, 2, 3};
     for (size_t i = 0; i < sizeof len / sizeof len[0]; i++) {
         uint32_t items;
         const char *why = NULL;
@@ -818,6 +912,8 @@ int main(void)
     TH_RUN(t_wrong_wire_type);
     TH_RUN(t_unknown_fields);
     TH_RUN(t_groups_and_bad_tags);
+    TH_RUN(t_unknown_groups);
+    TH_RUN(t_group_in_span_strip);
     TH_RUN(t_overlong_varints);
     TH_RUN(t_depth);
     TH_RUN(t_packed_fixed64);

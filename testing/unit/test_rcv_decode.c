@@ -14,6 +14,7 @@
 #include "receivers/otlp/rcv_decode.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/buf.h"
+#include "runtime/budget.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
 #include "runtime/metrics.h"
@@ -331,6 +332,83 @@ static void t_zstd_bomb_413(void)
     free(z);
 }
 
+/* A small bomb stops at RCV_MAX_RATIO times its size (floor 1 MiB), far
+ * below a 16 MiB cap: it costs little CPU. */
+static void t_ratio_limit(void)
+{
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(1000, 16 * MiB), RCV_RATIO_FLOOR);
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(8000, 16 * MiB), 8000 * RCV_MAX_RATIO);
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(1 * MiB, 16 * MiB), 16 * MiB);
+    TH_ASSERT_EQ_INT(rcv_decompress_limit(100, 64 * 1024), 64 * 1024);
+    size_t n = 16 * MiB;
+    uint8_t *zeros = calloc(1, n);
+    size_t bound = ZSTD_compressBound(n);
+    uint8_t *z = malloc(bound);
+    TH_ASSERT(zeros && z);
+    size_t zl = ZSTD_compress(z, bound, zeros, n, 19);
+    TH_ASSERT(!ZSTD_isError(zl));
+    free(zeros);
+    rcv_result res;
+    int rc = decode(SIG_METRICS, RCV_CT_PROTOBUF, RCV_CE_ZSTD, z, zl, 16 * MiB, &res);
+    expect_fail(rc, &res, 413, RCV_REFUSE_TOO_LARGE);
+    TH_ASSERT_MSG(strstr(res.message, "times its compressed size") != NULL, "%s", res.message);
+    printf("# zstd bomb of %zu bytes (16 MiB of zeros): %s\n", zl, res.message);
+    free(z);
+}
+
+/* JSON conversion is charged to the intake budget: too large for it is
+ * 413, no room now is 503, and the charge is given back afterwards. */
+static void t_json_budget(void)
+{
+    size_t n = strlen(k_json_traces);
+    budget *b = budget_new(n * RCV_JSON_MEM_FACTOR + 100);
+    TH_ASSERT(b);
+    rcv_request_info info = {SIG_TRACES, RCV_CT_JSON, RCV_CE_IDENTITY, b};
+    rcv_result res;
+    TH_ASSERT_EQ_INT(rcv_decode(&info, (const uint8_t *)k_json_traces, n, MiB, &res), 0);
+    TH_ASSERT(res.items > 0);
+    rcv_result_destroy(&res);
+    TH_ASSERT_EQ_INT(budget_used(b), 0);
+    TH_ASSERT_EQ_INT(budget_peak(b), n * RCV_JSON_MEM_FACTOR);
+    TH_ASSERT_EQ_INT(budget_reserve(b, 200), 0); /* others hold some */
+    int rc = rcv_decode(&info, (const uint8_t *)k_json_traces, n, MiB, &res);
+    expect_fail(rc, &res, 503, RCV_REFUSE_QUEUE_FULL);
+    budget_release(b, 200);
+    budget_free(b);
+    b = budget_new(n * RCV_JSON_MEM_FACTOR - 1);
+    info.mem = b;
+    rc = rcv_decode(&info, (const uint8_t *)k_json_traces, n, MiB, &res);
+    expect_fail(rc, &res, 413, RCV_REFUSE_TOO_LARGE);
+    TH_ASSERT(strstr(res.message, "JSON body larger than") != NULL);
+    TH_ASSERT_EQ_INT(budget_used(b), 0);
+    budget_free(b);
+}
+
+/* The decompression limit is charged to the budget until the result is
+ * destroyed; no room for it now is 503. */
+static void t_decompress_budget(void)
+{
+    size_t n = strlen(k_json_traces);
+    buf z;
+    buf_init(&z, MiB);
+    TH_ASSERT_EQ_INT(codec_gzip((const uint8_t *)k_json_traces, n, &z, 6), 0);
+    size_t lim = rcv_decompress_limit(z.len, MiB);
+    budget *b = budget_new(lim + n * RCV_JSON_MEM_FACTOR);
+    TH_ASSERT(b);
+    rcv_request_info info = {SIG_TRACES, RCV_CT_JSON, RCV_CE_GZIP, b};
+    rcv_result res;
+    TH_ASSERT_EQ_INT(rcv_decode(&info, z.data, z.len, MiB, &res), 0);
+    TH_ASSERT_EQ_INT(budget_used(b), lim);
+    rcv_result_destroy(&res);
+    TH_ASSERT_EQ_INT(budget_used(b), 0);
+    TH_ASSERT_EQ_INT(budget_reserve(b, n * RCV_JSON_MEM_FACTOR + 1), 0);
+    int rc = rcv_decode(&info, z.data, z.len, MiB, &res);
+    expect_fail(rc, &res, 503, RCV_REFUSE_QUEUE_FULL);
+    TH_ASSERT_EQ_INT(budget_used(b), n * RCV_JSON_MEM_FACTOR + 1);
+    budget_free(b);
+    buf_destroy(&z);
+}
+
 static void t_cap_boundaries(void)
 {
     size_t len;
@@ -505,6 +583,9 @@ int main(void)
     TH_RUN(t_unsupported_415);
     TH_RUN(t_gzip_bomb_413);
     TH_RUN(t_zstd_bomb_413);
+    TH_RUN(t_ratio_limit);
+    TH_RUN(t_json_budget);
+    TH_RUN(t_decompress_budget);
     TH_RUN(t_cap_boundaries);
     TH_RUN(t_empty_body);
     TH_RUN(t_rsp_empty);

@@ -1,0 +1,248 @@
+/* dlq_replay.c — the DLQ as a paced replay source (see dlq_consumer.h). */
+#define LOG_COMPONENT "dlq"
+#include "dlq/dlq_consumer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dlq/dlq_tb.h"
+#include "queue/ring.h"
+#include "runtime/clock.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define DLQ_RP_RING_SLOTS 64
+#define DLQ_RP_WAIT_MS 100 /* paused, ring full, read error */
+#define DLQ_RP_IDLE_MS 50  /* nothing readable in the DLQ now */
+
+typedef struct rp_rec {
+    item *it;
+    dlq_pos pos;
+} rp_rec;
+
+struct dlq_replay {
+    dlq_reader *r;             /* owned; NULL once closed */
+    ring *ring;                /* rp_rec*: replay thread -> consumer */
+    int efd;                   /* eventfd: records in the ring */
+    pthread_t th;
+    int running;               /* thread created, not joined (owner thread) */
+    _Atomic int stop;
+    _Atomic int paused;
+    pthread_mutex_t mu;        /* protects kick */
+    pthread_cond_t cv;         /* signalled with kick set */
+    int kick;
+    /* replay thread only */
+    dlq_tb tb;
+    uint64_t rate;             /* 0: unpaced */
+    rp_rec *held;              /* read, waiting for tokens or ring room */
+};
+
+static void kick(dlq_replay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->kick = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void nap(dlq_replay *r, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ns += ts.tv_nsec;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&r->mu);
+    while (!r->kick && !atomic_load(&r->stop))
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
+    r->kick = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Reads the next record into r->held. 0, or how long to wait. */
+static int64_t read_one(dlq_replay *r)
+{
+    rp_rec *rec = malloc(sizeof *rec);
+    if (!rec) return DLQ_RP_WAIT_MS * 1000000LL;
+    int rc = dlq_reader_next(r->r, &rec->it, &rec->pos);
+    if (rc == 0 && rec->it) {
+        r->held = rec;
+        return 0;
+    }
+    free(rec);
+    if (rc) {
+        LOG_ERROR_RL(10, "replay: cannot read the DLQ: %s", sw_strerror(rc));
+        return DLQ_RP_WAIT_MS * 1000000LL;
+    }
+    return DLQ_RP_IDLE_MS * 1000000LL;
+}
+
+/* One step; returns how long to sleep (0: go on at once). */
+static int64_t step(dlq_replay *r)
+{
+    if (atomic_load(&r->paused)) {
+        dlq_reader_sync(r->r, 0);
+        return DLQ_RP_WAIT_MS * 1000000LL;
+    }
+    if (!r->held) {
+        int64_t w = read_one(r);
+        if (w) {
+            dlq_reader_sync(r->r, 0);
+            return w;
+        }
+    }
+    int64_t now = clock_mono_ns();
+    size_t len = r->held->it->len;
+    if (r->rate) {
+        int64_t w = dlq_tb_wait_ns(&r->tb, len, now);
+        if (w > 0) return w;
+    }
+    if (ring_full(r->ring)) return DLQ_RP_WAIT_MS * 1000000LL; /* kicked when taken */
+    if (r->rate) dlq_tb_take(&r->tb, len, now);
+    ring_push(r->ring, r->held);
+    r->held = NULL;
+    uint64_t one = 1;
+    ssize_t wr = write(r->efd, &one, sizeof one);
+    (void)wr; /* EAGAIN only when the counter is saturated: still readable */
+    return 0;
+}
+
+static void *thread_main(void *arg)
+{
+    dlq_replay *r = arg;
+    pthread_setname_np(pthread_self(), "sw-replay");
+    if (r->rate) dlq_tb_init(&r->tb, r->rate, 0, clock_mono_ns());
+    while (!atomic_load(&r->stop)) {
+        int64_t w = step(r);
+        if (w > 0) nap(r, w);
+    }
+    if (r->held) { /* read but not handed over: still in the DLQ, unacked */
+        item_free(r->held->it);
+        free(r->held);
+        r->held = NULL;
+    }
+    return NULL;
+}
+
+dlq_replay *dlq_replay_new(dlq *d, uint64_t rate)
+{
+    dlq_replay *r = calloc(1, sizeof *r);
+    pthread_condattr_t ca;
+    if (!r) return NULL;
+    r->efd = -1;
+    r->rate = rate;
+    if (pthread_condattr_init(&ca) != 0) {
+        free(r);
+        return NULL;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    r->r = dlq_reader_new(d, 0, 0);
+    r->ring = ring_new(DLQ_RP_RING_SLOTS);
+    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!r->r || !r->ring || r->efd < 0) {
+        dlq_replay_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int dlq_replay_start(dlq_replay *r)
+{
+    sigset_t all, old;
+    if (r->running) return SW_EINVAL;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to main */
+    int rc = pthread_create(&r->th, NULL, thread_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        LOG_ERROR("cannot start the replay thread: %s", strerror(rc));
+        return SW_EIO;
+    }
+    r->running = 1;
+    return 0;
+}
+
+void dlq_replay_stop(dlq_replay *r)
+{
+    if (!r || !r->running) return;
+    atomic_store(&r->stop, 1);
+    kick(r);
+    pthread_join(r->th, NULL);
+    r->running = 0;
+}
+
+void dlq_replay_close(dlq_replay *r)
+{
+    if (!r || !r->r) return;
+    dlq_reader_free(r->r);
+    r->r = NULL;
+}
+
+void dlq_replay_free(dlq_replay *r)
+{
+    if (!r) return;
+    dlq_replay_stop(r);
+    dlq_replay_drain(r);
+    dlq_replay_close(r);
+    ring_free(r->ring);
+    if (r->efd >= 0) close(r->efd);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+void dlq_replay_pause(dlq_replay *r, int paused)
+{
+    atomic_store(&r->paused, paused ? 1 : 0);
+    if (!paused) kick(r);
+}
+
+int dlq_replay_fd(const dlq_replay *r) { return r->efd; }
+
+void dlq_replay_clear(dlq_replay *r)
+{
+    uint64_t v;
+    ssize_t rd = read(r->efd, &v, sizeof v);
+    (void)rd;
+}
+
+const item *dlq_replay_peek(dlq_replay *r)
+{
+    rp_rec *rec = ring_peek(r->ring);
+    return rec ? rec->it : NULL;
+}
+
+item *dlq_replay_take(dlq_replay *r, dlq_pos *pos)
+{
+    rp_rec *rec = ring_pop(r->ring);
+    if (!rec) return NULL;
+    item *it = rec->it;
+    *pos = rec->pos;
+    free(rec);
+    kick(r); /* room in the ring */
+    return it;
+}
+
+void dlq_replay_ack(dlq_replay *r, const dlq_pos *pos)
+{
+    if (r->r) dlq_reader_ack(r->r, pos); /* closed: replayed again after a restart */
+}
+
+void dlq_replay_drain(dlq_replay *r)
+{
+    rp_rec *rec;
+    while (r->ring && (rec = ring_pop(r->ring)) != NULL) {
+        item_free(rec->it); /* still in the DLQ, unacked */
+        free(rec);
+    }
+}
