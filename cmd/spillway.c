@@ -472,6 +472,7 @@ static void app_free(app *a)
     if (a->drain_ev) event_free(a->drain_ev);
     if (a->done_ev) event_free(a->done_ev);
     /* The DLQ completes every pending append before the ports go. */
+    pl_flush(a->pl, 0); /* also detaches the journal's store from the DLQ */
     dlq_close(a->dlq);
     pl_flush(a->pl, 0); /* answers what the DLQ completed */
     fl_free(a->fl); /* saves the positions once more */

@@ -19,6 +19,7 @@
 
 typedef enum { CFG_COMP_NONE = 0, CFG_COMP_GZIP = 1, CFG_COMP_ZSTD = 2 } cfg_compression;
 typedef enum { CFG_FSYNC_ALWAYS = 0, CFG_FSYNC_BATCH = 1, CFG_FSYNC_NEVER = 2 } cfg_fsync;
+typedef enum { CFG_QUEUE_MEMORY = 0, CFG_QUEUE_DURABLE = 1 } cfg_queue_mode;
 
 /* A list of strings (receivers.filelog.include/exclude); the cfg owns v
  * and every v[i]. */
@@ -94,6 +95,7 @@ typedef struct cfg {
     struct {
         uint64_t max_bytes;              /* queue.max_bytes 64MiB */
         double spill_threshold;          /* queue.spill_threshold 0.95 */
+        cfg_queue_mode mode;             /* queue.mode memory */
     } queue;
     struct {
         char *dir;                       /* dlq.dir ./data/dlq */

@@ -32,6 +32,9 @@ static const cfg_enum_val compression_enum[] = {
 static const cfg_enum_val fsync_enum[] = {
     { "always", CFG_FSYNC_ALWAYS }, { "batch", CFG_FSYNC_BATCH }, { "never", CFG_FSYNC_NEVER }, { NULL, 0 },
 };
+static const cfg_enum_val queue_mode_enum[] = {
+    { "memory", CFG_QUEUE_MEMORY }, { "durable", CFG_QUEUE_DURABLE }, { NULL, 0 },
+};
 static const cfg_enum_val level_enum[] = {
     { "error", LOG_LVL_ERROR }, { "warn", LOG_LVL_WARN }, { "info", LOG_LVL_INFO },
     { "debug", LOG_LVL_DEBUG }, { NULL, 0 },
@@ -158,6 +161,8 @@ static const cfg_field queue_fields[] = {
       "memory for queued items, all classes together"),
     FX("spill_threshold", CFT_DOUBLE, queue.spill_threshold, "0.95", 0, 1,
        "fill at which new items go to the DLQ instead of memory", CFF_MIN_EXCL),
+    FE("mode", queue.mode, "memory", queue_mode_enum,
+       "memory | durable (every accepted request is in the DLQ's journal before its 2xx)"),
     END,
 };
 

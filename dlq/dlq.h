@@ -78,6 +78,15 @@
  * needs beyond that share. Operators empty it by hand after
  * inspection (`spillway dlq purge --rejected`, or by removing the .seg
  * files of dir/rejected/ while spillway is stopped).
+ *
+ * JOURNAL AREA (queue.mode durable; dlq_journal.h). dir/journal/ holds a
+ * record of every request the pipeline accepted into memory, appended by
+ * dlq_append_journal through the same ring, writer and group commit (zstd
+ * level 1), each completion reporting the record's (segment, index). The
+ * reader never looks there: the pipeline acknowledges delivered records in
+ * per-segment .ack files and deletes fully acknowledged segments; at
+ * start-up dlq_journal_recover moves the unacknowledged ones into the main
+ * area. Its bytes count toward max_size like the other areas.
  */
 #ifndef SW_DLQ_H
 #define SW_DLQ_H

@@ -32,6 +32,7 @@ static int skip_name(const struct dirent *e)
     size_t n = strlen(e->d_name);
     if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN) return 0;
     if (n >= 8 && strcmp(e->d_name + n - 8, ".seg.tmp") == 0) return 0; /* never held records */
+    if (n == 20 && strcmp(e->d_name + 16, DLQ_JNL_ACK_SUFFIX) == 0) return 0; /* journal acks */
     return e->d_name[0] != '.' && strcmp(e->d_name, "cursor") != 0 &&
            strcmp(e->d_name, "cursor.tmp") != 0;
 }
@@ -269,7 +270,14 @@ out:
 
 int dlq_cmd_verify(const char *dir, FILE *out)
 {
-    return verify_area(dir, out);
+    char path[4096];
+    int rc = verify_area(dir, out);
+    int n = snprintf(path, sizeof path, "%s/" DLQ_JNL_DIR, dir);
+    if (n > 0 && (size_t)n < sizeof path && dir_exists(path)) { /* queue.mode durable */
+        fprintf(out, "journal area (" DLQ_JNL_DIR "/):\n");
+        rc |= verify_area(path, out);
+    }
+    return rc;
 }
 
 int dlq_cmd_verify_rejected(const char *dir, FILE *out)

@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include "dlq/dlq.h"
+#include "dlq/dlq_journal.h"
 #include "dlq/dlq_seg.h"
 
 /* One pending append; moves ring -> writer batch -> port's done list. */
@@ -18,6 +19,8 @@ typedef struct dlq_req {
     void *arg;
     uint64_t reserve;    /* bytes reserved against max_size */
     uint64_t seq;        /* segment the record was written to (writer thread) */
+    uint64_t index;      /* its index in that segment (writer thread) */
+    struct dlq_jpos *jpos; /* journal: set to (seq, index) before a completion with 0 */
     int status;
     int area;            /* DLQ_AREA_MAIN or DLQ_AREA_REJECTED */
     uint16_t code;       /* rejected: the upstream's HTTP status */
@@ -59,11 +62,14 @@ typedef struct dlq_recov {
     uint64_t acct;       /* its bytes counted in d->used (and the area's stats) */
 } dlq_recov;
 
-/* The two storage areas: the main area (dir itself; replayed) and
- * rejected/ (records the upstream refused for good; same segment format,
- * own sequence numbers, never replayed). */
-enum { DLQ_AREA_MAIN = 0, DLQ_AREA_REJECTED = 1, DLQ_AREAS = 2 };
+/* The storage areas: the main area (dir itself; replayed), rejected/
+ * (records the upstream refused for good; same segment format, own
+ * sequence numbers, never replayed) and journal/ (queue.mode durable:
+ * every accepted request, acknowledged by per-segment .ack files; read
+ * only at start-up, dlq_journal.c). journal/ counts in d->used only. */
+enum { DLQ_AREA_MAIN = 0, DLQ_AREA_REJECTED = 1, DLQ_AREA_JOURNAL = 2, DLQ_AREAS = 3 };
 #define DLQ_REJ_DIR "rejected"
+#define DLQ_JNL_DIR "journal" /* queue.mode durable: see dlq_journal.h */
 
 /* Writer state of one area. */
 typedef struct dlq_area {
@@ -122,6 +128,7 @@ struct dlq {
     /* writer thread only (areas: see dlq_area) */
     dlq_area area[DLQ_AREAS];
     ZSTD_CCtx *cctx;
+    int cctx_level;      /* its current zstd level (the journal uses DLQ_JNL_LEVEL) */
     buf wbuf;
     dlq_recbuf *rb;
     uint64_t disk_added[DLQ_AREAS]; /* bytes written by the current batch */
@@ -149,6 +156,8 @@ void *dlq_writer_main(void *arg);
 /* Start-up: opens rejected/ if it exists and reads its segment headers
  * (dlq_store.c). 0 or SW_E*. */
 int dlq_rej_scan(dlq *d);
+/* The same for journal/ (its .ack files are not segments). */
+int dlq_jnl_scan(dlq *d);
 /* Completes r with status on its port (any thread, no lock held). */
 void dlq_req_complete(dlq_req *r, int status);
 

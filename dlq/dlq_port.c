@@ -171,3 +171,13 @@ int dlq_append_rejected(dlq_port *p, item *it, int http_status, const char *msg,
         r->note[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
     return enqueue(p, r);
 }
+
+int dlq_append_journal(dlq_port *p, item *it, dlq_jpos *pos, dlq_done_fn cb, void *arg)
+{
+    if (it->len > DLQ_MAX_RECORD_LEN) return SW_ETOOBIG;
+    dlq_req *r = malloc(sizeof *r);
+    if (!r) return SW_ENOMEM;
+    *r = (dlq_req){.port = p, .it = it, .cb = cb, .arg = arg, .area = DLQ_AREA_JOURNAL,
+                   .jpos = pos, .reserve = reserve_for(it->len)};
+    return enqueue(p, r);
+}

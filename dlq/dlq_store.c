@@ -114,6 +114,8 @@ static int scan_add(dlq *d, dlq_area *a, const dlq_seg_hdr *h, uint64_t seq, uin
         d->rej.bytes += size;
         d->rej.segments++;
         d->rej.records += sealed ? h->records : 0; /* unsealed: counted when recovered */
+    } else if (a->kind == DLQ_AREA_JOURNAL) {
+        /* journal/: only its bytes are counted (d->used) */
     } else {
         dlq_seginfo s = {.seq = seq, .bytes = size, .records = sealed ? h->records : 1,
                          .created_ns = h->created_ns, .sealed = sealed};
@@ -162,6 +164,7 @@ static int scan_entry(dlq *d, dlq_area *a, const char *name)
     uint64_t seq;
     if (fstatat(a->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return 0;
     if (strcmp(name, "cursor") == 0 || strcmp(name, "cursor.tmp") == 0) return 0;
+    if (a->kind == DLQ_AREA_JOURNAL && ends_with(name, DLQ_JNL_ACK_SUFFIX)) return 0;
     if (ends_with(name, ".seg.tmp")) {
         LOG_INFO("removing unfinished segment creation %s (never held records)", name);
         unlinkat(a->dirfd, name, 0);
@@ -180,7 +183,9 @@ static int scan_dir(dlq *d, dlq_area *a)
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
         if (fd >= 0) close(fd);
-        LOG_ERROR("cannot list %s%s: %s", d->dir, a->kind ? "/" DLQ_REJ_DIR : "", strerror(errno));
+        LOG_ERROR("cannot list %s%s: %s", d->dir,
+                  a->kind == DLQ_AREA_REJECTED ? "/" DLQ_REJ_DIR
+                  : a->kind == DLQ_AREA_JOURNAL ? "/" DLQ_JNL_DIR : "", strerror(errno));
         return SW_EIO;
     }
     int rc = 0;
@@ -198,6 +203,18 @@ int dlq_rej_scan(dlq *d)
     if (a->dirfd < 0 && errno == ENOENT) return 0; /* created on first use */
     if (a->dirfd < 0) {
         LOG_ERROR("cannot open %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        return SW_EIO;
+    }
+    return scan_dir(d, a);
+}
+
+int dlq_jnl_scan(dlq *d)
+{
+    dlq_area *a = &d->area[DLQ_AREA_JOURNAL];
+    a->dirfd = openat(d->dirfd, DLQ_JNL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->dirfd < 0 && errno == ENOENT) return 0; /* created on first use */
+    if (a->dirfd < 0) {
+        LOG_ERROR("cannot open %s/" DLQ_JNL_DIR ": %s", d->dir, strerror(errno));
         return SW_EIO;
     }
     return scan_dir(d, a);
@@ -246,6 +263,7 @@ static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
     if (ZSTD_isError(ZSTD_CCtx_setParameter(d->cctx, ZSTD_c_compressionLevel,
                                             o->compression_level)))
         return SW_EINVAL;
+    d->cctx_level = o->compression_level;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->wcv, NULL);
     pthread_cond_init(&d->rcv, NULL);
@@ -268,7 +286,7 @@ int dlq_open(const dlq_opts *o, sw_metrics *m, dlq **out)
     }
     d->area[DLQ_AREA_MAIN].dirfd = d->dirfd;
     if ((rc = scan_dir(d, &d->area[DLQ_AREA_MAIN])) != 0 || (rc = load_cursor(d)) != 0 ||
-        (rc = dlq_rej_scan(d)) != 0)
+        (rc = dlq_rej_scan(d)) != 0 || (rc = dlq_jnl_scan(d)) != 0)
         goto fail;
     dlq_segs_publish(d);
     atomic_store(&d->avail, 1);
@@ -280,7 +298,8 @@ int dlq_open(const dlq_opts *o, sw_metrics *m, dlq **out)
                   (unsigned long long)d->o.probe_ms);
     LOG_INFO("DLQ %s: %zu segments, %llu bytes, %zu to recover; rejected area %llu segments, "
              "%llu bytes (bound %llu)", d->dir, d->nsegs, (unsigned long long)d->used,
-             d->area[DLQ_AREA_MAIN].nrecover + d->area[DLQ_AREA_REJECTED].nrecover,
+             d->area[DLQ_AREA_MAIN].nrecover + d->area[DLQ_AREA_REJECTED].nrecover +
+                 d->area[DLQ_AREA_JOURNAL].nrecover,
              (unsigned long long)d->rej.segments, (unsigned long long)d->rej.bytes,
              (unsigned long long)d->rej.max);
     if (pthread_create(&d->thr, NULL, dlq_writer_main, d) != 0) {
@@ -362,6 +381,7 @@ void dlq_close(dlq *d)
     }
     if (d->dirfd >= 0) close(d->dirfd);
     if (d->area[DLQ_AREA_REJECTED].dirfd >= 0) close(d->area[DLQ_AREA_REJECTED].dirfd);
+    if (d->area[DLQ_AREA_JOURNAL].dirfd >= 0) close(d->area[DLQ_AREA_JOURNAL].dirfd);
     for (int i = 0; i < DLQ_AREAS; i++) {
         dlq_sha256_free(d->area[i].cur.body);
         free(d->area[i].recover);

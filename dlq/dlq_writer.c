@@ -20,13 +20,18 @@
 /* ---- open segment: create, seal, recover in place ------------------------ */
 
 static int is_rej(const dlq_area *a) { return a->kind == DLQ_AREA_REJECTED; }
+static int is_main(const dlq_area *a) { return a->kind == DLQ_AREA_MAIN; }
+static const char *area_label(const dlq_area *a)
+{
+    return is_main(a) ? "" : is_rej(a) ? "rejected-area " : "journal ";
+}
 
 /* Main area: publishes the open segment's size in the segment table (the
  * rejected area's counters move with each batch instead). open: the
  * writer goes on appending to it (the reader may read its first bytes). */
 static void publish_cur(dlq *d, dlq_area *a, int sealed, int open)
 {
-    if (is_rej(a)) return;
+    if (!is_main(a)) return;
     pthread_mutex_lock(&d->mu);
     dlq_seginfo *s = dlq_segs_find(d, a->cur.seq);
     if (s) {
@@ -50,6 +55,7 @@ static void forget_seg(dlq *d, dlq_area *a, uint64_t seq, uint64_t bytes)
         d->rej.segments--;
         return;
     }
+    if (!is_main(a)) return;
     dlq_segs_remove(d, seq);
     dlq_segs_publish(d);
 }
@@ -68,8 +74,7 @@ static void doubt_cur(dlq *d, dlq_area *a)
     a->batch_doubt_seq = a->cur.seq;
     LOG_WARN("%ssegment %016llx closed after a storage error: it is cut back to its last good "
              "record (offset %llu) and sealed as soon as the storage allows",
-             is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq,
-             (unsigned long long)limit);
+             area_label(a), (unsigned long long)a->cur.seq, (unsigned long long)limit);
     publish_cur(d, a, 0, 0);
     close(a->cur.fd);
     a->cur.fd = -1;
@@ -110,21 +115,23 @@ static int seal_cur(dlq *d, dlq_area *a)
     return 0;
 }
 
-/* Creates rejected/ on its first use. */
-static int rej_dir(dlq *d, dlq_area *a)
+/* Creates rejected/ or journal/ on its first use. */
+static int area_dir(dlq *d, dlq_area *a)
 {
+    const char *sub = is_rej(a) ? DLQ_REJ_DIR : DLQ_JNL_DIR;
     if (a->dirfd >= 0) return 0;
-    if (mkdirat(d->dirfd, DLQ_REJ_DIR, 0755) != 0 && errno != EEXIST) {
-        dlq_health_fail(d, "cannot create " DLQ_REJ_DIR "/", errno, 0);
+    if (mkdirat(d->dirfd, sub, 0755) != 0 && errno != EEXIST) {
+        dlq_health_fail(d, is_rej(a) ? "cannot create " DLQ_REJ_DIR "/"
+                                     : "cannot create " DLQ_JNL_DIR "/", errno, 0);
         return SW_EIO;
     }
-    a->dirfd = openat(d->dirfd, DLQ_REJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    a->dirfd = openat(d->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (a->dirfd < 0) {
-        LOG_ERROR_RL(10, "cannot open %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        LOG_ERROR_RL(10, "cannot open %s/%s: %s", d->dir, sub, strerror(errno));
         return SW_EIO;
     }
     if (DLQ_SYNC(d)) dlq_sync_dir(d->dirfd);
-    LOG_INFO("created the rejected area %s/" DLQ_REJ_DIR, d->dir);
+    LOG_INFO("created the %sarea %s/%s", area_label(a), d->dir, sub);
     return 0;
 }
 
@@ -133,7 +140,7 @@ static int open_cur(dlq *d, dlq_area *a)
     int fd = -1;
     int64_t now = clock_wall_ns();
     uint64_t seq = a->next_seq;
-    int rc = is_rej(a) ? rej_dir(d, a) : 0;
+    int rc = !is_main(a) ? area_dir(d, a) : 0;
     if (rc == 0 && (rc = dlq_seg_create(a->dirfd, seq, now, DLQ_SYNC(d), &fd)) != 0)
         dlq_health_fail(d, "segment create", errno, 0);
     if (rc == 0) rc = dlq_sha256_reset(a->cur.body);
@@ -152,7 +159,7 @@ static int open_cur(dlq *d, dlq_area *a)
         d->rej.used += DLQ_SEG_HDR_LEN;
         d->rej.bytes += DLQ_SEG_HDR_LEN;
         d->rej.segments++;
-    } else {
+    } else if (is_main(a)) {
         rc = dlq_segs_add(d, &s);
         dlq_segs_publish(d);
     }
@@ -163,8 +170,13 @@ static int open_cur(dlq *d, dlq_area *a)
 /* ---- one record ---------------------------------------------------------- */
 
 /* Compresses it into d->wbuf after room for the record header and note. */
-static int encode_payload(dlq *d, const item *it, size_t note_len, size_t *clen)
+static int encode_payload(dlq *d, const item *it, size_t note_len, int level, size_t *clen)
 {
+    if (level != d->cctx_level) { /* the journal's level differs: switch (cheap) */
+        if (ZSTD_isError(ZSTD_CCtx_setParameter(d->cctx, ZSTD_c_compressionLevel, level)))
+            return SW_EIO;
+        d->cctx_level = level;
+    }
     buf_reset(&d->wbuf);
     size_t bound = ZSTD_compressBound(it->len), at = DLQ_REC_HDR_LEN + note_len;
     int rc = buf_reserve(&d->wbuf, at + bound);
@@ -215,7 +227,8 @@ static int write_record(dlq *d, dlq_req *r)
 {
     dlq_area *a = &d->area[r->area];
     size_t clen = 0;
-    int rc = encode_payload(d, r->it, r->note_len, &clen);
+    int level = r->area == DLQ_AREA_JOURNAL ? DLQ_JNL_LEVEL : d->o.compression_level;
+    int rc = encode_payload(d, r->it, r->note_len, level, &clen);
     if (rc) return rc == SW_ENOMEM ? SW_ENOMEM : SW_EIO;
     uint64_t total = d->wbuf.len;
     if (a->cur.fd >= 0 && a->cur.records > 0 && a->cur.size + total > d->o.segment_size &&
@@ -224,10 +237,11 @@ static int write_record(dlq *d, dlq_req *r)
     if (a->cur.fd < 0 && open_cur(d, a) != 0) return SW_EIO;
     if ((rc = encode_header(d, a, r, clen)) != 0) return rc;
     r->seq = a->cur.seq;
+    r->index = a->cur.records;
     if (write_all(d, a->cur.fd, d->wbuf.data, total, a->cur.size) != 0) {
         int err = errno;
         LOG_ERROR_RL(5, "DLQ write failed (%ssegment %016llx, offset %llu): %s",
-                     is_rej(a) ? "rejected-area " : "", (unsigned long long)a->cur.seq,
+                     area_label(a), (unsigned long long)a->cur.seq,
                      (unsigned long long)a->cur.size, strerror(err));
         /* Cut the partial record: the segment stays open and good; if even
          * that fails, it is recovered in place once the storage allows. */
@@ -261,7 +275,7 @@ static int do_fsync(dlq *d, dlq_area *a)
         return 0;
     }
     int err = errno;
-    LOG_ERROR("DLQ fsync of %ssegment %016llx failed: %s", is_rej(a) ? "rejected-area " : "",
+    LOG_ERROR("DLQ fsync of %ssegment %016llx failed: %s", area_label(a),
               (unsigned long long)a->cur.seq, strerror(err));
     doubt_cur(d, a);
     dlq_health_fail(d, "segment fsync", err, 0);
@@ -270,7 +284,9 @@ static int do_fsync(dlq *d, dlq_area *a)
 
 static int any_dirty(const dlq *d)
 {
-    return d->area[DLQ_AREA_MAIN].cur.dirty || d->area[DLQ_AREA_REJECTED].cur.dirty;
+    for (int k = 0; k < DLQ_AREAS; k++)
+        if (d->area[k].cur.dirty) return 1;
+    return 0;
 }
 
 /* fsync=always: one fsync per area written to. When a segment of this
@@ -300,7 +316,7 @@ static void account_batch(dlq *d, dlq_req **b, size_t n)
         d->rej.used -= b[i]->reserve;
         if (b[i]->status == 0) d->rej.records++;
     }
-    d->used += d->disk_added[DLQ_AREA_MAIN] + d->disk_added[DLQ_AREA_REJECTED];
+    for (int k = 0; k < DLQ_AREAS; k++) d->used += d->disk_added[k];
     d->rej.used += d->disk_added[DLQ_AREA_REJECTED];
     d->rej.bytes += d->disk_added[DLQ_AREA_REJECTED];
     pthread_mutex_unlock(&d->mu);
@@ -309,11 +325,15 @@ static void account_batch(dlq *d, dlq_req **b, size_t n)
 static void run_batch(dlq *d, dlq_req **b, size_t n)
 {
     uint64_t written_req = 0;
-    d->disk_added[DLQ_AREA_MAIN] = d->disk_added[DLQ_AREA_REJECTED] = 0;
-    d->area[DLQ_AREA_MAIN].batch_doubt = d->area[DLQ_AREA_REJECTED].batch_doubt = 0;
+    for (int k = 0; k < DLQ_AREAS; k++) {
+        d->disk_added[k] = 0;
+        d->area[k].batch_doubt = 0;
+    }
     for (size_t i = 0; i < n; i++) /* unavailable: fail fast, the producer keeps it */
         b[i]->status = atomic_load(&d->avail) ? write_record(d, b[i]) : SW_EUNAVAIL;
     if (d->o.fsync == CFG_FSYNC_ALWAYS) commit_batch(d, b, n);
+    for (size_t i = 0; i < n; i++)
+        if (b[i]->status == 0 && b[i]->jpos) *b[i]->jpos = (dlq_jpos){b[i]->seq, b[i]->index};
     account_batch(d, b, n);
     if (d->area[DLQ_AREA_MAIN].cur.fd >= 0) publish_cur(d, &d->area[DLQ_AREA_MAIN], 0, 1);
     for (size_t i = 0; i < n; i++)
@@ -353,6 +373,8 @@ static void recovered_seg(dlq *d, dlq_area *a, const dlq_recov *e, const dlq_sca
         d->rej.used -= cut;
         d->rej.bytes -= cut;
         d->rej.records += s->records;
+    } else if (!is_main(a)) {
+        d->used -= cut;
     } else {
         d->used -= cut;
         dlq_seginfo *i = dlq_segs_find(d, e->seq);

@@ -43,6 +43,7 @@
 
 #include "config/cfg.h"
 #include "dlq/dlq.h"
+#include "dlq/dlq_journal.h"
 #include "processors/card_proc.h"
 #include "processors/prio.h"
 #include "queue/apq.h"
@@ -66,6 +67,11 @@ struct pipeline {
     struct event *port_ev;     /* owned: dispatches port completions */
     unsigned pending;          /* requests waiting for a DLQ completion */
     _Atomic int accepting;     /* written on the ingest thread only */
+    /* queue.mode durable (pipeline_durable.c) */
+    int durable;
+    dlq_journal *jnl;          /* owned: the journal's acknowledgement store */
+    track_box *box;            /* owned: trackers of journaled requests */
+    struct event *flush_ev;    /* owned: writes acknowledgements after a loop pass */
 };
 
 /* A request handed to the DLQ, until its completion. */
@@ -112,6 +118,24 @@ static pl_status status_of(int rc)
 
 /* ---- admission ----------------------------------------------------------- */
 
+/* The request's memory items: one, or one per class of a mixed request.
+ * 0 with its[0..*n) owned by the caller, or a negative code (none made). */
+static int make_items(pipeline *p, const pl_wait *w, const uint8_t *pb, size_t len,
+                      const prio_result *pr, int64_t recv_ns, item *its[CLASS_COUNT], size_t *n)
+{
+    *n = 0;
+    if (pr->single) {
+        its[0] = item_new(w->sig, pr->klass, w->items, recv_ns, pb, len);
+        *n = its[0] ? 1 : 0;
+        return its[0] ? 0 : SW_ENOMEM;
+    }
+    item *per[CLASS_COUNT];
+    int rc = prio_split(p->prio, w->sig, pb, len, pr, recv_ns, per);
+    for (int k = 0; rc == 0 && k < CLASS_COUNT; k++)
+        if (per[k]) its[(*n)++] = per[k];
+    return rc;
+}
+
 /* Memory: the request's items, all or none. 0 (queued), SW_EFULL (does not
  * fit below the spill threshold: nothing queued), or another negative code.
  * Items not taken release their tracker reference (as failed unless the
@@ -121,17 +145,7 @@ static int admit_memory(pipeline *p, const pl_wait *w, const uint8_t *pb, size_t
 {
     item *its[CLASS_COUNT] = {0};
     size_t n = 0, taken = 0;
-    int rc;
-    if (pr->single) {
-        its[0] = item_new(w->sig, pr->klass, w->items, recv_ns, pb, len);
-        n = its[0] ? 1 : 0;
-        rc = its[0] ? 0 : SW_ENOMEM;
-    } else {
-        item *per[CLASS_COUNT];
-        rc = prio_split(p->prio, w->sig, pb, len, pr, recv_ns, per);
-        for (int k = 0; rc == 0 && k < CLASS_COUNT; k++)
-            if (per[k]) its[n++] = per[k];
-    }
+    int rc = make_items(p, w, pb, len, pr, recv_ns, its, &n);
     for (size_t i = 0; w->trk && i < n; i++) item_track_attach(its[i], w->trk);
     if (rc == 0) rc = apq_push_all(p->q, its, n, &taken);
     for (size_t i = taken; i < n; i++) {
@@ -177,11 +191,157 @@ static int admit_dlq(pipeline *p, pl_wait *w, const uint8_t *pb, size_t len,
     return 0;
 }
 
+/* ---- durable admission (queue.mode durable) -----------------------------
+ *
+ * While memory has room (fill below queue.spill_threshold), the request is
+ * appended to the DLQ's journal as ONE record (its bytes after the limiter,
+ * its most critical class) and its memory items are made at once but held
+ * until that append completes; only then are they queued, all carrying one
+ * tracker whose callback acknowledges the journal record (here, on the
+ * ingest thread) once every item was delivered upstream or stored in the
+ * DLQ's main area. The client's answer comes with the completion: 2xx
+ * when the record is written (per dlq.fsync), 503 + Retry-After when the
+ * journal refused it or the write failed (then nothing of it is queued).
+ * Memory full by then: the held items go to the main area (spill) with the
+ * same tracker; if even that fails they are dropped from memory and the
+ * journal record stays unacknowledged: delivered after the next start.
+ * When memory is already at its threshold, the request takes the memory
+ * mode's DLQ path (one main-area record, 2xx once stored): it is durable
+ * there and needs no journal record. A receiver's own tracker (rq->trk) is
+ * settled when the journal record is stored. Acknowledgements are written
+ * by flush_ev, after the loop pass that produced them. */
+
+typedef struct pl_jwait {
+    pl_wait w;
+    item *its[CLASS_COUNT];  /* owned: the held memory items */
+    size_t n;
+    dlq_jpos pos;            /* set by the DLQ before the completion */
+} pl_jwait;
+
+typedef struct pl_jack {
+    pipeline *p;
+    dlq_jpos pos;
+} pl_jack;
+
+static void free_items(item **its, size_t n)
+{
+    for (size_t i = 0; i < n; i++) item_free(its[i]);
+}
+
+static void on_delivered(void *arg, int failed)
+{
+    pl_jack *a = arg;
+    pipeline *p = a->p;
+    if (!failed && p->jnl && dlq_journal_ack(p->jnl, &a->pos) == 0)
+        event_active(p->flush_ev, EV_TIMEOUT, 0);
+    free(a);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    pipeline *p = arg;
+    (void)fd;
+    (void)what;
+    dlq_journal_flush(p->jnl);
+}
+
+static void on_spilled(void *arg, item *it, int status)
+{
+    pipeline *p = arg;
+    p->pending--;
+    if (status != 0) {
+        LOG_WARN_RL(10, "DLQ could not store a journaled item: %s (delivered after a restart)",
+                    sw_strerror(status));
+        item_free(it); /* settles as failed: the journal record stays */
+    }
+}
+
+/* The journal record is written: its items go to memory, or to the main
+ * area when memory filled meanwhile. */
+static void go_live(pipeline *p, pl_jwait *jw)
+{
+    size_t taken = 0;
+    /* Counted first: a segment is deleted only once its count of stored
+     * records is acknowledged, so one that never is keeps its segment. */
+    int counted = dlq_journal_stored(p->jnl, &jw->pos) == 0;
+    pl_jack *a = counted ? malloc(sizeof *a) : NULL;
+    item_tracker *t = a ? item_tracker_new(p->box, on_delivered, a) : NULL;
+    if (!t) {
+        LOG_WARN_RL(10, "out of memory: a journaled request is delivered after a restart");
+        free(a);
+        free_items(jw->its, jw->n);
+        return;
+    }
+    *a = (pl_jack){p, jw->pos};
+    for (size_t i = 0; i < jw->n; i++) item_track_attach(jw->its[i], t);
+    (void)apq_push_all(p->q, jw->its, jw->n, &taken);
+    for (size_t i = taken; i < jw->n; i++) {
+        item *it = jw->its[i];
+        sw_class k = (sw_class)it->klass;
+        if (dlq_append(p->port, it, on_spilled, p) != 0) {
+            item_free(it); /* settles as failed: the journal record stays */
+            continue;
+        }
+        p->pending++;
+        if (p->m) metrics_add(&p->m->queue_spilled[k], 1);
+    }
+    item_tracker_release(t, 0);
+}
+
+static void on_journaled(void *arg, item *it, int status)
+{
+    pl_jwait *jw = arg;
+    pipeline *p = jw->w.p;
+    p->pending--;
+    if (status != 0) {
+        LOG_WARN_RL(10, "journal could not store a %s request: %s", sw_signal_name(jw->w.sig),
+                    sw_strerror(status));
+        item_free(it);
+        free_items(jw->its, jw->n);
+        if (jw->w.trk) item_tracker_release(jw->w.trk, 1);
+        refuse_done(p, jw->w.sig, PL_REFUSED_FULL, jw->w.items, jw->w.cb, jw->w.arg);
+    } else {
+        if (jw->w.trk) item_tracker_release(jw->w.trk, 0); /* stored */
+        go_live(p, jw);
+        accept_done(p, jw->w.sig, jw->w.items, jw->w.rejected, jw->w.msg, jw->w.cb, jw->w.arg);
+    }
+    free(jw);
+}
+
+/* 0 when the journal append is under way (the callback answers), or a
+ * negative code with nothing handed on. */
+static int admit_journal(pipeline *p, const pl_wait *w, const uint8_t *pb, size_t len,
+                         const prio_result *pr, int64_t recv_ns)
+{
+    pl_jwait *jw = calloc(1, sizeof *jw);
+    if (!jw) return SW_ENOMEM;
+    jw->w = *w;
+    int rc = make_items(p, w, pb, len, pr, recv_ns, jw->its, &jw->n);
+    item *rec = rc == 0 ? item_new(w->sig, pr->klass, w->items, recv_ns, pb, len) : NULL;
+    if (rc == 0 && !rec) rc = SW_ENOMEM;
+    if (rc == 0 && (rc = dlq_append_journal(p->port, rec, &jw->pos, on_journaled, jw)) != 0)
+        item_free(rec);
+    if (rc) {
+        free_items(jw->its, jw->n);
+        free(jw);
+        return rc == SW_ETOOBIG ? SW_EFULL : rc;
+    }
+    if (w->trk) item_tracker_ref(w->trk); /* released by the completion */
+    p->pending++;
+    return 0;
+}
+
 /* Classifies and admits pb (what goes on after the limiter); runs cb. */
 static void admit(pipeline *p, pl_wait *w, const uint8_t *pb, size_t len, int64_t recv_ns)
 {
     prio_result pr;
     int rc = prio_classify(p->prio, w->sig, pb, len, &pr);
+    if (rc == 0 && p->durable && apq_fill_ratio(p->q) < p->c->queue.spill_threshold) {
+        rc = admit_journal(p, w, pb, len, &pr, recv_ns);
+        if (rc == 0) return;
+        refuse_done(p, w->sig, status_of(rc), w->items, w->cb, w->arg);
+        return;
+    }
     if (rc == 0) rc = admit_memory(p, w, pb, len, &pr, recv_ns, p->port != NULL);
     if (rc == 0) {
         LOG_DEBUG("accepted %s request: %u items, %zu bytes", sw_signal_name(w->sig), w->items,
@@ -252,6 +412,7 @@ void pl_submit(pipeline *p, const pl_request *rq, pl_done_fn cb, void *arg)
 int pl_ready(const pipeline *p)
 {
     if (!p || !atomic_load(&p->accepting)) return 0;
+    if (p->durable && !dlq_available(p->d)) return 0; /* durable intake needs the journal */
     /* memory at its spill threshold and the DLQ at max_size: refusing */
     if (p->d && apq_fill_ratio(p->q) >= p->c->queue.spill_threshold)
         return dlq_used_bytes(p->d) < p->c->dlq.max_size;
@@ -286,6 +447,29 @@ static int open_port(pipeline *p)
     return 0;
 }
 
+/* Moves what an earlier run left in the journal into the main area (in
+ * either mode), then, in durable mode, sets up the acknowledgement store. */
+static int open_journal(pipeline *p)
+{
+    dlq_jrecov st;
+    int rc = dlq_journal_recover(p->d, &st);
+    if (rc != 0 && rc != SW_EFULL && rc != SW_EUNAVAIL) {
+        LOG_ERROR("journal recovery failed: %s", sw_strerror(rc));
+        return rc;
+    }
+    if (p->c->queue.mode != CFG_QUEUE_DURABLE) return 0;
+    p->durable = 1;
+    p->jnl = dlq_journal_new(p->d);
+    p->box = track_box_new(p->base);
+    p->flush_ev = event_new(p->base, -1, 0, on_flush, p);
+    if (!p->jnl || !p->box || !p->flush_ev) {
+        LOG_ERROR("cannot set up the durable queue");
+        return SW_ENOMEM;
+    }
+    LOG_INFO("queue.mode durable: every accepted request is journaled before its answer");
+    return 0;
+}
+
 pipeline *pl_new(struct event_base *ingest, const cfg *c, apq *q, dlq *d, sw_metrics *m)
 {
     char err[256];
@@ -306,10 +490,15 @@ pipeline *pl_new(struct event_base *ingest, const cfg *c, apq *q, dlq *d, sw_met
         LOG_ERROR("cannot create the cardinality limiter");
         goto fail;
     }
+    if (c->queue.mode == CFG_QUEUE_DURABLE && !d) {
+        LOG_ERROR("queue.mode durable needs the DLQ");
+        goto fail;
+    }
     if (d && open_port(p) != 0) {
         LOG_ERROR("cannot create the pipeline's DLQ port");
         goto fail;
     }
+    if (d && open_journal(p) != 0) goto fail;
     apq_set_spill(q, NULL); /* memory or DLQ is decided here, per request */
     atomic_init(&p->accepting, 1);
     return p;
@@ -333,12 +522,18 @@ unsigned pl_flush(pipeline *p, uint64_t timeout_ms)
     dlq_port_dispatch(p->port);
     while (p->pending && clock_mono_ns() < deadline) dlq_port_wait(p->port, 50);
     if (p->pending) LOG_WARN("%u requests still wait for the DLQ at shutdown", p->pending);
+    if (p->box) track_box_dispatch(p->box);
+    dlq_journal_detach(p->jnl); /* the DLQ may close now: acks still go to their files */
     return p->pending;
 }
 
 void pl_free(pipeline *p)
 {
     if (!p) return;
+    if (p->box) track_box_dispatch(p->box); /* items settled since pl_flush */
+    dlq_journal_free(p->jnl);
+    track_box_free(p->box);
+    if (p->flush_ev) event_free(p->flush_ev);
     if (p->port_ev) event_free(p->port_ev);
     dlq_port_free(p->port);
     card_free(p->card);

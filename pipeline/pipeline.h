@@ -13,7 +13,8 @@
  * request is owned by the queue or the DLQ (accepted), or none is and
  * nothing of it is ever forwarded (refused). Accepted means: in memory, or
  * stored in the DLQ per dlq.fsync (in queue.mode: durable, appended to the
- * DLQ's log before the callback).
+ * DLQ's journal before the callback, and acknowledged there once delivered:
+ * docs/durability.md).
  *
  * Counting: the receiver counts, under its own transport label, both the
  * outcome it gets — accepted items (pl_outcome.items, after the limiter) in
@@ -108,7 +109,10 @@ void pl_stop_intake(pipeline *p);
 unsigned pl_pending(const pipeline *p);
 /* Shutdown, step 2 (drain processors): waits up to timeout_ms for the
  * pending DLQ appends and runs their callbacks. Blocks the calling (ingest)
- * thread; returns pl_pending() afterwards (0: every request was answered). */
+ * thread; returns pl_pending() afterwards (0: every request was answered).
+ * queue.mode durable: also runs the delivery callbacks posted so far and
+ * detaches the journal's acknowledgement store from the DLQ, so call it
+ * (timeout 0 is enough) before dlq_close(). */
 unsigned pl_flush(pipeline *p, uint64_t timeout_ms);
 /* Frees the limiter, classifier and DLQ port; completions not yet run are
  * dropped without callbacks (call pl_flush first). NULL-safe. */

@@ -19,6 +19,7 @@
 
 #include "config/cfg.h"
 #include "dlq/dlq.h"
+#include "dlq/dlq_journal.h"
 #include "pipeline/pipeline.h"
 #include "queue/apq.h"
 #include "runtime/clock.h"
@@ -56,6 +57,7 @@ static ssize_t failing_pwrite(int fd, const void *p, size_t n, off_t off)
 }
 
 /* queue_bytes: queue.max_bytes (spill threshold 0.95); with_dlq: open a DLQ. */
+static int fx_durable; /* the next fx_start uses queue.mode durable */
 /* What a receiver would count from the outcomes, since the start of the
  * case (reset by fx_start): accepted items, and refused items by status. */
 static uint64_t g_accepted, g_refused[PL_REFUSED_DECODE + 1];
@@ -75,6 +77,7 @@ static void fx_start(fixture *f, uint64_t queue_bytes, int with_dlq)
     f->c.priority.weights[CLASS_NORMAL] = 1;
     f->c.queue.max_bytes = queue_bytes;
     f->c.queue.spill_threshold = 0.95;
+    f->c.queue.mode = fx_durable ? CFG_QUEUE_DURABLE : CFG_QUEUE_MEMORY;
     f->c.dlq.max_size = 1ull << 30;
     f->m = metrics_new();
     apq_opts qo;
@@ -518,6 +521,112 @@ static void t_tracking(void)
     th_rmtree(f.dir);
 }
 
+/* ---- queue.mode durable ---------------------------------------------- */
+
+static long file_size(const char *dir, uint64_t seq, const char *suffix)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/journal/%016llx%s", dir, (unsigned long long)seq, suffix);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return -1;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fclose(fp);
+    return n;
+}
+
+/* Runs the ingest loop's pending events (tracker callbacks, ack flush). */
+static void spin(fixture *f)
+{
+    for (int i = 0; i < 5; i++) event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+/* The answer waits for the journal record; the items then sit in memory
+ * (split per class), and the record is acknowledged once every item of it
+ * was delivered (settled); an item dropped without delivery leaves its
+ * record to be replayed after a restart, exactly that one. */
+static void t_durable_journal_then_memory(void)
+{
+    fixture f;
+    fx_durable = 1;
+    fx_start(&f, 1 << 20, 1);
+    fx_durable = 0;
+    th_otlp *a = mixed(300, 5), *b = single("search", 301, 4);
+    seen s;
+    submit(&f, a, &s);
+    TH_ASSERT_EQ_INT(s.calls, 0); /* not before the journal append completed */
+    TH_ASSERT_EQ_INT(apq_items(f.q), 0);
+    TH_ASSERT_EQ_INT(pl_pending(f.pl), 1);
+    int64_t deadline = clock_mono_ns() + 10000000000LL;
+    while (s.calls == 0 && clock_mono_ns() < deadline) event_base_loop(f.base, EVLOOP_ONCE);
+    TH_ASSERT_EQ_INT(s.calls, 1);
+    TH_ASSERT_EQ_INT(s.o.status, PL_ACCEPTED);
+    TH_ASSERT_EQ_INT(s.o.items, 10);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 2); /* one item per class */
+    TH_ASSERT(file_size(f.dir, 0, ".seg") > 128);
+    item *it;
+    while ((it = apq_pop(f.q)) != NULL) { /* delivered */
+        item_settle(it, 0);
+        item_free(it);
+    }
+    spin(&f);
+    TH_ASSERT_EQ_INT(file_size(f.dir, 0, ".ack"), 16); /* one entry: the one record */
+    submit_wait(&f, b, &s);
+    TH_ASSERT_EQ_INT(s.o.status, PL_ACCEPTED);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 1);
+    item_free(apq_pop(f.q)); /* dropped, not delivered */
+    spin(&f);
+    TH_ASSERT_EQ_INT(file_size(f.dir, 0, ".ack"), 16);
+    pl_flush(f.pl, 5000);
+    dlq_close(f.d);
+    f.d = NULL;
+    TH_ASSERT_EQ_INT(dlq_open(&f.dopts, NULL, &f.d), 0);
+    dlq_jrecov st;
+    TH_ASSERT_EQ_INT(dlq_journal_recover(f.d, &st), 0);
+    TH_ASSERT_EQ_INT(st.records, 2);
+    TH_ASSERT_EQ_INT(st.acked, 1);
+    TH_ASSERT_EQ_INT(st.moved, 1);
+    dlq_reader *r = dlq_reader_new(f.d, 0, 0);
+    TH_ASSERT(r);
+    dlq_pos pos;
+    TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);
+    TH_ASSERT(it && it->len == b->pb_len && memcmp(it->data, b->pb, b->pb_len) == 0);
+    item_free(it);
+    TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);
+    TH_ASSERT(it == NULL);
+    dlq_reader_free(r);
+    th_otlp_free(a);
+    th_otlp_free(b);
+    fx_stop(&f);
+    th_rmtree(f.dir);
+}
+
+/* A journal that cannot be written refuses the request (503 + retry) and
+ * queues nothing; not ready while the DLQ is unavailable. */
+static void t_durable_refuses_without_journal(void)
+{
+    fixture f;
+    fx_durable = 1;
+    fx_start(&f, 1 << 20, 1);
+    fx_durable = 0;
+    th_otlp *a = single("search", 310, 6);
+    seen s;
+    TH_ASSERT(pl_ready(f.pl));
+    atomic_store(&fail_writes, 1);
+    submit_wait(&f, a, &s);
+    TH_ASSERT_EQ_INT(s.o.status, PL_REFUSED_FULL);
+    TH_ASSERT(s.o.retry_after_s > 0);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 0);
+    TH_ASSERT(!pl_ready(f.pl));
+    submit(&f, a, &s); /* refused at once while unavailable */
+    TH_ASSERT_EQ_INT(s.calls, 1);
+    TH_ASSERT_EQ_INT(s.o.status, PL_REFUSED_FULL);
+    TH_ASSERT_EQ_INT(apq_items(f.q), 0);
+    th_otlp_free(a);
+    fx_stop(&f);
+    th_rmtree(f.dir);
+}
+
 int main(void)
 {
     TH_RUN(t_memory_single_and_mixed);
@@ -529,5 +638,7 @@ int main(void)
     TH_RUN(t_stop_intake);
     TH_RUN(t_cardinality_rejects);
     TH_RUN(t_tracking);
+    TH_RUN(t_durable_journal_then_memory);
+    TH_RUN(t_durable_refuses_without_journal);
     return th_done();
 }
