@@ -71,8 +71,12 @@ static void t_fail_probe_recover(void)
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/sw-dlqsink-XXXXXX");
     TH_ASSERT(mkdtemp(dir));
+    /* The DLQ's own re-probe (probe_ms) must come well before the sink's
+     * retry (DLQ_SINK_RETRY_MIN_MS, 1 s): with both at 1 s the sink's
+     * probe raced the DLQ still unavailable (SW_EUNAVAIL). */
     dlq_opts o = {.dir = dir, .segment_size = 1u << 20, .max_size = 64u << 20,
-                  .compression_level = 1, .fsync = CFG_FSYNC_NEVER, .pwrite = test_pwrite};
+                  .compression_level = 1, .fsync = CFG_FSYNC_NEVER, .pwrite = test_pwrite,
+                  .probe_ms = 100};
     dlq *d = NULL;
     TH_ASSERT_EQ_INT(dlq_open(&o, NULL, &d), 0);
     dlq_wait_recovered(d);
