@@ -216,6 +216,8 @@ typedef struct dlq_pos {
     uint64_t off;        /* offset just past the record */
     uint64_t total;      /* request bytes returned by this reader up to and
                             including the record (for dlq_replayed_bytes) */
+    uint64_t items[CLASS_COUNT]; /* items (item->count) of those records, by class
+                                    (for dlq_replayed_items) */
 } dlq_pos;
 
 /* Returns the owned single reader of d, or NULL; it reads the main area

@@ -27,6 +27,7 @@ struct dlq_reader {
     uint64_t next_min;   /* smallest sequence still to read */
     dlq_pos start;       /* persisted cursor at creation */
     uint64_t total;      /* request bytes returned so far */
+    uint64_t items[CLASS_COUNT]; /* items of the records returned so far, by class */
     dlq_pos persisted;
     pthread_mutex_t mu;  /* protects acked, unpersisted, first_unpersisted_ns */
     dlq_pos acked;
@@ -62,15 +63,19 @@ static int pos_after(const dlq_pos *a, const dlq_pos *b)
 
 void dlq_reader_ack(dlq_reader *r, const dlq_pos *pos)
 {
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, items[CLASS_COUNT] = {0};
     pthread_mutex_lock(&r->mu);
     if (pos_after(pos, &r->acked)) {
         if (pos->total > r->acked.total) bytes = pos->total - r->acked.total;
+        for (int k = 0; k < CLASS_COUNT; k++)
+            if (pos->items[k] > r->acked.items[k]) items[k] = pos->items[k] - r->acked.items[k];
         r->acked = *pos;
         if (r->unpersisted++ == 0) r->first_unpersisted_ns = clock_mono_ns();
     }
     pthread_mutex_unlock(&r->mu);
     if (bytes) metrics_add(&r->d->m->dlq_replayed_bytes, bytes);
+    for (int k = 0; k < CLASS_COUNT; k++)
+        if (items[k]) metrics_add(&r->d->m->dlq_replayed_items[k], items[k]);
 }
 
 /* Deletes sealed segments wholly before pos (all records acknowledged). */
@@ -377,7 +382,9 @@ int dlq_reader_next(dlq_reader *r, item **out, dlq_pos *pos)
         r->off += dlq_rec_size(&h);
         r->index++;
         r->total += (*out)->len;
+        if ((*out)->klass < CLASS_COUNT) r->items[(*out)->klass] += (*out)->count;
         *pos = (dlq_pos){.seq = r->seq, .off = r->off, .total = r->total};
+        memcpy(pos->items, r->items, sizeof pos->items);
         return 0;
     }
 }

@@ -291,6 +291,8 @@ int dlq_open(const dlq_opts *o, sw_metrics *m, dlq **out)
     dlq_segs_publish(d);
     atomic_store(&d->avail, 1);
     metrics_gauge_set(&d->m->dlq_available, 1);
+    metrics_gauge_set(&d->m->dlq_max_bytes,
+                      o->max_size > INT64_MAX ? INT64_MAX : (int64_t)o->max_size);
     if (dlq_health_probe(d, DLQ_PROBE_MIN) != 0)
         LOG_ERROR("DLQ directory %s is not writable (%s): spillway runs with the DLQ unavailable "
                   "(data that would spill is refused with 503, /readyz is not ready) and "

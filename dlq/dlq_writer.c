@@ -336,8 +336,12 @@ static void run_batch(dlq *d, dlq_req **b, size_t n)
         if (b[i]->status == 0 && b[i]->jpos) *b[i]->jpos = (dlq_jpos){b[i]->seq, b[i]->index};
     account_batch(d, b, n);
     if (d->area[DLQ_AREA_MAIN].cur.fd >= 0) publish_cur(d, &d->area[DLQ_AREA_MAIN], 0, 1);
-    for (size_t i = 0; i < n; i++)
-        if (b[i]->status == 0 && b[i]->area == DLQ_AREA_MAIN) written_req += b[i]->it->len;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i]->status != 0 || b[i]->area != DLQ_AREA_MAIN) continue;
+        written_req += b[i]->it->len;
+        if (b[i]->it->klass < CLASS_COUNT)
+            metrics_add(&d->m->dlq_written_items[b[i]->it->klass], b[i]->it->count);
+    }
     metrics_add(&d->m->dlq_written_bytes, written_req);
     for (size_t i = 0; i < n; i++) dlq_req_complete(b[i], b[i]->status);
 }

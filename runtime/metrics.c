@@ -297,6 +297,10 @@ static void mr_cardinality(mr_ctx *c, const sw_metrics *m)
               "Data points of new series dropped by the cardinality limiter.");
     mr_printf(c, "spillway_cl_dropped_samples_total %llu\n",
               (unsigned long long)ld_u(&m->cl_dropped_samples));
+    mr_family(c, "spillway_cl_max_keys", "gauge",
+              "Series slots of the cardinality limiter's table (processors.cardinality.max_keys; "
+              "0 when it is off).");
+    mr_printf(c, "spillway_cl_max_keys %lld\n", (long long)ld_i(&m->cl_max_keys));
 }
 
 static void mr_queue(mr_ctx *c, const sw_metrics *m)
@@ -318,6 +322,9 @@ static void mr_queue(mr_ctx *c, const sw_metrics *m)
     mr_family(c, "spillway_queue_spilled_total", "counter",
               "Items sent to the DLQ instead of memory, by class.");
     mr_per_class_u(c, "spillway_queue_spilled_total", m->queue_spilled);
+    mr_family(c, "spillway_queue_max_bytes", "gauge",
+              "Capacity of the in-memory queue in bytes (queue.max_bytes).");
+    mr_printf(c, "spillway_queue_max_bytes %llu\n", (unsigned long long)max);
 }
 
 static void mr_dlq(mr_ctx *c, const sw_metrics *m)
@@ -352,6 +359,16 @@ static void mr_dlq(mr_ctx *c, const sw_metrics *m)
     mr_family(c, "spillway_dlq_available", "gauge",
               "1 while the DLQ takes appends, 0 while its storage is unavailable.");
     mr_printf(c, "spillway_dlq_available %lld\n", (long long)ld_i(&m->dlq_available));
+    mr_family(c, "spillway_dlq_max_bytes", "gauge",
+              "dlq.max_size in bytes: past it appends are refused and intake answers 429/503.");
+    mr_printf(c, "spillway_dlq_max_bytes %lld\n", (long long)ld_i(&m->dlq_max_bytes));
+    mr_family(c, "spillway_dlq_written_items_total", "counter",
+              "Items (spans, data points, log records) stored in the DLQ, by class: spilled at "
+              "queue fill, by the exporter (breaker open, retries given up) or at shutdown.");
+    mr_per_class_u(c, "spillway_dlq_written_items_total", m->dlq_written_items);
+    mr_family(c, "spillway_dlq_replayed_items_total", "counter",
+              "Items replayed from the DLQ and acknowledged, by class.");
+    mr_per_class_u(c, "spillway_dlq_replayed_items_total", m->dlq_replayed_items);
 }
 
 static void mr_exporter(mr_ctx *c, const sw_metrics *m)

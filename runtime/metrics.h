@@ -80,6 +80,7 @@ typedef struct sw_metrics {
     _Atomic int64_t cl_keys_used;            /* occupied series slots */
     _Atomic uint64_t cl_aggregated_samples;  /* points admitted after label removal */
     _Atomic uint64_t cl_dropped_samples;     /* points of new series dropped */
+    _Atomic int64_t cl_max_keys;             /* processors.cardinality.max_keys (0: off) */
 
     /* dead-letter queue */
     _Atomic int64_t dlq_bytes;               /* bytes of segment files on disk */
@@ -91,6 +92,10 @@ typedef struct sw_metrics {
     _Atomic uint64_t dlq_corrupt_segments;   /* segments moved to quarantine/ */
     _Atomic uint64_t dlq_write_errors;       /* failed creates, writes, fsyncs, seals, probes */
     _Atomic int64_t dlq_available;           /* 1 the DLQ takes appends, 0 unavailable */
+    _Atomic int64_t dlq_max_bytes;           /* dlq.max_size: appends refused past it */
+    _Atomic uint64_t dlq_written_items[CLASS_COUNT];  /* items (spans, points, records) of
+                                                         records stored in the main area */
+    _Atomic uint64_t dlq_replayed_items[CLASS_COUNT]; /* of records replayed and acknowledged */
 
     /* filelog receiver (receivers/filelog) */
     _Atomic int64_t fl_files_watched;        /* files open now */

@@ -3,8 +3,9 @@
 # down from 5 s to 7 s) in a temp dir and checks that it exits 0, says
 # nothing was lost, printed its summary (the high class over OTLP/gRPC, the
 # others over OTLP/HTTP, and spillway answering requests on both receivers)
-# and that the breaker opened and closed again. PASS/FAIL lines for
-# testing/run_tests.sh.
+# and that the breaker opened and closed again; per class, the items
+# spilled to disk were all replayed (the DLQ is empty at the end), and some
+# class spilled. PASS/FAIL lines for testing/run_tests.sh.
 # Usage: SW_BIN_DIR=build sh testing/deploy/demo_check.sh
 set -u
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sw-demo.XXXXXX")
@@ -23,4 +24,9 @@ check summary "no per-class summary with its transport" sh -c "grep -q '^critica
 check transports "spillway did not answer requests on both receivers" grep -qE '^spillway answered [1-9][0-9]* requests over OTLP/HTTP and [1-9][0-9]* over OTLP/gRPC$' "$tmp/out"
 check breaker "the breaker did not open and close" sh -c "grep -q 'closed -> open' '$tmp/out' && grep -q -- '-> closed' '$tmp/out'"
 check spilled "nothing was replayed from the DLQ" sh -c "! grep -q 'replayed: 0.00 MiB' '$tmp/out'"
+# Columns: class signal transport sent accepted delivered spilled replayed duplicated LOST.
+awk '$1 ~ /^(critical|high|normal)$/ && NF == 10 { n++; if ($7 !~ /^[0-9]+$/ || $7 != $8) bad = bad " " $1 "(" $7 "/" $8 ")"; s += $7 }
+     END { if (bad != "") print "spilled/replayed differ:" bad; else if (n != 3) print n " class rows"; else if (s == 0) print "nothing spilled"; else print "ok" }' \
+    "$tmp/out" >"$tmp/spill_rows"
+check spilled_per_class "$(cat "$tmp/spill_rows")" grep -qx ok "$tmp/spill_rows"
 [ "$ok" = 1 ]

@@ -111,7 +111,8 @@ def cmd_alerts(rules_path, tests_path, runbook_path):
             tested.setdefault(a["alertname"], []).append(bool(a.get("exp_alerts")))
     want = {"SpillwayCircuitBreakerOpen", "SpillwayDLQGrowing", "SpillwayDLQNearMaxSize",
             "SpillwayCorruptSegment", "SpillwayRefusingData", "SpillwayQueueNearSpill",
-            "SpillwayCardinalityNearDropBand", "SpillwayRejectedData", "SpillwayScrapeDown"}
+            "SpillwayCardinalityNearDropBand", "SpillwayRejectedData", "SpillwayScrapeDown",
+            "SpillwayDLQUnavailable"}
     names = {a["alert"] for a in alerts}
     check("alerts/set", want <= names, "missing alerts %s" % sorted(want - names), "%d alerts" % len(names))
     for a in alerts:
@@ -182,7 +183,10 @@ def cmd_dashboard(path, ds_path, metrics_path=None):
               "spillway_exporter_circuit_state", "spillway_pipeline_latency_seconds_bucket",
               "spillway_cl_keys_used", "spillway_cl_aggregated_samples_total",
               "spillway_cl_dropped_samples_total", "process_cpu_seconds_total",
-              "process_resident_memory_bytes"}
+              "process_resident_memory_bytes",
+              # fill ratios against the exported limits, storage health, items per class
+              "spillway_dlq_max_bytes", "spillway_cl_max_keys", "spillway_dlq_available",
+              "spillway_dlq_written_items_total", "spillway_dlq_replayed_items_total"}
     names = set()
     for _, e in exprs:
         names |= metric_names(e)

@@ -14,7 +14,9 @@
 #    $job/$instance = all); every alert expression is accepted and every
 #    metric it names has data; SpillwayCircuitBreakerOpen and
 #    SpillwayDLQGrowing were pending or firing during the run; every metric
-#    the dashboard names is on spillway's live /metrics page.
+#    the dashboard names is on spillway's live /metrics page; the limits the
+#    fill ratios divide by are the config's (non-default here: max_keys
+#    4096, queue.max_bytes 32MiB, dlq.max_size 1GiB), in Prometheus too.
 # PASS/FAIL lines for testing/run_tests.sh. Every process started here is
 # stopped by PID. About 35 s.
 # Usage: SW_BIN_DIR=build sh testing/deploy/prom_live.sh
@@ -54,13 +56,16 @@ receivers:
   otlp:
     http: { endpoint: 127.0.0.1:0 }
 processors:
+  cardinality: { max_keys: 4096 }
   priority:
     rules:
       - { class: critical, attribute: service.name, regex: "^(checkout|payment)" }
       - { class: high, attribute: service.name, regex: "^(frontend|cart)" }
+queue: { max_bytes: 32MiB }
 dlq:
   dir: $tmp/dlq
   fsync: batch
+  max_size: 1GiB
 exporters:
   otlphttp:
     endpoint: http://$MOCK
@@ -122,6 +127,10 @@ wait "$LG_PID"; PIDS=$(echo "$PIDS" | sed "s/\b$LG_PID\b//")
 acc=$(sed -n 's/.*"items_accepted":\([0-9]*\).*/\1/p' "$tmp/load.json")
 [ "${acc:-0}" -gt 0 ] && ok "load ($acc items accepted)" || bad load "nothing accepted: $(cat "$tmp/load.log")"
 curl -s --max-time 2 "http://$TEL/metrics" >"$tmp/metrics.txt"
+for lim in spillway_cl_max_keys:4096 spillway_queue_max_bytes:33554432 spillway_dlq_max_bytes:1073741824; do
+    if grep -qx "${lim%%:*} ${lim#*:}" "$tmp/metrics.txt"; then ok "limit/${lim%%:*} (${lim#*:})"
+    else bad "limit/${lim%%:*}" "want ${lim#*:}, /metrics has: $(grep "^${lim%%:*} " "$tmp/metrics.txt")"; fi
+done
 sleep 2 # two more scrapes and rule evaluations after the load
 
 # ---- every expression through the HTTP API ---------------------------------------------
@@ -170,6 +179,16 @@ for alert in ("SpillwayCircuitBreakerOpen", "SpillwayDLQGrowing"):
         print("PASS: prom_live/alert/%s/seen (%s)" % (alert, ", ".join(states)))
     else:
         print("FAIL: prom_live/alert/%s/seen: never pending or firing during the outage" % alert)
+        fails += 1
+# The fill ratios divide by the config's limits (prom_live's config above).
+for name, want in (("spillway_dlq_max_bytes", 1073741824), ("spillway_cl_max_keys", 4096),
+                   ("spillway_queue_max_bytes", 33554432)):
+    res = query("max(%s)" % name).get("data", {}).get("result", [])
+    got = float(res[0]["value"][1]) if res else None
+    if got == want:
+        print("PASS: prom_live/limit/%s/prometheus (%d)" % (name, want))
+    else:
+        print("FAIL: prom_live/limit/%s/prometheus: %s, want %d" % (name, got, want))
         fails += 1
 sys.exit(1 if fails else 0)
 PYEOF

@@ -8,10 +8,12 @@
 # Halfway through, the upstream goes down (connections refused) for a fifth
 # of the run and comes back. Each load generator then checks, item by item,
 # what reached the upstream (--verify). Prints a summary: per class the
-# transport, items sent, accepted, delivered, duplicated and LOST; the
-# requests spillway answered per transport; what was spilled to
-# the DLQ and replayed from it; the circuit breaker transitions; spillway's
-# CPU and peak RSS; and where to look. Exit status 1 if anything was lost (or the run failed).
+# transport, items sent, accepted, delivered, spilled to disk, replayed from
+# disk, duplicated and LOST (spilled and replayed from spillway's
+# spillway_dlq_{written,replayed}_items_total{class}); the requests spillway
+# answered per transport; the DLQ's bytes; the circuit breaker transitions;
+# spillway's CPU and peak RSS; and where to look. Exit status 1 if anything
+# was lost (or the run failed).
 #
 # Class and signal: each class carries one signal, so that the mock's
 # per-signal count tells each load generator when its own items arrived
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --seconds) SECS=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -215,7 +217,9 @@ jget() {
 lost_total=0
 echo
 echo "demo: summary after $elapsed s (items: spans, metric data points, log records)"
-printf '%-9s %-8s %-9s %9s %9s %10s %11s %6s\n' class signal transport sent accepted delivered duplicated LOST
+row='%-9s %-8s %-9s %9s %9s %10s %8s %9s %11s %6s\n'
+# shellcheck disable=SC2059
+printf "$row" class signal transport sent accepted delivered spilled replayed duplicated LOST
 for c in critical high normal; do
     class_of "$c"
     case $proto in grpc) tname=OTLP/gRPC ;; *) tname=OTLP/HTTP ;; esac
@@ -227,8 +231,12 @@ for c in critical high normal; do
         echo "demo: no verify result from the $c load generator (see $W/load-$c.log)" >&2
         lg_fail=1; exp=0; miss=0; dup=0
     fi
-    printf '%-9s %-8s %-9s %9s %9s %10s %11s %6s\n' "$c" "$sig" "$tname" "$sent" "$acc" \
-        "$((exp - miss))" "$dup" "$miss"
+    # Items of this class spillway stored in the DLQ (the breaker open, the
+    # queue full, a retry given up) and replayed from it, acknowledged.
+    sp=$(metric "spillway_dlq_written_items_total{class=\"$c\"}" "$W/metrics.final")
+    rp=$(metric "spillway_dlq_replayed_items_total{class=\"$c\"}" "$W/metrics.final")
+    # shellcheck disable=SC2059
+    printf "$row" "$c" "$sig" "$tname" "$sent" "$acc" "$((exp - miss))" "$sp" "$rp" "$dup" "$miss"
     lost_total=$((lost_total + miss))
 done
 # spillway's own count of the requests each receiver answered (any status).
@@ -241,12 +249,12 @@ qs=""
 for c in critical high normal; do
     qs="$qs $c $(metric "spillway_queue_spilled_total{class=\"$c\"}" "$W/metrics.final")"
 done
-# The DLQ counts bytes, not items per class: items the open breaker sends to
-# disk show only there; spillway_queue_spilled_total{class} counts the items
-# spilled because memory reached queue.spill_threshold.
+# spilled/replayed above count items of every spill (open breaker, full
+# queue, given-up retries); spillway_queue_spilled_total{class} counts the
+# requests spilled because memory reached queue.spill_threshold.
 awk -v w="$wb" -v r="$rb" -v p="$peak_dlq" 'BEGIN {
     printf "spilled to disk: %.2f MiB of requests (peak %.2f MiB in the DLQ); replayed: %.2f MiB\n", w / 1048576, p / 1048576, r / 1048576 }'
-echo "  items spilled because the memory queue was full:$qs"
+echo "  requests spilled because the memory queue was full:$qs"
 echo "  the DLQ holds $( [ "$age" = 0 ] && echo nothing || echo "data (oldest ${age} s)") at the end"
 echo "circuit breaker (from spillway's log; seconds since the load started):"
 # Failed probes while the upstream stays down (open -> half-open -> open)

@@ -509,6 +509,7 @@ static void t_band_drop(void)
     cfg.max_keys = 1024;
     card *c = card_new(&cfg, mt);
     TH_ASSERT(c != NULL);
+    TH_ASSERT_EQ_INT(atomic_load(&mt->cl_max_keys), 1024); /* the alerts' denominator */
     size_t len;
     uint8_t *pb = req_ids("m", 0, 10, 4, &len); /* ten existing series */
     card_result res;

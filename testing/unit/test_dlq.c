@@ -160,6 +160,77 @@ static void t_roundtrip_many_segments(void)
     th_rmtree(dir);
 }
 
+static uint64_t items_of(const _Atomic uint64_t *t, int k) { return atomic_load(&t[k]); }
+
+/* Items per class: spillway_dlq_written_items_total counts the items of
+ * every record stored in the main area (not the rejected area, not a
+ * failed write), spillway_dlq_replayed_items_total those of the records
+ * acknowledged, once each: an ack covers the records before it, an ack
+ * behind an earlier one adds nothing, and a new reader (restart) counts
+ * only what it acknowledges itself. mk(i) has class i % 3 and count i.
+ * Failed writes: t_write_error_refuses_and_keeps_earlier. */
+static void t_items_per_class(void)
+{
+    char dir[256];
+    TH_ASSERT(th_tmpdir(dir, sizeof dir) == 0);
+    sw_metrics *m = metrics_new();
+    dlq_opts o;
+    opts_init(&o, dir, 4096);
+    o.max_size = 123456789;
+    dlq *d = NULL;
+    done_log l = {0};
+    TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_max_bytes), 123456789);
+    append_n(d, 0, 30, &l);                        /* i = 0..29 */
+    TH_ASSERT_EQ_INT(l.ok, 30);
+    uint64_t want[CLASS_COUNT] = {0};
+    for (uint32_t i = 0; i < 30; i++) want[i % 3] += i;
+    dlq_port *p = dlq_port_new(d);                /* rejected area: not counted */
+    TH_ASSERT_EQ_INT(dlq_append_rejected(p, mk(1000, 100), 400, "bad", on_done, &l), 0);
+    while (dlq_port_pending(p)) dlq_port_wait(p, 100);
+    dlq_port_free(p);
+    TH_ASSERT_EQ_INT(l.ok, 31);
+    for (int k = 0; k < CLASS_COUNT; k++) {
+        TH_ASSERT_EQ_INT(items_of(m->dlq_written_items, k), want[k]);
+        TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, k), 0);
+    }
+
+    dlq_reader *r = dlq_reader_new(d, 1, 0);
+    item *items[32];
+    dlq_pos pos[32];
+    TH_ASSERT_EQ_INT(read_all(r, items, pos, 32), 30);
+    for (int i = 0; i < 30; i++) item_free(items[i]);
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_CRITICAL), 0); /* read, not acked */
+    dlq_reader_ack(r, &pos[4]);                   /* records 0..4 */
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_CRITICAL), 0 + 3);
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_HIGH), 1 + 4);
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_NORMAL), 2);
+    dlq_reader_ack(r, &pos[2]);                   /* behind: ignored */
+    dlq_reader_ack(r, &pos[4]);                   /* again: nothing new */
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_HIGH), 5);
+    dlq_reader_ack(r, &pos[9]);                   /* records 5..9 */
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_CRITICAL), 0 + 3 + 6 + 9);
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_HIGH), 1 + 4 + 7);
+    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_NORMAL), 2 + 5 + 8);
+    dlq_reader_free(r);                           /* persists the cursor after record 9 */
+    dlq_close(d);
+
+    TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);     /* the rest, through a new reader */
+    r = dlq_reader_new(d, 0, 0);
+    TH_ASSERT_EQ_INT(read_all(r, items, pos, 32), 20);
+    TH_ASSERT(check_item(items[0], 10, len_of(10)));
+    for (int i = 0; i < 20; i++) item_free(items[i]);
+    dlq_reader_ack(r, &pos[19]);
+    for (int k = 0; k < CLASS_COUNT; k++) {
+        TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, k), want[k]);
+        TH_ASSERT_EQ_INT(items_of(m->dlq_written_items, k), want[k]); /* reopen adds nothing */
+    }
+    dlq_reader_free(r);
+    dlq_close(d);
+    metrics_free(m);
+    th_rmtree(dir);
+}
+
 static int seg_sealed(const char *dir, int *sealed)
 {
     DIR *dd = opendir(dir);
@@ -411,6 +482,9 @@ static void t_write_error_refuses_and_keeps_earlier(void)
     TH_ASSERT(dlq_available(d));
     append_n(d, 15, 3, &l);
     TH_ASSERT_EQ_INT(l.ok, 13);
+    uint64_t stored = 0; /* items of records 0..9 and 15..17; the failed ones not counted */
+    for (int k = 0; k < CLASS_COUNT; k++) stored += atomic_load(&m->dlq_written_items[k]);
+    TH_ASSERT_EQ_INT(stored, 45 + 15 + 16 + 17);
     dlq_close(d);
 
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
@@ -524,6 +598,7 @@ int main(void)
 {
     TH_RUN(t_roundtrip_many_segments);
     TH_RUN(t_reader_reads_open_segment);
+    TH_RUN(t_items_per_class);
     TH_RUN(t_cursor_survives_reopen);
     TH_RUN(t_segment_deleted_only_after_all_acks);
     TH_RUN(t_max_size_refuses);

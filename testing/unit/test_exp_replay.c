@@ -245,6 +245,11 @@ static void t_replay_all_in_order_at_rate(void)
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_MSG(got_equals(SIG_LOGS, &F.written), "replayed bytes differ or out of order");
     TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 2 * n);
+    for (int k = 0; k < CLASS_COUNT; k++) { /* batches of mixed classes, acked by their last */
+        uint64_t want = 2u * (uint64_t)((n - k + CLASS_COUNT - 1) / CLASS_COUNT);
+        TH_ASSERT_EQ_INT(atomic_load(&F.m->dlq_written_items[k]), want);
+        TH_ASSERT_EQ_INT(atomic_load(&F.m->dlq_replayed_items[k]), want);
+    }
     /* rate: from the request completing the first 64 KiB (past the token
      * bucket's initial burst) to the last one */
     th_upstream_lock(F.u->srv);

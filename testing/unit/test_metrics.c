@@ -116,6 +116,7 @@ static void t_queue_and_fill(void)
     TH_ASSERT(has_line(p, "spillway_queue_items{class=\"high\"} 0"));
     TH_ASSERT(has_line(p, "spillway_queue_dequeued_total{class=\"high\"} 11"));
     TH_ASSERT(has_line(p, "spillway_queue_spilled_total{class=\"critical\"} 12"));
+    TH_ASSERT(has_line(p, "spillway_queue_max_bytes 1000"));
     free(p);
     metrics_free(m);
 }
@@ -146,6 +147,10 @@ static void t_dlq_and_cardinality(void)
     metrics_add(&m->dlq_corrupt_segments, 1);
     metrics_add(&m->dlq_write_errors, 3);
     metrics_gauge_set(&m->dlq_available, 1);
+    metrics_gauge_set(&m->dlq_max_bytes, 4294967296LL);
+    metrics_gauge_set(&m->cl_max_keys, 65536);
+    metrics_add(&m->dlq_written_items[CLASS_HIGH], 70);
+    metrics_add(&m->dlq_replayed_items[CLASS_NORMAL], 9);
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "spillway_cl_keys_used 1234"));
@@ -159,6 +164,11 @@ static void t_dlq_and_cardinality(void)
     TH_ASSERT(has_line(p, "spillway_dlq_corrupt_segments_total 1"));
     TH_ASSERT(has_line(p, "spillway_dlq_write_errors_total 3"));
     TH_ASSERT(has_line(p, "spillway_dlq_available 1"));
+    TH_ASSERT(has_line(p, "spillway_dlq_max_bytes 4294967296"));
+    TH_ASSERT(has_line(p, "spillway_cl_max_keys 65536"));
+    TH_ASSERT(has_line(p, "spillway_dlq_written_items_total{class=\"high\"} 70"));
+    TH_ASSERT(has_line(p, "spillway_dlq_written_items_total{class=\"critical\"} 0"));
+    TH_ASSERT(has_line(p, "spillway_dlq_replayed_items_total{class=\"normal\"} 9"));
     free(p);
     metrics_gauge_set(&m->dlq_oldest_wall_ns, clock_wall_ns() - 90LL * 1000000000LL);
     p = render(m);
@@ -227,6 +237,11 @@ static const char *const families[][2] = {
     {"spillway_dlq_corrupt_segments_total", "counter"},
     {"spillway_dlq_write_errors_total", "counter"},
     {"spillway_dlq_available", "gauge"},
+    {"spillway_dlq_max_bytes", "gauge"},
+    {"spillway_dlq_written_items_total", "counter"},
+    {"spillway_dlq_replayed_items_total", "counter"},
+    {"spillway_queue_max_bytes", "gauge"},
+    {"spillway_cl_max_keys", "gauge"},
     {"spillway_exporter_requests_total", "counter"},
     {"spillway_exporter_items_total", "counter"},
     {"spillway_exporter_retries_total", "counter"},
