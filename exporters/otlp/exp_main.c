@@ -553,6 +553,12 @@ int exp_reconfigure(exporter *e, const cfg *c)
     if (e->failed || e->joined) return SW_ECLOSED;
     int rc = check_headers(c);
     if (rc != 0) return rc;
+    exp_endpoint ep;
+    if ((rc = exp_endpoint_parse(c->exporter.endpoint, &ep)) != 0) {
+        LOG_ERROR("exporters.otlphttp.endpoint: cannot use \"%s\"", c->exporter.endpoint);
+        return rc;
+    }
+    exp_endpoint_destroy(&ep);
     if (!e->started) { /* no export thread yet: apply here */
         reconf_apply(e, c);
         return 0;
