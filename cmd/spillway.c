@@ -392,7 +392,9 @@ static void reload_apply(app *a, cfg *next)
     }
     a->reloaded[a->n_reloaded++] = next; /* the export thread may read it from now on */
     if ((rc = pl_reconfigure(a->pl, next, why, sizeof why)) != 0) {
-        reload_failed(a, why); /* the exporter's part was applied */
+        metrics_add(&a->metrics->config_reloads[1], 1);
+        LOG_ERROR("reload of %s failed (%s) after the exporter's settings were applied; "
+                  "everything else runs on the previous configuration", a->config_path, why);
         return;
     }
     apq_set_weights(a->queue, next->priority.weights);
