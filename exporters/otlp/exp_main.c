@@ -586,6 +586,7 @@ void exp_free(exporter *e)
     if (e->started && !e->joined) exp_stop(e, 0);
     exp_spill_destroy(e);
     exp_replay_free(e);
+    if (e->base) retire_all_now(e); /* pools a reload replaced before the start */
     exp_http_free(e->pool); /* before the base: it owns events */
     exp_batch_free_all(e, 0); /* only if never started: they own timers */
     if (e->wake_ev) event_free(e->wake_ev);

@@ -862,6 +862,40 @@ static void t_reconfigure_in_flight(void)
     srv_stop(s2);
 }
 
+/* exp_reconfigure before exp_start applies at once; an exporter
+ * reconfigured and never started frees everything. */
+static void t_reconfigure_before_start(void)
+{
+    srv *s2 = srv_start(NULL, 0, OK200, NULL, NULL);
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    fx_begin(s, c);
+    cfg *c2 = make_cfg(url_for(s2, "http", ""));
+    set_str(&c2->exporter.endpoint, "ftp://nowhere");
+    TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), SW_EINVAL); /* nothing changed */
+    set_str(&c2->exporter.endpoint, url_for(s2, "http", ""));
+    TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), 0);
+    push(SIG_METRICS, 100, 1, 3);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]) == 1, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s2), 1);
+    fx_done();
+    sw_metrics *m = metrics_new();
+    apq *q = test_apq_new(1 << 20, m);
+    TH_ASSERT(m && q);
+    exporter *e = exp_new(c2, q, m);
+    cfg *c3 = make_cfg(url_for(s2, "http", "/other"));
+    TH_ASSERT(e && exp_reconfigure(e, c3) == 0);
+    exp_free(e);
+    apq_free(q);
+    metrics_free(m);
+    cfg_free(c3);
+    cfg_free(c2);
+    srv_stop(s2);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -889,5 +923,6 @@ int main(void)
     TH_RUN(t_lifecycle);
     tls_cleanup();
     TH_RUN(t_reconfigure_in_flight);
+    TH_RUN(t_reconfigure_before_start);
     return th_done();
 }
