@@ -24,8 +24,17 @@
  * left: everything in memory is appended to the DLQ, then spillway exits 0.
  * During step 3 the exporter is already giving up what it could not send
  * within the time left; the second signal is logged and step 3 completes.
- * SIGHUP (no reload yet), SIGUSR1, SIGUSR2 and SIGALRM are handled on the
- * loop and never end the process.
+ * SIGUSR1, SIGUSR2 and SIGALRM are handled on the loop and never end the
+ * process.
+ *
+ * SIGHUP reloads the --config file (reload(), on the loop, so between two
+ * requests of the ingest thread): a file that does not load changes
+ * nothing (its FILE:LINE:COL errors are logged); a valid one is applied —
+ * the keys of config/cfg_reload.h at once, the others logged as ignored
+ * until a restart. Components keep the cfg they started with for
+ * restart-only keys; every cfg a reload applied stays allocated until
+ * exit (the export thread may still read the previous one), a few KiB
+ * each.
  */
 #define LOG_COMPONENT "main"
 
@@ -39,6 +48,7 @@
 #include <string.h>
 
 #include "config/cfg.h"
+#include "config/cfg_reload.h"
 #include "dlq/dlq.h"
 #include "dlq/dlq_cmd.h"
 #include "exporters/otlp/exporter.h"
@@ -55,7 +65,10 @@
 #include "runtime/telemetry.h"
 
 typedef struct app {
-    cfg *cfg;
+    cfg *cfg;                   /* the start-up config: restart-only keys */
+    const char *config_path;    /* --config, or NULL (defaults: no reload) */
+    cfg **reloaded;             /* owned: every config a reload applied, oldest first */
+    size_t n_reloaded;
     sw_metrics *metrics;
     apq *queue;
     dlq *dlq;
@@ -321,13 +334,108 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     else on_drain_tick(-1, 0, a);
 }
 
+/* ---- reload (SIGHUP) ---- */
+
+typedef struct reload_keys {
+    char list[1024];            /* "a.b, c.d" of changed keys */
+    size_t n;
+    int want_reloadable;        /* collect the keys that apply at once, else the others */
+} reload_keys;
+
+static void collect_key(const char *path, int reloadable, void *arg)
+{
+    reload_keys *k = arg;
+    if (reloadable != k->want_reloadable) return;
+    size_t used = strlen(k->list);
+    if (used + strlen(path) + 8 < sizeof k->list)
+        snprintf(k->list + used, sizeof k->list - used, "%s%s", k->n ? ", " : "", path);
+    k->n++;
+}
+
+static void reload_failed(app *a, const char *why)
+{
+    metrics_add(&a->metrics->config_reloads[1], 1);
+    LOG_ERROR("reload of %s failed (%s); still running on the previous configuration",
+              a->config_path, why);
+}
+
+/* Logs every line of a cfg_load error text. */
+static void log_config_errors(const char *err)
+{
+    while (*err) {
+        size_t n = strcspn(err, "\n");
+        if (n) LOG_ERROR("reload: %.*s", (int)n, err);
+        err += n + (err[n] == '\n');
+    }
+}
+
+/* Applies next (owned; kept in a->reloaded once anything may read it). */
+static void reload_apply(app *a, cfg *next)
+{
+    char why[300];
+    const cfg *live = a->n_reloaded ? a->reloaded[a->n_reloaded - 1] : a->cfg;
+    reload_keys now = {.want_reloadable = 1}, later = {.want_reloadable = 0};
+    cfg_reload_diff(live, next, collect_key, &now, NULL);
+    cfg_reload_diff(a->cfg, next, collect_key, &later, NULL);
+    cfg **grown = realloc(a->reloaded, (a->n_reloaded + 1) * sizeof *grown);
+    if (!grown) {
+        cfg_free(next);
+        reload_failed(a, "out of memory");
+        return;
+    }
+    a->reloaded = grown;
+    int rc = exp_reconfigure(a->exp, next);
+    if (rc != 0) {
+        cfg_free(next);
+        reload_failed(a, "exporters.otlphttp: invalid settings");
+        return;
+    }
+    a->reloaded[a->n_reloaded++] = next; /* the export thread may read it from now on */
+    if ((rc = pl_reconfigure(a->pl, next, why, sizeof why)) != 0) {
+        metrics_add(&a->metrics->config_reloads[1], 1);
+        LOG_ERROR("reload of %s failed (%s) after the exporter's settings were applied; "
+                  "everything else runs on the previous configuration", a->config_path, why);
+        return;
+    }
+    apq_set_weights(a->queue, next->priority.weights);
+    dlq_set_replay_rate(a->dlq, next->dlq.replay_rate);
+    log_setup((log_level)next->telemetry.log_level, next->telemetry.log_json);
+    metrics_add(&a->metrics->config_reloads[0], 1);
+    LOG_INFO("reloaded %s: %zu keys changed and applied%s%s", a->config_path, now.n,
+             now.n ? ": " : "", now.list);
+    if (later.n)
+        LOG_WARN("reload: %zu keys differ from the running configuration but need a "
+                 "restart, ignored until then: %s", later.n, later.list);
+}
+
+static void reload(app *a)
+{
+    char err[8192];
+    cfg *next = NULL;
+    if (!a->config_path) {
+        LOG_WARN("SIGHUP: started without --config (built-in defaults): nothing to reload");
+        return;
+    }
+    if (a->stopping) {
+        LOG_WARN("SIGHUP: shutting down; configuration not reloaded");
+        return;
+    }
+    LOG_INFO("SIGHUP: reloading %s", a->config_path);
+    int rc = cfg_load(a->config_path, &next, err, sizeof err);
+    if (rc != 0) {
+        log_config_errors(err);
+        reload_failed(a, sw_strerror(rc));
+        return;
+    }
+    reload_apply(a, next);
+}
+
 /* Signals that must never end the process. */
 static void on_other_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
-    (void)arg;
     if (sig == SIGHUP)
-        LOG_WARN("SIGHUP: configuration reload is not supported yet; ignoring");
+        reload(arg);
     else
         LOG_DEBUG("signal %d ignored", (int)sig);
 }
@@ -484,6 +592,8 @@ static void app_free(app *a)
     if (a->base) event_base_free(a->base);
     apq_free(a->queue);
     metrics_free(a->metrics);
+    for (size_t i = 0; i < a->n_reloaded; i++) cfg_free(a->reloaded[i]);
+    free(a->reloaded);
     cfg_free(a->cfg);
 }
 
@@ -508,6 +618,7 @@ int main(int argc, char **argv)
         }
     }
     app a = {0};
+    a.config_path = config;
     if (load_config(config, &a.cfg) != 0) return 1;
     log_setup((log_level)a.cfg->telemetry.log_level, a.cfg->telemetry.log_json);
     signal(SIGPIPE, SIG_IGN);

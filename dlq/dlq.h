@@ -152,6 +152,12 @@ int dlq_available(dlq *d);
 /* The same, and a reason ("available", or e.g. "segment write: No space
  * left on device") written into why (len > 0; may be NULL). Any thread. */
 int dlq_health(dlq *d, char *why, size_t len);
+/* Changes the pace of the replay sources of d (dlq/dlq_consumer.h) to rate
+ * bytes/s (0: unpaced), e.g. on a configuration reload. Any thread; each
+ * replay thread takes it before its next record (within DLQ_RP_WAIT_MS,
+ * 100 ms, also while it waits for tokens), with a full bucket at the new
+ * rate. */
+void dlq_set_replay_rate(dlq *d, uint64_t rate);
 /* /readyz component (telemetry_status_fn): arg is the dlq; ready while
  * available, detail = the reason. */
 int dlq_ready(void *arg, char *detail, size_t len);

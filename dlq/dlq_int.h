@@ -124,6 +124,10 @@ struct dlq {
     int probe_req;       /* re-probe now (the reader freed space) */
     char why[160];       /* why the DLQ is unavailable ("" while available) */
     _Atomic int avail;   /* 1: appends are taken; 0: storage failing */
+    /* dlq_set_replay_rate (any thread) -> replay sources (their thread):
+     * the rate, published by bumping the generation after it */
+    _Atomic uint64_t replay_rate;
+    _Atomic unsigned replay_rate_gen;
 
     /* writer thread only (areas: see dlq_area) */
     dlq_area area[DLQ_AREAS];

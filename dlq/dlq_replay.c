@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dlq/dlq_int.h"
 #include "dlq/dlq_tb.h"
 #include "queue/ring.h"
 #include "runtime/clock.h"
@@ -28,6 +29,7 @@ typedef struct rp_rec {
 } rp_rec;
 
 struct dlq_replay {
+    dlq *d;                    /* borrowed: dlq_set_replay_rate publishes there */
     dlq_reader *r;             /* owned; NULL once closed */
     ring *ring;                /* rp_rec*: replay thread -> consumer */
     int efd;                   /* eventfd: records in the ring */
@@ -41,6 +43,7 @@ struct dlq_replay {
     /* replay thread only */
     dlq_tb tb;
     uint64_t rate;             /* 0: unpaced */
+    unsigned rate_gen;         /* d->replay_rate_gen taken into rate */
     rp_rec *held;              /* read, waiting for tokens or ring room */
 };
 
@@ -84,9 +87,22 @@ static int64_t read_one(dlq_replay *r)
     return DLQ_RP_IDLE_MS * 1000000LL;
 }
 
+/* Takes a rate dlq_set_replay_rate published since the last look. */
+static void follow_rate(dlq_replay *r)
+{
+    unsigned gen = atomic_load_explicit(&r->d->replay_rate_gen, memory_order_acquire);
+    if (gen == r->rate_gen) return;
+    r->rate_gen = gen;
+    r->rate = atomic_load_explicit(&r->d->replay_rate, memory_order_relaxed);
+    if (r->rate) dlq_tb_init(&r->tb, r->rate, 0, clock_mono_ns());
+    LOG_INFO("replay rate now %llu bytes/s%s", (unsigned long long)r->rate,
+             r->rate ? "" : " (unpaced)");
+}
+
 /* One step; returns how long to sleep (0: go on at once). */
 static int64_t step(dlq_replay *r)
 {
+    follow_rate(r);
     if (atomic_load(&r->paused)) {
         dlq_reader_sync(r->r, 0);
         return DLQ_RP_WAIT_MS * 1000000LL;
@@ -102,7 +118,8 @@ static int64_t step(dlq_replay *r)
     size_t len = r->held->it->len;
     if (r->rate) {
         int64_t w = dlq_tb_wait_ns(&r->tb, len, now);
-        if (w > 0) return w;
+        /* at most DLQ_RP_WAIT_MS at a time: a new rate is seen that soon */
+        if (w > 0) return w < DLQ_RP_WAIT_MS * 1000000LL ? w : DLQ_RP_WAIT_MS * 1000000LL;
     }
     if (ring_full(r->ring)) return DLQ_RP_WAIT_MS * 1000000LL; /* kicked when taken */
     if (r->rate) dlq_tb_take(&r->tb, len, now);
@@ -137,7 +154,9 @@ dlq_replay *dlq_replay_new(dlq *d, uint64_t rate)
     pthread_condattr_t ca;
     if (!r) return NULL;
     r->efd = -1;
+    r->d = d;
     r->rate = rate;
+    r->rate_gen = atomic_load(&d->replay_rate_gen);
     if (pthread_condattr_init(&ca) != 0) {
         free(r);
         return NULL;
@@ -199,6 +218,12 @@ void dlq_replay_free(dlq_replay *r)
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
+}
+
+void dlq_set_replay_rate(dlq *d, uint64_t rate)
+{
+    atomic_store_explicit(&d->replay_rate, rate, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->replay_rate_gen, 1, memory_order_release);
 }
 
 void dlq_replay_pause(dlq_replay *r, int paused)

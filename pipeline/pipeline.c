@@ -507,6 +507,29 @@ fail:
     return NULL;
 }
 
+int pl_reconfigure(pipeline *p, const cfg *c, char *err, size_t errlen)
+{
+    char why[256];
+    if (errlen) err[0] = '\0';
+    prio *next = prio_from_cfg(c, why, sizeof why);
+    if (!next) {
+        if (errlen) snprintf(err, errlen, "priority rules: %s", why);
+        return SW_EINVAL;
+    }
+    if (p->card && card_reconfigure(p->card, c->cardinality.aggregate_threshold,
+                                    c->cardinality.drop_threshold,
+                                    (int64_t)c->cardinality.key_ttl_ms * 1000000) != 0) {
+        if (errlen) snprintf(err, errlen, "cardinality thresholds out of range");
+        prio_free(next);
+        return SW_EINVAL;
+    }
+    prio_free(p->prio);
+    p->prio = next;
+    LOG_INFO("reconfigured: %zu priority rules, cardinality %s", prio_rule_count(next),
+             p->card ? "thresholds updated" : "off");
+    return 0;
+}
+
 void pl_stop_intake(pipeline *p)
 {
     if (p && atomic_exchange(&p->accepting, 0))

@@ -101,6 +101,16 @@ int pl_ready(const pipeline *p);
  * pipeline (d stays open until pl_flush returned). Ingest thread. */
 pipeline *pl_new(struct event_base *ingest, const struct cfg *c, struct apq *q,
                  struct dlq *d, struct sw_metrics *m);
+/* Reload (SIGHUP): applies processors.priority.rules and the cardinality
+ * limiter's aggregate_threshold, drop_threshold and key_ttl of c
+ * (borrowed; only read during the call). The new classifier is built off
+ * to the side and swapped in between two requests (this runs on the
+ * ingest thread, like pl_submit), so every request is classified wholly
+ * by the old or wholly by the new rules. Every other key of c is ignored
+ * here (the pipeline keeps the cfg of pl_new for them). 0, or SW_EINVAL /
+ * SW_ENOMEM with the reason in err (NUL-terminated when errlen > 0) and
+ * nothing changed. Ingest thread. */
+int pl_reconfigure(pipeline *p, const struct cfg *c, char *err, size_t errlen);
 /* Shutdown, step 1: every later pl_submit is refused with
  * PL_REFUSED_SHUTDOWN; requests waiting for the DLQ still complete.
  * pl_ready turns 0. Ingest thread. */

@@ -95,6 +95,19 @@ fail:
     return NULL;
 }
 
+int card_reconfigure(card *c, double aggregate_threshold, double drop_threshold,
+                     int64_t key_ttl_ns)
+{
+    card_config next = c->cfg;
+    next.aggregate_threshold = aggregate_threshold;
+    next.drop_threshold = drop_threshold;
+    next.key_ttl_ns = key_ttl_ns;
+    if (!config_ok(&next)) return SW_EINVAL;
+    c->cfg = next;
+    init_limits(c);
+    return 0;
+}
+
 void card_free(card *c)
 {
     if (!c) return;

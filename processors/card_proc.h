@@ -66,6 +66,13 @@ void card_config_default(card_config *cfg);
 card *card_new(const card_config *cfg, sw_metrics *m);
 /* NULL-safe; frees everything the card owns. */
 void card_free(card *c);
+/* Changes the thresholds and key_ttl of a running limiter (max_keys and
+ * volatile_distinct stay: the table is fixed). Series already in the table
+ * stay; the new limits decide from the next request on. 0, or SW_EINVAL
+ * (0 < aggregate <= drop <= 1 and key_ttl_ns >= 0 do not hold): nothing
+ * changed. The card's thread. */
+int card_reconfigure(card *c, double aggregate_threshold, double drop_threshold,
+                     int64_t key_ttl_ns);
 
 /* Runs one encoded ExportMetricsServiceRequest pb[0..len) (borrowed; it
  * must have passed ow_validate(), as the receiver's decode ensures)

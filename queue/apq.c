@@ -26,7 +26,7 @@ struct apq {
     _Atomic int closed;
     /* read-only after apq_new(), except spill (producer thread) */
     alignas(APQ_LINE) ring *r[CLASS_COUNT];
-    int64_t w[CLASS_COUNT];
+    _Atomic int64_t w[CLASS_COUNT]; /* apq_set_weights: any thread, relaxed */
     uint64_t max_bytes;
     uint64_t spill_bytes;        /* fill >= this: new items spill */
     apq_spill spill;
@@ -72,7 +72,7 @@ static int opts_valid(const apq_opts *o)
 
 static void init_fields(apq *q, const apq_opts *o)
 {
-    for (int k = 0; k < CLASS_COUNT; k++) q->w[k] = o->weights[k];
+    for (int k = 0; k < CLASS_COUNT; k++) atomic_init(&q->w[k], (int64_t)o->weights[k]);
     q->max_bytes = o->max_bytes;
     q->spill_bytes = (uint64_t)((double)o->max_bytes * o->spill_threshold);
     if (q->spill_bytes > q->max_bytes) q->spill_bytes = q->max_bytes;
@@ -239,8 +239,9 @@ static int wrr_pick(apq *q, int64_t cur[CLASS_COUNT])
             cur[k] = 0;
             continue;
         }
-        cur[k] += q->w[k];
-        total += q->w[k];
+        int64_t w = atomic_load_explicit(&q->w[k], memory_order_relaxed);
+        cur[k] += w;
+        total += w;
         if (best < 0 || cur[k] > cur[best]) best = k;
     }
     if (best >= 0) cur[best] -= total;
@@ -304,5 +305,14 @@ uint64_t apq_items(const apq *q)
 uint64_t apq_max_bytes(const apq *q) { return q->max_bytes; }
 
 double apq_fill_ratio(const apq *q) { return (double)apq_bytes(q) / (double)q->max_bytes; }
+
+int apq_set_weights(apq *q, const unsigned w[CLASS_COUNT])
+{
+    for (int k = 0; k < CLASS_COUNT; k++)
+        if (w[k] < 1 || w[k] > APQ_MAX_WEIGHT) return SW_EINVAL;
+    for (int k = 0; k < CLASS_COUNT; k++)
+        atomic_store_explicit(&q->w[k], (int64_t)w[k], memory_order_relaxed);
+    return 0;
+}
 
 void apq_close(apq *q) { atomic_store_explicit(&q->closed, 1, memory_order_release); }

@@ -119,6 +119,11 @@ uint64_t apq_items(const apq *q);
 size_t apq_class_items(const apq *q, sw_class c);
 uint64_t apq_max_bytes(const apq *q);
 double apq_fill_ratio(const apq *q);
+/* Changes the dequeue weights (each 1..1000, else SW_EINVAL and nothing
+ * changes). Any thread: the consumer uses them from its next pop on; a pop
+ * racing with the change may mix old and new weights once, which only
+ * shifts one turn — the credits stay bounded either way. */
+int apq_set_weights(apq *q, const unsigned w[CLASS_COUNT]);
 /* Refuse further pushes (SW_ECLOSED); pops still work. Any thread. */
 void apq_close(apq *q);
 

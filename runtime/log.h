@@ -14,7 +14,9 @@
 
 typedef enum { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG } log_level;
 
-/* Current level; written once at start-up by log_setup(), read everywhere. */
+/* Current level; written by log_setup() at start-up and on a configuration
+ * reload (any thread may call it: both settings are atomics), read
+ * everywhere. */
 extern _Atomic int log_level_now;
 
 void log_setup(log_level level, int json);

@@ -505,6 +505,16 @@ static void mr_filelog(mr_ctx *c, const sw_metrics *m)
                "Requests whose records were dropped downstream (position held).", &m->fl_delivery_failures);
 }
 
+static void mr_config(mr_ctx *c, const sw_metrics *m)
+{
+    mr_family(c, "spillway_config_reloads_total", "counter",
+              "Configuration reloads on SIGHUP, by result (failure: the old one stays).");
+    mr_printf(c, "spillway_config_reloads_total{result=\"success\"} %llu\n",
+              (unsigned long long)ld_u(&m->config_reloads[0]));
+    mr_printf(c, "spillway_config_reloads_total{result=\"failure\"} %llu\n",
+              (unsigned long long)ld_u(&m->config_reloads[1]));
+}
+
 int metrics_render(const sw_metrics *m, buf *out)
 {
     mr_ctx c = {.out = out, .rc = 0};
@@ -514,6 +524,7 @@ int metrics_render(const sw_metrics *m, buf *out)
     mr_dlq(&c, m);
     mr_exporter(&c, m);
     mr_filelog(&c, m);
+    mr_config(&c, m);
     mr_latency(&c, m);
     mr_process(&c, m);
     mr_build_info(&c);

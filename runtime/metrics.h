@@ -112,6 +112,9 @@ typedef struct sw_metrics {
     _Atomic uint64_t fl_backpressure_pauses;
     _Atomic uint64_t fl_delivery_failures;   /* requests settled as dropped downstream */
 
+    /* SIGHUP configuration reloads (cmd/spillway.c): [0] success, [1] failure */
+    _Atomic uint64_t config_reloads[2];
+
     int64_t start_wall_ns;
 } sw_metrics;
 

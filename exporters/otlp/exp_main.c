@@ -99,6 +99,7 @@ static int check_headers(const cfg *c)
 /* ---- the pump -------------------------------------------------------------- */
 
 static void finish_loop(exporter *e, const char *why);
+static void retire_all_now(exporter *e);
 
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
@@ -228,6 +229,7 @@ static void abandoned(void *ctx, void *arg)
 static void finish_loop(exporter *e, const char *why)
 {
     exp_http_close_all(e->pool, abandoned, e); /* requests in flight: unanswered */
+    retire_all_now(e); /* and those of pools a reload replaced */
     e->abandon = 1;        /* replay batches stay in the DLQ */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
@@ -390,6 +392,189 @@ uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
     return e->undelivered_items;
 }
 
+/* ---- reconfiguration (exp_reconfigure) ----------------------------------- */
+
+/* A reload on its way to the export thread. Posted with event_active, so
+ * reloads are applied in the order they were posted. */
+typedef struct exp_reconf {
+    exporter *e;
+    const cfg *c;              /* borrowed: outlives the exporter */
+    struct event *ev;          /* owned: runs reconf_cb on the export thread */
+} exp_reconf;
+
+/* A connection pool replaced by a reload: its requests in flight get their
+ * answers there (each within the old timeout); then it is freed. */
+typedef struct exp_retired {
+    exporter *e;
+    exp_http *pool;            /* owned */
+    struct event *ev;          /* owned: retire_cb, old timeout + margin */
+} exp_retired;
+
+#define EXP_RETIRE_MARGIN_MS 1000
+
+static int str_same(const char *a, const char *b)
+{
+    return (!a || !b) ? a == b : strcmp(a, b) == 0;
+}
+
+/* 1 when the pool of a does not serve b: endpoint, headers, deadline,
+ * size or TLS differ. */
+static int pool_differs(const cfg *a, const cfg *b)
+{
+    if (!str_same(a->exporter.endpoint, b->exporter.endpoint) ||
+        a->exporter.timeout_ms != b->exporter.timeout_ms ||
+        a->exporter.max_in_flight != b->exporter.max_in_flight ||
+        !str_same(a->exporter.tls_ca_file, b->exporter.tls_ca_file) ||
+        a->exporter.tls_insecure_skip_verify != b->exporter.tls_insecure_skip_verify ||
+        a->exporter.n_headers != b->exporter.n_headers)
+        return 1;
+    for (size_t i = 0; i < a->exporter.n_headers; i++)
+        if (!str_same(a->exporter.headers[i].name, b->exporter.headers[i].name) ||
+            !str_same(a->exporter.headers[i].value, b->exporter.headers[i].value))
+            return 1;
+    return 0;
+}
+
+/* A request a retired pool still held at its end: tried again on the
+ * current pool (its breaker ticket given back). */
+static void requeue(void *ctx, void *arg)
+{
+    exporter *e = ctx;
+    exp_batch *b = arg;
+    exp_circuit_forget(e, b);
+    exp_batch_retry(e, b, NULL);
+}
+
+static void retire_free(exp_retired *t, void (*abandoned_fn)(void *ctx, void *arg))
+{
+    exp_http_close_all(t->pool, abandoned_fn, t->e);
+    exp_http_free(t->pool);
+    event_free(t->ev);
+    free(t);
+}
+
+static void retire_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exp_retired *t = arg;
+    exporter *e = t->e;
+    (void)fd;
+    (void)what;
+    retire_free(t, requeue);
+    exp_schedule_pump(e);
+}
+
+#define EXP_MAX_RETIRED 64
+
+typedef struct retired_list {
+    exp_retired *t[EXP_MAX_RETIRED];
+    size_t n;
+} retired_list;
+
+static int find_retired(const struct event_base *base, const struct event *ev, void *arg)
+{
+    retired_list *l = arg;
+    (void)base;
+    if (event_get_callback(ev) == retire_cb && l->n < EXP_MAX_RETIRED)
+        l->t[l->n++] = event_get_callback_arg(ev);
+    return 0;
+}
+
+/* finish_loop: pools still retiring close now; their requests are
+ * abandoned like the current pool's (given up with the rest). */
+static void retire_all_now(exporter *e)
+{
+    retired_list l = {.n = 0};
+    event_base_foreach_event(e->base, find_retired, &l);
+    for (size_t i = 0; i < l.n; i++) retire_free(l.t[i], abandoned);
+}
+
+/* The old pool keeps its requests in flight until it retires. 0, or
+ * SW_EINVAL / SW_ENOMEM with the old pool still in use (logged). */
+static int swap_pool(exporter *e, const cfg *c)
+{
+    exp_retired *t = calloc(1, sizeof *t);
+    exp_http *next = t ? exp_http_new(e->base, c, e->m) : NULL;
+    if (t) t->ev = evtimer_new(e->base, retire_cb, t);
+    if (!next || !t->ev) {
+        LOG_ERROR("reload: cannot set up connections to %s; keeping the old ones",
+                  c->exporter.endpoint);
+        exp_http_free(next);
+        if (t && t->ev) event_free(t->ev);
+        free(t);
+        return SW_EINVAL;
+    }
+    t->e = e;
+    t->pool = e->pool;
+    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms + EXP_RETIRE_MARGIN_MS);
+    evtimer_add(t->ev, &tv);
+    e->pool = next;
+    e->n_conns = exp_http_size(next);
+    return 0;
+}
+
+/* Everything but the pool: read through e->c from now on, or copied. */
+static void apply_settings(exporter *e, const cfg *c)
+{
+    brk_config bc;
+    e->c = c;
+    e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
+                                  c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
+    brk_config_from_cfg(&bc, c);
+    e->brk.c.consecutive_failures = bc.consecutive_failures;
+    e->brk.c.ratio_429 = bc.ratio_429;
+    e->brk.c.open_duration_ns = bc.open_duration_ns;
+}
+
+static void reconf_apply(exporter *e, const cfg *c)
+{
+    int fresh = pool_differs(e->c, c) && swap_pool(e, c) == 0;
+    if (!fresh && pool_differs(e->c, c)) return; /* logged; nothing changes */
+    apply_settings(e, c);
+    LOG_INFO("reconfigured: exporting to %s (compression %s, %u connections%s)",
+             c->exporter.endpoint, comp_names[c->exporter.compression % 3], e->n_conns,
+             fresh ? ", new connections; requests in flight finish on the old ones" : "");
+}
+
+static void reconf_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exp_reconf *r = arg;
+    exporter *e = r->e;
+    (void)fd;
+    (void)what;
+    if (!e->stopped) reconf_apply(e, r->c);
+    event_free(r->ev);
+    free(r);
+    exp_schedule_pump(e);
+}
+
+int exp_reconfigure(exporter *e, const cfg *c)
+{
+    if (!e || !c) return SW_EINVAL;
+    if (e->failed || e->joined) return SW_ECLOSED;
+    int rc = check_headers(c);
+    if (rc != 0) return rc;
+    exp_endpoint ep;
+    if ((rc = exp_endpoint_parse(c->exporter.endpoint, &ep)) != 0) {
+        LOG_ERROR("exporters.otlphttp.endpoint: cannot use \"%s\"", c->exporter.endpoint);
+        return rc;
+    }
+    exp_endpoint_destroy(&ep);
+    if (!e->started) { /* no export thread yet: apply here */
+        reconf_apply(e, c);
+        return 0;
+    }
+    exp_reconf *r = calloc(1, sizeof *r);
+    if (!r) return SW_ENOMEM;
+    r->e = e;
+    r->c = c;
+    if (!(r->ev = event_new(e->base, -1, 0, reconf_cb, r))) {
+        free(r);
+        return SW_ENOMEM;
+    }
+    event_active(r->ev, EV_READ, 0);
+    return 0;
+}
+
 int exp_healthy(const exporter *e)
 {
     return atomic_load(&e->healthy);
@@ -401,6 +586,7 @@ void exp_free(exporter *e)
     if (e->started && !e->joined) exp_stop(e, 0);
     exp_spill_destroy(e);
     exp_replay_free(e);
+    if (e->base) retire_all_now(e); /* pools a reload replaced before the start */
     exp_http_free(e->pool); /* before the base: it owns events */
     exp_batch_free_all(e, 0); /* only if never started: they own timers */
     if (e->wake_ev) event_free(e->wake_ev);

@@ -77,6 +77,19 @@ int exp_start(exporter *e);
  * nor stored in the DLQ (logged with counts; counted DROPPED). 0 if never
  * started or already stopped. Call before dlq_close(). */
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms);
+/* Configuration reload: posts exporters.otlphttp of c (borrowed: it must
+ * stay valid until exp_free, since the export thread reads it from then
+ * on) to the export thread, where reloads are applied in the order posted,
+ * between requests: compression, batch.max_bytes, batch.timeout (new
+ * batches), retry (next backoff), circuit_breaker consecutive_failures,
+ * ratio_429 and open_duration (next answer; window needs a restart). When
+ * the endpoint, headers, timeout, max_in_flight or tls changed, new
+ * requests go over a new connection pool while requests in flight get
+ * their answers on the old one, which is closed after the old timeout
+ * (plus 1 s). Checks the headers and the endpoint first: 0, or SW_EINVAL
+ * (invalid header or endpoint, logged) / SW_ENOMEM / SW_ECLOSED (stopped)
+ * with nothing changed. Main thread. */
+int exp_reconfigure(exporter *e, const cfg *c);
 /* 1 while the upstream accepts (last request succeeded or none yet),
  * 0 while requests fail (a retryable failure clears it, a 2xx sets it; a
  * permanent refusal such as 400 leaves it); any thread. For /readyz. */

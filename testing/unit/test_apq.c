@@ -571,6 +571,30 @@ static void t_two_threads(void)
     apq_free(s.q);
 }
 
+/* apq_set_weights: the next pops follow the new weights; out-of-range
+ * weights change nothing. */
+static void t_set_weights(void)
+{
+    apq *q = mkq(5, 3, 1, 1 << 24, NULL);
+    size_t got[CLASS_COUNT];
+    fill_each(q, 300);
+    unsigned bad[CLASS_COUNT] = {0, 1, 1};
+    TH_ASSERT(apq_set_weights(q, bad) != 0);
+    memset(got, 0, sizeof got);
+    TH_ASSERT(pop_count(q, 90, got));
+    TH_ASSERT_EQ_INT(got[CLASS_CRITICAL], 50);
+    TH_ASSERT_EQ_INT(got[CLASS_NORMAL], 10);
+    unsigned w[CLASS_COUNT] = {1, 1, 1};
+    TH_ASSERT_EQ_INT(apq_set_weights(q, w), 0);
+    memset(got, 0, sizeof got);
+    TH_ASSERT(pop_count(q, 90, got));
+    /* one cycle may still carry credit from the old weights */
+    TH_ASSERT_MSG(got[CLASS_CRITICAL] >= 29 && got[CLASS_CRITICAL] <= 31 &&
+                      got[CLASS_NORMAL] >= 29 && got[CLASS_NORMAL] <= 31,
+                  "1:1:1 gave %zu:%zu:%zu", got[0], got[1], got[2]);
+    apq_free(q);
+}
+
 int main(void)
 {
     TH_RUN(t_ring_basics);
@@ -586,6 +610,7 @@ int main(void)
     TH_RUN(t_ring_slots_full_spills);
     TH_RUN(t_push_all);
     TH_RUN(t_close);
+    TH_RUN(t_set_weights);
     TH_RUN(t_bad_class);
     TH_RUN(t_wake_fd);
     TH_RUN(t_peek);

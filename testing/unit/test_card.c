@@ -668,6 +668,39 @@ static void t_config_and_errors(void)
     card_free(c);
 }
 
+/* card_reconfigure: at 95 % fill new series are dropped; raised to a drop
+ * threshold of 1.0 they are admitted; invalid limits change nothing. */
+static void t_reconfigure_thresholds(void)
+{
+    card_config cfg;
+    card_config_default(&cfg);
+    cfg.max_keys = 1024;
+    card *c = card_new(&cfg, NULL);
+    TH_ASSERT(c != NULL);
+    fill_to(c, 973); /* 95 % */
+    size_t len;
+    card_result res;
+    uint8_t *pb = req_ids("m", 0, 5, 4, &len);
+    run(c, pb, len, 0, &res);
+    TH_ASSERT_EQ_INT(res.rejected_points, 5);
+    card_result_destroy(&res);
+    TH_ASSERT_EQ_INT(card_reconfigure(c, 0.9, 0.8, 0), SW_EINVAL);
+    TH_ASSERT_EQ_INT(card_reconfigure(c, 0.5, 1.5, 0), SW_EINVAL);
+    TH_ASSERT_EQ_INT(card_reconfigure(c, 0.5, 0.9, -1), SW_EINVAL);
+    run(c, pb, len, 0, &res); /* unchanged limits: still dropped */
+    TH_ASSERT_EQ_INT(res.rejected_points, 5);
+    card_result_destroy(&res);
+    TH_ASSERT_EQ_INT(card_reconfigure(c, 0.97, 1.0, 0), 0);
+    run(c, pb, len, 0, &res); /* below the new aggregate threshold: admitted as they are */
+    TH_ASSERT_EQ_INT(res.rejected_points, 0);
+    TH_ASSERT_EQ_INT(res.points_out, 5);
+    TH_ASSERT_EQ_INT(res.aggregated_points, 0);
+    TH_ASSERT_EQ_INT(c->t.used, 978);
+    card_result_destroy(&res);
+    free(pb);
+    card_free(c);
+}
+
 int main(void)
 {
     TH_RUN(t_fnv_vectors);
@@ -687,5 +720,6 @@ int main(void)
     TH_RUN(t_full_table_process);
     TH_RUN(t_ttl_frees_slots);
     TH_RUN(t_config_and_errors);
+    TH_RUN(t_reconfigure_thresholds);
     return th_done();
 }

@@ -11,6 +11,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_thread.h"
 #include "testing/lib/th_wait.h"
 
@@ -94,9 +95,55 @@ static void t_in_order_pause_ack(void)
     TH_ASSERT_EQ_INT(system(cmd), 0);
 }
 
+/* dlq_set_replay_rate reaches a running replay thread: at 1 KiB/s the
+ * second 8 KiB record would wait about 8 s; unpaced, the rest come at once. */
+static void t_rate_change(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/sw-dlqrp-XXXXXX");
+    TH_ASSERT(mkdtemp(dir));
+    dlq *d = open_dlq();
+    dlq_port *p = dlq_port_new(d);
+    TH_ASSERT(p);
+    completed = 0;
+    static uint8_t big[8192];
+    for (int i = 0; i < N; i++) {
+        memset(big, i, sizeof big);
+        item *it = item_new(SIG_LOGS, CLASS_HIGH, 1, clock_mono_ns(), big, sizeof big);
+        TH_ASSERT(it && dlq_append(p, it, done_cb, NULL) == 0);
+    }
+    while (completed < N) dlq_port_wait(p, 1000);
+    dlq_port_free(p);
+    dlq_replay *r = dlq_replay_new(d, 1024);
+    TH_ASSERT(r && dlq_replay_start(r) == 0);
+    dlq_pos pos;
+    WAIT_FOR(dlq_replay_peek(r) != NULL, 5000);
+    item_free(dlq_replay_take(r, &pos));
+    int64_t t0 = clock_mono_ns();
+    while (clock_mono_ns() - t0 < 300 * 1000000LL) {
+        TH_ASSERT_MSG(dlq_replay_peek(r) == NULL, "second record before the bucket refilled");
+        th_nap_ms(10);
+    }
+    dlq_set_replay_rate(d, 0);
+    t0 = clock_mono_ns();
+    for (int i = 1; i < N; i++) {
+        WAIT_FOR(dlq_replay_peek(r) != NULL, 5000);
+        item *it = dlq_replay_take(r, &pos);
+        TH_ASSERT(it && it->data[0] == (uint8_t)i);
+        item_free(it);
+    }
+    printf("# after the rate change: %d records of 8 KiB in %.1f ms (at 1 KiB/s: ~%d s)\n",
+           N - 1, (double)(clock_mono_ns() - t0) / 1e6, (N - 1) * 8);
+    dlq_replay_free(r);
+    dlq_close(d);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    TH_ASSERT_EQ_INT(system(cmd), 0);
+}
+
 int main(void)
 {
     log_setup(LOG_LVL_WARN, 0);
     TH_RUN(t_in_order_pause_ack);
+    TH_RUN(t_rate_change);
     return th_done();
 }

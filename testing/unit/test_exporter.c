@@ -26,6 +26,7 @@
 #include "runtime/buf.h"
 #include "runtime/clock.h"
 #include "runtime/codec.h"
+#include "runtime/err.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_upstream.h"
@@ -822,6 +823,79 @@ static void t_lifecycle(void)
     fx_done(); /* exp_free stops the running thread */
 }
 
+/* exp_reconfigure to a new endpoint and header while a request is in
+ * flight: that request is answered on its old connection (once), the next
+ * goes to the new upstream with the new header. */
+static void t_reconfigure_in_flight(void)
+{
+    static const srv_resp SLOW = {200, NULL, NULL, NULL, 0, 300};
+    srv *s2 = srv_start(NULL, 0, OK200, NULL, NULL);
+    srv *s = srv_start(NULL, 0, SLOW, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    fx_begin(s, c);
+    cfg *c2 = make_cfg(url_for(s2, "http", ""));
+    set_str(&c2->exporter.headers[0].value, "secret-2");
+    c2->exporter.max_in_flight = 2;
+    c2->exporter.compression = CFG_COMP_GZIP;
+    push(SIG_LOGS, 200, 1, 1);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(srv_requests(s) == 1, 5000); /* answered 300 ms later */
+    TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), 0);
+    uint8_t second[64];
+    memset(second, 7, sizeof second);
+    item *it = item_new(SIG_LOGS, CLASS_NORMAL, 2, clock_mono_ns(), second, sizeof second);
+    TH_ASSERT(it && apq_push(F.q, it) == 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 3, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    assert_received_all(); /* the old upstream: the first item only, once */
+    TH_ASSERT_EQ_INT(srv_requests(s), 1);
+    TH_ASSERT_EQ_STR(s->api_key, "secret-1");
+    TH_ASSERT_EQ_INT(srv_requests(s2), 1);
+    TH_ASSERT_EQ_STR(s2->api_key, "secret-2");
+    TH_ASSERT_EQ_STR(s2->cenc, "gzip");
+    TH_ASSERT(srv_received(s2) == sizeof second &&
+              memcmp(s2->received.data, second, sizeof second) == 0);
+    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), SW_ECLOSED);
+    fx_done();
+    cfg_free(c2);
+    srv_stop(s2);
+}
+
+/* exp_reconfigure before exp_start applies at once; an exporter
+ * reconfigured and never started frees everything. */
+static void t_reconfigure_before_start(void)
+{
+    srv *s2 = srv_start(NULL, 0, OK200, NULL, NULL);
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    fx_begin(s, c);
+    cfg *c2 = make_cfg(url_for(s2, "http", ""));
+    set_str(&c2->exporter.endpoint, "ftp://nowhere");
+    TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), SW_EINVAL); /* nothing changed */
+    set_str(&c2->exporter.endpoint, url_for(s2, "http", ""));
+    TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), 0);
+    push(SIG_METRICS, 100, 1, 3);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    WAIT_FOR(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]) == 1, 5000);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s), 0);
+    TH_ASSERT_EQ_INT(srv_requests(s2), 1);
+    fx_done();
+    sw_metrics *m = metrics_new();
+    apq *q = test_apq_new(1 << 20, m);
+    TH_ASSERT(m && q);
+    exporter *e = exp_new(c2, q, m);
+    cfg *c3 = make_cfg(url_for(s2, "http", "/other"));
+    TH_ASSERT(e && exp_reconfigure(e, c3) == 0);
+    exp_free(e);
+    apq_free(q);
+    metrics_free(m);
+    cfg_free(c3);
+    cfg_free(c2);
+    srv_stop(s2);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -848,5 +922,7 @@ int main(void)
     TH_RUN(t_bad_config);
     TH_RUN(t_lifecycle);
     tls_cleanup();
+    TH_RUN(t_reconfigure_in_flight);
+    TH_RUN(t_reconfigure_before_start);
     return th_done();
 }

@@ -627,6 +627,40 @@ static void t_durable_refuses_without_journal(void)
     th_rmtree(f.dir);
 }
 
+/* pl_reconfigure: the new rules decide from the next request on; a rule
+ * that does not compile changes nothing. */
+static void t_reconfigure_rules(void)
+{
+    fixture f;
+    char err[256];
+    fx_start(&f, 1 <<20, 0);
+    th_otlp *pay = single("payment", 1, 2);
+    seen s;
+    submit(&f, pay, &s);
+    TH_ASSERT_EQ_INT(apq_class_items(f.q, CLASS_NORMAL), 1);
+    cfg next = f.c;
+    cfg_prio_rule bad = {CLASS_HIGH, "service.name", "(", 0, 0, 1, 1};
+    next.priority.rules = &bad;
+    TH_ASSERT(pl_reconfigure(f.pl, &next, err, sizeof err) != 0);
+    TH_ASSERT_MSG(strstr(err, "priority rules"), "%s", err);
+    submit(&f, pay, &s);
+    TH_ASSERT_EQ_INT(apq_class_items(f.q, CLASS_NORMAL), 2);
+    cfg_prio_rule good = {CLASS_HIGH, "service.name", "^pay", 0, 0, 1, 1};
+    next.priority.rules = &good;
+    TH_ASSERT_EQ_INT(pl_reconfigure(f.pl, &next, err, sizeof err), 0);
+    submit(&f, pay, &s);
+    TH_ASSERT_EQ_INT(s.o.status, PL_ACCEPTED);
+    TH_ASSERT_EQ_INT(apq_class_items(f.q, CLASS_HIGH), 1);
+    TH_ASSERT_EQ_INT(apq_class_items(f.q, CLASS_NORMAL), 2);
+    th_otlp *co = single("checkout", 5, 1); /* the old rule is gone */
+    submit(&f, co, &s);
+    TH_ASSERT_EQ_INT(apq_class_items(f.q, CLASS_CRITICAL), 0);
+    TH_ASSERT_EQ_INT(apq_class_items(f.q, CLASS_NORMAL), 3);
+    th_otlp_free(pay);
+    th_otlp_free(co);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     TH_RUN(t_memory_single_and_mixed);
@@ -640,5 +674,6 @@ int main(void)
     TH_RUN(t_tracking);
     TH_RUN(t_durable_journal_then_memory);
     TH_RUN(t_durable_refuses_without_journal);
+    TH_RUN(t_reconfigure_rules);
     return th_done();
 }
