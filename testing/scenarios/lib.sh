@@ -124,12 +124,12 @@ sc_wait_recovered() {
 
 # ---- spillway ------------------------------------------------------------
 
-# Per-scenario knobs (set before sc_sw_config): SPILL_THRESHOLD, FSYNC,
-# OPEN_DURATION, EXP_TIMEOUT, SHUTDOWN_TIMEOUT.
+# Per-scenario knobs (set before sc_sw_config): QUEUE_MAX_BYTES,
+# SPILL_THRESHOLD, FSYNC, OPEN_DURATION, EXP_TIMEOUT, SHUTDOWN_TIMEOUT.
 sc_sw_config() {
     cat >"$D/spillway.yaml" <<EOF
 receivers: { otlp: { http: { endpoint: 127.0.0.1:0 } } }
-queue: { max_bytes: 64MiB, spill_threshold: ${SPILL_THRESHOLD:-0.95} }
+queue: { max_bytes: ${QUEUE_MAX_BYTES:-64MiB}, spill_threshold: ${SPILL_THRESHOLD:-0.95} }
 dlq:
   dir: $D/dlq
   segment_size: 4MiB
@@ -180,11 +180,22 @@ sc_sw_term() {
 # sc_sw_kill9: SIGKILL, no chance to flush anything.
 sc_sw_kill9() {
     sc_peak_rss "$SW_PID"
+    SW_DEQUEUED=$(sc_dequeued)
     rm -f "$D/tel.addr"
     kill -KILL "$SW_PID" 2>/dev/null
     wait "$SW_PID" 2>/dev/null
     sc_forget_pid "$SW_PID"
     sc_log "spillway #$SW_N killed with SIGKILL"
+}
+
+# sc_dequeued: items spillway's queue handed to the exporter so far (the
+# sum of spillway_queue_dequeued_total), "-" if unreadable.
+sc_dequeued() {
+    _tel=$(cat "$D/tel.addr" 2>/dev/null)
+    [ -n "$_tel" ] || { echo "-"; return; }
+    curl -s --max-time 1 "http://$_tel/metrics" 2>/dev/null | awk '
+        /^spillway_queue_dequeued_total/ { s += $2; seen = 1 }
+        END { if (seen) printf "%.0f\n", s; else print "-" }'
 }
 
 # sc_metrics: one line "state dlq_bytes queue_items in_flight oldest_age"
@@ -236,9 +247,10 @@ sc_sampler_stop() {
 
 # sc_load_bg PHASE SECONDS: load generator against the current spillway in
 # the background (seed differs per phase, so ids differ); sets LG_PID.
+# LOAD_BATCH: spans per request (100).
 sc_load_bg() {
     (exec "$BIN/spillway-loadgen" --endpoint "http://$OTLP" --signal traces \
-        --rate "$RATE" --batch 100 --connections 4 --duration "$2" --seed "$((100 + $1))" \
+        --rate "$RATE" --batch "${LOAD_BATCH:-100}" --connections 4 --duration "$2" --seed "$((100 + $1))" \
         --json --quiet >"$D/lg.$1.json" 2>"$D/lg.$1.err") &
     LG_PID=$!
     SC_PIDS="$SC_PIDS $LG_PID"
