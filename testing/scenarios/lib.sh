@@ -16,16 +16,8 @@ sc_log() { echo "scenario[$NAME]: $*" >&2; }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# sc_wait_file PATH SECONDS: waits until PATH exists and is not empty.
-sc_wait_file() {
-    _n=0
-    while [ ! -s "$1" ]; do
-        _n=$((_n + 1))
-        [ "$_n" -gt $(($2 * 20)) ] && return 1
-        sleep 0.05
-    done
-    return 0
-}
+# wait_file, wait_gone, wait_until: the shared waits.
+. "$ROOT/testing/lib/wait.sh"
 
 # sc_start_bg LOG CMD ARGS...: starts CMD in the background, stdout and
 # stderr to LOG; sets LAST_PID.
@@ -47,11 +39,7 @@ sc_forget_pid() {
 sc_stop_pid() {
     [ -n "$1" ] || return 0
     if kill -TERM "$1" 2>/dev/null; then
-        _n=0
-        while kill -0 "$1" 2>/dev/null && [ "$_n" -lt $((${2:-10} * 20)) ]; do
-            sleep 0.05; _n=$((_n + 1))
-        done
-        kill -KILL "$1" 2>/dev/null
+        wait_gone "$1" "${2:-10}" || kill -KILL "$1" 2>/dev/null
     fi
     wait "$1" 2>/dev/null
     sc_forget_pid "$1"
@@ -86,7 +74,7 @@ sc_mock_start() {
         --admin-listen 127.0.0.1:0 --ready-file "$D/mock.ready" --keep 20000000 \
         --log-level warn "$@"
     MOCK_PID=$LAST_PID
-    sc_wait_file "$D/mock.ready" 10 || { sc_log "mock upstream did not start"; cat "$D/mock.log" >&2; return 1; }
+    wait_file "$D/mock.ready" 10 || { sc_log "mock upstream did not start"; cat "$D/mock.log" >&2; return 1; }
     MOCK=$(sed -n 's/^http=//p' "$D/mock.ready")
     ADMIN=$(sed -n 's/^admin=//p' "$D/mock.ready")
     [ -n "$ADMIN" ] || { sc_log "mock upstream has no admin port"; return 1; }
@@ -159,7 +147,7 @@ sc_sw_start() {
     sc_start_bg "$D/spillway.$SW_N.log" "$BIN/spillway" --config "$D/spillway.yaml" \
         --ready-file "$D/sw.ready"
     SW_PID=$LAST_PID
-    sc_wait_file "$D/sw.ready" 15 || { sc_log "spillway did not start"; tail -n 20 "$D/spillway.$SW_N.log" >&2; return 1; }
+    wait_file "$D/sw.ready" 15 || { sc_log "spillway did not start"; tail -n 20 "$D/spillway.$SW_N.log" >&2; return 1; }
     OTLP=$(sed -n 's/^otlp_http=//p' "$D/sw.ready")
     TEL=$(sed -n 's/^telemetry=//p' "$D/sw.ready")
     echo "$TEL" >"$D/tel.addr.tmp" && mv "$D/tel.addr.tmp" "$D/tel.addr"
