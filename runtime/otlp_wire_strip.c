@@ -14,17 +14,6 @@
 #include "runtime/err.h"
 #include "runtime/pbwire.h"
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
 static int strip_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
                      buf *out, unsigned depth);
 
@@ -42,7 +31,7 @@ static int strip_child(const ProtobufCFieldDescriptor *f, const uint8_t *start,
     if (!rc) rc = strip_msg(f->descriptor, p, p + len, out, depth + 1);
     if (rc) return rc;
     size_t body = at + sizeof room, n = out->len - body;
-    size_t vl = put_varint(out->data + at, n);
+    size_t vl = pbw_put_varint(out->data + at, n);
     memmove(out->data + at + vl, out->data + body, n);
     out->len = at + vl + n;
     return 0;

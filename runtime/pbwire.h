@@ -133,6 +133,18 @@ static inline const uint8_t *pbw_skip_group(const uint8_t *p, const uint8_t *end
     return NULL; /* not closed */
 }
 
+/* Writes v as a minimal varint at p (room for 10 bytes); returns its length. */
+static inline size_t pbw_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
 /* One field as pbw_next() read it. */
 typedef struct pbw_field {
     const uint8_t *start;   /* first byte of the tag */

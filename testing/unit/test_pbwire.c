@@ -7,16 +7,7 @@
 
 #include "testing/lib/th.h"
 
-static size_t enc(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
+static size_t enc(uint8_t *p, uint64_t v) { return pbw_put_varint(p, v); }
 
 /* Every boundary value round-trips through pbw_varint and pbw_skip_varint. */
 static void t_varint_boundaries(void)
