@@ -115,7 +115,7 @@ typedef struct dlq_opts {
     int fsync;                  /* cfg_fsync: always | batch | never */
     uint64_t batch_ms;          /* fsync=batch: at most one fsync per batch_ms (default 100) */
     size_t ring_slots;          /* pending appends (default 4096) */
-    uint64_t ring_bytes;        /* pending request bytes (default 64 MiB) */
+    uint64_t ring_bytes;        /* pending request bytes (0: dlq.ring_bytes of the schema) */
     dlq_pwrite_fn pwrite;       /* NULL: pwrite(2) (records and the probe) */
     dlq_fsync_fn sync_fn;       /* NULL: fsync(2) (group commit and the probe) */
     uint64_t rejected_max;      /* bound of rejected/ (0: max_size / 8) */

@@ -247,7 +247,12 @@ static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
     d->rej.max = o->rejected_max ? o->rejected_max : o->max_size / DLQ_REJ_SHARE;
     if (!d->o.batch_ms) d->o.batch_ms = 100;
     if (!d->o.ring_slots) d->o.ring_slots = 4096;
-    if (!d->o.ring_bytes) d->o.ring_bytes = 64u << 20;
+    if (!d->o.ring_bytes) { /* the schema's dlq.ring_bytes */
+        cfg *c = cfg_defaults();
+        if (!c) return SW_ENOMEM;
+        d->o.ring_bytes = c->dlq.ring_bytes;
+        cfg_free(c);
+    }
     if (!d->o.pwrite) d->o.pwrite = pwrite;
     if (!d->o.sync_fn) d->o.sync_fn = fsync;
     if (!d->o.probe_ms) d->o.probe_ms = 1000;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cfg.h"
 #include "processors/card_int.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
@@ -31,21 +32,25 @@ const int64_t card_latency_bounds_ns[CARD_LAT_BUCKETS] = {
     10000, 25000, 50000, 100000, 250000, 500000,
     1000000, 2500000, 5000000, 10000000, 25000000, 100000000};
 
-void card_config_default(card_config *cfg)
+int card_config_default(card_config *out)
 {
-    cfg->max_keys = 65536;
-    cfg->aggregate_threshold = 0.75;
-    cfg->drop_threshold = 0.90;
-    cfg->key_ttl_ns = 600LL * 1000000000LL;
-    cfg->volatile_distinct = 0;
+    cfg *c = cfg_defaults();
+    memset(out, 0, sizeof *out);
+    if (!c) return SW_ENOMEM;
+    out->max_keys = c->cardinality.max_keys;
+    out->aggregate_threshold = c->cardinality.aggregate_threshold;
+    out->drop_threshold = c->cardinality.drop_threshold;
+    out->key_ttl_ns = (int64_t)c->cardinality.key_ttl_ms * 1000000;
+    cfg_free(c);
+    return 0;
 }
 
-static int config_ok(const card_config *cfg)
+static int config_ok(const card_config *cc)
 {
-    if (cfg->max_keys < 16 || (cfg->max_keys & (cfg->max_keys - 1)) != 0) return 0;
-    if (!(cfg->aggregate_threshold > 0) || !(cfg->drop_threshold <= 1)) return 0;
-    if (cfg->aggregate_threshold > cfg->drop_threshold) return 0;
-    return cfg->key_ttl_ns >= 0;
+    if (cc->max_keys < 16 || (cc->max_keys & (cc->max_keys - 1)) != 0) return 0;
+    if (!(cc->aggregate_threshold > 0) || !(cc->drop_threshold <= 1)) return 0;
+    if (cc->aggregate_threshold > cc->drop_threshold) return 0;
+    return cc->key_ttl_ns >= 0;
 }
 
 /* Smallest number of used slots u with u / max >= ratio. */
@@ -77,15 +82,15 @@ static void init_limits(card *c)
     c->marker_val.bool_value = 1;
 }
 
-card *card_new(const card_config *cfg, sw_metrics *m)
+card *card_new(const card_config *cc, sw_metrics *m)
 {
-    if (!cfg || !config_ok(cfg)) return NULL;
+    if (!cc || !config_ok(cc)) return NULL;
     card *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->cfg = *cfg;
+    c->cfg = *cc;
     c->m = m;
     card_arena_init(&c->arena, ARENA_KEEP);
-    if (card_table_init(&c->t, cfg->max_keys) != 0) goto fail;
+    if (card_table_init(&c->t, cc->max_keys) != 0) goto fail;
     if (card_sketches_init(&c->sk) != 0) goto fail;
     init_limits(c);
     if (m) metrics_gauge_set(&m->cl_max_keys, (int64_t)cfg->max_keys);

@@ -58,8 +58,10 @@ typedef struct card_result {
     char message[CARD_MSG_MAX];   /* partial_success.error_message; "" if none */
 } card_result;
 
-/* The defaults of DESIGN.md: 65,536 keys, 0.75, 0.90, 10 minutes. */
-void card_config_default(card_config *cfg);
+/* The defaults of the config schema (config/cfg_schema.c, read through
+ * cfg_defaults(): 65,536 keys, 0.75, 0.90, 10 minutes), volatile_distinct
+ * automatic. 0, or SW_ENOMEM with *out zeroed (which card_new refuses). */
+int card_config_default(card_config *out);
 
 /* Returns an owned limiter, or NULL (invalid config or no memory).
  * cfg is copied; m is borrowed (may be NULL) and must outlive the card. */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "processors/card_int.h"
+#include "runtime/pbwire.h"
 
 typedef struct rd {
     const uint8_t *p, *end;
@@ -42,51 +43,41 @@ typedef struct wctx {
     const wattr *s[CARD_MAX_ATTRS];
 } wctx;
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-static int varint(rd *r, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
-        uint8_t b = *r->p++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Next field: 1 (tag read; LEN payload in *sub), 0 at the end, -1 bad. */
+/* Next field with runtime/pbwire.h's readers: 1 (tag read; LEN payload in
+ * *sub, VARINT value or I64 bits in *val), 0 at the end, -1 malformed or a
+ * group (not plain). */
 static int next(rd *r, uint32_t *field, uint32_t *wt, rd *sub, uint64_t *val)
 {
-    if (r->p >= r->end) return 0;
-    uint64_t tag;
-    if (varint(r, &tag) != 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return -1;
-    *field = (uint32_t)(tag >> 3);
-    *wt = (uint32_t)(tag & 7);
-    switch (*wt) {
-    case WT_VARINT: return varint(r, val) == 0 ? 1 : -1;
-    case WT_I64:
-        if (r->end - r->p < 8) return -1;
-        memcpy(val, r->p, 8);
-        r->p += 8;
-        return 1;
-    case WT_I32:
-        if (r->end - r->p < 4) return -1;
-        r->p += 4;
-        return 1;
-    case WT_LEN: {
-        uint64_t n;
-        if (varint(r, &n) != 0 || n > (uint64_t)(r->end - r->p)) return -1;
-        sub->p = r->p;
-        sub->end = r->p + n;
-        r->p += n;
-        return 1;
+    const uint8_t *p = r->p, *end = r->end;
+    uint32_t key, len;
+    if (p >= end) return 0;
+    if (!(p = pbw_u32(p, end, &key)) || (key >> 3) == 0) return -1;
+    *field = key >> 3;
+    *wt = key & 7;
+    switch (key & 7) {
+    case PBW_VARINT:
+        if (!(p = pbw_varint(p, end, 10, val))) return -1;
+        break;
+    case PBW_I64:
+        if (end - p < 8) return -1;
+        memcpy(val, p, 8);
+        p += 8;
+        break;
+    case PBW_I32:
+        if (end - p < 4) return -1;
+        p += 4;
+        break;
+    case PBW_LEN:
+        if (!(p = pbw_len(p, end, &len))) return -1;
+        sub->p = p;
+        sub->end = p + len;
+        p += len;
+        break;
+    default:
+        return -1;
     }
-    default: return -1;
-    }
+    r->p = p;
+    return 1;
 }
 
 static size_t cstr_len(const uint8_t *p, size_t n)
@@ -106,18 +97,18 @@ static int any_value(rd r, wattr *a)
     while ((rc = next(&r, &f, &wt, &sub, &v)) == 1) {
         if (f < 1 || f > 7) continue;
         if (set++ || f == 5 || f == 6) return -1;
-        if (f == 1 && wt == WT_LEN) {
+        if (f == 1 && wt == PBW_LEN) {
             a->type = CARD_T_STR;
             a->v = sub.p;
             a->vlen = cstr_len(sub.p, (size_t)(sub.end - sub.p));
-        } else if (f == 7 && wt == WT_LEN) {
+        } else if (f == 7 && wt == PBW_LEN) {
             a->type = CARD_T_BYTES;
             a->v = sub.p;
             a->vlen = (size_t)(sub.end - sub.p);
-        } else if ((f == 2 || f == 3) && wt == WT_VARINT) {
+        } else if ((f == 2 || f == 3) && wt == PBW_VARINT) {
             a->type = f == 2 ? CARD_T_BOOL : CARD_T_INT;
             a->u = v;
-        } else if (f == 4 && wt == WT_I64) {
+        } else if (f == 4 && wt == PBW_I64) {
             a->type = CARD_T_DBL;
             a->u = v;
         } else {
@@ -139,7 +130,7 @@ static int key_value(rd r, wattr *a)
     a->type = CARD_T_NONE;
     while ((rc = next(&r, &f, &wt, &sub, &v)) == 1) {
         if (f != 1 && f != 2) continue;
-        if (wt != WT_LEN || (f == 1 ? have_k++ : have_v++)) return -1;
+        if (wt != PBW_LEN || (f == 1 ? have_k++ : have_v++)) return -1;
         if (f == 1) {
             a->k = sub.p;
             a->klen = cstr_len(sub.p, (size_t)(sub.end - sub.p));
@@ -201,7 +192,7 @@ static int collect(wctx *w, rd r, uint32_t attr_field, size_t *n)
     *n = 0;
     while ((rc = next(&r, &f, &wt, &sub, &v)) == 1) {
         if (f != attr_field) continue;
-        if (wt != WT_LEN || *n == CARD_MAX_ATTRS || key_value(sub, &w->a[*n]) != 0) return -1;
+        if (wt != PBW_LEN || *n == CARD_MAX_ATTRS || key_value(sub, &w->a[*n]) != 0) return -1;
         (*n)++;
     }
     return rc;
@@ -254,10 +245,10 @@ static int metric(wctx *w, rd r, uint64_t res_hash)
     int rc, have_name = 0;
     while ((rc = next(&it, &f, &wt, &sub, &v)) == 1) {
         if (f == 1) {
-            if (wt != WT_LEN || have_name++) return -1;
+            if (wt != PBW_LEN || have_name++) return -1;
             name = sub;
         } else if (f == 5 || f == 7 || f == 9 || f == 10 || f == 11) {
-            if (wt != WT_LEN || data_field) return -1;
+            if (wt != PBW_LEN || data_field) return -1;
             data_field = f;
             data = sub;
         }
@@ -270,7 +261,7 @@ static int metric(wctx *w, rd r, uint64_t res_hash)
     uint32_t af = attr_field_of(data_field);
     while ((rc = next(&data, &f, &wt, &sub, &v)) == 1) {
         if (f != 1) continue;
-        if (wt != WT_LEN || point(w, sub, af, prefix, name_hash) != 0) return -1;
+        if (wt != PBW_LEN || point(w, sub, af, prefix, name_hash) != 0) return -1;
     }
     return rc;
 }
@@ -284,7 +275,7 @@ static int metric(wctx *w, rd r, uint64_t res_hash)
         int rc_;                                                             \
         while ((rc_ = next(&it_, &f_, &wt_, &sub, &v_)) == 1) {              \
             if (f_ != (field)) continue;                                     \
-            if (wt_ != WT_LEN || (call) != 0) return -1;                     \
+            if (wt_ != PBW_LEN || (call) != 0) return -1;                     \
         }                                                                    \
         if (rc_ != 0) return -1;                                             \
     } while (0)
@@ -303,7 +294,7 @@ static int resource_metrics(wctx *w, rd r)
     int rc, have_res = 0;
     while ((rc = next(&it, &f, &wt, &s, &v)) == 1) {
         if (f != 1) continue;
-        if (wt != WT_LEN || have_res++) return -1;
+        if (wt != PBW_LEN || have_res++) return -1;
         res = s;
     }
     size_t n = 0;

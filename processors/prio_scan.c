@@ -4,6 +4,8 @@
  * loops over the encoded bytes. Scalars are last-wins (as protobuf decodes
  * them), and of a oneof only the member given last counts.
  */
+#include <limits.h>
+
 #include "processors/prio_wire.h"
 
 #include <stdio.h>
@@ -16,11 +18,11 @@ typedef int (*each_fn)(void *arg, const uint8_t *p, size_t n);
 static int each(const uint8_t *p, size_t n, uint32_t num, each_fn fn, void *arg)
 {
     const uint8_t *end = p + n;
-    pw_field f;
+    pbw_field f;
     while (p < end) {
-        if (pw_next(&p, end, &f) != 0) return -1;
+        if (pbw_next(&p, end, &f) != 0) return -1;
         if (f.num != num) continue;
-        if (f.wt != PW_LEN) return -1;
+        if (f.wt != PBW_LEN) return -1;
         int rc = fn(arg, f.sub, f.n);
         if (rc < 0) return -1;
         if (rc > 0) return 0;
@@ -32,11 +34,11 @@ static int each(const uint8_t *p, size_t n, uint32_t num, each_fn fn, void *arg)
 static int last_varint(const uint8_t *p, size_t n, uint32_t num, uint64_t *out)
 {
     const uint8_t *end = p + n;
-    pw_field f;
+    pbw_field f;
     while (p < end) {
-        if (pw_next(&p, end, &f) != 0) return -1;
+        if (pbw_next(&p, end, &f) != 0) return -1;
         if (f.num != num) continue;
-        if (f.wt != PW_VARINT) return -1;
+        if (f.wt != PBW_VARINT) return -1;
         *out = f.v;
     }
     return 0;
@@ -55,24 +57,24 @@ static int value_text(const uint8_t *p, size_t n, char *tmp, size_t cap, const c
                       size_t *vlen)
 {
     const uint8_t *end = p + n;
-    pw_field f, last = {0};
+    pbw_field f, last = {0};
     while (p < end) {
-        if (pw_next(&p, end, &f) != 0) return -1;
+        if (pbw_next(&p, end, &f) != 0) return -1;
         if (f.num >= 1 && f.num <= 7) last = f;   /* oneof: the last member wins */
     }
     switch (last.num) {
     case 1:
-        if (last.wt != PW_LEN) return -1;
+        if (last.wt != PBW_LEN) return -1;
         *val = (const char *)last.sub;
         *vlen = last.n;
         return 1;
     case 2:
-        if (last.wt != PW_VARINT) return -1;
+        if (last.wt != PBW_VARINT) return -1;
         *val = last.v ? "true" : "false";
         *vlen = last.v ? 4 : 5;
         return 1;
     case 3:
-        if (last.wt != PW_VARINT) return -1;
+        if (last.wt != PBW_VARINT) return -1;
         *vlen = (size_t)snprintf(tmp, cap, "%lld", (long long)(int64_t)last.v);
         *val = tmp;
         return 1;
@@ -87,11 +89,11 @@ static int one_attr(void *arg, const uint8_t *p, size_t n)
     const uint8_t *end = p + n;
     const uint8_t *key = (const uint8_t *)"", *vp = NULL;
     size_t klen = 0, vn = 0;
-    pw_field f;
+    pbw_field f;
     while (p < end) {
-        if (pw_next(&p, end, &f) != 0) return -1;
+        if (pbw_next(&p, end, &f) != 0) return -1;
         if (f.num != 1 && f.num != 2) continue;
-        if (f.wt != PW_LEN) return -1;
+        if (f.wt != PBW_LEN) return -1;
         if (f.num == 1) {
             key = f.sub;
             klen = f.n;
@@ -187,11 +189,11 @@ static int one_metric(void *arg, const uint8_t *p, size_t n)
 {
     const uint8_t *end = p + n;
     uint32_t last = 0;
-    pw_field f;
+    pbw_field f;
     while (p < end) {
-        if (pw_next(&p, end, &f) != 0) return -1;
+        if (pbw_next(&p, end, &f) != 0) return -1;
         if (f.num != 5 && f.num != 7 && f.num != 9 && f.num != 10 && f.num != 11) continue;
-        if (f.wt != PW_LEN) return -1;
+        if (f.wt != PBW_LEN) return -1;
         last = 0;
         if (each(f.sub, f.n, 1, count_one, &last) != 0) return -1;
     }

@@ -24,9 +24,9 @@ static unsigned first_class(unsigned mask)
     return CLASS_NORMAL;
 }
 
-static int add_entry(const prio *p, sw_signal sig, const pw_field *f, prio_result *out)
+static int add_entry(const prio *p, sw_signal sig, const pbw_field *f, prio_result *out)
 {
-    if (f->wt != PW_LEN) return SW_EDECODE;
+    if (f->wt != PBW_LEN) return SW_EDECODE;
     int k = prio_entry_class(p, sig, f->sub, f->n);
     if (k < 0) return k;
     out->bytes[k] += (size_t)(f->end - f->start);
@@ -53,8 +53,8 @@ int prio_classify(const prio *p, sw_signal sig, const uint8_t *pb, size_t len,
     }
     const uint8_t *q = pb, *end = pb + len;
     while (q < end) {
-        pw_field f;
-        if (pw_next(&q, end, &f) != 0) return SW_EDECODE;
+        pbw_field f;
+        if (pbw_next(&q, end, &f) != 0) return SW_EDECODE;
         if (f.num != 1) {
             extra += (size_t)(f.end - f.start);   /* unknown top-level field */
             continue;
@@ -76,13 +76,13 @@ static int fill(const prio *p, sw_signal sig, const uint8_t *pb, size_t len,
     const uint8_t *q = pb, *end = pb + len;
     uint32_t idx = 0;
     while (q < end) {
-        pw_field f;
+        pbw_field f;
         int k = (int)r->klass;
-        if (pw_next(&q, end, &f) != 0) return SW_EDECODE;
+        if (pbw_next(&q, end, &f) != 0) return SW_EDECODE;
         size_t sz = (size_t)(f.end - f.start);
         if (f.num == 1) {
             uint32_t n;
-            if (f.wt != PW_LEN) return SW_EDECODE;
+            if (f.wt != PBW_LEN) return SW_EDECODE;
             k = idx < r->n_entries && idx < PRIO_CACHE ? r->cls[idx]
                                                        : prio_entry_class(p, sig, f.sub, f.n);
             idx++;

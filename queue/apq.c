@@ -34,19 +34,19 @@ struct apq {
     int efd;
 };
 
-void apq_opts_default(apq_opts *o)
+int apq_opts_default(apq_opts *o)
 {
+    cfg *c = cfg_defaults();
     memset(o, 0, sizeof *o);
-    o->max_bytes = (uint64_t)64 << 20;
-    o->spill_threshold = 0.95;
-    o->weights[CLASS_CRITICAL] = 5;
-    o->weights[CLASS_HIGH] = 3;
-    o->weights[CLASS_NORMAL] = 1;
+    if (!c) return SW_ENOMEM;
+    apq_opts_from_cfg(o, c, NULL);
+    cfg_free(c);
+    return 0;
 }
 
 void apq_opts_from_cfg(apq_opts *o, const cfg *c, sw_metrics *m)
 {
-    apq_opts_default(o);
+    memset(o, 0, sizeof *o);
     o->max_bytes = c->queue.max_bytes;
     o->spill_threshold = c->queue.spill_threshold;
     for (int k = 0; k < CLASS_COUNT; k++) o->weights[k] = c->priority.weights[k];

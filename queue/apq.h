@@ -66,10 +66,12 @@ typedef struct apq_opts {
     sw_metrics *m;                   /* borrowed, may be NULL */
 } apq_opts;
 
-/* 64 MiB, 0.95, 5:3:1, auto slots, no spill, no metrics. */
-void apq_opts_default(apq_opts *o);
-/* Defaults overridden by queue.max_bytes, queue.spill_threshold and
- * processors.priority.weights of c (borrowed); m borrowed, may be NULL. */
+/* The defaults of the config schema (config/cfg_schema.c, read through
+ * cfg_defaults(): 64 MiB, 0.95, 5:3:1), auto slots, no spill, no metrics.
+ * 0, or SW_ENOMEM with *o zeroed (which apq_new refuses). */
+int apq_opts_default(apq_opts *o);
+/* queue.max_bytes, queue.spill_threshold and processors.priority.weights
+ * of c (borrowed), auto slots; m borrowed, may be NULL. */
 void apq_opts_from_cfg(apq_opts *o, const cfg *c, sw_metrics *m);
 /* Auto slots: max_bytes / 4096 rounded up to a power of two, clamped to
  * [1024, 1M] — one slot per 4 KiB of capacity per class. */

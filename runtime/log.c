@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/json_esc.h"
+
 _Atomic int log_level_now = LOG_LVL_INFO;
 static _Atomic int log_json = 1;
 
@@ -26,18 +28,18 @@ int log_level_parse(const char *s)
     return -1;
 }
 
-/* Appends s to out as the body of a JSON string. Returns new length. */
+/* Appends s to out as the body of a JSON string (runtime/json_esc.h);
+ * stops before cap. Returns the new length. */
 static size_t json_escape(char *out, size_t pos, size_t cap, const char *s)
 {
-    for (; *s && pos + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[pos++] = '\\';
-            out[pos++] = (char)c;
-        } else if (c < 0x20) {
-            pos += (size_t)snprintf(out + pos, cap - pos, "\\u%04x", c);
+    for (; *s && pos + JSON_ESC_MAX < cap; s++) {
+        char e[JSON_ESC_MAX];
+        size_t k = json_esc((unsigned char)*s, e);
+        if (k == 0) {
+            out[pos++] = *s;
         } else {
-            out[pos++] = (char)c;
+            memcpy(out + pos, e, k);
+            pos += k;
         }
     }
     return pos;

@@ -38,6 +38,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "runtime/err.h"
+#include "runtime/pbwire.h"
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5, WT_NONE = 8 };
 /* Element kind of a repeated scalar (PK_NO: not a repeated scalar). */
@@ -353,56 +354,10 @@ static int fail(walk *w, const char *why)
     return -1;
 }
 
-/* Varint readers return the position after the value, or NULL if it is
- * malformed; the walk keeps its position in a register. */
-
-/* A tag or length of 3 to 5 bytes, value within 32 bits. */
-OW_COLD static const uint8_t *rd_u32_slow(const uint8_t *p, const uint8_t *end, uint32_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 5 && p + i < end; i++) {
-        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (p[i] < 0x80) {
-            if (v > UINT32_MAX) return NULL;
-            *out = (uint32_t)v;
-            return p + i + 1;
-        }
-    }
-    return NULL;
-}
-
-/* A tag or length: at most 5 bytes, value within 32 bits. */
-static inline const uint8_t *rd_u32(const uint8_t *p, const uint8_t *end, uint32_t *out)
-{
-    if (OW_LIKELY(p < end && p[0] < 0x80)) {
-        *out = p[0];
-        return p + 1;
-    }
-    if (end - p >= 2 && p[1] < 0x80) {
-        *out = (p[0] & 0x7fu) | (uint32_t)p[1] << 7;
-        return p + 2;
-    }
-    return rd_u32_slow(p, end, out);
-}
-
-/* A length prefix whose payload fits before end. */
-static inline const uint8_t *rd_len(const uint8_t *p, const uint8_t *end, uint32_t *len)
-{
-    p = rd_u32(p, end, len);
-    return p && *len <= (size_t)(end - p) ? p : NULL;
-}
-
-/* A value varint: at most 10 bytes, not overflowing 64 bits. */
-static const uint8_t *skip_varint(const uint8_t *p, const uint8_t *end)
-{
-    for (unsigned i = 0; i < 10 && p + i < end; i++) {
-        if (p[i] < 0x80) {
-            if (i == 9 && p[i] > 1) return NULL;
-            return p + i + 1;
-        }
-    }
-    return NULL;
-}
+/* Varints, tags, lengths and groups are read by runtime/pbwire.h, whose
+ * readers return the position after the value, or NULL if it is malformed;
+ * the walk keeps its position in a register. */
+_Static_assert(OW_MAX_DEPTH == PBW_MAX_DEPTH, "one depth limit");
 
 /* A varint, fixed64 or fixed32 value; NULL and w->why if malformed. */
 static inline const uint8_t *skip_scalar(walk *w, uint32_t wt, const uint8_t *p,
@@ -410,7 +365,7 @@ static inline const uint8_t *skip_scalar(walk *w, uint32_t wt, const uint8_t *p,
 {
     if (wt == WT_VARINT) {
         if (OW_LIKELY(p < end && *p < 0x80)) return p + 1; /* most enums, bools, small ints */
-        p = skip_varint(p, end);
+        p = pbw_skip_varint(p, end);
         if (!p) w->why = "malformed varint";
         return p;
     }
@@ -435,50 +390,11 @@ static int walk_packed(walk *w, unsigned pk, const uint8_t *p, size_t n)
         return 0;
     default:
         while (p < end) {
-            p = *p < 0x80 ? p + 1 : skip_varint(p, end);
+            p = *p < 0x80 ? p + 1 : pbw_skip_varint(p, end);
             if (!p) return fail(w, "malformed packed varint");
         }
         return 0;
     }
-}
-
-const uint8_t *ow_skip_group(const uint8_t *p, const uint8_t *end, uint32_t num,
-                             unsigned depth)
-{
-    uint32_t open[OW_MAX_DEPTH], key, len;
-    unsigned d = 0;
-    if (depth >= OW_MAX_DEPTH) return NULL;
-    open[d++] = num;
-    while (p < end) {
-        if (!(p = rd_u32(p, end, &key)) || (key >> 3) == 0) return NULL;
-        switch (key & 7) {
-        case WT_VARINT:
-            p = skip_varint(p, end);
-            break;
-        case WT_I64:
-            p = end - p >= 8 ? p + 8 : NULL;
-            break;
-        case WT_I32:
-            p = end - p >= 4 ? p + 4 : NULL;
-            break;
-        case WT_LEN:
-            p = rd_len(p, end, &len);
-            if (p) p += len;
-            break;
-        case 3:
-            if (depth + d >= OW_MAX_DEPTH) return NULL;
-            open[d++] = key >> 3;
-            break;
-        case 4:
-            if (key >> 3 != open[d - 1]) return NULL;
-            if (--d == 0) return p;
-            break;
-        default:
-            return NULL;
-        }
-        if (!p) return NULL;
-    }
-    return NULL; /* not closed */
 }
 
 /* Any value of an unknown field (tag key, in a message at depth): skip it
@@ -493,11 +409,11 @@ static const uint8_t *skip_value(walk *w, uint32_t key, const uint8_t *p, const 
     case WT_I32:
         return skip_scalar(w, wt, p, end);
     case WT_LEN:
-        p = rd_len(p, end, &len);
+        p = pbw_len(p, end, &len);
         if (!p) w->why = "length out of bounds";
         return p ? p + len : NULL;
     case 3:
-        p = ow_skip_group(p, end, key >> 3, depth);
+        p = pbw_skip_group(p, end, key >> 3, depth);
         if (!p) w->why = "malformed group";
         return p;
     case 4:
@@ -535,7 +451,7 @@ __attribute__((noinline)) static const uint8_t *walk_packed_field(walk *w, unsig
                                                                   const uint8_t *end)
 {
     uint32_t len;
-    if (!(p = rd_len(p, end, &len))) {
+    if (!(p = pbw_len(p, end, &len))) {
         w->why = "length out of bounds";
         return NULL;
     }
@@ -587,7 +503,7 @@ static inline int account(walk *w, unsigned post, uint32_t n, uint64_t *seen, ui
 static inline const uint8_t *rd_payload(walk *w, const uint8_t *p, const uint8_t *end,
                                         uint32_t *len)
 {
-    p = rd_len(p, end, len);
+    p = pbw_len(p, end, len);
     if (OW_UNLIKELY(!p)) w->why = "length out of bounds";
     return p;
 }
@@ -607,7 +523,7 @@ static int walk_req(walk *w, const uint8_t *p, const uint8_t *end, uint32_t *cou
         while (p < end) {
             key = *p;
             if (OW_LIKELY(key < 0x80)) p++;
-            else if (!(p = rd_u32(p, end, &key))) return fail(w, "malformed tag");
+            else if (!(p = pbw_u32(p, end, &key))) return fail(w, "malformed tag");
             const ow_ent *e = OW_LIKELY(key < OW_KEYS) ? &row[key] : ent_far(w, row, key);
             if (OW_LIKELY(e->op <= OP_MSG)) { /* string, bytes or message */
                 if (!(p = rd_payload(w, p, end, &len))) return -1;

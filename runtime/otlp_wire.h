@@ -34,13 +34,6 @@ int ow_validate(sw_signal sig, const uint8_t *data, size_t len, uint32_t *items,
  * (protobuf-c cannot always merge the two). Of several members of one oneof,
  * the last counts, as protobuf-c keeps only that one. */
 
-/* Skips a group: p is just past the start-group tag of field num, inside a
- * message at nesting depth `depth`. Returns the position after the
- * matching end-group tag, or NULL when the group is malformed, not closed
- * before end, or nests past OW_MAX_DEPTH together with depth. */
-const uint8_t *ow_skip_group(const uint8_t *p, const uint8_t *end, uint32_t num,
-                             unsigned depth);
-
 /* protobuf-c (1.4) cannot unpack groups. For stages that unpack: appends to
  * out a copy of the validated request in[0..len) without its unknown group
  * fields (every enclosing length rewritten); all else is kept byte for

@@ -12,33 +12,7 @@
 #include <string.h>
 
 #include "runtime/err.h"
-
-/* A varint of at most max bytes; 0 or -1. */
-static int rd_varint(const uint8_t **pp, const uint8_t *end, unsigned max, uint64_t *out)
-{
-    const uint8_t *p = *pp;
-    uint64_t v = 0;
-    for (unsigned i = 0; i < max && p + i < end; i++) {
-        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (p[i] < 0x80) {
-            *out = v;
-            *pp = p + i + 1;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
+#include "runtime/pbwire.h"
 
 static int strip_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
                      buf *out, unsigned depth);
@@ -57,7 +31,7 @@ static int strip_child(const ProtobufCFieldDescriptor *f, const uint8_t *start,
     if (!rc) rc = strip_msg(f->descriptor, p, p + len, out, depth + 1);
     if (rc) return rc;
     size_t body = at + sizeof room, n = out->len - body;
-    size_t vl = put_varint(out->data + at, n);
+    size_t vl = pbw_put_varint(out->data + at, n);
     memmove(out->data + at + vl, out->data + body, n);
     out->len = at + vl + n;
     return 0;
@@ -68,15 +42,15 @@ static int strip_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, cons
 {
     while (p < end) {
         const uint8_t *start = p;
-        uint64_t key, v;
-        if (rd_varint(&p, end, 5, &key) != 0 || (key >> 3) == 0 || key > UINT32_MAX)
-            return SW_EDECODE;
+        uint64_t v;
+        uint32_t key, len;
+        if (!(p = pbw_u32(p, end, &key)) || (key >> 3) == 0) return SW_EDECODE;
         uint32_t num = (uint32_t)(key >> 3);
         const uint8_t *tag_end = p;
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
         switch (key & 7) {
         case 0:
-            if (rd_varint(&p, end, 10, &v) != 0) return SW_EDECODE;
+            if (!(p = pbw_varint(p, end, 10, &v))) return SW_EDECODE;
             break;
         case 1:
         case 5: {
@@ -86,17 +60,17 @@ static int strip_msg(const ProtobufCMessageDescriptor *d, const uint8_t *p, cons
             break;
         }
         case 2:
-            if (rd_varint(&p, end, 5, &v) != 0 || v > (uint64_t)(end - p)) return SW_EDECODE;
+            if (!(p = pbw_len(p, end, &len))) return SW_EDECODE;
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                int rc = strip_child(f, start, tag_end, p, (size_t)v, out, depth);
+                int rc = strip_child(f, start, tag_end, p, len, out, depth);
                 if (rc) return rc;
-                p += v;
+                p += len;
                 continue;
             }
-            p += v;
+            p += len;
             break;
         case 3:
-            if (!(p = ow_skip_group(p, end, num, depth))) return SW_EDECODE;
+            if (!(p = pbw_skip_group(p, end, num, depth))) return SW_EDECODE;
             continue; /* left out */
         default:
             return SW_EDECODE;

@@ -21,6 +21,7 @@
 #include "runtime/buf.h"
 #include "runtime/err.h"
 #include "runtime/httpd.h"
+#include "runtime/json_esc.h"
 #include "runtime/log.h"
 
 #define TEL_TIMEOUT_S 10
@@ -62,18 +63,14 @@ static void tel_reply_text(httpd_req *req, int code, const char *extra, const ch
     tel_reply(req, code, "text/plain; charset=utf-8", extra, text, strlen(text));
 }
 
-/* Appends s as a JSON string (with quotes). */
+/* Appends s as a JSON string (with quotes; runtime/json_esc.h). */
 static int tel_json_str(buf *b, const char *s)
 {
     int rc = buf_append(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
-        if (*p == '"') rc = buf_append_str(b, "\\\"");
-        else if (*p == '\\') rc = buf_append_str(b, "\\\\");
-        else if (*p == '\n') rc = buf_append_str(b, "\\n");
-        else if (*p == '\r') rc = buf_append_str(b, "\\r");
-        else if (*p == '\t') rc = buf_append_str(b, "\\t");
-        else if (*p < 0x20 || *p == 0x7f) rc = buf_printf(b, "\\u%04x", *p);
-        else rc = buf_append(b, p, 1);
+        char e[JSON_ESC_MAX];
+        size_t k = json_esc(*p, e);
+        rc = k ? buf_append(b, e, k) : buf_append(b, p, 1);
     }
     if (!rc) rc = buf_append(b, "\"", 1);
     return rc;

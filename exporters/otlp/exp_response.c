@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "runtime/err.h"
+#include "runtime/pbwire.h"
 
 /* ---- protobuf wire walk ------------------------------------------------ */
 
@@ -12,57 +13,12 @@ typedef struct pb_reader {
     const uint8_t *p, *end;
 } pb_reader;
 
-typedef struct pb_field {
-    uint32_t num;
-    int wt;               /* wire type: 0 varint, 1 fixed64, 2 len, 5 fixed32 */
-    uint64_t v;           /* varint value (wt 0) */
-    const uint8_t *data;  /* payload (wt 2) */
-    size_t len;
-} pb_field;
-
-static int pb_varint(pb_reader *r, uint64_t *out)
+/* Reads the next field with runtime/pbwire.h. 1: a field was read, 0: end
+ * of input, or SW_EDECODE. */
+static int pb_next(pb_reader *r, pbw_field *f)
 {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
-        if (r->p >= r->end) return SW_EDECODE;
-        uint8_t b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return 0;
-        }
-    }
-    return SW_EDECODE;
-}
-
-static int pb_skip(pb_reader *r, size_t n)
-{
-    if ((size_t)(r->end - r->p) < n) return SW_EDECODE;
-    r->p += n;
-    return 0;
-}
-
-/* Reads the next field. 1: a field was read, 0: end of input, or SW_EDECODE. */
-static int pb_next(pb_reader *r, pb_field *f)
-{
-    uint64_t key;
     if (r->p >= r->end) return 0;
-    if (pb_varint(r, &key) != 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
-        return SW_EDECODE;
-    f->num = (uint32_t)(key >> 3);
-    f->wt = (int)(key & 7);
-    switch (f->wt) {
-    case 0: return pb_varint(r, &f->v) == 0 ? 1 : SW_EDECODE;
-    case 1: return pb_skip(r, 8) == 0 ? 1 : SW_EDECODE;
-    case 5: return pb_skip(r, 4) == 0 ? 1 : SW_EDECODE;
-    case 2:
-        if (pb_varint(r, &f->v) != 0 || f->v > (uint64_t)(r->end - r->p)) return SW_EDECODE;
-        f->data = r->p;
-        f->len = (size_t)f->v;
-        r->p += f->len;
-        return 1;
-    default: return SW_EDECODE; /* groups are not part of these messages */
-    }
+    return pbw_next(&r->p, r->end, f) == 0 ? 1 : SW_EDECODE;
 }
 
 /* Copies s[0..n) into out as printable ASCII (others become '?', line
@@ -87,11 +43,11 @@ static int pb_partial_inner(const uint8_t *p, size_t len, int64_t *rejected,
                             char *msg, size_t msglen)
 {
     pb_reader r = {p, p + len};
-    pb_field f;
+    pbw_field f = {0};
     int rc;
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.num == 1 && f.wt == 0) *rejected = (int64_t)f.v;
-        else if (f.num == 2 && f.wt == 2) copy_printable(msg, msglen, f.data, f.len);
+        else if (f.num == 2 && f.wt == 2) copy_printable(msg, msglen, f.sub, f.n);
     }
     return rc;
 }
@@ -100,11 +56,11 @@ static int pb_partial(const uint8_t *body, size_t len, int64_t *rejected, char *
                       size_t msglen)
 {
     pb_reader r = {body, body + len};
-    pb_field f;
+    pbw_field f = {0};
     int rc;
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.num != 1 || f.wt != 2) continue;
-        if (pb_partial_inner(f.data, f.len, rejected, msg, msglen) != 0) return SW_EDECODE;
+        if (pb_partial_inner(f.sub, f.n, rejected, msg, msglen) != 0) return SW_EDECODE;
     }
     return rc;
 }
@@ -113,11 +69,11 @@ static int pb_partial(const uint8_t *body, size_t len, int64_t *rejected, char *
 static int pb_status_message(const uint8_t *body, size_t len, char *msg, size_t msglen)
 {
     pb_reader r = {body, body + len};
-    pb_field f;
+    pbw_field f = {0};
     int rc, found = 0;
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.num == 2 && f.wt == 2) {
-            copy_printable(msg, msglen, f.data, f.len);
+            copy_printable(msg, msglen, f.sub, f.n);
             found = 1;
         }
     }

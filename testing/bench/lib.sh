@@ -10,16 +10,8 @@ log() { echo "bench: $*" >&2; }
 
 now_ns() { date +%s%N; }
 
-# wait_file PATH SECONDS: waits until PATH exists and is not empty.
-wait_file() {
-    _n=0
-    while [ ! -s "$1" ]; do
-        _n=$((_n + 1))
-        [ "$_n" -gt $(($2 * 20)) ] && return 1
-        sleep 0.05
-    done
-    return 0
-}
+# wait_file, wait_gone, wait_until: the shared waits.
+. "$ROOT/testing/lib/wait.sh"
 
 # start_bg LOG CMD ARGS...: starts CMD in the background, stderr and stdout
 # to LOG; sets LAST_PID.
@@ -33,9 +25,7 @@ start_bg() {
 stop_pid() {
     [ -n "$1" ] || return 0
     if kill -TERM "$1" 2>/dev/null; then
-        _n=0
-        while kill -0 "$1" 2>/dev/null && [ "$_n" -lt 200 ]; do sleep 0.05; _n=$((_n + 1)); done
-        kill -KILL "$1" 2>/dev/null
+        wait_gone "$1" 10 || kill -KILL "$1" 2>/dev/null
     fi
     wait "$1" 2>/dev/null
     _left=""

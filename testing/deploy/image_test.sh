@@ -46,7 +46,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 finish() { [ "$fails" = 0 ] && exit 0; exit 1; }
 now() { date +%s; }
-wait_file() { _n=0; while [ ! -s "$1" ]; do _n=$((_n + 1)); [ "$_n" -gt $(($2 * 10)) ] && return 1; sleep 0.1; done; }
+. "$(dirname "$0")/../lib/wait.sh" # wait_file
 
 for t in podman runc mmdebstrap curl; do
     command -v "$t" >/dev/null 2>&1 || { bad tools "$t is not installed (make deps installs it)"; finish; }

@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-wait_file() { _n=0; while [ ! -s "$1" ]; do _n=$((_n + 1)); [ "$_n" -gt 200 ] && return 1; sleep 0.05; done; }
+. "$(dirname "$0")/../lib/wait.sh" # wait_file
 metric() { awk -v k="$1" '$1 == k { s += $2 } END { printf "%.0f\n", s }' "$2"; }
 
 # case NAME "MOCK ARGS" "CONFIG YAML (indented keys)" "LOADGEN ARGS"
@@ -32,13 +32,13 @@ run_case() {
     "$BIN/spillway-mockup" --listen 127.0.0.1:0 --fast --keep 0 --log-level error \
         --ready-file "$d/mock.ready" $mock_args 2>"$d/mock.log" &
     mp=$!; PIDS="$PIDS $mp"
-    wait_file "$d/mock.ready" || { echo "$name: mock did not start" >&2; return 1; }
+    wait_file "$d/mock.ready" 10 || { echo "$name: mock did not start" >&2; return 1; }
     mock=$(sed -n 's/^http=//p' "$d/mock.ready")
     printf 'receivers:\n  otlp:\n    http: { endpoint: 127.0.0.1:0 }\ntelemetry:\n  endpoint: 127.0.0.1:0\n  log: { level: error }\n%s\n' \
         "$(printf '%s' "$conf" | sed "s|@MOCK@|$mock|g; s|@DLQ@|$d/dlq|g")" >"$d/sw.yaml"
     "$BIN/spillway" --config "$d/sw.yaml" --ready-file "$d/sw.ready" 2>"$d/sw.log" &
     sp=$!; PIDS="$sp $PIDS"
-    wait_file "$d/sw.ready" || { echo "$name: spillway did not start" >&2; cat "$d/sw.log" >&2; return 1; }
+    wait_file "$d/sw.ready" 10 || { echo "$name: spillway did not start" >&2; cat "$d/sw.log" >&2; return 1; }
     otlp=$(sed -n 's/^otlp_http=//p' "$d/sw.ready"); tel=$(sed -n 's/^telemetry=//p' "$d/sw.ready")
     t0=$(awk '{ print $14 + $15 }' "/proc/$sp/stat")
     # shellcheck disable=SC2086

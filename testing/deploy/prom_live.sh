@@ -39,7 +39,7 @@ ok() { echo "PASS: prom_live/$1"; }
 bad() { echo "FAIL: prom_live/$1: $2"; fails=$((fails + 1)); }
 finish() { [ "$fails" = 0 ] && exit 0; exit 1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-wait_file() { _n=0; while [ ! -s "$1" ]; do _n=$((_n + 1)); [ "$_n" -gt $(($2 * 20)) ] && return 1; sleep 0.05; done; }
+. "$(dirname "$0")/../lib/wait.sh" # wait_file
 
 command -v "$PROM" >/dev/null 2>&1 || { bad tools "prometheus is not installed (make deps installs it)"; finish; }
 command -v curl >/dev/null 2>&1 || { bad tools "curl is not installed"; finish; }

@@ -3,11 +3,13 @@
  * upstream down); after each kill `spillway dlq verify` passes (a torn
  * tail is reported, not corruption, and cut at the next start), and once
  * the upstream is back every request whose 200 came after its record was
- * stored in the DLQ arrives upstream. As a kill rarely lands inside one
- * record's write, kills also leave a simulated torn tail (part of a record
- * appended to the open segment, when there is one: the replay reader has
- * the writer seal the open segment when it catches up) until two were
- * made: verify reports it as TORN, not corruption, and the restart cuts it
+ * stored in the DLQ arrives upstream. Before each kill the test waits
+ * until the open segment holds at least one stored record. As a kill
+ * rarely lands inside one record's write, the first two kills also leave a
+ * simulated torn tail (the first TORN_BYTES of a stored record appended to
+ * the open segment): verify reports it as TORN, not corruption, with the
+ * size of the whole torn tail (the simulated part plus whatever the kill
+ * itself left unfinished), and the restart cuts exactly that many bytes
  * (log line) without losing a complete record.
  *
  * What is configured so that acknowledged data is DLQ data: a 64 KiB queue
@@ -21,16 +23,19 @@
  * spilled ones must survive every kill; the few acknowledged while only in
  * memory may be lost by kill -9 (docs/dlq-format.md) and are only allowed,
  * as are requests in flight when the kill landed. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "testing/lib/th.h"
 #include "testing/lib/th_otlp.h"
 #include "testing/lib/th_proc.h"
 #include "testing/lib/th_stack.h"
+#include "testing/lib/th_wait.h"
 
 #define KILLS 5
 #define SERIAL 40   /* attributed requests per run of spillway */
@@ -38,6 +43,8 @@
 #define SPANS 100
 #define BIG_SPANS 1000 /* spans of an in-flight request: longer writes, more torn tails */
 #define DRAIN_MS 90000
+#define TORN_BYTES 1000
+#define SEG_HDR 128
 
 typedef struct crash_run {
     th_stack *s;
@@ -87,6 +94,40 @@ static void serial_phase(crash_run *cr, int run)
     th_http_free(c);
 }
 
+/* The size of the newest segment of the DLQ directory when it is open
+ * (header flag bit 0 clear), else -1; its name into name. */
+static long newest_open_size(crash_run *cr, char *name, size_t len)
+{
+    char best[64] = "", path[400];
+    DIR *d = opendir(th_stack_dlq_dir(cr->s));
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || n >= sizeof(best) || strcmp(e->d_name + n - 4, ".seg") != 0) continue;
+        if (strcmp(e->d_name, best) > 0) snprintf(best, sizeof(best), "%s", e->d_name);
+    }
+    closedir(d);
+    if (!best[0]) return -1;
+    snprintf(path, sizeof(path), "%s/%s", th_stack_dlq_dir(cr->s), best);
+    uint8_t hdr[16];
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t got = fread(hdr, 1, sizeof(hdr), f);
+    fclose(f);
+    if (got != sizeof(hdr) || stat(path, &st) != 0 || (hdr[12] & 1)) return -1;
+    snprintf(name, len, "%s", best);
+    return (long)st.st_size;
+}
+
+/* Waits until the open segment holds at least one stored record, so that a
+ * kill never lands before there is a record to tear. */
+static void wait_stored_record(crash_run *cr)
+{
+    char name[64];
+    WAIT_FOR(newest_open_size(cr, name, sizeof(name)) >= SEG_HDR + TORN_BYTES, 20000);
+}
+
 /* Writes INFLIGHT requests on fresh connections without reading, kills
  * spillway with SIGKILL after `nap` ms, then reads what was answered. */
 static void kill_phase(crash_run *cr, int run, int nap)
@@ -106,6 +147,7 @@ static void kill_phase(crash_run *cr, int run, int nap)
         TH_ASSERT(th_http_send_raw(c[j], d[j]->pb, d[j]->pb_len) == 0);
     }
     th_nap_ms(nap);
+    wait_stored_record(cr);
     TH_ASSERT_MSG(th_stack_stop_spillway(cr->s, SIGKILL, 5000, NULL) == 0, "kill -9 (run %d)",
                   run);
     for (int j = 0; j < INFLIGHT; j++) {
@@ -119,48 +161,67 @@ static void kill_phase(crash_run *cr, int run, int nap)
     }
 }
 
-#define TORN_BYTES 1000
 
-/* Appends TORN_BYTES of the open segment's first record to its end: a
- * record cut short, as a kill in the middle of its write leaves it.
- * Copies the segment's name into name ("" when no segment is open or it
- * holds no record yet). */
+/* Appends the first TORN_BYTES of a stored record to the end of the open
+ * segment: a record cut short, as a kill in the middle of its write leaves
+ * it. The record is the open segment's first; if the kill landed just
+ * after a new segment was created (header only), the first record of the
+ * newest other segment holding one. Copies the open segment's name into
+ * name ("" only when no segment is open at all, which wait_stored_record
+ * before the kill rules out). */
 static void make_torn_tail(crash_run *cr, char *name, size_t len)
 {
-    char *out = NULL, path[400];
-    size_t flen = 0;
-    TH_ASSERT_MSG(th_stack_dlq_cmd(cr->s, "ls", &out) == 0 && out, "spillway dlq ls");
-    TH_ASSERT(th_res_add(free, out) == 0);
-    const char *open = strstr(out, " open ");
+    char path[400], src[400];
     name[0] = '\0';
-    if (!open) return;
-    const char *line = open;
-    while (line > out && line[-1] != '\n') line--;
-    snprintf(name, len, "%.*s", (int)strcspn(line, " "), line);
-    snprintf(path, sizeof(path), "%s/%s", th_stack_dlq_dir(cr->s), name);
-    char *seg = th_read_file(path, &flen);
-    TH_ASSERT(seg);
-    TH_ASSERT(th_res_add(free, seg) == 0);
-    if (flen < 128 + TORN_BYTES) {
-        /* The kill came right after the segment was created: it holds only
-         * its header, no record to cut short. Nothing to simulate here. */
-        printf("# open segment %s has %zu bytes: no torn tail simulated\n", name, flen);
+    long size = newest_open_size(cr, name, len);
+    if (size < 0) {
+        printf("# no open segment after the kill: no torn tail simulated\n");
         name[0] = '\0';
         return;
     }
+    snprintf(path, sizeof(path), "%s/%s", th_stack_dlq_dir(cr->s), name);
+    snprintf(src, sizeof(src), "%s", path);
+    if (size < SEG_HDR + TORN_BYTES) {
+        /* header only: take a record from the newest segment holding one */
+        char best[64] = "";
+        DIR *d = opendir(th_stack_dlq_dir(cr->s));
+        TH_ASSERT(d);
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            size_t n = strlen(e->d_name);
+            struct stat st;
+            char p[400];
+            if (n < 5 || n >= sizeof(best) || strcmp(e->d_name + n - 4, ".seg") != 0 ||
+                strcmp(e->d_name, name) == 0)
+                continue;
+            snprintf(p, sizeof(p), "%s/%s", th_stack_dlq_dir(cr->s), e->d_name);
+            if (stat(p, &st) == 0 && st.st_size >= SEG_HDR + TORN_BYTES &&
+                strcmp(e->d_name, best) > 0)
+                snprintf(best, sizeof(best), "%s", e->d_name);
+        }
+        closedir(d);
+        TH_ASSERT_MSG(best[0], "no stored record in any segment to tear");
+        snprintf(src, sizeof(src), "%s/%s", th_stack_dlq_dir(cr->s), best);
+        printf("# open segment %s holds only its header: torn tail taken from %s\n", name, best);
+    }
+    size_t flen = 0;
+    char *seg = th_read_file(src, &flen);
+    TH_ASSERT(seg);
+    TH_ASSERT(th_res_add(free, seg) == 0);
+    TH_ASSERT(flen >= SEG_HDR + TORN_BYTES);
     FILE *f = fopen(path, "ab");
     TH_ASSERT(f);
-    size_t w = fwrite(seg + 128, 1, TORN_BYTES, f);
+    size_t w = fwrite(seg + SEG_HDR, 1, TORN_BYTES, f);
     TH_ASSERT(fclose(f) == 0 && w == TORN_BYTES);
 }
 
-/* Waits for the recovery log line that cuts the torn tail of `name`. */
-static void wait_cut(crash_run *cr, const char *name)
+/* Waits for the recovery log line that cuts the torn tail of `name`: all
+ * `bytes` of it that verify reported. */
+static void wait_cut(crash_run *cr, const char *name, unsigned long long bytes)
 {
     char path[300], want[128];
     snprintf(path, sizeof(path), "%s/spillway.log", th_stack_dir(cr->s));
-    snprintf(want, sizeof(want), "open segment %s: cut %d bytes", name, TORN_BYTES);
-    int64_t deadline = th_now_ms() + 10000;
+    snprintf(want, sizeof(want), "open segment %s: cut %llu bytes", name, bytes);
+    int64_t deadline = th_now_ms() + 30000;
     for (;;) {
         char *log = th_read_file(path, NULL);
         int found = log && strstr(log, want);
@@ -173,9 +234,10 @@ static void wait_cut(crash_run *cr, const char *name)
 
 /* Runs `spillway dlq verify` on the dead collector's directory; with
  * torn set, it must report that segment's torn tail. */
-static void verify_after_kill(crash_run *cr, int run, const char *torn)
+static unsigned long long verify_after_kill(crash_run *cr, int run, const char *torn)
 {
     char *out = NULL, want[64];
+    unsigned long long torn_bytes = 0;
     int rc = th_stack_dlq_cmd(cr->s, "verify", &out);
     if (rc != 0 && out) {
         printf("# spillway dlq verify after kill %d:\n", run);
@@ -187,10 +249,19 @@ static void verify_after_kill(crash_run *cr, int run, const char *torn)
     }
     for (const char *p = out; p && (p = strstr(p, "TORN")) != NULL; p += 4) cr->torn++;
     snprintf(want, sizeof(want), "TORN    %s", torn ? torn : "");
-    int seen = !torn || (out && strstr(out, want));
+    const char *at = torn && out ? strstr(out, want) : NULL;
+    int seen = !torn || at;
+    if (at) {
+        at += strlen(want);
+        if (sscanf(at, ": %llu bytes", &torn_bytes) != 1) torn_bytes = 0;
+    }
     free(out);
     TH_ASSERT_MSG(rc == 0, "spillway dlq verify exited %d after kill -9 number %d", rc, run);
     TH_ASSERT_MSG(seen, "verify after kill %d does not report '%s'", run, want);
+    TH_ASSERT_MSG(!torn || torn_bytes >= TORN_BYTES,
+                  "verify after kill %d reports %llu torn bytes in %s, fewer than the %d appended",
+                  run, torn_bytes, torn, TORN_BYTES);
+    return torn_bytes;
 }
 
 /* The upstream comes back: everything that was in the DLQ replays; then a
@@ -231,11 +302,12 @@ static void t_kill9_while_spilling(void)
     TH_ASSERT(cr.must && cr.may);
     TH_ASSERT_MSG(th_stack_mock_post(cr.s, "/admin/outage?seconds=3600&mode=503") == 200,
                   "mock outage");
-    char torn[32] = "";
+    char torn[64] = "";
+    unsigned long long torn_bytes = 0;
     for (int run = 0; run <= KILLS; run++) {
         if (run > 0) {
             TH_ASSERT_MSG(th_stack_restart_spillway(cr.s) == 0, "restart %d after kill -9", run);
-            if (torn[0]) wait_cut(&cr, torn);
+            if (torn[0]) wait_cut(&cr, torn, torn_bytes);
         }
         serial_phase(&cr, run);
         if (run == KILLS) break;
@@ -243,12 +315,12 @@ static void t_kill9_while_spilling(void)
         torn[0] = '\0';
         if (cr.simulated < 2) make_torn_tail(&cr, torn, sizeof(torn));
         cr.simulated += torn[0] != '\0';
-        verify_after_kill(&cr, run + 1, torn[0] ? torn : NULL);
+        torn_bytes = verify_after_kill(&cr, run + 1, torn[0] ? torn : NULL);
     }
     printf("# %d kills: %ld requests acknowledged from the DLQ, %ld from memory, "
            "%ld of %d in flight answered 200 before the kill; verify saw %ld torn tails (%d simulated)\n",
            KILLS, cr.spilled, cr.memory, cr.inflight_ok, KILLS * INFLIGHT, cr.torn, cr.simulated);
-    TH_ASSERT_MSG(cr.simulated > 0, "no segment was open after any of the %d kills", KILLS);
+    TH_ASSERT_MSG(cr.simulated == 2, "%d torn tails simulated, not 2", cr.simulated);
     deliver_all(&cr);
 }
 

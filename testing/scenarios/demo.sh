@@ -54,13 +54,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-wait_file() { # path seconds
-    _n=0
-    while [ ! -s "$1" ]; do
-        _n=$((_n + 1)); [ "$_n" -gt $(($2 * 20)) ] && return 1
-        sleep 0.05
-    done
-}
+. "$(dirname "$0")/../lib/wait.sh" # wait_file PATH SECONDS
 forget() { _l=""; for _p in $PIDS; do [ "$_p" = "$1" ] || _l="$_l $_p"; done; PIDS=$_l; }
 die() { echo "demo: $*" >&2; exit 1; }
 # metric NAME[{LABEL="V"}] FILE: the sum of the samples of NAME on a /metrics

@@ -16,16 +16,8 @@ sc_log() { echo "scenario[$NAME]: $*" >&2; }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# sc_wait_file PATH SECONDS: waits until PATH exists and is not empty.
-sc_wait_file() {
-    _n=0
-    while [ ! -s "$1" ]; do
-        _n=$((_n + 1))
-        [ "$_n" -gt $(($2 * 20)) ] && return 1
-        sleep 0.05
-    done
-    return 0
-}
+# wait_file, wait_gone, wait_until: the shared waits.
+. "$ROOT/testing/lib/wait.sh"
 
 # sc_start_bg LOG CMD ARGS...: starts CMD in the background, stdout and
 # stderr to LOG; sets LAST_PID.
@@ -47,11 +39,7 @@ sc_forget_pid() {
 sc_stop_pid() {
     [ -n "$1" ] || return 0
     if kill -TERM "$1" 2>/dev/null; then
-        _n=0
-        while kill -0 "$1" 2>/dev/null && [ "$_n" -lt $((${2:-10} * 20)) ]; do
-            sleep 0.05; _n=$((_n + 1))
-        done
-        kill -KILL "$1" 2>/dev/null
+        wait_gone "$1" "${2:-10}" || kill -KILL "$1" 2>/dev/null
     fi
     wait "$1" 2>/dev/null
     sc_forget_pid "$1"
@@ -86,7 +74,7 @@ sc_mock_start() {
         --admin-listen 127.0.0.1:0 --ready-file "$D/mock.ready" --keep 20000000 \
         --log-level warn "$@"
     MOCK_PID=$LAST_PID
-    sc_wait_file "$D/mock.ready" 10 || { sc_log "mock upstream did not start"; cat "$D/mock.log" >&2; return 1; }
+    wait_file "$D/mock.ready" 10 || { sc_log "mock upstream did not start"; cat "$D/mock.log" >&2; return 1; }
     MOCK=$(sed -n 's/^http=//p' "$D/mock.ready")
     ADMIN=$(sed -n 's/^admin=//p' "$D/mock.ready")
     [ -n "$ADMIN" ] || { sc_log "mock upstream has no admin port"; return 1; }
@@ -124,12 +112,12 @@ sc_wait_recovered() {
 
 # ---- spillway ------------------------------------------------------------
 
-# Per-scenario knobs (set before sc_sw_config): SPILL_THRESHOLD, FSYNC,
-# OPEN_DURATION, EXP_TIMEOUT, SHUTDOWN_TIMEOUT.
+# Per-scenario knobs (set before sc_sw_config): QUEUE_MAX_BYTES,
+# SPILL_THRESHOLD, FSYNC, OPEN_DURATION, EXP_TIMEOUT, SHUTDOWN_TIMEOUT.
 sc_sw_config() {
     cat >"$D/spillway.yaml" <<EOF
 receivers: { otlp: { http: { endpoint: 127.0.0.1:0 } } }
-queue: { max_bytes: 64MiB, spill_threshold: ${SPILL_THRESHOLD:-0.95} }
+queue: { max_bytes: ${QUEUE_MAX_BYTES:-64MiB}, spill_threshold: ${SPILL_THRESHOLD:-0.95} }
 dlq:
   dir: $D/dlq
   segment_size: 4MiB
@@ -159,7 +147,7 @@ sc_sw_start() {
     sc_start_bg "$D/spillway.$SW_N.log" "$BIN/spillway" --config "$D/spillway.yaml" \
         --ready-file "$D/sw.ready"
     SW_PID=$LAST_PID
-    sc_wait_file "$D/sw.ready" 15 || { sc_log "spillway did not start"; tail -n 20 "$D/spillway.$SW_N.log" >&2; return 1; }
+    wait_file "$D/sw.ready" 15 || { sc_log "spillway did not start"; tail -n 20 "$D/spillway.$SW_N.log" >&2; return 1; }
     OTLP=$(sed -n 's/^otlp_http=//p' "$D/sw.ready")
     TEL=$(sed -n 's/^telemetry=//p' "$D/sw.ready")
     echo "$TEL" >"$D/tel.addr.tmp" && mv "$D/tel.addr.tmp" "$D/tel.addr"
@@ -180,11 +168,22 @@ sc_sw_term() {
 # sc_sw_kill9: SIGKILL, no chance to flush anything.
 sc_sw_kill9() {
     sc_peak_rss "$SW_PID"
+    SW_DEQUEUED=$(sc_dequeued)
     rm -f "$D/tel.addr"
     kill -KILL "$SW_PID" 2>/dev/null
     wait "$SW_PID" 2>/dev/null
     sc_forget_pid "$SW_PID"
     sc_log "spillway #$SW_N killed with SIGKILL"
+}
+
+# sc_dequeued: items spillway's queue handed to the exporter so far (the
+# sum of spillway_queue_dequeued_total), "-" if unreadable.
+sc_dequeued() {
+    _tel=$(cat "$D/tel.addr" 2>/dev/null)
+    [ -n "$_tel" ] || { echo "-"; return; }
+    curl -s --max-time 1 "http://$_tel/metrics" 2>/dev/null | awk '
+        /^spillway_queue_dequeued_total/ { s += $2; seen = 1 }
+        END { if (seen) printf "%.0f\n", s; else print "-" }'
 }
 
 # sc_metrics: one line "state dlq_bytes queue_items in_flight oldest_age"
@@ -236,9 +235,10 @@ sc_sampler_stop() {
 
 # sc_load_bg PHASE SECONDS: load generator against the current spillway in
 # the background (seed differs per phase, so ids differ); sets LG_PID.
+# LOAD_BATCH: spans per request (100).
 sc_load_bg() {
     (exec "$BIN/spillway-loadgen" --endpoint "http://$OTLP" --signal traces \
-        --rate "$RATE" --batch 100 --connections 4 --duration "$2" --seed "$((100 + $1))" \
+        --rate "$RATE" --batch "${LOAD_BATCH:-100}" --connections 4 --duration "$2" --seed "$((100 + $1))" \
         --json --quiet >"$D/lg.$1.json" 2>"$D/lg.$1.err") &
     LG_PID=$!
     SC_PIDS="$SC_PIDS $LG_PID"

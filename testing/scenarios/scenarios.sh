@@ -115,6 +115,12 @@ sc_finish() {
     fi
     _v=PASS
     [ "$_lost" -eq 0 ] && [ "$_sent" -gt 0 ] || _v=FAIL
+    # a scenario that must acknowledge nothing from memory (SW_DEQUEUED set
+    # by sc_sw_kill9 when MEMORY_NONE=1): the queue dequeued nothing
+    if [ "${MEMORY_NONE:-0}" = 1 ]; then
+        _brk="$_brk dequeued_before_kill=${SW_DEQUEUED:--}"
+        [ "${SW_DEQUEUED:--}" = 0 ] || _v=FAIL
+    fi
     printf 'scenario=%s sent=%s received=%s duplicated=%s lost=%s drain_s=%s peak_rss_kib=%s peak_dlq_bytes=%s requests_while_open=%s probes=%s%s extra=%s%s verdict=%s\n' \
         "$NAME" "$_sent" "$_uniq" "$_dup" "$_lost" "$(sc_drain_s)" "$PEAK_RSS" "$(sc_peak_dlq)" \
         "$_rwo" "$_probes" "$_brk" "$_extra" "${NOTE:+ note=$NOTE}" "$_v" >"$D/verdict"
@@ -196,12 +202,17 @@ sc_restart() {
 
 scen_restart_during_outage() { sc_restart term; }
 
-# Every accepted item is in the DLQ, fsynced, before spillway answers:
-# spill_threshold ~0 makes the queue spill everything (items acknowledged
-# only from memory could be lost by kill -9; with this configuration there
-# are none).
+# Every accepted item is in the DLQ, fsynced, before spillway answers, so
+# a kill -9 loses nothing. A request admitted to memory is acknowledged
+# from memory and may be lost by kill -9 (the bound of docs/dlq-format.md),
+# so no request may be admitted: each one (400 spans, ~120 KiB) is larger
+# than the whole queue (queue.max_bytes at its minimum, 64 KiB), so the
+# pipeline sends every request to the DLQ whatever the queue's fill. (A
+# spill_threshold near 0 is not enough: an empty queue is below any
+# threshold and admits the request to memory.) The verdict checks that the
+# queue dequeued nothing before the kill.
 scen_kill9_during_spill() {
-    SPILL_THRESHOLD=0.000001; FSYNC=always
-    NOTE="spill_threshold=1e-6,fsync=always:no_ack_from_memory_only"
+    QUEUE_MAX_BYTES=64KiB; LOAD_BATCH=400; FSYNC=always; MEMORY_NONE=1
+    NOTE="max_bytes=64KiB<request,fsync=always:no_ack_from_memory"
     sc_restart kill9
 }

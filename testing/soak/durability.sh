@@ -177,14 +177,10 @@ kill_while_spilling() {
 
 # kill_while_live: kill -9 once the breaker is closed and the DLQ empty
 # (waits up to a tenth of the window); notes what it saw.
+live() { set -- $(sc_metrics); [ "$1" = 0 ] && [ "$2" = 0 ]; }
 kill_while_live() {
-    _end=$(($(now_ms) + SECS * 100))
     LIVE=no
-    while [ "$(now_ms)" -lt "$_end" ]; do
-        set -- $(sc_metrics)
-        [ "$1" = 0 ] && [ "$2" = 0 ] && { LIVE=yes; break; }
-        sleep 0.25
-    done
+    wait_every 0.25 $((SECS / 10)) live && LIVE=yes
     sc_log "kill -9 while delivering live traffic (breaker closed, DLQ empty: $LIVE)"
     restart kill9
 }
@@ -225,12 +221,9 @@ sc_log "send window over; waiting for delivery and the verification"
 wait "$LG_PID"; LG_RC=$?; sc_forget_pid "$LG_PID"
 
 # The DLQ must drain: wait (bounded) until /metrics shows it empty.
-DLQ_END=-; _end=$(($(now_ms) + 300000))
-while [ "$(now_ms)" -lt "$_end" ]; do
-    DLQ_END=$(set -- $(sc_metrics); echo "$2")
-    [ "$DLQ_END" = 0 ] && break
-    sleep 1
-done
+dlq_empty() { DLQ_END=$(set -- $(sc_metrics); echo "$2"); [ "$DLQ_END" = 0 ]; }
+DLQ_END=-
+wait_every 1 300 dlq_empty
 : >"$D/stop"
 wait "$SAMPLER_PID" 2>/dev/null; sc_forget_pid "$SAMPLER_PID"
 sw_down end

@@ -14,6 +14,7 @@
 #include "runtime/buf.h"
 #include "runtime/err.h"
 #include "processors/prio_wire.h"
+#include "runtime/pbwire.h"
 #include "testing/lib/ow_ref.h"
 #include "testing/lib/th.h"
 
@@ -608,8 +609,8 @@ static void t_unknown_groups(void)
         buf b;
         buf_init(&b, 1024);
         const uint8_t *q = good[i], *qend = good[i] + glen[i];
-        pw_field f;
-        while (q < qend) TH_ASSERT_MSG(pw_next(&q, qend, &f) == 0, "prio walk, case %zu", i);
+        pbw_field f;
+        while (q < qend) TH_ASSERT_MSG(pbw_next(&q, qend, &f) == 0, "prio walk, case %zu", i);
         TH_ASSERT_EQ_INT(ow_strip_groups(SIG_LOGS, good[i], glen[i], &b), 0);
         TH_ASSERT(memchr(b.data ? b.data : (uint8_t *)"", 0x1b, b.len) == NULL);
         buf_destroy(&b);
@@ -621,8 +622,8 @@ static void t_unknown_groups(void)
                       "bad case %zu accepted", i);
         TH_ASSERT(why != NULL);
         const uint8_t *q = bad[i];
-        pw_field f;
-        TH_ASSERT_EQ_INT(pw_next(&q, bad[i] + blen[i], &f), -1);
+        pbw_field f;
+        TH_ASSERT_EQ_INT(pbw_next(&q, bad[i] + blen[i], &f), -1);
     }
     /* nesting: groups count against the depth limit */
     static uint8_t deep[2 * OW_MAX_DEPTH + 2];
@@ -633,7 +634,7 @@ static void t_unknown_groups(void)
     const char *why = NULL;
     TH_ASSERT_EQ_INT(ow_validate(SIG_LOGS, deep, n, &items, &why), SW_EDECODE);
     TH_ASSERT_EQ_INT(ow_validate(SIG_LOGS, deep + 1, n - 2, &items, &why), 0);
-    TH_ASSERT(ow_skip_group(deep + 1, deep + n, 3, OW_MAX_DEPTH) == NULL);
+    TH_ASSERT(pbw_skip_group(deep + 1, deep + n, 3, OW_MAX_DEPTH) == NULL);
 }
 
 /* A span with an unknown group inside: counted, stripped to what protobuf-c
