@@ -93,7 +93,7 @@ card *card_new(const card_config *cc, sw_metrics *m)
     if (card_table_init(&c->t, cc->max_keys) != 0) goto fail;
     if (card_sketches_init(&c->sk) != 0) goto fail;
     init_limits(c);
-    if (m) metrics_gauge_set(&m->cl_max_keys, (int64_t)cfg->max_keys);
+    if (m) metrics_gauge_set(&m->cl_max_keys, (int64_t)cc->max_keys);
     return c;
 fail:
     card_free(c);
