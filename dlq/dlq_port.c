@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "runtime/ascii.h"
 #include "runtime/err.h"
 #include "runtime/item_track.h"
 #include "runtime/log.h"
@@ -168,7 +169,7 @@ int dlq_append_rejected(dlq_port *p, item *it, int http_status, const char *msg,
                    .code = (uint16_t)(http_status > 0 && http_status < 1000 ? http_status : 0),
                    .note_len = (uint16_t)n, .reserve = reserve_for(it->len) + n};
     for (size_t i = 0; i < n; i++)
-        r->note[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
+        r->note[i] = ascii_or_q((unsigned char)msg[i]);
     return enqueue(p, r);
 }
 

@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "runtime/clock.h"
+#include "runtime/ascii.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -134,12 +135,7 @@ int dlq_rec_to_item(dlq_recbuf *rb, const dlq_rec_hdr *h, item **out)
 
 void dlq_rec_note(const dlq_recbuf *rb, const dlq_rec_hdr *h, char *out, size_t outlen)
 {
-    size_t n = h->note_len < outlen ? h->note_len : outlen - 1;
-    for (size_t i = 0; i < n; i++) {
-        char c = (char)rb->cbuf.data[i];
-        out[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
-    }
-    out[n] = '\0';
+    ascii_copy(out, outlen, rb->cbuf.data, h->note_len);
 }
 
 int dlq_seg_verify_body(int fd, const dlq_seg_hdr *h, uint64_t file_size, const char **why)

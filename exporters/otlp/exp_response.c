@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <strings.h>
 
+#include "runtime/ascii.h"
 #include "runtime/err.h"
 #include "runtime/pbwire.h"
 
@@ -31,7 +32,7 @@ static void copy_printable(char *out, size_t outlen, const void *s, size_t n)
     for (size_t i = 0; i < n && j + 1 < outlen; i++) {
         uint8_t c = b[i];
         if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-        else if (c < 0x20 || c >= 0x7f) c = '?';
+        else c = (uint8_t)ascii_or_q(c);
         out[j++] = (char)c;
     }
     while (j > 0 && out[j - 1] == ' ') j--;

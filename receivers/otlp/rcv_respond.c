@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "runtime/ascii.h"
 #include "runtime/err.h"
 
 /* Longest message written into a body; longer ones are cut. */
@@ -24,13 +25,7 @@ static int put_varint(buf *out, uint64_t v)
 /* Copies msg into dst as printable ASCII; returns its length. */
 static size_t clean_msg(const char *msg, char *dst, size_t cap)
 {
-    size_t n = 0;
-    for (; msg && msg[n] && n + 1 < cap; n++) {
-        unsigned char c = (unsigned char)msg[n];
-        dst[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    dst[n] = '\0';
-    return n;
+    return ascii_copy(dst, cap, msg, msg ? strlen(msg) : 0);
 }
 
 /* Appends s as a JSON string literal (s is printable ASCII already). */
