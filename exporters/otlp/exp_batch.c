@@ -310,8 +310,10 @@ static void batch_compress(exp_batcher *bt, exp_batch *b)
         in = tmp.data;
     }
     buf_init(&b->body, b->raw_len + b->raw_len / 8 + 1024);
-    if (rc == 0 && enc == CFG_COMP_GZIP) rc = codec_cctx_gzip(bt->cctx, in, b->raw_len, &b->body, 6);
-    else if (rc == 0) rc = codec_cctx_zstd(bt->cctx, in, b->raw_len, &b->body, 3);
+    if (rc == 0 && enc == CFG_COMP_GZIP)
+        rc = codec_cctx_gzip(bt->cctx, in, b->raw_len, &b->body, 6);
+    else if (rc == 0)
+        rc = codec_cctx_zstd(bt->cctx, in, b->raw_len, &b->body, 3);
     buf_destroy(&tmp);
     if (rc != 0) {
         LOG_WARN_RL(10, "compression failed (%s): sending a batch uncompressed", sw_strerror(rc));

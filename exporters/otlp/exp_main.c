@@ -846,6 +846,16 @@ static int start_thread(exporter *e)
     return 0;
 }
 
+/* With a DLQ: the sink, then the replay module and its thread. */
+static int start_dlq(exporter *e)
+{
+    if (!(e->sink = dlq_sink_new(e->dlq, e->base, wake_pump, e))) return SW_ENOMEM;
+    exp_circuit_set_open_note(e->k, "items go to the DLQ");
+    exp_replay_cbs cbs = {wake_pump, reappended, rej_done};
+    e->rp = exp_replay_new(e->dlq, e->c, e->base, e->bt, e->sink, &cbs, e);
+    return e->rp ? exp_replay_start(e->rp) : SW_ENOMEM;
+}
+
 /* Everything that can fail is set up before the replay thread starts, and
  * a failure stops what was started: after a failed exp_start no thread of
  * the exporter runs and it holds no DLQ reader, so the caller may close
@@ -854,13 +864,7 @@ int exp_start(exporter *e)
 {
     if (e->started || e->failed) return SW_EINVAL;
     int rc = start_events(e);
-    if (rc == 0 && e->dlq) rc = (e->sink = dlq_sink_new(e->dlq, e->base, wake_pump, e)) ? 0 : SW_ENOMEM;
-    if (rc == 0 && e->dlq) exp_circuit_set_open_note(e->k, "items go to the DLQ");
-    if (rc == 0 && e->dlq) {
-        exp_replay_cbs cbs = {wake_pump, reappended, rej_done};
-        e->rp = exp_replay_new(e->dlq, e->c, e->base, e->bt, e->sink, &cbs, e);
-        rc = e->rp ? exp_replay_start(e->rp) : SW_ENOMEM;
-    }
+    if (rc == 0 && e->dlq) rc = start_dlq(e);
     if (rc == 0) rc = start_thread(e);
     if (rc != 0) goto fail;
     e->started = 1;
