@@ -1,122 +1,139 @@
-/* exp_circuit.c — the circuit breaker (exp_breaker.h) wired into the
- * export thread.
- *
- * Every attempt asks exp_circuit_allow() first and keeps its ticket in the
- * batch; every answer is recorded once with exp_circuit_record(): 2xx and
- * permanent 4xx answers are SUCCESS (the upstream is up), 429 THROTTLED,
- * no answer and 5xx FAILURE. Transitions are logged (WARN when it opens,
- * INFO otherwise), published in spillway_exporter_circuit_state and in an
- * atomic the replay thread reads. While OPEN a timer wakes the pump when
- * the probe may go. Export thread only.
- */
+/* exp_circuit.c — the circuit breaker on the export thread (exp_circuit.h). */
 #define LOG_COMPONENT "exporter"
-#include "exporters/otlp/exp_int.h"
+#include "exporters/otlp/exp_circuit.h"
 
 #include <event2/event.h>
+#include <stdlib.h>
 
 #include "runtime/clock.h"
-#include "runtime/err.h"
 #include "runtime/log.h"
+
+struct exp_circuit {
+    brk_circuit brk;
+    struct event *ev;          /* OPEN: fires when the probe may go */
+    sw_metrics *m;             /* borrowed */
+    uint64_t open_ms;          /* for the log line */
+    const char *open_note;
+    exp_circuit_change_fn change;
+    exp_circuit_wake_fn wake;
+    void *arg;
+};
 
 /* libevent measures timeouts from its cached loop time, so a timer may
  * fire slightly before the breaker's own clock says the probe is due: it
  * is then armed again for the rest (plus a millisecond). */
-static void arm_probe_timer(exporter *e)
+static void arm_probe_timer(exp_circuit *k)
 {
     int64_t now = clock_mono_ns();
-    int64_t wait = brk_next_allow_ns(&e->brk, now) - now;
+    int64_t wait = brk_next_allow_ns(&k->brk, now) - now;
     struct timeval tv = clock_ms_to_tv((uint64_t)(wait > 0 ? wait : 0) / 1000000 + 1);
-    evtimer_add(e->brk_ev, &tv);
+    evtimer_add(k->ev, &tv);
 }
 
 static void probe_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    exporter *e = arg;
+    exp_circuit *k = arg;
     (void)fd;
     (void)what;
-    if (brk_get_state(&e->brk) == BRK_OPEN && exp_circuit_blocked(e)) arm_probe_timer(e);
-    exp_schedule_pump(e);
+    if (brk_get_state(&k->brk) == BRK_OPEN && exp_circuit_blocked(k)) arm_probe_timer(k);
+    k->wake(k->arg);
 }
 
 static void on_transition(void *arg, brk_state from, brk_state to, brk_why why)
 {
-    exporter *e = arg;
-    metrics_gauge_set(&e->m->exp_circuit_state, (int64_t)to);
-    atomic_store(&e->circuit, (int)to);
+    exp_circuit *k = arg;
+    metrics_gauge_set(&k->m->exp_circuit_state, (int64_t)to);
     if (to == BRK_OPEN) {
         LOG_WARN("circuit breaker %s -> open (%s): no requests upstream for %llu ms; %s",
-                 brk_state_name(from), brk_why_name(why),
-                 (unsigned long long)e->c->exporter.cb_open_duration_ms,
-                 e->sink ? "items go to the DLQ" : "items wait in the queue");
-        exp_replay_circuit(e, 0);
-        arm_probe_timer(e);
-        return;
+                 brk_state_name(from), brk_why_name(why), (unsigned long long)k->open_ms,
+                 k->open_note);
+        arm_probe_timer(k);
+    } else {
+        LOG_INFO("circuit breaker %s -> %s (%s)", brk_state_name(from), brk_state_name(to),
+                 brk_why_name(why));
     }
-    LOG_INFO("circuit breaker %s -> %s (%s)", brk_state_name(from), brk_state_name(to),
-             brk_why_name(why));
-    exp_replay_circuit(e, to == BRK_CLOSED);
+    k->change(k->arg, to);
 }
 
-int exp_circuit_init(exporter *e)
+exp_circuit *exp_circuit_new(struct event_base *base, const cfg *c, sw_metrics *m,
+                             exp_circuit_change_fn change, exp_circuit_wake_fn wake, void *arg)
+{
+    exp_circuit *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    brk_config bc;
+    brk_config_from_cfg(&bc, c);
+    brk_init(&k->brk, &bc, on_transition, k);
+    k->m = m;
+    k->open_ms = c->exporter.cb_open_duration_ms;
+    k->open_note = "items wait in the queue";
+    k->change = change;
+    k->wake = wake;
+    k->arg = arg;
+    metrics_gauge_set(&m->exp_circuit_state, BRK_CLOSED);
+    if (!(k->ev = evtimer_new(base, probe_timer_cb, k))) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void exp_circuit_reconfigure(exp_circuit *k, const cfg *c)
 {
     brk_config bc;
-    brk_config_from_cfg(&bc, e->c);
-    brk_init(&e->brk, &bc, on_transition, e);
-    atomic_init(&e->circuit, BRK_CLOSED);
-    metrics_gauge_set(&e->m->exp_circuit_state, BRK_CLOSED);
-    e->brk_ev = evtimer_new(e->base, probe_timer_cb, e);
-    return e->brk_ev ? 0 : SW_ENOMEM;
+    brk_config_from_cfg(&bc, c);
+    /* the window's buckets keep their size: circuit_breaker.window needs a restart */
+    k->brk.c.consecutive_failures = bc.consecutive_failures;
+    k->brk.c.ratio_429 = bc.ratio_429;
+    k->brk.c.open_duration_ns = bc.open_duration_ns;
+    k->open_ms = c->exporter.cb_open_duration_ms;
 }
 
-brk_ticket exp_circuit_allow(exporter *e)
+void exp_circuit_free(exp_circuit *k)
 {
-    return brk_allow(&e->brk, clock_mono_ns());
+    if (!k) return;
+    event_free(k->ev);
+    free(k);
 }
 
-void exp_circuit_record(exporter *e, exp_batch *b, int code)
+void exp_circuit_set_open_note(exp_circuit *k, const char *note)
 {
-    if (b->ticket == BRK_DENIED) return;
-    brk_ticket t = b->ticket;
-    b->ticket = BRK_DENIED;
-    brk_record(&e->brk, clock_mono_ns(), t, brk_outcome_of_status(code));
+    k->open_note = note;
 }
 
-void exp_circuit_forget(exporter *e, exp_batch *b)
+brk_ticket exp_circuit_allow(exp_circuit *k)
 {
-    brk_cancel(&e->brk, b->ticket);
-    b->ticket = BRK_DENIED;
+    return brk_allow(&k->brk, clock_mono_ns());
 }
 
-int exp_circuit_blocked(exporter *e)
+void exp_circuit_record(exp_circuit *k, brk_ticket *t, int code)
 {
-    brk_state s = brk_get_state(&e->brk);
+    if (*t == BRK_DENIED) return;
+    brk_ticket was = *t;
+    *t = BRK_DENIED;
+    brk_record(&k->brk, clock_mono_ns(), was, brk_outcome_of_status(code));
+}
+
+void exp_circuit_forget(exp_circuit *k, brk_ticket *t)
+{
+    brk_cancel(&k->brk, *t);
+    *t = BRK_DENIED;
+}
+
+int exp_circuit_blocked(exp_circuit *k)
+{
+    brk_state s = brk_get_state(&k->brk);
     if (s == BRK_CLOSED) return 0;
     if (s == BRK_HALF_OPEN) return 1;
     int64_t now = clock_mono_ns();
-    return brk_next_allow_ns(&e->brk, now) > now;
+    return brk_next_allow_ns(&k->brk, now) > now;
 }
 
-/* With a DLQ every batch is spilled while the breaker is open, so when the
- * probe is due there is often nothing to probe with; and replay (the only
- * way the DLQ drains) waits for the breaker to close. An empty
- * Export<sig>ServiceRequest is a valid request every OTLP upstream must
- * accept: it is the probe. Without a DLQ the next real batch is the probe. */
-void exp_circuit_probe_idle(exporter *e)
+brk_state exp_circuit_state(exp_circuit *k)
 {
-    if (!e->sink || e->draining || sw_fifo_peek(&e->ready) || e->active >= e->n_conns) return;
-    if (brk_get_state(&e->brk) != BRK_OPEN || exp_circuit_blocked(e)) return;
-    for (int s = 0; s < SIG_COUNT; s++)
-        if (e->open[s]) return;
-    if (apq_peek_signal(e->q) >= 0) return;
-    exp_batch *b = exp_batch_new(e, SIG_TRACES);
-    if (!b) return; /* tried again on the next pump */
-    exp_batch_seal(e, b);
-    b = exp_ready_pop(e);
-    b->ticket = exp_circuit_allow(e);
-    if (b->ticket == BRK_DENIED) { /* cannot happen: not blocked */
-        exp_batch_done(e, b);
-        return;
-    }
-    LOG_INFO("circuit breaker: probing the upstream with an empty request");
-    exp_batch_send(e, b);
+    return brk_get_state(&k->brk);
+}
+
+void exp_circuit_stop(exp_circuit *k)
+{
+    event_del(k->ev);
 }

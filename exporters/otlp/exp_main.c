@@ -1,4 +1,17 @@
-/* exp_main.c — the exporter's life cycle and export thread.
+/* exp_main.c — the export loop: the exporter's life cycle and export thread.
+ *
+ * The only file that knows `struct exporter`. It owns the modules and is
+ * the only one that calls across them; each calls only down into what it
+ * owns, and reports upward through the callbacks given at construction:
+ *
+ *   export loop (this file) ─┬─► batcher        exp_batch.h    wake, drop
+ *                            ├─► HTTP client    exp_http.h     done, abandoned
+ *                            ├─► breaker        exp_circuit.h  change, wake
+ *                            │     └─► exp_breaker.h (pure)
+ *                            ├─► retry policy   exp_retry.h    (pure)
+ *                            ├─► answers        exp_response.h (pure)
+ *                            ├─► DLQ sink       dlq/dlq_consumer.h  room, done
+ *                            └─► replay source  dlq/dlq_consumer.h  (eventfd)
  *
  * DESIGN. One thread, one event_base. Four events drive it:
  *   wake_ev      the queue's eventfd: items were pushed
@@ -13,14 +26,19 @@
  * are sent at once if a connection is idle (batch.timeout only bounds the
  * wait while every connection is busy).
  *
- * With a DLQ two more: port_ev (the dlq_port's eventfd: append
- * completions) and the replay ring's eventfd (exp_replay.c). Every send
- * asks the circuit breaker first (exp_circuit.c); while it blocks, with a
- * DLQ, sealed and open batches and newly popped items go to the DLQ
- * (exp_spill.c) — what the DLQ refuses waits here and popping stops —
+ * With a DLQ two more: the sink's completions and the replay ring's
+ * eventfd. Every send asks the circuit breaker first; while it blocks,
+ * with a DLQ, sealed and open batches and newly popped items go to the DLQ
+ * (spill, below) — what the DLQ refuses waits here and popping stops —
  * and without one the ready batches wait and popping stops, so the queue
  * fills and the receiver pushes back. Replay batches are taken from the
- * replay ring when exp_replay_turn() says so (one at a time).
+ * replay ring when replay_turn() says so (one at a time).
+ *
+ * Outcomes: a 2xx settles a batch's items delivered; a retryable failure
+ * backs off (exp_retry.h) or gives up; a permanent refusal splits a 413
+ * batch in halves or sends the items to the DLQ's rejected area. A batch
+ * given up goes to the DLQ, or is counted DROPPED without one. Details of
+ * each in its section below.
  *
  * Stopping: exp_stop() stops the replay thread, sets the timeout and
  * activates stop_ev, then joins. The thread enters draining: open batches
@@ -28,30 +46,89 @@
  * busy), a retry whose backoff would end after the deadline gives up at
  * once, and the loop ends when the queue is empty and nothing is open,
  * ready, in flight or backing off — or at the deadline, when everything
- * left (queued, batched, in flight) is given up through exp_give_up(): to
- * the DLQ, or counted DROPPED without one. The thread then waits (at most
+ * left (queued, batched, in flight) is given up: to the DLQ, or counted
+ * DROPPED without one. The thread then waits (at most
  * EXP_STOP_SPILL_WAIT_MS) for the DLQ to complete those appends.
+ *
+ * Threads: everything here runs on the export thread, except exp_new,
+ * exp_free, exp_start and exp_stop (main thread, while the export thread
+ * is not running or through its events); the replay thread belongs to
+ * dlq/dlq_replay.c.
  */
 #define LOG_COMPONENT "exporter"
-#include "exporters/otlp/exp_int.h"
+#include "exporters/otlp/exporter.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "dlq/dlq_consumer.h"
+#include "exporters/otlp/exp_batch.h"
+#include "exporters/otlp/exp_circuit.h"
+#include "exporters/otlp/exp_http.h"
+#include "exporters/otlp/exp_replay.h"
+#include "exporters/otlp/exp_response.h"
+#include "exporters/otlp/exp_retry.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
+#include "runtime/item_track.h"
 #include "runtime/log.h"
 
 #define EXP_STOP_SPILL_WAIT_MS 5000
+#define EXP_LOG_MSG_LEN 200              /* bytes of an error message logged */
+#define EXP_LOG_MSG_MAX (EXP_LOG_MSG_LEN + 1)
+
+struct exporter {
+    const cfg *c;              /* borrowed */
+    apq *q;                    /* borrowed */
+    sw_metrics *m;             /* borrowed */
+    exp_http *pool;            /* owned: the HTTP client */
+    exp_batcher *bt;           /* owned: the batcher */
+    exp_circuit *k;            /* owned: the circuit breaker */
+    exp_retry_policy retry;
+    struct event_base *base;
+    uint32_t n_conns;          /* exp_http_size: requests at once */
+
+    struct event *wake_ev, *pump_ev, *stop_ev, *deadline_ev;
+    pthread_t thread;
+    int started;               /* thread created */
+    int failed;                /* exp_start failed: only exp_free is left */
+    int joined;                /* thread joined by exp_stop */
+    int stopped;               /* export thread: loop finished */
+    _Atomic int healthy;
+    _Atomic uint64_t stop_timeout_ms; /* written by exp_stop before stop_ev */
+    int draining;
+    int64_t deadline_ns;
+    uint64_t undelivered_items;       /* dropped since the stop began */
+    uint64_t undelivered_records;
+    uint64_t dropped_items_total;     /* for log lines */
+    uint64_t rng;
+
+    /* dead-letter queue; NULL without exp_set_dlq() */
+    dlq *dlq;                  /* borrowed */
+    dlq_sink *sink;            /* owned: appends and completions of this thread */
+    uint64_t spilled_items_total;      /* appends completed (stored) */
+    uint64_t spill_failed_items_total; /* failed while stopping: dropped */
+    size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
+    uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
+    uint64_t rejected_lost_total;      /* refused items it could not keep */
+    exp_replay *rp;            /* owned; NULL without a DLQ */
+};
 
 static const char *const comp_names[] = {"none", "gzip", "zstd"};
 
-void exp_count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records)
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+/* Counts items that are neither delivered nor stored (drop counters, the
+ * stop's undelivered count); the caller logs. */
+static void count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records)
 {
     metrics_add(&e->m->exp_items[sig][EXP_RESULT_DROPPED], records);
     e->dropped_items_total += items;
@@ -61,12 +138,13 @@ void exp_count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t reco
     }
 }
 
-void exp_schedule_pump(exporter *e)
+static void schedule_pump(exporter *e)
 {
     if (!e->stopped) event_active(e->pump_ev, EV_READ, 0);
 }
 
-double exp_random(exporter *e)
+/* Uniform in [0, 1), for jitter. */
+static double random01(exporter *e)
 {
     /* xorshift64*: jitter only, not security */
     uint64_t x = e->rng;
@@ -96,6 +174,413 @@ static int check_headers(const cfg *c)
     return 0;
 }
 
+/* Callbacks of the owned modules. */
+static void wake_pump(void *arg)
+{
+    schedule_pump(arg);
+}
+
+static void batcher_dropped(void *arg, sw_signal sig, uint64_t items, uint64_t records)
+{
+    count_dropped(arg, sig, items, records);
+}
+
+static void circuit_changed(void *arg, brk_state to)
+{
+    exporter *e = arg;
+    if (e->rp) exp_replay_pause(e->rp, to != BRK_CLOSED); /* replay only while closed */
+}
+
+/* ---- spill: the DLQ sink ---------------------------------------------------------
+ *
+ * Three spill paths, all keeping each item's class and signal:
+ *   breaker open   spill_item / spill_batch: what the DLQ refuses (max_size
+ *                  reached, ring full, failing) stays here and popping
+ *                  stops, exactly as without a DLQ (the queue fills and the
+ *                  receiver pushes back) — nothing is dropped;
+ *   give-up        spill_chain (retries exhausted, stop deadline): an item
+ *                  the sink refuses is kept in memory (below);
+ *   completion     an append that fails (SW_EIO: a write error) hands the
+ *                  item back.
+ * A storage failure never drops an item: an item the DLQ fails or refuses
+ * goes back in memory (its signal's open batch: sent upstream once the
+ * breaker lets it, or spilled again). While the sink is failing it refuses
+ * appends until its retry is due (dlq_sink_blocked): the breaker-open path
+ * then keeps its batches and pops nothing, so the queue fills and intake
+ * answers 503 + Retry-After. Counted in exp_dlq_failed_items and logged
+ * (rate-limited). Only while stopping is a failed append counted DROPPED
+ * (nothing can hold it any more). At the stop, appends still unconfirmed
+ * after the wait are neither counted nor reported as lost: the DLQ writes
+ * them before it closes.
+ */
+
+/* The DLQ could not take it (status: the refusal or the failed append):
+ * puts it back in memory (its signal's open batch) and counts. 0, or
+ * SW_ECLOSED while stopping (the caller still owns it). */
+static int spill_hold(exporter *e, item *it, int status)
+{
+    if (e->draining) return SW_ECLOSED;
+    metrics_add(&e->m->exp_dlq_failed_items, 1);
+    LOG_WARN_RL(10, "the DLQ did not take a %s item (%s): kept in memory",
+                sw_signal_name((sw_signal)it->signal), sw_strerror(status));
+    exp_batcher_add(e->bt, it);
+    return 0;
+}
+
+/* Completion of an exporter spill (and the end of a refused one). */
+static void spill_done(void *arg, item *it, int status)
+{
+    exporter *e = arg;
+    if (status == 0) {
+        e->spilled_items_total++;
+        return;
+    }
+    if (spill_hold(e, it, status) == 0) return;
+    count_dropped(e, (sw_signal)it->signal, 1, it->count);
+    e->spill_failed_items_total++;
+    LOG_ERROR_RL(1, "the DLQ could not store a %s item (%u records, class %s): %s; dropped "
+                 "(%llu items lost to DLQ errors so far)", sw_signal_name((sw_signal)it->signal),
+                 it->count, sw_class_name((sw_class)it->klass), sw_strerror(status),
+                 (unsigned long long)e->spill_failed_items_total);
+    item_free(it);
+}
+
+/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ is
+ * full, its ring is, or it is failing: the caller keeps it). */
+static int spill_item(exporter *e, item *it)
+{
+    if (dlq_sink_backlogged(e->sink)) return SW_EFULL; /* at most one waits there */
+    return dlq_sink_put(e->sink, it, spill_done, e);
+}
+
+/* Breaker open: moves the items of an OPEN or READY batch to the DLQ; what
+ * the DLQ refuses goes back to a new sealed batch, first in line. 0 when
+ * all were taken, SW_EFULL otherwise. b is done either way. */
+static int spill_batch(exporter *e, exp_batch *b)
+{
+    /* A replay batch is already on disk: hand it back to the replay side
+     * (re-append and ack), or replay stops for good. */
+    if (b->replay) {
+        exp_replay_failed(e->rp, b, "circuit open", e->draining);
+        return 0;
+    }
+    sw_signal sig = b->sig;
+    uint32_t n = b->n_items, taken = 0;
+    item *chain = exp_batch_take_items(b);
+    exp_batch_done(b);
+    while (chain) {
+        item *next = chain->next;
+        if (spill_item(e, chain) != 0) break;
+        chain = next;
+        taken++;
+    }
+    if (taken)
+        LOG_INFO_RL(10, "circuit open: %u of %u %s items of a batch moved to the DLQ", taken, n,
+                    sw_signal_name(sig));
+    if (!chain) return 0;
+    exp_batch *nb = exp_batch_new(e->bt, sig);
+    for (item *it = chain, *next; it; it = next) {
+        next = it->next;
+        if (nb) exp_batch_append(nb, it);
+        else spill_done(e, it, SW_ENOMEM);
+    }
+    if (nb) exp_batch_seal(nb, 1); /* waits first in line */
+    return SW_EFULL;
+}
+
+/* Give-up: every item of the chain goes to the DLQ; what it refuses is
+ * kept in memory (counted dropped only while stopping). */
+static void spill_chain(exporter *e, item *chain, const char *why)
+{
+    uint64_t refused = 0;
+    for (item *it = chain, *next; it; it = next) {
+        next = it->next;
+        int rc = dlq_sink_put(e->sink, it, spill_done, e);
+        if (rc == 0 || spill_hold(e, it, rc) == 0) continue;
+        refused++;
+        spill_done(e, it, rc);
+    }
+    if (refused)
+        LOG_WARN_RL(1, "the DLQ refused %llu items given up (%s): dropped",
+                    (unsigned long long)refused, why);
+}
+
+/* After the loop: waits up to ms for every pending append; what had no
+ * room is counted as not stored, what is still pending is left to
+ * dlq_close(). */
+static void spill_finish(exporter *e, uint64_t ms)
+{
+    size_t waiting = 0;
+    size_t pending = dlq_sink_drain(e->sink, ms, &waiting);
+    if (waiting)
+        LOG_ERROR("stop: %zu items the DLQ had no room for within %llu ms: not stored",
+                  waiting, (unsigned long long)ms);
+    /* Appends the writer has not confirmed yet are not lost: dlq_close()
+     * writes every pending append before it returns, and exp_free()
+     * dispatches their completions (a failure is counted and logged
+     * there). */
+    if (pending)
+        LOG_WARN("stop: %zu appends to the DLQ not confirmed within %llu ms; the DLQ "
+                 "completes them when it closes", pending, (unsigned long long)ms);
+    e->spill_unconfirmed = pending;
+}
+
+/* ---- permanent refusals: 413 splitting and the DLQ's rejected area -------------
+ *
+ * A batch answered with a permanent error (exp_classify_status: EXP_REJECT,
+ * e.g. 400, 401, 403, 404, 413, 500) is never retried. Two cases:
+ *   413 for a batch of several items   the batch is split by items into two
+ *                  halves, each sent on its own, first half first, ahead
+ *                  of newer batches (a replay batch's halves stay replay
+ *                  pieces: its position is acknowledged once every piece
+ *                  is settled). Halving ends at single items, so a batch
+ *                  of n items costs at most 2n - 1 requests;
+ *   anything else, or 413 for one item  the records are counted REJECTED
+ *                  and logged (status and the start of the upstream's
+ *                  message). With a DLQ the items are appended to its
+ *                  rejected area with that status and message (kept for
+ *                  inspection, never replayed); an item the rejected area
+ *                  cannot take (full, write error) is counted DROPPED too
+ *                  and logged. Without a DLQ nothing is kept.
+ * A poison item therefore costs a few requests once and never blocks the
+ * items behind it. Appends refused only because the DLQ's ring is full for
+ * the moment wait in the DLQ sink's backlog (with their status and
+ * message) and are appended as completions free room.
+ */
+
+/* Completion of a rejected-area append: counts it kept, or dropped (logged). */
+static void reject_item_done(exporter *e, item *it, int status)
+{
+    if (status == 0) {
+        e->rejected_kept_total++;
+        return;
+    }
+    count_dropped(e, (sw_signal)it->signal, 1, it->count);
+    e->rejected_lost_total++;
+    LOG_ERROR_RL(1, "the DLQ's rejected area could not keep a refused %s item (%u records): "
+                 "%s; dropped (%llu refused items lost so far, %llu kept)",
+                 sw_signal_name((sw_signal)it->signal), it->count,
+                 status == SW_ETOOBIG ? "it is full (its share of dlq.max_size)"
+                                      : sw_strerror(status),
+                 (unsigned long long)e->rejected_lost_total,
+                 (unsigned long long)e->rejected_kept_total);
+    item_free(it);
+}
+
+static void rej_done(void *arg, item *it, int status)
+{
+    reject_item_done(arg, it, status);
+}
+
+/* Appends every item of the chain (owned) to the rejected area; cb(e,
+ * item, status) runs once per item. */
+static void reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_done_fn cb)
+{
+    for (item *it = chain, *next; it; it = next) {
+        next = it->next;
+        it->next = NULL;
+        int rc = dlq_sink_put_rejected(e->sink, it, code, msg, cb, e);
+        if (rc != 0) cb(e, it, rc);
+    }
+}
+
+/* 413 for several items: b is halved (the batcher does it). 0, or
+ * SW_ENOMEM (b is left as it was). */
+static int batch_split(exporter *e, exp_batch *b)
+{
+    uint32_t n = b->n_items;
+    sw_signal sig = b->sig;
+    int replay = b->replay;
+    int pieces = exp_batch_split(b);
+    if (pieces < 0) return pieces;
+    LOG_INFO_RL(10, "upstream answered 413 to a %s batch of %u items: split into %u + %u items",
+                sw_signal_name(sig), n, (n + 1) / 2, n - (n + 1) / 2);
+    if (replay) exp_replay_repiece(e->rp, pieces - 1);
+    return 0;
+}
+
+static void log_reject(const exp_batch *b, int code, const char *msg, int kept)
+{
+    LOG_WARN_RL(10, "upstream refused a %s batch with HTTP %d (%u items, %llu records, "
+                "not retried%s): %s", sw_signal_name(b->sig), code, b->n_items,
+                (unsigned long long)b->n_records,
+                kept ? "; kept in the DLQ's rejected area" : "", msg[0] ? msg : "(empty body)");
+}
+
+/* Permanent refusal (code, msg: the start of the upstream's message,
+ * borrowed). b is done or split. */
+static void batch_reject(exporter *e, exp_batch *b, int code, const char *msg)
+{
+    if (code == 413 && b->n_items > 1 && batch_split(e, b) == 0) return;
+    int stays = b->replay && e->draining; /* let go: replayed (and judged) after a restart */
+    log_reject(b, code, msg, e->sink && b->n_items > 0 && !stays);
+    if (!stays) metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_REJECTED], b->n_records);
+    if (b->replay) {
+        exp_replay_rejected(e->rp, b, code, msg, e->draining);
+        return;
+    }
+    if (!e->sink || b->n_items == 0) {
+        exp_batch_done(b); /* without a DLQ nothing is kept */
+        return;
+    }
+    item *chain = exp_batch_take_items(b);
+    exp_batch_done(b);
+    reject_chain(e, chain, code, msg, rej_done);
+}
+
+/* ---- replay: the owner's side of exp_replay.h ------------------------------------ */
+
+/* Completion of a re-append of a failed replay batch's item. */
+static void reappended(void *arg, item *it, int status)
+{
+    exporter *e = arg;
+    if (status == 0 || spill_hold(e, it, status) == 0) return;
+    count_dropped(e, (sw_signal)it->signal, 1, it->count);
+    e->spill_failed_items_total++;
+    LOG_ERROR_RL(1, "replay: the DLQ could not take back a %s item (%u records): %s; "
+                 "dropped", sw_signal_name((sw_signal)it->signal), it->count,
+                 sw_strerror(status));
+    item_free(it);
+}
+
+/* 1 when the pump should take a replay batch now; live_waiting: the queue
+ * has items. */
+static int replay_turn(exporter *e, int live_waiting)
+{
+    if (e->draining || exp_circuit_state(e->k) != BRK_CLOSED) return 0;
+    int idle = !exp_batcher_ready_peek(e->bt) && exp_batcher_active(e->bt) < e->n_conns;
+    return exp_replay_turn(e->rp, live_waiting, idle);
+}
+
+/* ---- outcomes of a batch ------------------------------------------------------ */
+
+/* 2xx: observes latencies, settles the items delivered, counts SENT. */
+static void batch_ack(exporter *e, exp_batch *b)
+{
+    int64_t now = clock_mono_ns();
+    for (item *it = b->head; it; it = it->next) {
+        metrics_observe_latency(e->m, now - it->recv_ns);
+        item_settle(it, 0); /* delivered: its producer may move on */
+    }
+    metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_SENT], b->n_records);
+    if (b->replay) exp_replay_acked(e->rp);
+    exp_batch_done(b);
+}
+
+/* The give-up hook: with a DLQ the items are appended to it (counted
+ * DROPPED only if the DLQ refuses them too), without one they are counted
+ * DROPPED; logged; done. Replay batches go back to the replay side. */
+static void give_up(exporter *e, exp_batch *b, const char *why)
+{
+    if (b->replay) {
+        exp_replay_failed(e->rp, b, why, e->draining);
+        return;
+    }
+    if (b->n_items == 0) { /* an empty probe */
+        exp_batch_done(b);
+        return;
+    }
+    if (e->sink) {
+        uint32_t n = b->n_items;
+        uint64_t records = b->n_records;
+        item *chain = exp_batch_take_items(b);
+        LOG_WARN_RL(1, "giving up a %s batch (%s) after %u retries: %u items, %llu records "
+                    "go to the DLQ", sw_signal_name(b->sig), why, b->attempt, n,
+                    (unsigned long long)records);
+        exp_batch_done(b);
+        spill_chain(e, chain, why);
+        return;
+    }
+    count_dropped(e, b->sig, b->n_items, b->n_records);
+    LOG_WARN_RL(1, "dropping a %s batch (%s): %u items, %llu records after %u retries; "
+                "%llu items dropped so far",
+                sw_signal_name(b->sig), why, b->n_items, (unsigned long long)b->n_records,
+                b->attempt, (unsigned long long)e->dropped_items_total);
+    exp_batch_done(b);
+}
+
+/* Retryable failure: schedules the retry, or gives up. */
+static void batch_retry(exporter *e, exp_batch *b, const char *retry_after)
+{
+    int64_t now = clock_mono_ns();
+    int64_t now_unix = clock_wall_ns() / 1000000000LL;
+    uint64_t delay = exp_retry_delay_ms(&e->retry, b->attempt, random01(e), retry_after,
+                                        now_unix);
+    uint64_t elapsed = (uint64_t)(now - b->first_attempt_ns) / 1000000u;
+    if (exp_retry_exhausted(&e->retry, elapsed, delay)) {
+        give_up(e, b, "retry.max_elapsed_time reached");
+        return;
+    }
+    if (e->draining && now + (int64_t)delay * 1000000LL > e->deadline_ns) {
+        give_up(e, b, "shutdown timeout before the next retry");
+        return;
+    }
+    b->attempt++;
+    metrics_add(&e->m->exp_retries, 1);
+    exp_batch_backoff(b, delay);
+}
+
+static void read_partial(exporter *e, exp_batch *b, const exp_answer *a)
+{
+    int64_t rejected = 0;
+    char msg[EXP_LOG_MSG_MAX];
+    if (!a->body || exp_resp_partial(a->body, a->body_len, a->type, &rejected, msg, sizeof msg) != 0)
+        return; /* an unreadable success body is still a success */
+    if (rejected <= 0) return;
+    metrics_add(&e->m->exp_partial_rejected[b->sig], (uint64_t)rejected);
+    LOG_WARN_RL(10, "upstream rejected %lld of %llu %s records (partial success): %s",
+                (long long)rejected, (unsigned long long)b->n_records,
+                sw_signal_name(b->sig), msg[0] ? msg : "(no message)");
+}
+
+/* The HTTP client's completion: counts one finished attempt and acts on
+ * its outcome. */
+static void answered(void *arg, const exp_answer *a)
+{
+    exp_batch *b = arg;
+    exporter *e = exp_batcher_arg(b->bt);
+    metrics_add(&e->m->exp_requests[b->sig][metrics_code_index(a->code)], 1);
+    exp_circuit_record(e->k, &b->ticket, a->code);
+    switch (exp_classify_status(a->code)) {
+    case EXP_OK:
+        atomic_store(&e->healthy, 1);
+        read_partial(e, b, a);
+        batch_ack(e, b);
+        break;
+    case EXP_REJECT: {
+        char msg[EXP_LOG_MSG_MAX];
+        exp_resp_error_message(a->body, a->body_len, a->type, msg, sizeof msg);
+        batch_reject(e, b, a->code, msg);
+        break;
+    }
+    case EXP_RETRY:
+        atomic_store(&e->healthy, 0);
+        if (a->code)
+            LOG_WARN_RL(10, "upstream answered HTTP %d%s%s; will retry", a->code,
+                        a->retry_after ? ", Retry-After: " : "",
+                        a->retry_after ? a->retry_after : "");
+        batch_retry(e, b, a->retry_after);
+        break;
+    }
+    schedule_pump(e);
+}
+
+static int attach(void *arg, void *out)
+{
+    return exp_batch_attach_body(arg, out);
+}
+
+/* READY -> FLIGHT with the breaker's ticket t: sends b through the pool. */
+static void batch_send(exporter *e, exp_batch *b, brk_ticket t)
+{
+    b->ticket = t;
+    if (b->first_attempt_ns == 0) b->first_attempt_ns = clock_mono_ns();
+    exp_batch_flight(b);
+    exp_request r = {.sig = b->sig, .encoding = b->encoding, .attach = attach,
+                     .done = answered, .arg = b};
+    exp_http_send(e->pool, &r);
+}
+
 /* ---- the pump -------------------------------------------------------------- */
 
 static void finish_loop(exporter *e, const char *why);
@@ -104,12 +589,10 @@ static void retire_all_now(exporter *e);
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
 {
-    while (sw_fifo_peek(&e->ready) && e->active < e->n_conns) {
-        brk_ticket t = exp_circuit_allow(e);
+    while (exp_batcher_ready_peek(e->bt) && exp_batcher_active(e->bt) < e->n_conns) {
+        brk_ticket t = exp_circuit_allow(e->k);
         if (t == BRK_DENIED) return;
-        exp_batch *b = exp_ready_pop(e);
-        b->ticket = t;
-        exp_batch_send(e, b);
+        batch_send(e, exp_batcher_ready_pop(e->bt), t);
     }
 }
 
@@ -117,19 +600,19 @@ static void send_ready(exporter *e)
  * it refused some (they wait here; stop popping). */
 static int spill_waiting(exporter *e)
 {
-    if (exp_spill_blocked(e)) return 1;
-    while (sw_fifo_peek(&e->ready))
-        if (exp_spill_batch(e, sw_fifo_peek(&e->ready)) != 0) return 1;
+    if (dlq_sink_blocked(e->sink)) return 1;
+    exp_batch *b;
+    while ((b = exp_batcher_ready_peek(e->bt)) != NULL)
+        if (spill_batch(e, b) != 0) return 1;
     for (int s = 0; s < SIG_COUNT; s++)
-        if (e->open[s] && exp_spill_batch(e, e->open[s]) != 0) return 1;
+        if ((b = exp_batcher_open(e->bt, (sw_signal)s)) && spill_batch(e, b) != 0) return 1;
     return 0;
 }
 
 static int nothing_left(exporter *e)
 {
-    for (int s = 0; s < SIG_COUNT; s++)
-        if (e->open[s]) return 0;
-    return !sw_fifo_peek(&e->ready) && e->active == 0 && apq_peek_signal(e->q) < 0;
+    return !exp_batcher_any_open(e->bt) && !exp_batcher_ready_peek(e->bt) &&
+           exp_batcher_active(e->bt) == 0 && apq_peek_signal(e->q) < 0;
 }
 
 /* With the queue drained, an open batch does not wait for batch.timeout
@@ -138,12 +621,38 @@ static int nothing_left(exporter *e)
  * timeout). While draining every open batch goes. */
 static void flush_open(exporter *e)
 {
-    if (sw_fifo_peek(&e->ready) || apq_peek_signal(e->q) >= 0) return;
+    if (exp_batcher_ready_peek(e->bt) || apq_peek_signal(e->q) >= 0) return;
     for (int s = 0; s < SIG_COUNT; s++) {
-        if (!e->open[s] || (!e->draining && e->active >= e->n_conns)) continue;
-        exp_batch_seal(e, e->open[s]);
+        exp_batch *b = exp_batcher_open(e->bt, (sw_signal)s);
+        if (!b || (!e->draining && exp_batcher_active(e->bt) >= e->n_conns)) continue;
+        exp_batch_seal(b, 0);
         send_ready(e);
     }
+}
+
+/* With a DLQ every batch is spilled while the breaker is open, so when the
+ * probe is due there is often nothing to probe with; and replay (the only
+ * way the DLQ drains) waits for the breaker to close. An empty
+ * Export<sig>ServiceRequest is a valid request every OTLP upstream must
+ * accept: it is the probe. Without a DLQ the next real batch is the probe. */
+static void probe_idle(exporter *e)
+{
+    if (!e->sink || e->draining || exp_batcher_ready_peek(e->bt) ||
+        exp_batcher_active(e->bt) >= e->n_conns)
+        return;
+    if (exp_circuit_state(e->k) != BRK_OPEN || exp_circuit_blocked(e->k)) return;
+    if (exp_batcher_any_open(e->bt) || apq_peek_signal(e->q) >= 0) return;
+    exp_batch *b = exp_batch_new(e->bt, SIG_TRACES);
+    if (!b) return; /* tried again on the next pump */
+    exp_batch_seal(b, 0);
+    b = exp_batcher_ready_pop(e->bt);
+    brk_ticket t = exp_circuit_allow(e->k);
+    if (t == BRK_DENIED) { /* cannot happen: not blocked */
+        exp_batch_done(b);
+        return;
+    }
+    LOG_INFO("circuit breaker: probing the upstream with an empty request");
+    batch_send(e, b, t);
 }
 
 static void pump(exporter *e)
@@ -152,11 +661,11 @@ static void pump(exporter *e)
     exp_http_reap(e->pool);
     for (;;) {
         send_ready(e);
-        int blocked = e->sink && exp_circuit_blocked(e);
+        int blocked = e->sink && exp_circuit_blocked(e->k);
         if (blocked && spill_waiting(e)) break;
         int live = apq_peek_signal(e->q) >= 0;
-        if (e->rp && exp_replay_turn(e, live) && exp_replay_take(e) == 0) continue;
-        if (sw_fifo_peek(&e->ready)) break; /* no free slot: leave the rest queued */
+        if (e->rp && replay_turn(e, live) && exp_replay_take(e->rp) == 0) continue;
+        if (exp_batcher_ready_peek(e->bt)) break; /* no free slot: leave the rest queued */
         item *it = live ? apq_pop(e->q) : NULL;
         if (!it) break;
         if (it->signal >= SIG_COUNT) {
@@ -164,11 +673,11 @@ static void pump(exporter *e)
             item_free(it);
             continue;
         }
-        if (blocked && exp_spill_item(e, it) == 0) continue;
-        exp_batch_add(e, it);
+        if (blocked && spill_item(e, it) == 0) continue;
+        exp_batcher_add(e->bt, it);
     }
     flush_open(e);
-    exp_circuit_probe_idle(e);
+    probe_idle(e);
     if (e->draining && nothing_left(e)) finish_loop(e, NULL);
 }
 
@@ -199,29 +708,23 @@ static void give_up_all(exporter *e, const char *why)
             item_free(it);
             continue;
         }
-        exp_batch *b = e->open[it->signal];
-        if (!b && (b = exp_batch_new(e, (sw_signal)it->signal)) != NULL) {
-            e->open[it->signal] = b;
-        }
-        if (b) {
-            exp_batch_append(b, it);
-            continue;
-        }
+        if (exp_batcher_add_unsealed(e->bt, it) == 0) continue;
         metrics_add(&e->m->exp_items[it->signal][EXP_RESULT_DROPPED], it->count);
         e->undelivered_items++;
         e->undelivered_records += it->count;
         item_free(it);
     }
-    while (e->live) exp_give_up(e, e->live, why);
+    exp_batch *b;
+    while ((b = exp_batcher_any_live(e->bt)) != NULL) give_up(e, b, why);
 }
 
 /* A request the pool closed before its answer: its breaker ticket is
  * given back; the batch stays FLIGHT and is given up with the rest. */
 static void abandoned(void *ctx, void *arg)
 {
+    exporter *e = ctx;
     exp_batch *b = arg;
-    (void)ctx;
-    exp_circuit_forget(b->e, b);
+    exp_circuit_forget(e->k, &b->ticket);
 }
 
 /* Ends the loop: why == NULL after a complete drain, else the reason the
@@ -230,11 +733,10 @@ static void finish_loop(exporter *e, const char *why)
 {
     exp_http_close_all(e->pool, abandoned, e); /* requests in flight: unanswered */
     retire_all_now(e); /* and those of pools a reload replaced */
-    e->abandon = 1;        /* replay batches stay in the DLQ */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
     event_del(e->deadline_ev);
-    event_del(e->brk_ev);
+    exp_circuit_stop(e->k);
     e->stopped = 1;
     event_base_loopbreak(e->base);
 }
@@ -245,7 +747,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     LOG_WARN("shutdown timeout: %llu items queued, %u batches in flight or backing off; "
-             "giving them up", (unsigned long long)apq_items(e->q), e->active);
+             "giving them up", (unsigned long long)apq_items(e->q), exp_batcher_active(e->bt));
     finish_loop(e, "shutdown timeout");
 }
 
@@ -256,7 +758,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     e->draining = 1;
-    exp_spill_stopping(e);
+    if (e->sink) dlq_sink_stopping(e->sink);
     e->deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
     if (ms == 0) {
         finish_loop(e, "stopped without a drain timeout");
@@ -272,8 +774,8 @@ static void *thread_main(void *arg)
     exporter *e = arg;
     pthread_setname_np(pthread_self(), "sw-export");
     event_base_dispatch(e->base);
-    if (e->rp) exp_replay_drain_ring(e);
-    if (e->sink) exp_spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
+    exp_replay_drain(e->rp);
+    if (e->sink) spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
     /* Let libevent finish what closing the connections started (deferred
      * callbacks, bufferevent finalizers): a callback still pending when the
      * base is freed is cancelled, not run, and its bufferevent leaks. */
@@ -291,18 +793,19 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     e->c = c;
     e->q = q;
     e->m = m;
-    e->ready = SW_FIFO_INIT(exp_batch, next);
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
     e->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)e << 16) ^ 0x9E3779B97F4A7C15ULL;
     if (check_headers(c) != 0) goto fail;
-    if (!(e->cctx = codec_cctx_new())) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = evbase_new())) goto fail;
     if (!(e->pool = exp_http_new(e->base, c, m))) goto fail;
     e->n_conns = exp_http_size(e->pool);
-    if (exp_circuit_init(e) != 0) goto fail;
+    exp_batcher_cfg bc = {c->exporter.batch_max_bytes, c->exporter.batch_timeout_ms,
+                          (int)c->exporter.compression};
+    if (!(e->bt = exp_batcher_new(e->base, &bc, wake_pump, batcher_dropped, e))) goto fail;
+    if (!(e->k = exp_circuit_new(e->base, c, m, circuit_changed, wake_pump, e))) goto fail;
     return e;
 fail:
     exp_free(e);
@@ -345,6 +848,16 @@ static int start_thread(exporter *e)
     return 0;
 }
 
+/* With a DLQ: the sink, then the replay module and its thread. */
+static int start_dlq(exporter *e)
+{
+    if (!(e->sink = dlq_sink_new(e->dlq, e->base, wake_pump, e))) return SW_ENOMEM;
+    exp_circuit_set_open_note(e->k, "items go to the DLQ");
+    exp_replay_cbs cbs = {wake_pump, reappended, rej_done};
+    e->rp = exp_replay_new(e->dlq, e->c, e->base, e->bt, e->sink, &cbs, e);
+    return e->rp ? exp_replay_start(e->rp) : SW_ENOMEM;
+}
+
 /* Everything that can fail is set up before the replay thread starts, and
  * a failure stops what was started: after a failed exp_start no thread of
  * the exporter runs and it holds no DLQ reader, so the caller may close
@@ -353,8 +866,7 @@ int exp_start(exporter *e)
 {
     if (e->started || e->failed) return SW_EINVAL;
     int rc = start_events(e);
-    if (rc == 0 && e->dlq) rc = exp_spill_start(e);
-    if (rc == 0 && e->dlq) rc = exp_replay_start(e);
+    if (rc == 0 && e->dlq) rc = start_dlq(e);
     if (rc == 0) rc = start_thread(e);
     if (rc != 0) goto fail;
     e->started = 1;
@@ -364,8 +876,8 @@ int exp_start(exporter *e)
              (unsigned long long)e->c->exporter.batch_timeout_ms);
     return 0;
 fail:
-    exp_replay_stop_thread(e);
-    exp_replay_close_reader(e); /* the DLQ may be closed before exp_free */
+    exp_replay_stop(e->rp);
+    exp_replay_close(e->rp); /* the DLQ may be closed before exp_free */
     e->failed = 1;
     return rc;
 }
@@ -373,12 +885,12 @@ fail:
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
 {
     if (!e || !e->started || e->joined) return 0;
-    exp_replay_stop_thread(e);
+    exp_replay_stop(e->rp);
     atomic_store(&e->stop_timeout_ms, timeout_ms);
     event_active(e->stop_ev, EV_READ, 0);
     pthread_join(e->thread, NULL);
     e->joined = 1;
-    exp_replay_close_reader(e); /* persists the replay cursor */
+    exp_replay_close(e->rp); /* persists the replay cursor */
     if (e->undelivered_items)
         LOG_WARN("exporter stopped: %llu items (%llu records) neither delivered nor stored",
                  (unsigned long long)e->undelivered_items,
@@ -441,8 +953,8 @@ static void requeue(void *ctx, void *arg)
 {
     exporter *e = ctx;
     exp_batch *b = arg;
-    exp_circuit_forget(e, b);
-    exp_batch_retry(e, b, NULL);
+    exp_circuit_forget(e->k, &b->ticket);
+    batch_retry(e, b, NULL);
 }
 
 static void retire_free(exp_retired *t, void (*abandoned_fn)(void *ctx, void *arg))
@@ -460,7 +972,7 @@ static void retire_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     retire_free(t, requeue);
-    exp_schedule_pump(e);
+    schedule_pump(e);
 }
 
 #define EXP_MAX_RETIRED 64
@@ -515,14 +1027,13 @@ static int swap_pool(exporter *e, const cfg *c)
 /* Everything but the pool: read through e->c from now on, or copied. */
 static void apply_settings(exporter *e, const cfg *c)
 {
-    brk_config bc;
     e->c = c;
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
-    brk_config_from_cfg(&bc, c);
-    e->brk.c.consecutive_failures = bc.consecutive_failures;
-    e->brk.c.ratio_429 = bc.ratio_429;
-    e->brk.c.open_duration_ns = bc.open_duration_ns;
+    exp_circuit_reconfigure(e->k, c);
+    exp_batcher_reconfigure(e->bt, &(exp_batcher_cfg){c->exporter.batch_max_bytes,
+                                                      c->exporter.batch_timeout_ms,
+                                                      (int)c->exporter.compression});
 }
 
 static void reconf_apply(exporter *e, const cfg *c)
@@ -544,7 +1055,7 @@ static void reconf_cb(evutil_socket_t fd, short what, void *arg)
     if (!e->stopped) reconf_apply(e, r->c);
     event_free(r->ev);
     free(r);
-    exp_schedule_pump(e);
+    schedule_pump(e);
 }
 
 int exp_reconfigure(exporter *e, const cfg *c)
@@ -584,18 +1095,19 @@ void exp_free(exporter *e)
 {
     if (!e) return;
     if (e->started && !e->joined) exp_stop(e, 0);
-    exp_spill_destroy(e);
-    exp_replay_free(e);
+    dlq_sink_free(e->sink);
+    e->sink = NULL;
+    exp_replay_free(e->rp);
+    e->rp = NULL;
     if (e->base) retire_all_now(e); /* pools a reload replaced before the start */
     exp_http_free(e->pool); /* before the base: it owns events */
-    exp_batch_free_all(e, 0); /* only if never started: they own timers */
+    exp_batcher_free_live(e->bt); /* only if never started: they own timers */
+    exp_circuit_free(e->k);
     if (e->wake_ev) event_free(e->wake_ev);
     if (e->pump_ev) event_free(e->pump_ev);
     if (e->stop_ev) event_free(e->stop_ev);
     if (e->deadline_ev) event_free(e->deadline_ev);
-    if (e->brk_ev) event_free(e->brk_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
-    exp_batch_free_all(e, 1);
-    codec_cctx_free(e->cctx);
+    exp_batcher_free(e->bt);
     free(e);
 }

@@ -6,7 +6,8 @@
  * against the system CA store). Blocking: never call it on a network loop.
  */
 #define LOG_COMPONENT "exporter"
-#include "exporters/otlp/exp_int.h"
+#include "exporters/otlp/exp_http.h"
+#include "exporters/otlp/exporter.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
