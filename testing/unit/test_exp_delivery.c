@@ -392,8 +392,11 @@ static void t_dlq_failure_keeps_items(void)
     WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
     for (int i = 5; i < 25; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
     int seen = atomic_load(&writes_seen);
-    WAIT_FOR(atomic_load(&writes_seen) > seen, 5000); /* the retry came and failed */
-    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 2, 5000);
+    /* a later write (the DLQ's re-probe or the sink's retry) failed too;
+     * whether the sink's retry meets the DLQ still refusing at once or gets
+     * its own failed write depends on which 1 s timer fires first, so only
+     * the outcome is checked: nothing taken, nothing dropped */
+    WAIT_FOR(atomic_load(&writes_seen) > seen, 5000);
     TH_ASSERT_EQ_INT(apq_items(F.q), 20); /* nothing taken while the DLQ fails */
     TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
     atomic_store(&writes_fail, 0);
