@@ -3,9 +3,10 @@
 # A program that crashes, times out or exits non-zero without printing a
 # FAIL line counts as one failure. Last line: "N passed, N failed".
 # SW_TEST_WRAPPER (e.g. valgrind ...) is put in front of each program.
-# SW_TEST_TIMEOUT bounds each program (seconds, default 240).
+# SW_TEST_TIMEOUT bounds each program (seconds, default 240, times
+# SW_TEST_SLOW when that is set: sanitizer runs).
 passed=0; failed=0; skipped=0
-tmo=${SW_TEST_TIMEOUT:-240}
+tmo=${SW_TEST_TIMEOUT:-$((240 * ${SW_TEST_SLOW:-1}))}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for t in "$@"; do
