@@ -4,6 +4,7 @@
 #   make deps       install missing Debian packages (no-op when all present)
 #   make test       deps + build + every test; last line "N passed, N failed"
 #   make SANITIZE=address,undefined test     the same under ASan/UBSan
+#   make asan-test  make tsan-test           sanitizer passes in build-asan/, build-tsan/ (.ci/run)
 #   make fuzz       libFuzzer targets (clang) into build/fuzz/
 #   make bench      benchmarks, report in bench/report.md
 #   make scenarios  fault scenarios, full length (~10 min), verdict table
@@ -220,3 +221,23 @@ fuzz-smoke: fuzz
 # pipelined requests), bounded by ulimit -n; prints peak and after RSS.
 attack: all $(BUILD)/tests/integration/itest_attack
 	@SW_ATTACK_FULL=1 $(BUILD)/tests/integration/itest_attack
+
+# Sanitizer passes (docs/testing.md, "Sanitizers"; .ci/run runs both):
+# asan-test is the whole suite under ASan+UBSan in build-asan; tsan-test the
+# tests that hand items between threads under ThreadSanitizer in build-tsan.
+# SW_TEST_SLOW (default 4 under a sanitizer) scales the tests' deadlines.
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS := test_apq test_item_track test_dlq test_dlq_replay test_dlq_sink test_dlq_health \
+              test_dlq_rejected test_exp_replay test_exp_delivery test_exporter test_pipeline \
+              test_filelog
+.PHONY: asan-test tsan-test
+asan-test: deps
+	@SW_BIN_DIR=$(ASAN_BUILD) SW_TEST_SLOW=$${SW_TEST_SLOW:-4} \
+	    $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=address,undefined test
+tsan-test: deps
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=$(TSAN_BUILD) SANITIZE=thread \
+	    $(addprefix $(TSAN_BUILD)/tests/unit/,$(TSAN_TESTS))
+	@SW_BIN_DIR=$(TSAN_BUILD) SW_TEST_SLOW=$${SW_TEST_SLOW:-4} \
+	    TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/testing/tsan.supp}" \
+	    sh testing/run_tests.sh $(addprefix $(TSAN_BUILD)/tests/unit/,$(TSAN_TESTS))

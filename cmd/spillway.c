@@ -534,7 +534,8 @@ static int app_start(app *a, const char *ready_file)
     if ((rc = rcv_start(a->rcv)) != 0) goto out;
     if (rcv_grpc_enabled(a->cfg)) {
         rc = SW_ENOMEM;
-        if (!(a->grpc = rcv_grpc_new(a->base, a->cfg, a->pl, a->metrics))) goto out;
+        if (!(a->grpc = rcv_grpc_new(a->base, a->cfg, a->pl, a->metrics,
+                                     rcv_intake_budget(a->rcv)))) goto out;
         if ((rc = rcv_grpc_start(a->grpc)) != 0) goto out;
         telemetry_add_component(a->tel, "receiver_grpc", ready_grpc, a->grpc);
     }
@@ -585,8 +586,8 @@ static void app_free(app *a)
     pl_flush(a->pl, 0); /* answers what the DLQ completed */
     fl_free(a->fl); /* saves the positions once more */
     exp_free(a->exp);
+    rcv_grpc_free(a->grpc); /* before rcv_free: it credits the budget rcv owns */
     rcv_free(a->rcv);
-    rcv_grpc_free(a->grpc);
     pl_free(a->pl);
     telemetry_free(a->tel);
     if (a->base) event_base_free(a->base);

@@ -202,6 +202,7 @@ static int get_double(jctx *c, json_object *v, double *out)
     switch (json_object_get_type(v)) {
     case json_type_double:
         *out = json_object_get_double(v);
+        if (isnan(*out)) *out = NAN; /* one NaN: the way back writes "NaN" */
         return 0;
     case json_type_int: {
         jint x;
@@ -217,7 +218,9 @@ static int get_double(jctx *c, json_object *v, double *out)
         else if (strcmp(s, "-Infinity") == 0) *out = -INFINITY;
         else if (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
             *out = strtod(s, &end);
-            if (*end != '\0') return jfail(c, "expected a number, got \"%.40s\"", s);
+            /* strtod also reads "-nan": NaN is spelled "NaN" only */
+            if (*end != '\0' || isnan(*out))
+                return jfail(c, "expected a number, got \"%.40s\"", s);
         } else
             return jfail(c, "expected a number, got \"%.40s\"", s);
         return 0;

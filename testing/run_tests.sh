@@ -3,7 +3,8 @@
 # A program that crashes, times out or exits non-zero without printing a
 # FAIL line counts as one failure. Last line: "N passed, N failed".
 # SW_TEST_WRAPPER (e.g. valgrind ...) is put in front of each program.
-# SW_TEST_TIMEOUT bounds each program (seconds, default 240).
+# SW_TEST_TIMEOUT bounds each program (seconds, default 240, times
+# SW_TEST_SLOW when that is set: sanitizer runs).
 # SW_TEST_JOBS programs run at once (default: the number of cores, at most
 # 4). Every program binds ephemeral ports and uses its own temp dirs, so
 # they do not interfere; results are printed in the order given.
@@ -13,7 +14,7 @@
 if [ "${1:-}" = "--one" ]; then
     start=$(date +%s)
     # shellcheck disable=SC2086
-    timeout -k 5 "${SW_TEST_TIMEOUT:-240}" $SW_TEST_WRAPPER "$4" >"$2/$3.out" 2>&1
+    timeout -k 5 "${SW_TEST_TIMEOUT:-$((240 * ${SW_TEST_SLOW:-1}))}" $SW_TEST_WRAPPER "$4" >"$2/$3.out" 2>&1
     rc=$?
     echo "$rc $(( $(date +%s) - start ))" >"$2/$3.tmp" && mv "$2/$3.tmp" "$2/$3.res"
     exit 0

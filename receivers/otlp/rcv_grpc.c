@@ -10,17 +10,15 @@
 #include <stdlib.h>
 
 #include "receivers/otlp/rcv_grpc_int.h"
+#include "runtime/budget.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
-
-/* Request bytes being reassembled, all connections together, at most
- * max(RG_BUFFERED_MIN, 2 x max_request_body_size). */
-#define RG_BUFFERED_MIN ((size_t)64 * 1024 * 1024)
 
 struct rcv_grpc {
     const cfg *c;            /* borrowed */
     pipeline *pl;            /* borrowed */
-    rg_server srv;
+    rg_server srv;           /* srv.mem: the shared budget, or own_mem */
+    budget *own_mem;         /* owned when no budget was given, else NULL */
     rg_net *net;             /* owned, after start */
     SSL_CTX *tls;            /* owned, or NULL */
 };
@@ -70,17 +68,28 @@ int rcv_grpc_enabled(const cfg *c)
            c->receiver.grpc_endpoint[0];
 }
 
-rcv_grpc *rcv_grpc_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metrics *m)
+rcv_grpc *rcv_grpc_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metrics *m,
+                       struct budget *mem)
 {
     if (!base || !c || !pl) return NULL;
     rcv_grpc *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     g->c = c;
     g->pl = pl;
+    if (!mem) {
+        uint64_t lim = c->receiver.intake_memory;
+        g->own_mem = budget_new(lim > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)lim);
+        if (!g->own_mem || budget_attach(g->own_mem, base) != 0) {
+            budget_free(g->own_mem);
+            free(g);
+            return NULL;
+        }
+        mem = g->own_mem;
+    }
     uint64_t cap = c->receiver.http_max_request_body_size;
     g->srv.base = base;
     g->srv.cap = cap > (uint64_t)(SIZE_MAX / 4) ? SIZE_MAX / 4 : (size_t)cap;
-    g->srv.max_buffered = 2 * g->srv.cap > RG_BUFFERED_MIN ? 2 * g->srv.cap : RG_BUFFERED_MIN;
+    g->srv.mem = mem;
     g->srv.submit = submit;
     g->srv.submit_arg = g;
     g->srv.m = m;
@@ -141,5 +150,6 @@ void rcv_grpc_free(rcv_grpc *g)
     if (g->srv.calls_pending)
         LOG_WARN("%u gRPC calls still waiting for the pipeline at exit", g->srv.calls_pending);
     SSL_CTX_free(g->tls);
+    budget_free(g->own_mem);
     free(g);
 }

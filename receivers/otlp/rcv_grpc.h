@@ -23,12 +23,18 @@
 #include "pipeline/pipeline.h"
 #include "runtime/metrics.h"
 
+struct budget;
 struct event_base;
 typedef struct rcv_grpc rcv_grpc;
 
 /* Returns an owned receiver, or NULL. All arguments are borrowed and must
- * outlive it. Binds nothing yet. */
-rcv_grpc *rcv_grpc_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metrics *m);
+ * outlive it. mem is the intake budget shared with the OTLP/HTTP receiver
+ * (rcv_intake_budget()): request messages held by gRPC calls are charged
+ * to it, so both receivers together stay within
+ * receivers.otlp.intake_memory; NULL gives the receiver a budget of its own
+ * of that size. Binds nothing yet. */
+rcv_grpc *rcv_grpc_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metrics *m,
+                       struct budget *mem);
 /* 1 when the config turns the receiver on (section present, endpoint set). */
 int rcv_grpc_enabled(const cfg *c);
 /* Loads TLS (if configured) and binds receivers.otlp.grpc.endpoint (port

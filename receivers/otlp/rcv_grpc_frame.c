@@ -143,7 +143,8 @@ static int status_of(const rcv_result *res)
     }
 }
 
-void rg_decode(rg_reader *r, sw_signal sig, rcv_encoding enc, size_t cap, rg_decoded *out)
+void rg_decode(rg_reader *r, sw_signal sig, rcv_encoding enc, size_t cap, struct budget *mem,
+               rg_decoded *out)
 {
     memset(out, 0, sizeof *out);
     if (!r->complete) {
@@ -156,7 +157,7 @@ void rg_decode(rg_reader *r, sw_signal sig, rcv_encoding enc, size_t cap, rg_dec
                  "compressed message without grpc-encoding");
         return;
     }
-    rcv_request_info info = {sig, RCV_CT_PROTOBUF, r->compressed ? enc : RCV_CE_IDENTITY};
+    rcv_request_info info = {sig, RCV_CT_PROTOBUF, r->compressed ? enc : RCV_CE_IDENTITY, mem};
     if (rcv_decode(&info, r->body.data, r->body.len, cap, &out->res) != 0) {
         out->status = status_of(&out->res);
         if (out->status == RG_RESOURCE_EXHAUSTED)

@@ -88,10 +88,14 @@ typedef struct rg_decoded {
 
 /* At END_STREAM: checks that exactly one whole message arrived and decodes
  * it for signal sig with the call's encoding, under cap (the decompressed
- * size too). Fills *out (release with rg_decoded_destroy): RG_OK and the
+ * size too). mem (borrowed, or NULL) is the intake budget: a compressed
+ * message's decompression limit is charged to it until rg_decoded_destroy()
+ * (RG_UNAVAILABLE when it does not fit now). Fills *out (release with
+ * rg_decoded_destroy): RG_OK and the
  * protobuf (out->res.pb may point into r's buffer: keep r until done), or
  * the status with out->res.message / reason set. */
-void rg_decode(rg_reader *r, sw_signal sig, rcv_encoding enc, size_t cap, rg_decoded *out);
+void rg_decode(rg_reader *r, sw_signal sig, rcv_encoding enc, size_t cap, struct budget *mem,
+               rg_decoded *out);
 void rg_decoded_destroy(rg_decoded *d);
 
 /* Appends the length-prefixed Export<sig>ServiceResponse (partial_success

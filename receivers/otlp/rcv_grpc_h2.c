@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/budget.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
@@ -101,10 +102,18 @@ static void count_refused(rg_server *srv, int sig, int reason, uint32_t items)
 
 /* ---- calls ---------------------------------------------------------------- */
 
+/* Credits n bytes charged for request buffers back to the intake budget. */
+static void uncharge(rg_server *srv, size_t n)
+{
+    if (n == 0) return;
+    srv->buffered -= n;
+    budget_release(srv->mem, n);
+}
+
 static void call_release_buffer(rg_call *c)
 {
     rg_server *srv = c->srv;
-    srv->buffered -= c->accounted;
+    uncharge(srv, c->accounted);
     c->accounted = 0;
     rg_reader_destroy(&c->rd);
     rg_reader_init(&c->rd, srv->cap);
@@ -113,7 +122,7 @@ static void call_release_buffer(rg_call *c)
 static void call_free(rg_call *c, rg_server *srv)
 {
     if (!c) return;
-    srv->buffered -= c->accounted;
+    uncharge(srv, c->accounted);
     rg_reader_destroy(&c->rd);
     buf_destroy(&c->rsp);
     if (c->timer) event_free(c->timer);
@@ -342,7 +351,7 @@ static void finish(rg_session *s, rg_call *c)
     rg_decoded d;
     rg_reader_init(&c->rd, srv->cap);
     c->accounted = 0;
-    rg_decode(&rd, (sw_signal)c->sig, c->enc, srv->cap, &d);
+    rg_decode(&rd, (sw_signal)c->sig, c->enc, srv->cap, srv->mem, &d);
     if (srv->m) metrics_add(&srv->m->rcv_grpc_bytes[c->sig], c->bytes_in);
     if (d.status != RG_OK) {
         LOG_WARN_RL(10, "refused gRPC %s request: %s %s", sw_signal_name((sw_signal)c->sig),
@@ -359,23 +368,28 @@ static void finish(rg_session *s, rg_call *c)
     }
     rg_decoded_destroy(&d);
     rg_reader_destroy(&rd);
-    srv->buffered -= held;
+    uncharge(srv, held);
 }
 
-/* A DATA chunk of a call: reassemble under the cap and the memory bound. */
+/* A DATA chunk of a call: reassemble under the cap and the intake budget.
+ * The message buffer is sized by the announced length when its prefix
+ * arrives; it is charged right then, and freed at once when it does not
+ * fit. */
 static void take_data(rg_session *s, rg_call *c, const uint8_t *p, size_t n)
 {
     rg_server *srv = s->srv;
     c->bytes_in += n;
     if (c->answered || c->submitted) return; /* answered early: discard */
-    if (srv->buffered + n > srv->max_buffered) {
-        LOG_WARN_RL(10, "gRPC receiver memory bound (%zu bytes) reached: refusing a call",
-                    srv->max_buffered);
-        answer(s, c, RG_UNAVAILABLE, "receiver busy: too much data in flight", 1, 0);
+    int rc = rg_reader_feed(&c->rd, p, n);
+    size_t grown = c->rd.body.cap - c->accounted;
+    if (grown > 0 && budget_reserve(srv->mem, grown) != 0) {
+        LOG_WARN_RL(10, "intake memory (%zu bytes) exhausted: refusing a gRPC call",
+                    budget_limit(srv->mem));
+        call_release_buffer(c);
+        answer(s, c, RG_UNAVAILABLE, "receiver busy: intake memory exhausted", 1, 0);
         return;
     }
-    int rc = rg_reader_feed(&c->rd, p, n);
-    srv->buffered += c->rd.body.cap - c->accounted;
+    srv->buffered += grown;
     c->accounted = c->rd.body.cap;
     if (rc == SW_ETOOBIG) {
         char m[96];

@@ -12,11 +12,15 @@
  * first is detached (session = NULL) and freed when the pipeline's answer
  * arrives, since the pipeline has no cancellation.
  *
- * Memory bound: bytes of request messages being reassembled are counted in
- * rg_server.buffered across every connection; a DATA chunk that would take
- * it over max_buffered ends its call with UNAVAILABLE + RetryInfo (and
- * frees what the call held), so hostile or simply many clients cannot make
- * the receiver hold more than that, whatever their number of streams.
+ * Memory bound: the buffers of request messages being reassembled, and the
+ * decompressed copy of a compressed message while it is decoded (at its
+ * limit), are charged to the intake budget (rg_server.mem, runtime/budget.h)
+ * that the OTLP/HTTP receiver owns and charges its connections to, so HTTP
+ * and gRPC together hold at most receivers.otlp.intake_memory. A DATA chunk
+ * whose buffer does not fit ends its call with UNAVAILABLE + RetryInfo (the
+ * buffer is freed at once), so hostile or simply many clients cannot make
+ * the receivers hold more, whatever their number of streams.
+ * rg_server.buffered is what this server has charged to the budget.
  */
 #ifndef SW_RCV_GRPC_INT_H
 #define SW_RCV_GRPC_INT_H
@@ -29,6 +33,7 @@
 #include "runtime/item.h"
 #include "runtime/metrics.h"
 
+struct budget;
 struct event_base;
 typedef struct rg_session rg_session;
 typedef struct rg_call rg_call;
@@ -61,8 +66,9 @@ typedef void (*rg_submit_fn)(void *arg, rg_call *call, sw_signal sig, const uint
 typedef struct rg_server {
     struct event_base *base;  /* borrowed; NULL: no grpc-timeout timers (fuzzing) */
     size_t cap;               /* max message size, before and after decompression */
-    size_t buffered;          /* bytes of request messages held, all sessions */
-    size_t max_buffered;      /* bound on buffered */
+    size_t buffered;          /* bytes of request messages held, all sessions,
+                                 charged to mem */
+    struct budget *mem;       /* borrowed: the intake budget (required) */
     int accepting;            /* 0 while stopping: calls get UNAVAILABLE */
     rg_submit_fn submit;
     void *submit_arg;

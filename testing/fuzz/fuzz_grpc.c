@@ -23,6 +23,7 @@
 
 #include "receivers/otlp/rcv_grpc_frame.h"
 #include "receivers/otlp/rcv_grpc_int.h"
+#include "runtime/budget.h"
 #include "runtime/buf.h"
 
 #define CAP (64 * 1024)
@@ -83,13 +84,17 @@ static void session(const uint8_t *d, size_t n, uint8_t mode, size_t step)
     f.hold = (mode >> 2) & 1;
     rg_server srv = {0};
     srv.cap = CAP;
-    srv.max_buffered = 4 * CAP;
+    srv.mem = budget_new(4 * CAP);
+    if (!srv.mem) return;
     srv.accepting = !((mode >> 3) & 1);
     srv.submit = submit;
     srv.submit_arg = &f;
     rg_io io = {sink, kick, &f};
     rg_session *s = rg_session_new(&srv, &io);
-    if (!s) return;
+    if (!s) {
+        budget_free(srv.mem);
+        return;
+    }
     int bad = 0;
     if (mode & 2) bad = rg_session_recv(s, (const uint8_t *)preface, 24) != 0;
     for (size_t off = 0; off < n && !bad; off += step) {
@@ -101,7 +106,8 @@ static void session(const uint8_t *d, size_t n, uint8_t mode, size_t step)
     rg_session_flush(s);
     rg_session_free(s);
     for (size_t i = 0; i < f.n_held; i++) answer(f.held[i], (unsigned)i);
-    if (srv.buffered != 0 || srv.calls_pending != 0) abort();
+    if (srv.buffered != 0 || srv.calls_pending != 0 || budget_used(srv.mem) != 0) abort();
+    budget_free(srv.mem);
 }
 
 static void framing(const uint8_t *d, size_t n)
@@ -125,7 +131,7 @@ static void framing(const uint8_t *d, size_t n)
     if (rg_reader_buffered(&r) > CAP) abort();
     if (rc == 0) {
         rg_decoded out;
-        rg_decode(&r, sig, enc, CAP, &out);
+        rg_decode(&r, sig, enc, CAP, NULL, &out);
         if (out.status == RG_OK && out.res.pb_len > CAP) abort();
         buf b;
         buf_init(&b, 4096);

@@ -7,7 +7,8 @@
  * connections (bad preface, garbage frames, HEADERS / SETTINGS / PING
  * floods, window-update abuse, rapid reset, idle, over the connection
  * limit) that end in a connection error while other clients are still
- * served and the process stays within a memory bound. */
+ * served and the process stays within a memory bound; and the intake
+ * memory budget shared with the OTLP/HTTP receiver. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +408,91 @@ static void t_backpressure_unavailable(void)
     TH_ASSERT_MSG(hr == 0, "gRPC refusals also counted under http: %g", hr);
 }
 
+/* One intake budget for both receivers (receivers.otlp.intake_memory
+ * 4 MiB, messages up to 1 MiB): five gRPC calls each hold a ~800 KB
+ * message open (all but its last byte; each buffer is charged 1 MiB), so
+ * at most four fit and the others get UNAVAILABLE + RetryInfo; while they
+ * are held, an HTTP body gets 503 + Retry-After; completed, the held calls
+ * are answered OK and forwarded exactly; then both receivers serve again.
+ * RSS stays within baseline + intake_memory + slack. */
+#define HELD 5
+static void t_shared_intake_budget(void)
+{
+    th_stack_opts o = {.max_body = "1MiB", .receiver_yaml = "    intake_memory: 4MiB\n"};
+    o.grpc_yaml = "";
+    th_stack *s = th_stack_start(&o);
+    TH_ASSERT_MSG(s, "stack did not start");
+    pid_t pid = th_proc_pid(th_stack_spillway(s));
+    long base = th_proc_rss_kib(pid), peak = base;
+    th_otlp *big = th_otlp_new(SIG_TRACES, 4000, 10000);
+    TH_ASSERT(big && big->pb_len > 512 * 1024 && big->pb_len + 5 < 1024 * 1024);
+    uint8_t hdr[5] = {0, (uint8_t)(big->pb_len >> 24), (uint8_t)(big->pb_len >> 16),
+                      (uint8_t)(big->pb_len >> 8), (uint8_t)big->pb_len};
+    th_h2 *h[HELD];
+    int32_t id[HELD];
+    for (int i = 0; i < HELD; i++) {
+        h[i] = client(s);
+        id[i] = th_h2_start(h[i], TRACES, "application/grpc", NULL, hdr, 5, 0);
+        TH_ASSERT(id[i] > 0);
+        TH_ASSERT(th_h2_send_data(h[i], id[i], big->pb, big->pb_len - 1, 0) == 0);
+    }
+    /* Every message is announced and nearly sent: wait for the refusals. */
+    int refused = 0;
+    int64_t deadline = th_now_ms() + 20000;
+    while (refused == 0 && th_now_ms() < deadline) {
+        for (int i = 0; i < HELD; i++) {
+            th_h2_wait_end(h[i], 10);
+            const th_h2_result *r = th_h2_get(h[i], id[i]);
+            refused += r && r->closed;
+        }
+    }
+    TH_ASSERT_MSG(refused > 0, "%d calls of 1 MiB each all held in a 4 MiB budget", HELD);
+    long rss = th_proc_rss_kib(pid);
+    if (rss > peak) peak = rss;
+    /* HTTP shares the budget: a body does not fit while the calls hold it. */
+    th_http *c = th_stack_client(s);
+    const th_resp *hr = th_http_request(c, "POST", "/v1/traces",
+                                        "Content-Type: application/x-protobuf\r\n", big->pb,
+                                        big->pb_len);
+    TH_ASSERT_MSG(hr, "HTTP: %s", th_http_error(c));
+    char ra[16];
+    TH_ASSERT_MSG(hr->status == 503, "HTTP answered %d while gRPC held the budget", hr->status);
+    TH_ASSERT_MSG(th_resp_header(hr, "Retry-After", ra, sizeof ra), "503 without Retry-After");
+    th_http_disconnect(c);
+    /* Complete the held calls: OK and forwarded; the refused ones carry
+     * RetryInfo. */
+    int ok = 0;
+    for (int i = 0; i < HELD; i++) {
+        const th_h2_result *r = th_h2_get(h[i], id[i]);
+        if (!r->closed)
+            TH_ASSERT(th_h2_send_data(h[i], id[i], big->pb + big->pb_len - 1, 1, 1) == 0);
+        TH_ASSERT_MSG(th_h2_wait(h[i], 10000) == 0, "call %d not answered", i);
+        r = th_h2_get(h[i], id[i]);
+        if (r->grpc_status == OK) {
+            ok++;
+            continue;
+        }
+        assert_status(r, UNAVAILABLE);
+        assert_retry_info(r, UNAVAILABLE);
+    }
+    printf("# intake 4 MiB: %d of %d gRPC calls held, %d refused; HTTP 503 meanwhile; "
+           "RSS base %ld KiB, peak %ld KiB\n", ok, HELD, HELD - ok, base, peak);
+    TH_ASSERT_MSG(ok >= 2 && ok <= 4, "%d calls of 1 MiB held in a 4 MiB budget", ok);
+    long want = (long)ok * 10000;
+    TH_ASSERT_MSG(th_stack_wait_items(s, SIG_TRACES, want, 20000) == want,
+                  "upstream did not get the %ld spans of the held calls", want);
+    /* The budget is free again: HTTP and gRPC are both served. */
+    th_otlp *d = th_otlp_new(SIG_TRACES, 4001, 3);
+    TH_ASSERT(d);
+    hr = th_http_request(c, "POST", "/v1/traces", "Content-Type: application/x-protobuf\r\n",
+                         d->pb, d->pb_len);
+    TH_ASSERT_MSG(hr && hr->status == 200, "HTTP after the release: %d", hr ? hr->status : 0);
+    served(s, 4002, want + 3);
+    if (!th_proc_has_asan(pid))
+        TH_ASSERT_MSG(peak <= base + 4 * 1024 + 16 * 1024, "peak RSS %ld KiB, base %ld KiB",
+                      peak, base);
+}
+
 /* ---- hostile connections ------------------------------------------------ */
 
 /* After an attack on `bad`, it ended in a connection error, spillway lives,
@@ -625,6 +711,7 @@ int main(void)
     TH_ICASE(t_deadline);
     TH_ICASE(t_shutdown_unavailable);
     TH_ICASE(t_backpressure_unavailable);
+    TH_ICASE(t_shared_intake_budget);
     TH_ICASE(t_bad_preface);
     TH_ICASE(t_garbage_frames);
     TH_ICASE(t_headers_flood);

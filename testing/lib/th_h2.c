@@ -373,21 +373,21 @@ static int all_closed(const th_h2 *h)
 
 int th_h2_wait(th_h2 *h, int timeout_ms)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + th_slow_ms(timeout_ms);
     while (!all_closed(h) && !h->eof && th_now_ms() < deadline) io_round(h, 20);
     return all_closed(h) ? 0 : -1;
 }
 
 int th_h2_wait_end(th_h2 *h, int timeout_ms)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + th_slow_ms(timeout_ms);
     while (!h->eof && !h->goaway && th_now_ms() < deadline) io_round(h, 20);
     return h->eof || h->goaway;
 }
 
 int th_h2_raw_wait_close(th_h2 *h, int timeout_ms)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + th_slow_ms(timeout_ms);
     while (!h->eof && th_now_ms() < deadline) io_round(h, 20);
     return h->eof;
 }

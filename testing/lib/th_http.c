@@ -61,7 +61,7 @@ th_http *th_http_new(uint16_t port, int tls, int timeout_ms)
     if (!c) return NULL;
     c->port = port;
     c->tls = tls;
-    c->timeout_ms = timeout_ms;
+    c->timeout_ms = th_slow_ms(timeout_ms);
     c->fd = -1;
     buf_init(&c->in, TH_HTTP_MAX);
     th_res_add(th_http_release, c);

@@ -289,9 +289,20 @@ int th_proc_signal(th_proc *p, int sig)
     return kill(p->pid, sig) == 0 ? 0 : -1;
 }
 
+int th_slow_ms(int ms)
+{
+    static int factor;
+    if (!factor) {
+        const char *e = getenv("SW_TEST_SLOW");
+        long f = e ? strtol(e, NULL, 10) : 1;
+        factor = f < 1 ? 1 : f > 20 ? 20 : (int)f;
+    }
+    return ms > INT_MAX / factor ? INT_MAX : ms * factor;
+}
+
 int th_proc_wait_exit(th_proc *p, int timeout_ms, int *status)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + th_slow_ms(timeout_ms);
     while (th_proc_alive(p)) {
         if (th_now_ms() >= deadline) return -1;
         th_nap_ms(10);
@@ -302,7 +313,7 @@ int th_proc_wait_exit(th_proc *p, int timeout_ms, int *status)
 
 int th_proc_wait_file(th_proc *p, const char *path, int timeout_ms)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + th_slow_ms(timeout_ms);
     for (;;) {
         if (access(path, F_OK) == 0) return 0;
         if (p && !th_proc_alive(p)) return -2;

@@ -43,6 +43,11 @@ void th_res_release_all(void);
 int64_t th_now_ms(void);
 /* Sleeps ms milliseconds; used only as the poll interval of a deadline loop. */
 void th_nap_ms(int ms);
+/* A deadline scaled for slow builds: ms times $SW_TEST_SLOW (an integer
+ * 1..20, default 1; make asan-test / tsan-test set it). The waiting
+ * helpers (WAIT_FOR, ready files, exits, upstream counts, HTTP/2 waits)
+ * apply it, so sanitizer runs keep every assertion and get more time. */
+int th_slow_ms(int ms);
 
 /* ---- files and temp dirs ---- */
 

@@ -394,7 +394,7 @@ long th_mock_stats_responses(const th_mock_stats *st)
 
 long th_stack_wait_items(th_stack *s, sw_signal sig, long want, int timeout_ms)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + th_slow_ms(timeout_ms);
     long last = -1;
     for (;;) {
         th_mock_stats st;

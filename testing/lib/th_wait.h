@@ -2,7 +2,7 @@
  *
  * WAIT_FOR(cond, timeout_ms) polls cond every 2 ms until it holds or
  * timeout_ms passed, then asserts it (the case fails with the condition's
- * text). Tests wait on what they expect, never for a fixed time. Main
+ * text); the timeout is scaled by th_slow_ms(). Tests wait on what they expect, never for a fixed time. Main
  * (test) thread only: a failed WAIT_FOR ends the case.
  */
 #ifndef TH_WAIT_H
@@ -13,12 +13,13 @@
 
 #include "runtime/clock.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 
 #define TH_WAIT_POLL_NS 2000000
 
 #define WAIT_FOR(cond, timeout_ms)                                            \
     do {                                                                      \
-        int64_t wf_end_ = clock_mono_ns() + (int64_t)(timeout_ms) * 1000000;  \
+        int64_t wf_end_ = clock_mono_ns() + (int64_t)th_slow_ms(timeout_ms) * 1000000; \
         while (!(cond) && clock_mono_ns() < wf_end_) {                        \
             struct timespec wf_ts_ = {0, TH_WAIT_POLL_NS};                    \
             nanosleep(&wf_ts_, NULL);                                         \

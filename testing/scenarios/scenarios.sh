@@ -13,7 +13,7 @@ sc_timeline() {
     if [ "$MODE" = full ]; then
         F=5; DUR=60; L=80; DRAIN_S=${SCEN_DRAIN_SECONDS:-180}; OPEN_DURATION=5s
     else
-        F=2; DUR=12; L=18; DRAIN_S=${SCEN_DRAIN_SECONDS:-12}; OPEN_DURATION=2s
+        F=2; DUR=12; L=18; DRAIN_S=${SCEN_DRAIN_SECONDS:-$((12 * ${SW_TEST_SLOW:-1}))}; OPEN_DURATION=2s
     fi
 }
 

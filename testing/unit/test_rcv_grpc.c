@@ -9,6 +9,7 @@
 #include "google/rpc/status.pb-c.h"
 #include "receivers/otlp/rcv_grpc_frame.h"
 #include "receivers/otlp/rcv_grpc_int.h"
+#include "runtime/budget.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
 #include "runtime/otlp_json.h"
@@ -75,7 +76,7 @@ static void t_reader_and_decode(void)
     TH_ASSERT_EQ_INT(rg_reader_feed(&r, d->pb, d->pb_len), 0);
     TH_ASSERT(r.complete);
     rg_decoded out;
-    rg_decode(&r, SIG_TRACES, RCV_CE_IDENTITY, 1 << 20, &out);
+    rg_decode(&r, SIG_TRACES, RCV_CE_IDENTITY, 1 << 20, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_OK);
     TH_ASSERT_EQ_INT(out.res.items, 4);
     TH_ASSERT_EQ_INT(out.res.pb_len, d->pb_len);
@@ -96,14 +97,14 @@ static void t_reader_and_decode(void)
 
     rg_reader_init(&r, 100);
     TH_ASSERT_EQ_INT(rg_reader_feed(&r, p, 3), 0);
-    rg_decode(&r, SIG_TRACES, RCV_CE_IDENTITY, 100, &out);
+    rg_decode(&r, SIG_TRACES, RCV_CE_IDENTITY, 100, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_INVALID_ARGUMENT);
     TH_ASSERT(strstr(out.res.message, "truncated"));
     rg_decoded_destroy(&out);
     rg_reader_destroy(&r);
 
     rg_reader_init(&r, 100);
-    rg_decode(&r, SIG_TRACES, RCV_CE_IDENTITY, 100, &out);
+    rg_decode(&r, SIG_TRACES, RCV_CE_IDENTITY, 100, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_INVALID_ARGUMENT); /* no message at all */
     rg_decoded_destroy(&out);
     rg_reader_destroy(&r);
@@ -122,22 +123,39 @@ static void t_decode_compressed(void)
     prefix(p, 1, z.len);
     TH_ASSERT_EQ_INT(rg_reader_feed(&r, p, 5), 0);
     TH_ASSERT_EQ_INT(rg_reader_feed(&r, z.data, z.len), 0);
-    rg_decode(&r, SIG_LOGS, RCV_CE_GZIP, 1 << 20, &out);
+    rg_decode(&r, SIG_LOGS, RCV_CE_GZIP, 1 << 20, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_OK);
     TH_ASSERT_EQ_INT(out.res.items, 5);
     TH_ASSERT_EQ_INT(out.res.pb_len, d->pb_len);
     TH_ASSERT_MEM_EQ(out.res.pb, d->pb, d->pb_len);
     rg_decoded_destroy(&out);
+    /* the decompression limit (here the cap) is charged to the intake
+     * budget until the result is destroyed; when it does not fit now, the
+     * call is told to retry (UNAVAILABLE) */
+    budget *mem = budget_new(2 << 20);
+    TH_ASSERT(mem);
+    rg_decode(&r, SIG_LOGS, RCV_CE_GZIP, 1 << 20, mem, &out);
+    TH_ASSERT_EQ_INT(out.status, RG_OK);
+    TH_ASSERT_EQ_INT(budget_used(mem), 1 << 20);
+    rg_decoded_destroy(&out);
+    TH_ASSERT_EQ_INT(budget_used(mem), 0);
+    TH_ASSERT_EQ_INT(budget_reserve(mem, (1 << 20) + 1), 0);
+    rg_decode(&r, SIG_LOGS, RCV_CE_GZIP, 1 << 20, mem, &out);
+    TH_ASSERT_EQ_INT(out.status, RG_UNAVAILABLE);
+    rg_decoded_destroy(&out);
+    budget_release(mem, (1 << 20) + 1);
+    TH_ASSERT_EQ_INT(budget_used(mem), 0);
+    budget_free(mem);
     /* flag 1 without an encoding: INTERNAL (gRPC's rule) */
-    rg_decode(&r, SIG_LOGS, RCV_CE_IDENTITY, 1 << 20, &out);
+    rg_decode(&r, SIG_LOGS, RCV_CE_IDENTITY, 1 << 20, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_INTERNAL);
     rg_decoded_destroy(&out);
     /* decompressed size over the cap: RESOURCE_EXHAUSTED */
-    rg_decode(&r, SIG_LOGS, RCV_CE_GZIP, d->pb_len - 1, &out);
+    rg_decode(&r, SIG_LOGS, RCV_CE_GZIP, d->pb_len - 1, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_RESOURCE_EXHAUSTED);
     rg_decoded_destroy(&out);
     /* not gzip at all */
-    rg_decode(&r, SIG_LOGS, RCV_CE_ZSTD, 1 << 20, &out);
+    rg_decode(&r, SIG_LOGS, RCV_CE_ZSTD, 1 << 20, NULL, &out);
     TH_ASSERT_EQ_INT(out.status, RG_INVALID_ARGUMENT);
     rg_decoded_destroy(&out);
     rg_reader_destroy(&r);
@@ -249,8 +267,9 @@ static void t_session_call(void)
 {
     fake f = {0};
     buf_init(&f.out, 1 << 20);
-    rg_server srv = {.cap = 1 << 20, .max_buffered = 4 << 20, .accepting = 1,
-                     .submit = fake_submit};
+    budget *mem = budget_new(4 << 20);
+    TH_ASSERT(mem);
+    rg_server srv = {.cap = 1 << 20, .mem = mem, .accepting = 1, .submit = fake_submit};
     srv.submit_arg = &f;
     rg_io io = {fake_write, fake_kick, &f};
     rg_session *s = rg_session_new(&srv, &io);
@@ -276,6 +295,9 @@ static void t_session_call(void)
     TH_ASSERT_EQ_INT(pending, 0);
     TH_ASSERT_EQ_INT(buffered, 0);
     TH_ASSERT(out > 9 + 9 + 13); /* SETTINGS, ACK, HEADERS, DATA, trailers */
+    TH_ASSERT_EQ_INT(budget_used(mem), 0);
+    TH_ASSERT(budget_peak(mem) >= d->pb_len); /* the message was charged */
+    budget_free(mem);
 }
 
 /* A call the pipeline answers only after its stream (and session) went
@@ -285,8 +307,9 @@ static void t_session_detached(void)
     fake f = {0};
     f.hold = 1;
     buf_init(&f.out, 1 << 20);
-    rg_server srv = {.cap = 1 << 20, .max_buffered = 4 << 20, .accepting = 1,
-                     .submit = fake_submit};
+    budget *mem = budget_new(4 << 20);
+    TH_ASSERT(mem);
+    rg_server srv = {.cap = 1 << 20, .mem = mem, .accepting = 1, .submit = fake_submit};
     srv.submit_arg = &f;
     rg_io io = {fake_write, fake_kick, &f};
     rg_session *s = rg_session_new(&srv, &io);
@@ -310,16 +333,19 @@ static void t_session_detached(void)
     buf_destroy(&f.out);
     TH_ASSERT_EQ_INT(srv.calls_pending, 0);
     TH_ASSERT_EQ_INT(srv.buffered, 0);
+    TH_ASSERT_EQ_INT(budget_used(mem), 0);
+    budget_free(mem);
 }
 
-/* The memory bound: a message that would take the buffered bytes over
- * max_buffered is refused (UNAVAILABLE), and its bytes are released. */
+/* The memory bound: a message whose buffer does not fit in the intake
+ * budget is refused (UNAVAILABLE), and its bytes are released. */
 static void t_session_memory_bound(void)
 {
     fake f = {0};
     buf_init(&f.out, 1 << 20);
-    rg_server srv = {.cap = 1 << 20, .max_buffered = 1000, .accepting = 1,
-                     .submit = fake_submit};
+    budget *mem = budget_new(1000);
+    TH_ASSERT(mem);
+    rg_server srv = {.cap = 1 << 20, .mem = mem, .accepting = 1, .submit = fake_submit};
     srv.submit_arg = &f;
     rg_io io = {fake_write, fake_kick, &f};
     rg_session *s = rg_session_new(&srv, &io);
@@ -339,6 +365,10 @@ static void t_session_memory_bound(void)
     buf_destroy(&f.out);
     TH_ASSERT_EQ_INT(buffered, 0);
     TH_ASSERT_EQ_INT(calls, 0);
+    TH_ASSERT(budget_refused(mem) >= 1);
+    TH_ASSERT(budget_peak(mem) <= 1000);
+    TH_ASSERT_EQ_INT(budget_used(mem), 0);
+    budget_free(mem);
 }
 
 int main(void)
