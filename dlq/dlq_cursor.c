@@ -19,21 +19,12 @@
 #include <unistd.h>
 
 #include "runtime/err.h"
+#include "runtime/le.h"
 #include "runtime/log.h"
 
 #define CUR_LEN 64
 #define CUR_MAGIC "SWDLQCUR"
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 int dlq_cursor_load(int dirfd, dlq_pos *pos)
 {
@@ -51,8 +42,8 @@ int dlq_cursor_load(int dirfd, dlq_pos *pos)
         LOG_WARN("replay cursor is invalid: replay starts at the oldest segment");
         return SW_ENOTFOUND;
     }
-    pos->seq = get64(raw + 16);
-    pos->off = get64(raw + 24);
+    pos->seq = le_get64(raw + 16);
+    pos->off = le_get64(raw + 24);
     pos->total = 0;
     return 0;
 }
@@ -62,8 +53,8 @@ int dlq_cursor_store(int dirfd, const dlq_pos *pos, int sync)
     uint8_t raw[CUR_LEN] = {0};
     memcpy(raw, CUR_MAGIC, 8);
     raw[8] = 1;
-    put64(raw + 16, pos->seq);
-    put64(raw + 24, pos->off);
+    le_put64(raw + 16, pos->seq);
+    le_put64(raw + 24, pos->off);
     int rc = dlq_sha256_2(raw, 32, NULL, 0, raw + 32);
     if (rc) return rc;
     int fd = openat(dirfd, "cursor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

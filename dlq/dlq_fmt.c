@@ -6,31 +6,10 @@
 #include <zstd.h>
 
 #include "runtime/err.h"
+#include "runtime/le.h"
 
 #define SEG_HASHED 96
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 static int all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -42,14 +21,14 @@ int dlq_seg_hdr_encode(const dlq_seg_hdr *h, uint8_t out[DLQ_SEG_HDR_LEN])
 {
     memset(out, 0, DLQ_SEG_HDR_LEN);
     memcpy(out, DLQ_SEG_MAGIC, 8);
-    put16(out + 8, DLQ_SEG_VERSION);
-    put16(out + 10, DLQ_SEG_HDR_LEN);
-    put32(out + 12, h->flags);
-    put64(out + 16, h->seq);
-    put64(out + 24, (uint64_t)h->created_ns);
-    put64(out + 32, (uint64_t)h->sealed_ns);
-    put64(out + 40, h->records);
-    put64(out + 48, h->body_len);
+    le_put16(out + 8, DLQ_SEG_VERSION);
+    le_put16(out + 10, DLQ_SEG_HDR_LEN);
+    le_put32(out + 12, h->flags);
+    le_put64(out + 16, h->seq);
+    le_put64(out + 24, (uint64_t)h->created_ns);
+    le_put64(out + 32, (uint64_t)h->sealed_ns);
+    le_put64(out + 40, h->records);
+    le_put64(out + 48, h->body_len);
     memcpy(out + 56, h->body_sha, DLQ_SHA256_LEN);
     return dlq_sha256_2(out, SEG_HASHED, NULL, 0, out + SEG_HASHED);
 }
@@ -59,20 +38,20 @@ int dlq_seg_hdr_decode(const uint8_t in[DLQ_SEG_HDR_LEN], dlq_seg_hdr *h, const 
     uint8_t sum[DLQ_SHA256_LEN];
     *why = NULL;
     if (memcmp(in, DLQ_SEG_MAGIC, 8) != 0) *why = "bad segment magic";
-    else if (get16(in + 8) != DLQ_SEG_VERSION) *why = "unknown segment format version";
-    else if (get16(in + 10) != DLQ_SEG_HDR_LEN) *why = "bad segment header length";
+    else if (le_get16(in + 8) != DLQ_SEG_VERSION) *why = "unknown segment format version";
+    else if (le_get16(in + 10) != DLQ_SEG_HDR_LEN) *why = "bad segment header length";
     else if (dlq_sha256_2(in, SEG_HASHED, NULL, 0, sum) != 0) *why = "sha-256 failed";
     else if (memcmp(sum, in + SEG_HASHED, DLQ_SHA256_LEN) != 0) *why = "segment header checksum mismatch";
-    else if ((get32(in + 12) & ~DLQ_SEG_SEALED) != 0 || !all_zero(in + 88, 8))
+    else if ((le_get32(in + 12) & ~DLQ_SEG_SEALED) != 0 || !all_zero(in + 88, 8))
         *why = "reserved segment header bits set";
     if (*why) return SW_EDECODE;
     memset(h, 0, sizeof *h);
-    h->flags = get32(in + 12);
-    h->seq = get64(in + 16);
-    h->created_ns = (int64_t)get64(in + 24);
-    h->sealed_ns = (int64_t)get64(in + 32);
-    h->records = get64(in + 40);
-    h->body_len = get64(in + 48);
+    h->flags = le_get32(in + 12);
+    h->seq = le_get64(in + 16);
+    h->created_ns = (int64_t)le_get64(in + 24);
+    h->sealed_ns = (int64_t)le_get64(in + 32);
+    h->records = le_get64(in + 40);
+    h->body_len = le_get64(in + 48);
     memcpy(h->body_sha, in + 56, DLQ_SHA256_LEN);
     return 0;
 }
@@ -85,13 +64,13 @@ void dlq_rec_hdr_encode(const dlq_rec_hdr *h, uint8_t out[DLQ_REC_HDR_LEN])
     out[5] = h->klass;
     out[6] = h->signal;
     out[7] = DLQ_CODEC_ZSTD;
-    put32(out + 8, h->count);
-    put32(out + 12, h->ulen);
-    put32(out + 16, h->clen);
-    put16(out + 20, note ? h->status : 0);
-    put16(out + 22, note ? h->note_len : 0);
-    put64(out + 24, (uint64_t)h->recv_wall_ns);
-    put64(out + 32, h->index);
+    le_put32(out + 8, h->count);
+    le_put32(out + 12, h->ulen);
+    le_put32(out + 16, h->clen);
+    le_put16(out + 20, note ? h->status : 0);
+    le_put16(out + 22, note ? h->note_len : 0);
+    le_put64(out + 24, (uint64_t)h->recv_wall_ns);
+    le_put64(out + 32, h->index);
     memcpy(out + 40, h->sha, DLQ_SHA256_LEN);
 }
 
@@ -105,22 +84,22 @@ int dlq_rec_hdr_decode(const uint8_t in[DLQ_REC_HDR_LEN], dlq_rec_hdr *h, const 
         *why = "unknown record format";
     else if (in[7] != DLQ_CODEC_ZSTD) *why = "unknown record codec";
     else if (in[5] >= 3 || in[6] >= 3) *why = "bad record class or signal";
-    else if (get32(in + 12) > DLQ_MAX_RECORD_LEN) *why = "record length over the cap";
-    else if (get32(in + 16) == 0 || get32(in + 16) > dlq_rec_max_clen())
+    else if (le_get32(in + 12) > DLQ_MAX_RECORD_LEN) *why = "record length over the cap";
+    else if (le_get32(in + 16) == 0 || le_get32(in + 16) > dlq_rec_max_clen())
         *why = "bad compressed length";
-    else if (in[4] == DLQ_REC_VERSION && get32(in + 20) != 0) *why = "reserved record bits set";
-    else if (in[4] == DLQ_REC_VERSION_NOTE && get16(in + 22) > DLQ_NOTE_MAX)
+    else if (in[4] == DLQ_REC_VERSION && le_get32(in + 20) != 0) *why = "reserved record bits set";
+    else if (in[4] == DLQ_REC_VERSION_NOTE && le_get16(in + 22) > DLQ_NOTE_MAX)
         *why = "record note over the cap";
     if (*why) return SW_EDECODE;
     h->klass = in[5];
     h->signal = in[6];
-    h->count = get32(in + 8);
-    h->ulen = get32(in + 12);
-    h->clen = get32(in + 16);
-    h->recv_wall_ns = (int64_t)get64(in + 24);
-    h->index = get64(in + 32);
-    h->status = in[4] == DLQ_REC_VERSION_NOTE ? get16(in + 20) : 0;
-    h->note_len = in[4] == DLQ_REC_VERSION_NOTE ? get16(in + 22) : 0;
+    h->count = le_get32(in + 8);
+    h->ulen = le_get32(in + 12);
+    h->clen = le_get32(in + 16);
+    h->recv_wall_ns = (int64_t)le_get64(in + 24);
+    h->index = le_get64(in + 32);
+    h->status = in[4] == DLQ_REC_VERSION_NOTE ? le_get16(in + 20) : 0;
+    h->note_len = in[4] == DLQ_REC_VERSION_NOTE ? le_get16(in + 22) : 0;
     memcpy(h->sha, in + 40, DLQ_SHA256_LEN);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "dlq/dlq_int.h"
 #include "dlq/dlq_journal_int.h"
 #include "runtime/err.h"
+#include "runtime/le.h"
 #include "runtime/log.h"
 
 /* A journal segment written by this process and not deleted yet. */
@@ -35,38 +36,27 @@ struct dlq_journal {
 
 /* ---- the entry format ------------------------------------------------------ */
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 static uint64_t entry_check(uint64_t seq, uint64_t index)
 {
     uint8_t b[16];
     uint64_t h = 1469598103934665603ull;
-    put64(b, seq);
-    put64(b + 8, index);
+    le_put64(b, seq);
+    le_put64(b + 8, index);
     for (int i = 0; i < 16; i++) h = (h ^ b[i]) * 1099511628211ull;
     return h;
 }
 
 void dlq_jnl_entry_encode(uint64_t seq, uint64_t index, uint8_t out[DLQ_JNL_ACK_LEN])
 {
-    put64(out, index);
-    put64(out + 8, entry_check(seq, index));
+    le_put64(out, index);
+    le_put64(out + 8, entry_check(seq, index));
 }
 
 int dlq_jnl_entry_decode(uint64_t seq, const uint8_t in[DLQ_JNL_ACK_LEN], uint64_t *index)
 {
-    uint64_t i = get64(in);
-    if (get64(in + 8) != entry_check(seq, i)) return -1;
+    uint64_t i = le_get64(in);
+    if (le_get64(in + 8) != entry_check(seq, i)) return -1;
     *index = i;
     return 0;
 }
