@@ -96,12 +96,13 @@ static th_mock_stats mock_stats(th_stack *s)
 
 /* ---- 5:3:1 while backlogged ---- */
 
-/* Holds the exporter: plug 1 waits 3 s upstream (its only connection is
+/* Holds the exporter: plug 1 waits 4.5 s upstream, just inside the
+ * exporter's 5 s request deadline (its only connection is
  * busy), plug 2 fills the next batch on its own, so nothing else leaves
  * the queue until plug 1 is answered. */
 static void plug_exporter(th_stack *s, th_http *c, th_expect *e)
 {
-    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/latency?ms=3000") / 100 == 2, "latency refused");
+    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/latency?ms=4500") / 100 == 2, "latency refused");
     send_ok(c, one_resource("plug", SEED_PLUG, SPANS, TH_STATUS_CYCLE), e);
     int64_t deadline = th_now_ms() + DEADLINE_MS;
     while (mock_stats(s).requests[SIG_TRACES] < 1 && th_now_ms() < deadline) th_nap_ms(5);
