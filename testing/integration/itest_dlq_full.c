@@ -65,8 +65,33 @@ static void fill_until_refused(th_stack *s, th_lines *sent, uint32_t seed, fill_
            fr->refused ? fr->retry_after : "-");
 }
 
+/* Waits until replay deleted every DLQ segment (spillway_dlq_bytes 0) and
+ * the DLQ takes writes (spillway_dlq_available 1). The upstream holding
+ * every span is not enough: the last segment is sealed only after
+ * dlq.seal_idle_ms (1 s) without growth and deleted after that, and until
+ * then its bytes count toward max_size, so intake still answers 503. */
+static void wait_dlq_freed(th_stack *s)
+{
+    int64_t t0 = th_now_ms();
+    double bytes = -1, avail = 0;
+    for (;;) {
+        const char *text = th_stack_metrics(s);
+        if (text) {
+            bytes = th_prom_sum(text, "spillway_dlq_bytes", NULL, NULL);
+            avail = th_prom_sum(text, "spillway_dlq_available", NULL, NULL);
+        }
+        if ((bytes == 0 && avail == 1) || th_now_ms() - t0 >= DRAIN_MS) break;
+        th_nap_ms(50);
+    }
+    printf("# DLQ emptied and available %lld ms after the upstream held every span\n",
+           (long long)(th_now_ms() - t0));
+    TH_ASSERT_MSG(bytes == 0 && avail == 1,
+                  "replay did not free the DLQ: spillway_dlq_bytes %.0f, available %.0f", bytes,
+                  avail);
+}
+
 /* The upstream comes back: what was accepted arrives, refused data does
- * not, and new requests are accepted again. */
+ * not, replay frees the DLQ, and new requests are accepted again. */
 static void recover_and_check(th_stack *s, th_lines *sent)
 {
     char why[1024];
@@ -76,6 +101,7 @@ static void recover_and_check(th_stack *s, th_lines *sent)
     int rc = th_stack_wait_cover(s, SIG_TRACES, sent, NULL, DRAIN_MS, &cov, why, sizeof(why));
     printf("# upstream received %ld spans, %ld duplicates\n", cov.received, cov.dups);
     TH_ASSERT_MSG(rc == 0, "acknowledged spans after recovery: %s", why);
+    wait_dlq_freed(s);
     th_http *c = th_stack_client(s);
     TH_ASSERT(c);
     /* The DLQ frees its room once the last replayed records are

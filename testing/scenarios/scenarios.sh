@@ -146,7 +146,13 @@ scen_outage_60s() { sc_outage refuse; }
 # while the breaker is open is counted there.
 scen_outage_503() { BREAKER=1; sc_outage 503; }
 
-scen_hang() { BREAKER=1; sc_outage hang; }
+# Five timeouts in a row open the breaker: with max_in_flight 4 that takes
+# two rounds of exporter timeouts, 10 s of the short 12 s outage at the 5 s
+# default (under load the breaker then opened late or not at all), 4 s at 2 s.
+scen_hang() {
+    [ "$MODE" = full ] || EXP_TIMEOUT=2s
+    BREAKER=1; sc_outage hang
+}
 
 # 5 s down / 5 s up (connections refused) for the length of the load; the
 # schedule keeps running afterwards, so the drain also crosses outages.
