@@ -76,8 +76,8 @@ report() {
     echo "| figure | before | after |"
     echo "|---|---|---|"
     row() { # LABEL KIND COLUMN [SCALE]
-        b=$(st before "$2" "$3" "${4:-1}" | awk '{ printf "%s (%s – %s)", $1, $2, $3 }')
-        a=$(st after "$2" "$3" "${4:-1}" | awk '{ printf "%s (%s – %s)", $1, $2, $3 }')
+        b=$(st before "$2" "$3" "${4:-1}" | awk '{ f = ($1 >= 1000) ? "%.0f" : "%s"; printf f " (" f " – " f ")", $1, $2, $3 }')
+        a=$(st after "$2" "$3" "${4:-1}" | awk '{ f = ($1 >= 1000) ? "%.0f" : "%s"; printf f " (" f " – " f ")", $1, $2, $3 }')
         echo "| $1 | $b | $a |"
     }
     row "CPU % of one core at $RATE spans/s" steady 4

@@ -72,7 +72,7 @@ fl_throughput() {
     start_mockup
     _t0=$(now_ns)
     SW_FILELOG="$WORK/fl/*.log"; start_spillway none; SW_FILELOG=""
-    drain "$FL_LINES" logs
+    DRAIN_POLL=0.02; drain "$FL_LINES" logs; DRAIN_POLL=0.2
     _t1=$(now_ns)
     _ticks=$(cpu_ticks "$SW_PID"); rss=$(peak_rss_kib "$SW_PID")
     stop_pair

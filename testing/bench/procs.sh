@@ -60,7 +60,7 @@ drain() {
         DELIVERED=${DELIVERED:-0}
         [ "$DELIVERED" -ge "$1" ] && break
         [ "$(date +%s)" -ge "$_end" ] && break
-        sleep 0.2
+        sleep "${DRAIN_POLL:-0.2}"
     done
 }
 

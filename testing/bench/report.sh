@@ -280,7 +280,10 @@ vk_sum() { awk -v v="$2" -v k="$3" -v c="$4" '$1 == v && $2 == k { s += $c } END
 col_stats() { awk -v c="$2" -v s="${3:-1}" '{ printf "%.3f\n", $c * s }' "$1" | stats; }
 
 # fig_row LABEL "median min max" [EXTRA]: a row of the intake tables.
-fig_row() { echo "$2" | awk -v l="$1" -v x="${3:-}" '{ printf "| %s | %s | %s | %s | %s |\n", l, $1, $2, $3, x }'; }
+fig_row() {
+    echo "$2" | awk -v l="$1" -v x="${3:-}" '{ f = ($1 >= 1000) ? "%.0f" : "%s"
+        printf "| %s | " f " | " f " | " f " | %s |\n", l, $1, $2, $3, x }'
+}
 
 raw_rows() { awk '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n" }' "$1"; }
 
@@ -342,7 +345,7 @@ write_md_filelog() {
 \`receivers.filelog\` (format docker, start_at beginning, default batches of 1 MiB /
 200 ms), upstream compression none. Throughput: one file of $FL_LINES docker json-file
 lines with 200-byte bodies, read from the beginning; wall time from spillway's start
-until the upstream counted every line (polled every 200 ms); lines per CPU-second =
+until the upstream counted every line (polled every 20 ms); lines per CPU-second =
 lines / spillway's utime+stime over that time, i.e. lines/s per busy core.
 Steady: $FL_FILES files, each written at 100 lines/s (200-byte bodies) for ${FL_SECONDS} s;
 CPU % over the writing window. Latency: after each write (about every 100 ms) the
