@@ -123,6 +123,7 @@ fl_steady() {
     done
     _t1=$(now_ns); _c1=$(cpu_ticks "$SW_PID")
     want=$((_per * FL_FILES))
+    _tl=$(tail -n 1 "$WORK/ticks.txt" | cut -d" " -f1)  # lines/s written: up to the last write
     drain "$want" logs
     sleep 0.05
     stop_pid "$POLL_PID"
@@ -135,7 +136,7 @@ fl_steady() {
             if (NR == 0) { print "0 0 0 0"; exit }
             i50 = int(NR * 0.50 + 0.999); i99 = int(NR * 0.99 + 0.999)
             printf "%.1f %.1f %.1f %d\n", v[i50], v[i99], v[NR], NR }')
-    awk -v r="$1" -v f="$FL_FILES" -v w="$want" -v d="$DELIVERED" -v ns=$((_t1 - _t0)) \
+    awk -v r="$1" -v f="$FL_FILES" -v w="$want" -v d="$DELIVERED" -v ns=$((_tl - _t0)) \
         -v cpu="$(cpu_pct $((_c1 - _c0)) $((_t1 - _t0)))" -v rss="$rss" -v lat="$lat" 'BEGIN {
         printf "%s %d %d %d %d %.0f %s %d %s\n", r, f, w, d, (w > d) ? w - d : 0, w / (ns / 1e9), cpu, rss, lat }' >>"$WORK/fl_steady.tsv"
     log "filelog steady run $1: $(tail -n 1 "$WORK/fl_steady.tsv")"
