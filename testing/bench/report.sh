@@ -347,7 +347,8 @@ write_md_filelog() {
 lines with 200-byte bodies, read from the beginning; wall time from spillway's start
 until the upstream counted every line (polled every 20 ms); lines per CPU-second =
 lines / spillway's utime+stime over that time, i.e. lines/s per busy core.
-Steady: $FL_FILES files, each written at 100 lines/s (200-byte bodies) for ${FL_SECONDS} s;
+Steady: $FL_FILES files (created empty before spillway starts), each written at 100 lines/s
+(200-byte bodies) for ${FL_SECONDS} s;
 CPU % over the writing window. Latency: after each write (about every 100 ms) the
 time and the lines written so far are noted; that write's latency is the time until
 the upstream's \`/stats\` (polled every ~10 ms) counted that many lines — the latency
