@@ -250,10 +250,177 @@ write_json() {
     printf '"scaling":[%s],' "$(json_scale)"
     printf '"micro":{%s},' "$(json_micro)"
     if [ -s "$WORK/ceiling.tsv" ]; then printf '"ceiling":%s,' "$(json_ceiling)"; else printf '"ceiling":null,'; fi
+    printf '"intakes":%s,' "$(json_intakes)"
     printf '"build":%s}\n' "$(json_build)"
 }
 
 write_reports() {
-    write_md >"$OUT/report.md"
+    { write_md; write_md_intakes; } >"$OUT/report.md"
     write_json >"$OUT/report.json"
+}
+
+# ---- (f), (g), (h): intakes and modes (intakes.sh) --------------------
+#
+# proto.tsv / modes.tsv columns: variant kind run cpu rss_kib p50 p99
+#   accepted delivered lost refused errors accepted/s forwarded/s
+# fl_tput.tsv: run lines delivered wall_s lines/s cpu_s lines_per_cpu_s rss_kib
+# fl_steady.tsv: run files written delivered lost offered/s cpu rss_kib
+#   lat_p50 lat_p99 lat_max writes
+
+# vk_stats FILE VARIANT KIND COLUMN [SCALE]: "median min max" of COLUMN over
+# the runs of one variant and kind.
+vk_stats() {
+    awk -v v="$2" -v k="$3" -v c="$4" -v s="${5:-1}" '$1 == v && $2 == k { printf "%.3f\n", $c * s }' "$1" | stats
+}
+
+# vk_sum FILE VARIANT KIND COLUMN: the sum of COLUMN over those runs.
+vk_sum() { awk -v v="$2" -v k="$3" -v c="$4" '$1 == v && $2 == k { s += $c } END { print s + 0 }' "$1"; }
+
+# col_stats FILE COLUMN [SCALE]: "median min max" of a column over all rows.
+col_stats() { awk -v c="$2" -v s="${3:-1}" '{ printf "%.3f\n", $c * s }' "$1" | stats; }
+
+# fig_row LABEL "median min max" [EXTRA]: a row of the intake tables.
+fig_row() {
+    echo "$2" | awk -v l="$1" -v x="${3:-}" '{ f = ($1 >= 1000) ? "%.0f" : "%s"
+        printf "| %s | " f " | " f " | " f " | %s |\n", l, $1, $2, $3, x }'
+}
+
+raw_rows() { awk '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n" }' "$1"; }
+
+# write_md_variants FILE VARIANTS STEADY_KIND "KIND:label ..." TARGET_CPU TARGET_P99
+# (labels with _ for spaces)
+write_md_variants() {
+    f=$1
+    echo "| figure | median | min | max | lost / refused / errors (all runs) |"
+    echo "|---|---|---|---|---|"
+    for v in $2; do
+        e="$(vk_sum "$f" "$v" "$3" 10) / $(vk_sum "$f" "$v" "$3" 11) / $(vk_sum "$f" "$v" "$3" 12)"
+        fig_row "$v: CPU % of one core at $RATE spans/s (target $5)" "$(vk_stats "$f" "$v" "$3" 4)" "$e"
+        fig_row "$v: peak RSS MiB at $RATE spans/s (target ≤ 16 MiB)" "$(vk_stats "$f" "$v" "$3" 5 0.0009765625)"
+        fig_row "$v: client P99 ms at $RATE spans/s (target $6)" "$(vk_stats "$f" "$v" "$3" 7)"
+    done
+    for kl in $4; do
+        k=${kl%%:*}; l=$(echo "${kl#*:}" | tr '_' ' ')
+        for v in $2; do
+            e="$(vk_sum "$f" "$v" "$k" 10) / $(vk_sum "$f" "$v" "$k" 11) / $(vk_sum "$f" "$v" "$k" 12)"
+            fig_row "$v: $l, spans/s accepted" "$(vk_stats "$f" "$v" "$k" 13)" "$e"
+            fig_row "$v: $l, spans/s forwarded (accepted − lost)" "$(vk_stats "$f" "$v" "$k" 14)"
+            fig_row "$v: $l, spillway CPU % of one core" "$(vk_stats "$f" "$v" "$k" 4)"
+            fig_row "$v: $l, peak RSS MiB" "$(vk_stats "$f" "$v" "$k" 5 0.0009765625)"
+        done
+    done
+}
+
+VARIANT_HEAD='| variant | kind | run | CPU % | peak RSS KiB | client p50 ms | client p99 ms | accepted | delivered | lost | refused | errors | accepted/s | forwarded/s |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+
+write_md_protocols() {
+    cat <<EOF
+
+## OTLP/gRPC beside OTLP/HTTP
+
+spillway with both receivers on (\`receivers.otlp.http\` and \`.grpc\` on 127.0.0.1:0),
+upstream compression none, $BATCH spans per message; the load generator speaks
+OTLP/HTTP (protobuf, HTTP/1.1 keep-alive) or OTLP/gRPC (h2c, one call in flight per
+connection). Steady: $RATE spans/s on $CONNS connections, ${SECS} s. Closed loop
+(\`--rate 0\`: each connection sends its next message when answered): ${CLOSED_SECS} s on
+1 and on 16 connections; spans/s over the load generator's send window; lost =
+accepted but not counted upstream after the drain. $RUNS runs each, the protocols
+alternating; median, min, max.
+
+$(write_md_variants "$WORK/proto.tsv" "http grpc" steady "c1:closed_loop,_1_connection c16:closed_loop,_16_connections" "≤ 1 %" "≤ 5 ms")
+
+$VARIANT_HEAD
+$(raw_rows "$WORK/proto.tsv")
+EOF
+}
+
+write_md_filelog() {
+    lost_t=$(awk '{ s += $2 - $3 } END { print s + 0 }' "$WORK/fl_tput.tsv")
+    lost_s=$(awk '{ s += $5 } END { print s + 0 }' "$WORK/fl_steady.tsv")
+    cat <<EOF
+
+## filelog receiver
+
+\`receivers.filelog\` (format docker, start_at beginning, default batches of 1 MiB /
+200 ms), upstream compression none. Throughput: one file of $FL_LINES docker json-file
+lines with 200-byte bodies, read from the beginning; wall time from spillway's start
+until the upstream counted every line (polled every 20 ms); lines per CPU-second =
+lines / spillway's utime+stime over that time, i.e. lines/s per busy core.
+Steady: $FL_FILES files (created empty before spillway starts), each written at 100 lines/s
+(200-byte bodies) for ${FL_SECONDS} s;
+CPU % over the writing window. Latency: after each write (about every 100 ms) the
+time and the lines written so far are noted; that write's latency is the time until
+the upstream's \`/stats\` (polled every ~10 ms) counted that many lines — the latency
+of the slowest line written up to then, to within the polling interval. It includes
+the receiver's and the exporter's batch timeouts (200 ms each by default).
+$RUNS runs; median, min, max.
+
+| figure | median | min | max | |
+|---|---|---|---|---|
+$(fig_row "throughput, lines/s wall (read, forwarded, counted upstream)" "$(col_stats "$WORK/fl_tput.tsv" 5)")
+$(fig_row "throughput, lines per CPU-second of spillway (per core)" "$(col_stats "$WORK/fl_tput.tsv" 7)")
+$(fig_row "throughput run, peak RSS MiB" "$(col_stats "$WORK/fl_tput.tsv" 8 0.0009765625)")
+$(fig_row "$FL_FILES files x 100 lines/s: lines/s written" "$(col_stats "$WORK/fl_steady.tsv" 6)")
+$(fig_row "$FL_FILES files x 100 lines/s: spillway CPU % of one core" "$(col_stats "$WORK/fl_steady.tsv" 7)")
+$(fig_row "$FL_FILES files x 100 lines/s: peak RSS MiB" "$(col_stats "$WORK/fl_steady.tsv" 8 0.0009765625)")
+$(fig_row "$FL_FILES files x 100 lines/s: file write → upstream P50 ms" "$(col_stats "$WORK/fl_steady.tsv" 9)")
+$(fig_row "$FL_FILES files x 100 lines/s: file write → upstream P99 ms" "$(col_stats "$WORK/fl_steady.tsv" 10)")
+| lines lost, all runs (throughput + steady) | $lost_t + $lost_s | | | |
+
+| run | lines | delivered | wall s | lines/s | spillway CPU-s | lines per CPU-s | peak RSS KiB |
+|---|---|---|---|---|---|---|---|
+$(raw_rows "$WORK/fl_tput.tsv")
+
+| run | files | lines written | delivered | lost | lines/s written | CPU % | peak RSS KiB | latency p50 ms | p99 ms | max ms | writes |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+$(raw_rows "$WORK/fl_steady.tsv")
+EOF
+}
+
+write_md_modes() {
+    cat <<EOF
+
+## Durable vs memory queue mode
+
+\`queue.mode: memory\` against \`durable\` with \`dlq.fsync: always\` and \`batch\`
+(every accepted request appended to the DLQ's log before its 2xx), OTLP/HTTP,
+upstream compression none, the DLQ in the benchmark's temp dir (${TMPDIR:-/tmp}).
+Steady: $RATE spans/s on $CONNS connections, ${SECS} s (the client P99 includes the
+fsync wait). Closed loop: ${CLOSED_SECS} s on $CLOSED_CONNS connections. $RUNS runs each,
+the three variants alternating; median, min, max.
+
+$(write_md_variants "$WORK/modes.tsv" "memory durable-always durable-batch" steady "closed:closed_loop,_${CLOSED_CONNS}_connections" "≤ 2 % durable" "≤ 5 ms")
+
+$VARIANT_HEAD
+$(raw_rows "$WORK/modes.tsv")
+EOF
+}
+
+write_md_intakes() {
+    [ -s "$WORK/proto.tsv" ] && write_md_protocols
+    [ -s "$WORK/fl_tput.tsv" ] && write_md_filelog
+    [ -s "$WORK/modes.tsv" ] && write_md_modes
+    return 0
+}
+
+# tsv_json FILE "NAME ...": the rows of FILE as a JSON array of objects
+# (numbers as they are, other words quoted).
+tsv_json() {
+    awk -v names="$2" 'BEGIN { n = split(names, k, " "); printf "[" }
+        { printf "%s{", (NR > 1) ? "," : ""
+          for (i = 1; i <= n; i++) {
+              v = $i; if (v !~ /^-?[0-9.]+$/) v = "\"" v "\""
+              printf "%s\"%s\":%s", (i > 1) ? "," : "", k[i], v }
+          printf "}" }
+        END { printf "]" }' "$1"
+}
+
+VARIANT_COLS="variant kind run cpu_pct peak_rss_kib client_p50_ms client_p99_ms accepted delivered lost refused errors accepted_per_s forwarded_per_s"
+
+json_intakes() {
+    printf '{"protocols":%s,' "$(tsv_json "$WORK/proto.tsv" "$VARIANT_COLS")"
+    printf '"filelog_throughput":%s,' "$(tsv_json "$WORK/fl_tput.tsv" "run lines delivered wall_s lines_per_s cpu_s lines_per_cpu_s peak_rss_kib")"
+    printf '"filelog_steady":%s,' "$(tsv_json "$WORK/fl_steady.tsv" "run files written delivered lost lines_per_s cpu_pct peak_rss_kib latency_p50_ms latency_p99_ms latency_max_ms writes")"
+    printf '"modes":%s}' "$(tsv_json "$WORK/modes.tsv" "$VARIANT_COLS")"
 }

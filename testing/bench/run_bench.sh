@@ -10,6 +10,8 @@
 #   (c) clean build time and binary sizes.
 #   (d) scaling: spillway CPU, RSS and CPU-seconds per million spans at
 #       BENCH_SCALE_RATES (1k and 100k; 10k is (a)) and at the ceiling.
+#   (f) OTLP/gRPC beside OTLP/HTTP, (g) the filelog receiver, (h) memory vs
+#       durable queue mode: see intakes.sh.
 #   (e) microbenchmarks of the hot parts (build/bench/micro_*): APQ
 #       push+pop, classify and decode per span, cardinality limiter per
 #       point, DLQ spill and read+verify MiB/s and zstd ratio.
@@ -41,6 +43,11 @@ STEP_RATES=${BENCH_CEILING_RATES:-50000 100000 200000 400000 600000 800000}
 STEP_CONNS=${BENCH_CEILING_CONNECTIONS:-16}
 DRAIN_SECS=${BENCH_DRAIN_SECONDS:-30}
 BATCH_TIMEOUT=${BENCH_BATCH_TIMEOUT:-}
+if [ "$QUICK" = 1 ]; then CLOSED_SECS=${BENCH_CLOSED_SECONDS:-5}; else CLOSED_SECS=${BENCH_CLOSED_SECONDS:-10}; fi
+CLOSED_CONNS=${BENCH_CLOSED_CONNECTIONS:-16}
+FL_LINES=${BENCH_FL_LINES:-200000}
+FL_FILES=${BENCH_FL_FILES:-100}
+if [ "$QUICK" = 1 ]; then FL_SECONDS=${BENCH_FL_SECONDS:-5}; else FL_SECONDS=${BENCH_FL_SECONDS:-20}; fi
 CLK_TCK=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-bench.XXXXXX")
@@ -53,70 +60,8 @@ for b in spillway spillway-mockup spillway-loadgen; do
 done
 mkdir -p "$OUT" || exit 1
 
-# ---- processes --------------------------------------------------------
-
-start_mockup() {
-    rm -f "$WORK/mock.ready"
-    start_bg "$WORK/mock.log" "$BIN/spillway-mockup" --listen 127.0.0.1:0 --fast \
-        --log-level warn --ready-file "$WORK/mock.ready"
-    MOCK_PID=$LAST_PID
-    wait_file "$WORK/mock.ready" 10 || { log "mockup did not start:"; cat "$WORK/mock.log" >&2; exit 1; }
-    MOCK_PORT=$(sed -n 's/^http=.*:\([0-9]*\)$/\1/p' "$WORK/mock.ready")
-}
-
-# start_spillway COMPRESSION
-start_spillway() {
-    rm -rf "$WORK/sw.ready" "$WORK/dlq"
-    {
-        echo "receivers: { otlp: { http: { endpoint: 127.0.0.1:0 } } }"
-        echo "dlq: { dir: $WORK/dlq }"
-        echo "exporters:"
-        echo "  otlphttp:"
-        echo "    endpoint: http://127.0.0.1:$MOCK_PORT"
-        echo "    compression: $1"
-        [ -n "$BATCH_TIMEOUT" ] && echo "    batch: { timeout: $BATCH_TIMEOUT }"
-        echo "telemetry: { endpoint: 127.0.0.1:0, log: { level: warn } }"
-    } >"$WORK/spillway.yaml"
-    start_bg "$WORK/spillway.log" "$BIN/spillway" --config "$WORK/spillway.yaml" \
-        --ready-file "$WORK/sw.ready"
-    SW_PID=$LAST_PID
-    wait_file "$WORK/sw.ready" 10 || { log "spillway did not start:"; cat "$WORK/spillway.log" >&2; exit 1; }
-    OTLP_PORT=$(sed -n 's/^otlp_http=.*:\([0-9]*\)$/\1/p' "$WORK/sw.ready")
-    TEL_PORT=$(sed -n 's/^telemetry=.*:\([0-9]*\)$/\1/p' "$WORK/sw.ready")
-}
-
-stop_pair() { stop_pid "$SW_PID"; stop_pid "$MOCK_PID"; SW_PID=""; MOCK_PID=""; }
-
-# drain ACCEPTED: waits until the upstream counted ACCEPTED spans (or more)
-# or DRAIN_SECS passed; sets DELIVERED.
-drain() {
-    _end=$(($(date +%s) + DRAIN_SECS))
-    while :; do
-        DELIVERED=$(mock_items "$MOCK_PORT" traces)
-        DELIVERED=${DELIVERED:-0}
-        [ "$DELIVERED" -ge "$1" ] && break
-        [ "$(date +%s)" -ge "$_end" ] && break
-        sleep 0.2
-    done
-}
-
-# load RATE CONNS SECONDS SEED: runs the load generator against spillway,
-# measuring spillway's and the mockup's CPU over the run.
-# Sets LG (its JSON file), SW_CPU, MOCK_CPU, LG_CPU (% of one core), WALL_NS.
-load() {
-    LG=$WORK/lg.json
-    _s0=$(cpu_ticks "$SW_PID"); _m0=$(cpu_ticks "$MOCK_PID"); _t0=$(now_ns)
-    "$BIN/spillway-loadgen" --endpoint "http://127.0.0.1:$OTLP_PORT" --signal traces \
-        --rate "$1" --batch "$BATCH" --connections "$2" --duration "$3" --seed "$4" \
-        --json --quiet >"$LG" 2>"$WORK/lg.err"
-    _t1=$(now_ns); _s1=$(cpu_ticks "$SW_PID"); _m1=$(cpu_ticks "$MOCK_PID")
-    WALL_NS=$((_t1 - _t0))
-    SW_CPU=$(cpu_pct $((_s1 - _s0)) "$WALL_NS")
-    SW_CPU_S=$(awk -v t=$((_s1 - _s0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", t / hz }')
-    MOCK_CPU=$(cpu_pct $((_m1 - _m0)) "$WALL_NS")
-    LG_CPU=$(awk -v c="$(jnum cpu_seconds "$LG")" -v ns="$WALL_NS" 'BEGIN { printf "%.3f", c / (ns / 1e9) * 100 }')
-    [ -s "$LG" ] || { log "load generator failed:"; cat "$WORK/lg.err" >&2; exit 1; }
-}
+. "$ROOT/testing/bench/procs.sh"
+. "$ROOT/testing/bench/intakes.sh"
 
 # ---- (a) steady rate --------------------------------------------------
 
@@ -299,6 +244,11 @@ if [ "${BENCH_SKIP_SCALE:-0}" != 1 ]; then
         while [ "$r" -le "$RUNS" ]; do scale_run "$rate" "$r"; r=$((r + 1)); done
     done
 fi
+
+: >"$WORK/proto.tsv"; : >"$WORK/fl_tput.tsv"; : >"$WORK/fl_steady.tsv"; : >"$WORK/modes.tsv"
+[ "${BENCH_SKIP_GRPC:-0}" != 1 ] && bench_protocols
+[ "${BENCH_SKIP_FILELOG:-0}" != 1 ] && bench_filelog
+[ "${BENCH_SKIP_MODES:-0}" != 1 ] && bench_modes
 
 : >"$WORK/micro.tsv"
 if [ "${BENCH_SKIP_MICRO:-0}" != 1 ]; then
