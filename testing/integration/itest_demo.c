@@ -10,38 +10,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-int main(int argc, char **argv)
+#include "testing/lib/th_proc.h"
+
+int main(void)
 {
-    char bin[4096];
-    (void)argc;
-    if (access("testing/deploy/demo_check.sh", R_OK) != 0) {
-        printf("FAIL: demo: testing/deploy/demo_check.sh not found (cwd must be the repository root)\n");
-        return 1;
-    }
     if (system("command -v curl >/dev/null 2>&1") != 0) {
         printf("SKIP: demo: curl is not installed\n");
         return 0;
     }
-    /* <BUILD>/tests/integration/itest_demo -> <BUILD> */
-    size_t n = strlen(argv[0]);
-    for (int up = 0; up < 3 && n > 0; up++) {
-        while (n > 0 && argv[0][n - 1] != '/') n--;
-        if (n > 0) n--;
-    }
-    if (n == 0 || n >= sizeof bin) snprintf(bin, sizeof bin, "build");
-    else {
-        memcpy(bin, argv[0], n);
-        bin[n] = '\0';
-    }
-    if (getenv("SW_BIN_DIR") == NULL && setenv("SW_BIN_DIR", bin, 1) != 0) {
-        printf("FAIL: demo: setenv\n");
-        return 1;
-    }
-    fflush(stdout);
-    execl("/bin/sh", "sh", "testing/deploy/demo_check.sh", (char *)NULL);
-    printf("FAIL: demo: cannot run /bin/sh\n");
-    return 1;
+    return th_exec_script("demo", "testing/deploy/demo_check.sh", NULL);
 }

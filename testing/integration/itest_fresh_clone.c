@@ -9,14 +9,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+
+#include "testing/lib/th_proc.h"
 
 int main(void)
 {
-    if (access("testing/deploy/fresh_clone.sh", R_OK) != 0) {
-        printf("FAIL: fresh_clone: testing/deploy/fresh_clone.sh not found (cwd must be the repository root)\n");
-        return 1;
-    }
     if (system("command -v git >/dev/null 2>&1") != 0) {
         printf("SKIP: fresh_clone: git is not installed\n");
         return 0;
@@ -25,8 +22,5 @@ int main(void)
         printf("SKIP: fresh_clone: not a git checkout\n");
         return 0;
     }
-    fflush(stdout);
-    execl("/bin/sh", "sh", "testing/deploy/fresh_clone.sh", ".", (char *)NULL);
-    printf("FAIL: fresh_clone: cannot run /bin/sh\n");
-    return 1;
+    return th_exec_script("fresh_clone", "testing/deploy/fresh_clone.sh", ".");
 }

@@ -11,33 +11,10 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-int main(int argc, char **argv)
+#include "testing/lib/th_proc.h"
+
+int main(void)
 {
-    char bin[4096];
-    (void)argc;
-    if (access("testing/deploy/prom_live.sh", R_OK) != 0) {
-        printf("FAIL: prom_live: testing/deploy/prom_live.sh not found (cwd must be the repository root)\n");
-        return 1;
-    }
-    size_t n = strlen(argv[0]);
-    for (int up = 0; up < 3 && n > 0; up++) {
-        while (n > 0 && argv[0][n - 1] != '/') n--;
-        if (n > 0) n--;
-    }
-    if (n == 0 || n >= sizeof bin) snprintf(bin, sizeof bin, "build");
-    else {
-        memcpy(bin, argv[0], n);
-        bin[n] = '\0';
-    }
-    if (getenv("SW_BIN_DIR") == NULL && setenv("SW_BIN_DIR", bin, 1) != 0) {
-        printf("FAIL: prom_live: setenv\n");
-        return 1;
-    }
-    fflush(stdout);
-    execl("/bin/sh", "sh", "testing/deploy/prom_live.sh", (char *)NULL);
-    printf("FAIL: prom_live: cannot run /bin/sh\n");
-    return 1;
+    return th_exec_script("prom_live", "testing/deploy/prom_live.sh", NULL);
 }

@@ -110,6 +110,22 @@ const char *th_bin_dir(void)
     return dir;
 }
 
+int th_exec_script(const char *name, const char *script, const char *arg)
+{
+    if (access(script, R_OK) != 0) {
+        printf("FAIL: %s: %s not found (cwd must be the repository root)\n", name, script);
+        return 1;
+    }
+    if (getenv("SW_BIN_DIR") == NULL && setenv("SW_BIN_DIR", th_bin_dir(), 1) != 0) {
+        printf("FAIL: %s: setenv\n", name);
+        return 1;
+    }
+    fflush(stdout);
+    execl("/bin/sh", "sh", script, arg, (char *)NULL);
+    printf("FAIL: %s: cannot run /bin/sh\n", name);
+    return 1;
+}
+
 static void th_tmpdir_release(void *p)
 {
     if (!getenv("SW_ITEST_KEEP")) th_rmtree(p);

@@ -55,6 +55,12 @@ int th_slow_ms(int ms);
  * test program lives in (BUILD/tests/<kind>/<prog>, if BUILD/spillway
  * exists), else "build". Borrowed. */
 const char *th_bin_dir(void);
+/* For test programs that are shell scripts at heart: checks that script
+ * (a path from the repository root, the cwd) exists, sets SW_BIN_DIR to
+ * th_bin_dir() unless it is set, and execs /bin/sh script [arg] (arg may be
+ * NULL), whose PASS/FAIL lines are the program's. Returns only on failure,
+ * after printing "FAIL: name: ...": the program's exit status. */
+int th_exec_script(const char *name, const char *script, const char *arg);
 /* Creates a temp dir (/tmp/spillway-itest-XXXXXX or under $TMPDIR) into
  * out; registered for removal (unless $SW_ITEST_KEEP is set). 0 or -1. */
 int th_tmpdir(char *out, size_t len);
