@@ -129,19 +129,8 @@ static int send_some(th_stack *s, th_lines *sent, uint32_t seed, int n, int must
 /* Remounts spillway's tmpfs (mode "ro" or "rw") inside its namespaces. */
 static void remount(th_stack *s, const char *mode)
 {
-    char pid[32], opts[32], log[512];
-    snprintf(pid, sizeof pid, "%d", (int)th_proc_pid(th_stack_spillway(s)));
-    snprintf(opts, sizeof opts, "remount,%s", mode);
-    snprintf(log, sizeof log, "%s/nsenter.log", th_stack_dir(s));
-    char *argv[] = {"/usr/bin/nsenter", "-t", pid, "-U", "-m", "--preserve-credentials", "--",
-                    "mount", "-o", opts, (char *)th_stack_dlq_dir(s), NULL};
-    th_proc *p = th_proc_start(argv, NULL, log);
-    TH_ASSERT_MSG(p, "cannot run nsenter");
-    int status = -1;
-    TH_ASSERT_MSG(th_proc_wait_exit(p, 10000, &status) == 0 && WIFEXITED(status) &&
-                      WEXITSTATUS(status) == 0,
-                  "mount -o %s failed (see %s)", opts, log);
-    th_proc_free(p);
+    char why[600];
+    TH_ASSERT_MSG(th_stack_remount_dlq(s, mode, why, sizeof why) == 0, "%s", why);
 }
 
 static void end_outage_and_check(th_stack *s, th_lines *sent)

@@ -38,19 +38,8 @@ static int readyz(th_stack *s, const char *name, int *ready)
 /* Remounts spillway's tmpfs (mode "ro" or "rw") inside its namespaces. */
 static void remount(th_stack *s, const char *mode)
 {
-    char pid[32], opts[32], log[512];
-    snprintf(pid, sizeof pid, "%d", (int)th_proc_pid(th_stack_spillway(s)));
-    snprintf(opts, sizeof opts, "remount,%s", mode);
-    snprintf(log, sizeof log, "%s/nsenter.log", th_stack_dir(s));
-    char *argv[] = {"/usr/bin/nsenter", "-t", pid, "-U", "-m", "--preserve-credentials", "--",
-                    "mount", "-o", opts, (char *)th_stack_dlq_dir(s), NULL};
-    th_proc *p = th_proc_start(argv, NULL, log);
-    TH_ASSERT_MSG(p, "cannot run nsenter");
-    int status = -1;
-    TH_ASSERT_MSG(th_proc_wait_exit(p, 10000, &status) == 0 && WIFEXITED(status) &&
-                      WEXITSTATUS(status) == 0,
-                  "mount -o %s failed (see %s)", opts, log);
-    th_proc_free(p);
+    char why[600];
+    TH_ASSERT_MSG(th_stack_remount_dlq(s, mode, why, sizeof why) == 0, "%s", why);
 }
 
 static void t_readonly_at_start_refuses_everything(void)

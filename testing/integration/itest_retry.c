@@ -20,21 +20,10 @@ static th_stack *start(const th_stack_opts *o)
     return s;
 }
 
-/* Sends `nreq` trace requests of `per` spans (seeds from seed0) and adds
- * them to e. */
 static void send_traces(th_stack *s, th_expect *e, uint32_t seed0, int nreq, size_t per)
 {
-    char why[512];
-    th_http *c = th_stack_client(s);
-    TH_ASSERT(c);
-    for (int k = 0; k < nreq; k++) {
-        th_otlp *d = th_otlp_new(SIG_TRACES, seed0 + (uint32_t)k, per);
-        TH_ASSERT(d);
-        const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
-        TH_ASSERT_MSG(th_otlp_check_success(r, SIG_TRACES, TH_ENC_PB, why, sizeof(why)) == 0,
-                      "request %d: %s%s", k, why, r ? "" : th_http_error(c));
-        TH_ASSERT(th_expect_add(e, d) == 0);
-    }
+    char why[600];
+    TH_ASSERT_MSG(th_stack_send_traces(s, e, seed0, nreq, per, why, sizeof why) == 0, "%s", why);
 }
 
 static double metric(th_stack *s, const char *name, const char *labels, int *found)

@@ -512,3 +512,55 @@ int th_prom_has_family(const char *text, const char *name)
     }
     return 0;
 }
+
+int th_stack_send_traces(th_stack *s, th_expect *e, uint32_t seed0, int nreq, size_t per,
+                         char *why, size_t whylen)
+{
+    char msg[512];
+    th_http *c = th_stack_client(s);
+    if (!c) {
+        snprintf(why, whylen, "no client");
+        return -1;
+    }
+    for (int k = 0; k < nreq; k++) {
+        th_otlp *d = th_otlp_new(SIG_TRACES, seed0 + (uint32_t)k, per);
+        if (!d) {
+            snprintf(why, whylen, "request %d: out of memory", k);
+            return -1;
+        }
+        const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
+        if (th_otlp_check_success(r, SIG_TRACES, TH_ENC_PB, msg, sizeof msg) != 0) {
+            snprintf(why, whylen, "request %d: %s%s", k, msg, r ? "" : th_http_error(c));
+            th_otlp_free(d);
+            return -1;
+        }
+        int added = th_expect_add(e, d);
+        th_otlp_free(d);
+        if (added != 0) {
+            snprintf(why, whylen, "request %d: cannot record it", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int th_stack_remount_dlq(th_stack *s, const char *mode, char *why, size_t whylen)
+{
+    char pid[32], opts[32], log[512];
+    snprintf(pid, sizeof pid, "%d", (int)th_proc_pid(th_stack_spillway(s)));
+    snprintf(opts, sizeof opts, "remount,%s", mode);
+    snprintf(log, sizeof log, "%s/nsenter.log", th_stack_dir(s));
+    char *argv[] = {"/usr/bin/nsenter", "-t", pid, "-U", "-m", "--preserve-credentials", "--",
+                    "mount", "-o", opts, (char *)th_stack_dlq_dir(s), NULL};
+    th_proc *p = th_proc_start(argv, NULL, log);
+    if (!p) {
+        snprintf(why, whylen, "cannot run nsenter");
+        return -1;
+    }
+    int status = -1;
+    int ok = th_proc_wait_exit(p, 10000, &status) == 0 && WIFEXITED(status) &&
+             WEXITSTATUS(status) == 0;
+    th_proc_free(p);
+    if (!ok) snprintf(why, whylen, "mount -o %s failed (see %s)", opts, log);
+    return ok ? 0 : -1;
+}

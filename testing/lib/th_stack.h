@@ -77,6 +77,15 @@ th_http *th_stack_client(th_stack *s);
 
 /* The DLQ directory, <dir>/dlq. Borrowed. */
 const char *th_stack_dlq_dir(const th_stack *s);
+/* Sends nreq protobuf trace requests of per spans (seeds seed0, seed0+1,
+ * ...) with a fresh client, each answered with success, and adds them to
+ * e. 0, or -1 with the reason in why. */
+int th_stack_send_traces(th_stack *s, th_expect *e, uint32_t seed0, int nreq, size_t per,
+                         char *why, size_t whylen);
+/* For a spillway started in its own user and mount namespaces with the DLQ
+ * on a tmpfs: remounts that tmpfs "ro" or "rw" from inside them (nsenter).
+ * 0, or -1 with the reason in why. */
+int th_stack_remount_dlq(th_stack *s, const char *mode, char *why, size_t whylen);
 /* Sends sig (SIGTERM, SIGKILL, ...) to spillway and waits up to timeout_ms
  * for it to exit. 0 with *status (waitpid status; may be NULL) set, or -1
  * when it was not running or did not exit in time (it is then killed). */
