@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "receivers/otlp/rcv_decode.h"
+#include "receivers/otlp/rcv_metrics.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/budget.h"
 #include "runtime/buf.h"
@@ -44,7 +45,7 @@ struct receiver {
     struct event_base *base;          /* borrowed */
     const cfg *c;                     /* borrowed */
     pipeline *pl;                     /* borrowed */
-    sw_metrics *m;                    /* borrowed, may be NULL */
+    rcv_http_metrics *m;              /* owned by the registry, or NULL */
     httpd *http;                      /* owned */
     size_t cap;                       /* max_request_body_size */
     uint16_t port;
@@ -237,7 +238,7 @@ receiver *rcv_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metric
     r->base = base;
     r->c = c;
     r->pl = pl;
-    r->m = m;
+    r->m = rcv_http_metrics_get(m);
     uint64_t cap = c->receiver.http_max_request_body_size;
     r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
     atomic_init(&r->accepting, 0);
