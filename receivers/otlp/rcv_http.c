@@ -46,6 +46,7 @@ struct receiver {
     const cfg *c;                     /* borrowed */
     pipeline *pl;                     /* borrowed */
     rcv_http_metrics *m;              /* owned by the registry, or NULL */
+    sw_metrics *reg;                  /* borrowed, may be NULL: the httpd's series */
     httpd *http;                      /* owned */
     size_t cap;                       /* max_request_body_size */
     uint16_t port;
@@ -239,6 +240,7 @@ receiver *rcv_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metric
     r->c = c;
     r->pl = pl;
     r->m = rcv_http_metrics_get(m);
+    r->reg = m;
     uint64_t cap = c->receiver.http_max_request_body_size;
     r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
     atomic_init(&r->accepting, 0);
@@ -275,6 +277,8 @@ int rcv_start(receiver *r)
     o.busy_ctype = rcv_content_type_str(RCV_CT_PROTOBUF);
     o.busy_body = r->busy.data;
     o.busy_len = r->busy.len;
+    o.metrics = r->reg;
+    o.metrics_server = "otlp_http";
     r->http = httpd_new(r->base, &o, on_request, r);
     if (!r->http) {
         rc = SW_ENOMEM;
