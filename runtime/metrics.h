@@ -123,7 +123,8 @@ typedef struct metrics_source {
 
 /* Adds src (copied) to the family name, creating the family (at the end
  * of the page) on first use. A family is rendered once, its sources in
- * registration order. 0, SW_EINVAL (same name with another type or help,
+ * registration order. name and help are borrowed and must outlive m
+ * (static strings). 0, SW_EINVAL (same name with another type or help,
  * or a malformed source) or SW_ENOMEM. Any thread. */
 int metrics_register(sw_metrics *m, const char *name, metrics_type type, const char *help,
                      const metrics_source *src);
