@@ -194,6 +194,7 @@ static void t_defaults(void)
     TH_ASSERT_EQ_INT(c->receiver.http_read_timeout_ms, 10000);
     TH_ASSERT_EQ_INT(c->receiver.http_max_connections, 4096);
     TH_ASSERT_EQ_INT(c->receiver.http_header_timeout_ms, 10000);
+    TH_ASSERT_EQ_INT(c->receiver.http_min_body_rate, 1024);
     TH_ASSERT_EQ_INT(c->receiver.intake_memory, 64 << 20);
     TH_ASSERT_EQ_INT(c->dlq.ring_bytes, 64 << 20);
     TH_ASSERT_EQ_INT(c->cardinality.enabled, 1);
@@ -248,6 +249,7 @@ static const char *cfg_diff(const cfg *a, const cfg *b)
     SAME_S(receiver.http_endpoint); SAME_N(receiver.http_max_request_body_size);
     SAME_N(receiver.http_read_timeout_ms);
     SAME_N(receiver.http_max_connections); SAME_N(receiver.http_header_timeout_ms);
+    SAME_N(receiver.http_min_body_rate);
     SAME_N(receiver.intake_memory); SAME_N(dlq.ring_bytes);
     SAME_N(cardinality.enabled); SAME_N(cardinality.max_keys);
     SAME_N(cardinality.aggregate_threshold); SAME_N(cardinality.drop_threshold);
