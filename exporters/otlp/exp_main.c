@@ -51,12 +51,15 @@
  * once, and the loop ends when the queue is empty and nothing is open,
  * ready, in flight or backing off — or at the deadline, when everything
  * left (queued, batched, in flight) is given up: to the DLQ, or counted
- * DROPPED without one. The thread then waits (at most
+ * DROPPED without one. exp_hurry() (any thread, through hurry_ev) makes
+ * the deadline now: a stop running ends as at its deadline, a stop not
+ * begun yet ends at once. The thread then waits (at most
  * EXP_STOP_SPILL_WAIT_MS) for the DLQ to complete those appends.
  *
  * Threads: everything here runs on the export thread, except exp_new,
  * exp_free, exp_start and exp_stop (main thread, while the export thread
- * is not running or through its events); the replay thread belongs to
+ * is not running or through its events) and exp_hurry (any thread, through
+ * its event); the replay thread belongs to
  * dlq/dlq_replay.c.
  */
 #define LOG_COMPONENT "exporter"
@@ -101,6 +104,7 @@ struct exporter {
     uint32_t n_conns;          /* exp_http_size: requests at once */
 
     struct event *wake_ev, *pump_ev, *stop_ev, *deadline_ev;
+    struct event *hurry_ev;    /* activated by exp_hurry() from any thread */
     pthread_t thread;
     int started;               /* thread created */
     int failed;                /* exp_start failed: only exp_free is left */
@@ -108,6 +112,7 @@ struct exporter {
     int stopped;               /* export thread: loop finished */
     _Atomic int healthy;
     _Atomic uint64_t stop_timeout_ms; /* written by exp_stop before stop_ev */
+    _Atomic int hurry;                /* exp_hurry: the stop deadline has passed */
     int draining;
     int64_t deadline_ns;
     uint64_t undelivered_items;       /* dropped since the stop began */
@@ -493,9 +498,26 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         finish_loop(e, "stopped without a drain timeout");
         return;
     }
+    if (atomic_load(&e->hurry)) { /* exp_hurry came first */
+        finish_loop(e, "stop cut short");
+        return;
+    }
     struct timeval tv = clock_ms_to_tv(ms);
     evtimer_add(e->deadline_ev, &tv);
     pump(e);
+}
+
+/* exp_hurry: while stopping, the deadline is now; before the stop,
+ * stop_cb sees the flag. */
+static void hurry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    (void)fd;
+    (void)what;
+    if (e->stopped || !e->draining) return;
+    LOG_WARN("stop cut short: %llu items queued, %u batches in flight or backing off; "
+             "giving them up", (unsigned long long)apq_items(e->q), exp_batcher_active(e->bt));
+    finish_loop(e, "stop cut short");
 }
 
 static void *thread_main(void *arg)
@@ -555,7 +577,9 @@ static int start_events(exporter *e)
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
     e->deadline_ev = evtimer_new(e->base, deadline_cb, e);
-    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev) return SW_ENOMEM;
+    e->hurry_ev = event_new(e->base, -1, 0, hurry_cb, e);
+    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev || !e->hurry_ev)
+        return SW_ENOMEM;
     if (event_add(e->wake_ev, NULL) != 0) {
         LOG_ERROR("cannot watch the queue's wake-up descriptor");
         return SW_EIO;
@@ -635,6 +659,13 @@ uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
     else
         LOG_INFO("exporter stopped: everything delivered");
     return e->undelivered_items;
+}
+
+void exp_hurry(exporter *e)
+{
+    if (!e || !e->started) return;
+    atomic_store(&e->hurry, 1);
+    event_active(e->hurry_ev, EV_READ, 0);
 }
 
 /* ---- reconfiguration (exp_reconfigure) ----------------------------------- */
@@ -841,6 +872,7 @@ void exp_free(exporter *e)
     if (e->pump_ev) event_free(e->pump_ev);
     if (e->stop_ev) event_free(e->stop_ev);
     if (e->deadline_ev) event_free(e->deadline_ev);
+    if (e->hurry_ev) event_free(e->hurry_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
     exp_batcher_free(e->bt);
     free(e);
