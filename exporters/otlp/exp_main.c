@@ -331,7 +331,6 @@ static void batch_send(exporter *e, exp_batch *b, brk_ticket t)
 /* ---- the pump -------------------------------------------------------------- */
 
 static void finish_loop(exporter *e, const char *why);
-static void retire_all_now(exporter *e);
 
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
@@ -466,7 +465,7 @@ static void abandoned(void *ctx, void *arg)
 static void finish_loop(exporter *e, const char *why)
 {
     exp_http_close_all(e->pool, abandoned, e); /* requests in flight: unanswered */
-    retire_all_now(e); /* and those of pools a reload replaced */
+    exp_http_retired_close_all(e->base, abandoned); /* and pools a reload replaced */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
     event_del(e->deadline_ev);
@@ -678,38 +677,9 @@ typedef struct exp_reconf {
     struct event *ev;          /* owned: runs reconf_cb on the export thread */
 } exp_reconf;
 
-/* A connection pool replaced by a reload: its requests in flight get their
- * answers there (each within the old timeout); then it is freed. */
-typedef struct exp_retired {
-    exporter *e;
-    exp_http *pool;            /* owned */
-    struct event *ev;          /* owned: retire_cb, old timeout + margin */
-} exp_retired;
-
+/* A retired pool's requests get their answers there within the old
+ * timeout; the margin lets a late answer arrive before it closes. */
 #define EXP_RETIRE_MARGIN_MS 1000
-
-static int str_same(const char *a, const char *b)
-{
-    return (!a || !b) ? a == b : strcmp(a, b) == 0;
-}
-
-/* 1 when the pool of a does not serve b: endpoint, headers, deadline,
- * size or TLS differ. */
-static int pool_differs(const cfg *a, const cfg *b)
-{
-    if (!str_same(a->exporter.endpoint, b->exporter.endpoint) ||
-        a->exporter.timeout_ms != b->exporter.timeout_ms ||
-        a->exporter.max_in_flight != b->exporter.max_in_flight ||
-        !str_same(a->exporter.tls_ca_file, b->exporter.tls_ca_file) ||
-        a->exporter.tls_insecure_skip_verify != b->exporter.tls_insecure_skip_verify ||
-        a->exporter.n_headers != b->exporter.n_headers)
-        return 1;
-    for (size_t i = 0; i < a->exporter.n_headers; i++)
-        if (!str_same(a->exporter.headers[i].name, b->exporter.headers[i].name) ||
-            !str_same(a->exporter.headers[i].value, b->exporter.headers[i].value))
-            return 1;
-    return 0;
-}
 
 /* A request a retired pool still held at its end: tried again on the
  * current pool (its breaker ticket given back). */
@@ -719,70 +689,21 @@ static void requeue(void *ctx, void *arg)
     exp_batch *b = arg;
     exp_circuit_forget(e->k, &b->ticket);
     batch_retry(e, b, NULL);
-}
-
-static void retire_free(exp_retired *t, void (*abandoned_fn)(void *ctx, void *arg))
-{
-    exp_http_close_all(t->pool, abandoned_fn, t->e);
-    exp_http_free(t->pool);
-    event_free(t->ev);
-    free(t);
-}
-
-static void retire_cb(evutil_socket_t fd, short what, void *arg)
-{
-    exp_retired *t = arg;
-    exporter *e = t->e;
-    (void)fd;
-    (void)what;
-    retire_free(t, requeue);
     schedule_pump(e);
 }
 
-#define EXP_MAX_RETIRED 64
-
-typedef struct retired_list {
-    exp_retired *t[EXP_MAX_RETIRED];
-    size_t n;
-} retired_list;
-
-static int find_retired(const struct event_base *base, const struct event *ev, void *arg)
-{
-    retired_list *l = arg;
-    (void)base;
-    if (event_get_callback(ev) == retire_cb && l->n < EXP_MAX_RETIRED)
-        l->t[l->n++] = event_get_callback_arg(ev);
-    return 0;
-}
-
-/* finish_loop: pools still retiring close now; their requests are
- * abandoned like the current pool's (given up with the rest). */
-static void retire_all_now(exporter *e)
-{
-    retired_list l = {.n = 0};
-    event_base_foreach_event(e->base, find_retired, &l);
-    for (size_t i = 0; i < l.n; i++) retire_free(l.t[i], abandoned);
-}
-
 /* The old pool keeps its requests in flight until it retires. 0, or
- * SW_EINVAL / SW_ENOMEM with the old pool still in use (logged). */
+ * SW_EINVAL with the old pool still in use (logged). */
 static int swap_pool(exporter *e, const cfg *c)
 {
-    exp_retired *t = calloc(1, sizeof *t);
-    exp_http *next = t ? exp_http_new(e->base, c, e->m) : NULL;
-    if (t) t->ev = evtimer_new(e->base, retire_cb, t);
-    if (!next || !t->ev) {
+    exp_http *next = exp_http_new(e->base, c, e->m);
+    uint64_t after_ms = e->c->exporter.timeout_ms + EXP_RETIRE_MARGIN_MS;
+    if (!next || exp_http_retire(e->pool, after_ms, requeue, e) != 0) {
         LOG_ERROR("reload: cannot set up connections to %s; keeping the old ones",
                   c->exporter.endpoint);
         exp_http_free(next);
-        if (t && t->ev) event_free(t->ev);
-        free(t);
         return SW_EINVAL;
     }
-    t->e = e;
-    t->pool = e->pool;
-    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms + EXP_RETIRE_MARGIN_MS);
-    evtimer_add(t->ev, &tv);
     e->pool = next;
     e->n_conns = exp_http_size(next);
     return 0;
@@ -802,8 +723,8 @@ static void apply_settings(exporter *e, const cfg *c)
 
 static void reconf_apply(exporter *e, const cfg *c)
 {
-    int fresh = pool_differs(e->c, c) && swap_pool(e, c) == 0;
-    if (!fresh && pool_differs(e->c, c)) return; /* logged; nothing changes */
+    int fresh = exp_http_cfg_differs(e->c, c) && swap_pool(e, c) == 0;
+    if (!fresh && exp_http_cfg_differs(e->c, c)) return; /* logged; nothing changes */
     apply_settings(e, c);
     LOG_INFO("reconfigured: exporting to %s (compression %s, %u connections%s)",
              c->exporter.endpoint, comp_names[c->exporter.compression % 3], e->n_conns,
@@ -863,7 +784,7 @@ void exp_free(exporter *e)
     e->sink = NULL;
     exp_replay_free(e->rp);
     e->rp = NULL;
-    if (e->base) retire_all_now(e); /* pools a reload replaced before the start */
+    if (e->base) exp_http_retired_close_all(e->base, abandoned); /* replaced before the start */
     exp_http_free(e->pool); /* before the base: it owns events */
     exp_batcher_free_live(e->bt); /* only if never started: they own timers */
     exp_circuit_free(e->k);
