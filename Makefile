@@ -117,15 +117,15 @@ $(BUILD)/tests/unit/%: $(OBJ)/testing/unit/%.o $(BUILD)/libth.a $(BUILD)/libspil
 $(BUILD)/tests/integration/%: $(OBJ)/testing/integration/%.o $(BUILD)/libth.a $(BUILD)/libspillway.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
-# itest_grpc_js runs the OpenTelemetry JS SDK: npm ci of the pinned
-# testing/grpc-js lockfile into BUILD/npm, once (again when it changes).
+# itest_sdk_js runs the OpenTelemetry JS SDK: npm ci of the pinned
+# testing/sdk-js lockfile into BUILD/npm, once (again when it changes).
 NPM_DIR := $(BUILD)/npm
-$(NPM_DIR)/.stamp: testing/grpc-js/package.json testing/grpc-js/package-lock.json
+$(NPM_DIR)/.stamp: testing/sdk-js/package.json testing/sdk-js/package-lock.json
 	@mkdir -p $(NPM_DIR)
-	cp testing/grpc-js/package.json testing/grpc-js/package-lock.json $(NPM_DIR)/
+	cp testing/sdk-js/package.json testing/sdk-js/package-lock.json $(NPM_DIR)/
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
-$(BUILD)/tests/integration/itest_grpc_js: | $(NPM_DIR)/.stamp
+$(BUILD)/tests/integration/itest_sdk_js: | $(NPM_DIR)/.stamp
 # Fuzz targets also build as plain replay programs over their corpus.
 $(BUILD)/tests/fuzz/replay_%: $(OBJ)/testing/fuzz/fuzz_%.o $(OBJ)/testing/fuzz/replay_main.o $(BUILD)/libth.a $(BUILD)/libspillway.a
 	@mkdir -p $(dir $@)

@@ -22,8 +22,10 @@
  *      pass that sends the last answers; then sync the DLQ and free.
  * A second SIGTERM/SIGINT during step 2 goes to step 3 at once with no time
  * left: everything in memory is appended to the DLQ, then spillway exits 0.
- * During step 3 the exporter is already giving up what it could not send
- * within the time left; the second signal is logged and step 3 completes.
+ * During step 3 it cuts the exporter's stop short (exp_hurry): requests in
+ * flight are abandoned and everything the exporter holds is appended to
+ * the DLQ as at its deadline; step 4 follows and spillway exits 0. Later
+ * signals are only logged.
  * SIGUSR1, SIGUSR2 and SIGALRM are handled on the loop and never end the
  * process.
  *
@@ -323,6 +325,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (a->stopping == 1) {
         LOG_WARN("second signal %d: storing what is left in the DLQ and exiting", (int)sig);
         stop_exporter(a, 0);
+        return;
+    }
+    if (a->stopping == 2) {
+        LOG_WARN("second signal %d: cutting the exporter's stop short; what it holds goes "
+                 "to the DLQ", (int)sig);
+        exp_hurry(a->exp);
         return;
     }
     if (a->stopping) {

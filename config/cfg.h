@@ -54,6 +54,7 @@ typedef struct cfg {
         uint64_t http_read_timeout_ms;   /* .read_timeout (idle/slow clients) 10s */
         uint32_t http_max_connections;   /* .max_connections 4096 */
         uint64_t http_header_timeout_ms; /* .header_timeout (whole request head) 10s */
+        uint64_t http_min_body_rate;     /* .min_body_rate bytes/s after it 1KiB; 0: none */
         uint64_t intake_memory;          /* receivers.otlp.intake_memory 64MiB */
         int grpc_enabled;                /* the receivers.otlp.grpc section is present
                                             (always on in cfg_defaults()) */

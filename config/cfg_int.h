@@ -81,6 +81,7 @@ typedef struct cfg_ctx {
     int nerr;
     int stop;                      /* too many errors or out of memory */
     int oom;
+    double re_nodes;               /* estimated size of the regexes accepted so far */
     cfg_mark marks[CFG_MAX_MARKS];
     size_t n_marks;
 } cfg_ctx;
@@ -104,9 +105,11 @@ int cfg_value_parse_double(const char *s, double *out);
 void cfg_value_format(cfg_ftype t, double v, char *out, size_t len);
 
 /* cfg_regex.c: 0 if re (borrowed) compiles as a POSIX ERE, cheaply, and
- * has no back-references; else SW_EINVAL (or SW_ENOMEM) with the reason in
- * msg. */
-int cfg_regex_check(const char *re, char *msg, size_t msglen);
+ * has no back-references and no repeat of a nullable operand; else
+ * SW_EINVAL (or SW_ENOMEM) with the reason in msg. *used is the estimated
+ * size of the regexes already accepted in this file: re must fit beside
+ * them, and is added to it when accepted. */
+int cfg_regex_check(const char *re, double *used, char *msg, size_t msglen);
 
 /* cfg_walk.c: walks the document over the schema into x->c. */
 void cfg_walk_document(cfg_ctx *x);

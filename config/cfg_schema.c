@@ -52,6 +52,8 @@ static const cfg_field http_fields[] = {
       "open connections at most; more wait in the kernel's backlog"),
     F("header_timeout", CFT_DURATION, receiver.http_header_timeout_ms, "10s", 1, HOUR_MS,
       "the whole request head must arrive within this long (slowloris)"),
+    F("min_body_rate", CFT_SIZE, receiver.http_min_body_rate, "1KiB", 0, GIB,
+      "bytes per second a request body must average after header_timeout (slow POST); 0 = none"),
     END,
 };
 static const cfg_field grpc_tls_fields[] = {

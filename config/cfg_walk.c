@@ -253,7 +253,7 @@ static int rule_class(cfg_ctx *x, cfg_prio_rule *r, const char *text, yaml_node_
 static int rule_regex_check(cfg_ctx *x, const char *text, yaml_node_t *v, const char *path)
 {
     char msg[256];
-    int rc = cfg_regex_check(text, msg, sizeof msg);
+    int rc = cfg_regex_check(text, &x->re_nodes, msg, sizeof msg);
     if (rc == SW_ENOMEM) cfg_ctx_oom(x);
     else if (rc != 0) nerr(x, v, path, "%s", msg);
     return rc == 0 ? 0 : -1;

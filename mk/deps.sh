@@ -6,7 +6,7 @@ set -eu
 PKGS="gcc make pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler \
 libzstd-dev libssl-dev openssl libyaml-dev zlib1g-dev libjson-c-dev libnghttp2-dev \
 clang libclang-rt-14-dev valgrind ca-certificates curl"
-# node and npm run the OpenTelemetry JS SDK client of itest_grpc_js; a node
+# node and npm run the OpenTelemetry JS SDK clients of itest_sdk_js; a node
 # package that brings its own npm needs no Debian npm.
 PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

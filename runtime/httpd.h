@@ -63,7 +63,12 @@
  *
  * DEADLINES. The whole request head must arrive within head_timeout_ms of
  * its first byte, however slowly it trickles (slowloris); the connection
- * is closed otherwise. Input that cannot start an HTTP/1.x request — a TLS
+ * is closed otherwise. Its body must then keep up min_body_rate bytes per
+ * second on average, with head_timeout_ms of grace: a request whose head
+ * and body began T ms ago is closed once it holds fewer than
+ * (T - head_timeout_ms) * min_body_rate / 1000 body bytes, so a body
+ * trickled to hold a connection slot (slow POST) frees it within seconds
+ * while a large body on a slow link is never cut. Input that cannot start an HTTP/1.x request — a TLS
  * ClientHello, binary junk, an HTTP/0.9 request line, the HTTP/2 preface or
  * HTTP/1.2 — is answered (400 or 505) and closed as soon as it is seen.
  */
@@ -88,6 +93,7 @@ typedef struct httpd_opts {
     uint64_t timeout_ms;   /* read/write inactivity timeout; 0: none */
     unsigned max_conns;    /* 0: HTTPD_MAX_CONNS */
     uint64_t head_timeout_ms; /* whole-head deadline; 0: none */
+    uint64_t min_body_rate;   /* body bytes/s on average after head_timeout_ms; 0: none */
     struct budget *budget; /* borrowed, shared; NULL: an own one of max_mem */
     size_t max_mem;        /* own budget in bytes; 0: 64 MiB */
     /* The server's own 503 when a request does not fit the budget before
@@ -106,6 +112,7 @@ typedef struct httpd_stats {
     uint64_t accept_pauses;   /* accept(2) failed (EMFILE, ...) and paused */
     uint64_t busy_refused;    /* requests refused: over the memory budget */
     uint64_t head_timeouts;   /* connections closed by the head deadline */
+    uint64_t body_timeouts;   /* connections closed: body slower than min_body_rate */
     uint64_t junk_refused;    /* not HTTP/1.x: answered 400/505 at once */
     uint64_t evicted;         /* idle connections closed to make room at the cap */
     uint64_t cap_pauses;      /* at the cap with none idle: accepting paused, clients wait */

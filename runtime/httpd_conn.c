@@ -523,18 +523,31 @@ static void on_eof(hconn *c)
     httpd_conn_close(c);
 }
 
-/* Arms the read event: the inactivity timeout, or less while a head is
+/* How long from its first byte the request being read may take: the head
+ * deadline while the head arrives; while the body does, that grace plus
+ * the time its bytes so far buy at min_body_rate. -1: no deadline. */
+static int64_t request_deadline_ms(const hconn *c)
+{
+    const httpd_opts *o = &c->h->o;
+    if (c->state == HC_HEAD)
+        return c->in_len > c->off && o->head_timeout_ms ? (int64_t)o->head_timeout_ms : -1;
+    if ((c->state != HC_BODY && c->state != HC_CHUNKED) || !o->min_body_rate) return -1;
+    uint64_t body = c->in_len - c->off - c->head_len;
+    uint64_t bought = body / o->min_body_rate * 1000 + body % o->min_body_rate * 1000 / o->min_body_rate;
+    return (int64_t)(o->head_timeout_ms + bought);
+}
+
+/* Arms the read event: the inactivity timeout, or less while a request is
  * arriving and its deadline is nearer. */
 static void rd_arm(hconn *c)
 {
     const struct timeval *tv = conn_tv(c);
     struct timeval left;
-    int64_t dl_ms = (int64_t)c->h->o.head_timeout_ms;
-    int partial = c->state == HC_HEAD && c->in_len > c->off && c->fd >= 0;
-    if (!partial) {
+    int64_t dl_ms = c->fd >= 0 ? request_deadline_ms(c) : -1;
+    if (dl_ms < 0) {
         if (!c->head_start_ns) return;
         c->head_start_ns = 0; /* back to the plain inactivity timeout */
-    } else if (dl_ms) {
+    } else {
         int64_t now = clock_mono_ns();
         if (!c->head_start_ns) c->head_start_ns = now;
         int64_t ms = dl_ms - (now - c->head_start_ns) / 1000000;
@@ -544,8 +557,6 @@ static void rd_arm(hconn *c)
             left.tv_usec = (suseconds_t)(ms % 1000) * 1000;
             tv = &left;
         }
-    } else {
-        return;
     }
     if (c->rd_on && event_add(&c->rd, tv) != 0) LOG_ERROR_RL(10, "event_add failed on a connection");
 }
@@ -620,9 +631,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     if (what & EV_TIMEOUT) {
         int head = c->head_start_ns && c->state == HC_HEAD;
+        int body = c->head_start_ns && (c->state == HC_BODY || c->state == HC_CHUNKED);
         if (head) HTTPD_COUNT(c->h, head_timeouts, head_timeouts);
+        if (body) c->h->st.body_timeouts++;
         LOG_DEBUG("closing a connection: %s", c->state == HC_LINGER ? "linger over"
                                               : head ? "request head deadline"
+                                              : body ? "request body slower than min_body_rate"
                                                      : "read timeout");
         httpd_conn_close(c);
         return;

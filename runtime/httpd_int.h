@@ -71,7 +71,8 @@ struct hconn {
     int dead;                  /* fd closed while the handler holds req */
     size_t lingered;
     size_t charged;            /* in_cap + out_cap, charged to h->bud */
-    int64_t head_start_ns;     /* first byte of a head still arriving, 0: none */
+    int64_t head_start_ns;     /* first byte of a request (head or body) still
+                                  arriving, 0: none */
 };
 
 struct httpd {

@@ -440,3 +440,90 @@ void exp_http_send(exp_http *p, const exp_request *r)
     }
     conn_nodelay(cn);
 }
+
+/* ---- reloads: which keys need a new pool, retiring the old one ---------- */
+
+static int str_same(const char *a, const char *b)
+{
+    return (!a || !b) ? a == b : strcmp(a, b) == 0;
+}
+
+int exp_http_cfg_differs(const cfg *a, const cfg *b)
+{
+    if (!str_same(a->exporter.endpoint, b->exporter.endpoint) ||
+        a->exporter.timeout_ms != b->exporter.timeout_ms ||
+        a->exporter.max_in_flight != b->exporter.max_in_flight ||
+        !str_same(a->exporter.tls_ca_file, b->exporter.tls_ca_file) ||
+        a->exporter.tls_insecure_skip_verify != b->exporter.tls_insecure_skip_verify ||
+        a->exporter.n_headers != b->exporter.n_headers)
+        return 1;
+    for (size_t i = 0; i < a->exporter.n_headers; i++)
+        if (!str_same(a->exporter.headers[i].name, b->exporter.headers[i].name) ||
+            !str_same(a->exporter.headers[i].value, b->exporter.headers[i].value))
+            return 1;
+    return 0;
+}
+
+/* A pool replaced by a reload: its requests in flight get their answers
+ * there until the timer fires; then it is closed and freed. */
+typedef struct retired {
+    exp_http *pool;            /* owned */
+    struct event *ev;          /* owned: retire_cb */
+    exp_http_leftover_fn leftover;
+    void *ctx;
+} retired;
+
+static void retire_free(retired *t, exp_http_leftover_fn fn)
+{
+    exp_http_close_all(t->pool, fn, t->ctx);
+    exp_http_free(t->pool);
+    event_free(t->ev);
+    free(t);
+}
+
+static void retire_cb(evutil_socket_t fd, short what, void *arg)
+{
+    retired *t = arg;
+    (void)fd;
+    (void)what;
+    retire_free(t, t->leftover);
+}
+
+int exp_http_retire(exp_http *p, uint64_t after_ms, exp_http_leftover_fn leftover, void *ctx)
+{
+    retired *t = calloc(1, sizeof *t);
+    if (!t) return SW_ENOMEM;
+    if (!(t->ev = evtimer_new(p->base, retire_cb, t))) {
+        free(t);
+        return SW_ENOMEM;
+    }
+    t->pool = p;
+    t->leftover = leftover;
+    t->ctx = ctx;
+    struct timeval tv = clock_ms_to_tv(after_ms);
+    evtimer_add(t->ev, &tv);
+    return 0;
+}
+
+#define EXP_MAX_RETIRED 64
+
+typedef struct retired_list {
+    retired *t[EXP_MAX_RETIRED];
+    size_t n;
+} retired_list;
+
+static int find_retired(const struct event_base *base, const struct event *ev, void *arg)
+{
+    retired_list *l = arg;
+    (void)base;
+    if (event_get_callback(ev) == retire_cb && l->n < EXP_MAX_RETIRED)
+        l->t[l->n++] = event_get_callback_arg(ev);
+    return 0;
+}
+
+void exp_http_retired_close_all(struct event_base *base, exp_http_leftover_fn abandoned)
+{
+    retired_list l = {.n = 0};
+    event_base_foreach_event(base, find_retired, &l);
+    for (size_t i = 0; i < l.n; i++) retire_free(l.t[i], abandoned);
+}

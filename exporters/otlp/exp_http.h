@@ -91,4 +91,22 @@ void exp_http_reap(exp_http *p);
  * request abandoned(ctx, its arg) runs instead of its done. */
 void exp_http_close_all(exp_http *p, void (*abandoned)(void *ctx, void *arg), void *ctx);
 
+/* ---- reloads ---------------------------------------------------------------
+ * A reload that changes what a pool depends on gets a new pool; the old one
+ * is retired: its requests in flight keep their connections until after_ms
+ * (their own deadline plus a margin), then it is closed and freed, and each
+ * request still in flight goes to leftover(ctx, its arg) instead of done. */
+typedef void (*exp_http_leftover_fn)(void *ctx, void *arg);
+
+/* 1 when a pool built for a does not serve b: endpoint, headers, timeout,
+ * max_in_flight or TLS differ. */
+int exp_http_cfg_differs(const cfg *a, const cfg *b);
+/* Retires p (takes ownership): see above. 0, or SW_ENOMEM with p still
+ * the caller's. */
+int exp_http_retire(exp_http *p, uint64_t after_ms, exp_http_leftover_fn leftover, void *ctx);
+/* Closes every pool still retiring on base now (the loop ends, or before
+ * the base is freed); their requests go to abandoned(ctx given to
+ * exp_http_retire, arg). */
+void exp_http_retired_close_all(struct event_base *base, exp_http_leftover_fn abandoned);
+
 #endif

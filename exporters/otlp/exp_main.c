@@ -10,8 +10,10 @@
  *                            │     └─► exp_breaker.h (pure)
  *                            ├─► retry policy   exp_retry.h    (pure)
  *                            ├─► answers        exp_response.h (pure)
+ *                            ├─► spill policy   exp_spill.h    dropped
+ *                            │     └─► batcher, DLQ sink, replay (given to it)
  *                            ├─► DLQ sink       dlq/dlq_consumer.h  room, done
- *                            └─► replay source  dlq/dlq_consumer.h  (eventfd)
+ *                            └─► replay         exp_replay.h   wake, reappended, rejected
  *
  * DESIGN. One thread, one event_base. Four events drive it:
  *   wake_ev      the queue's eventfd: items were pushed
@@ -29,7 +31,7 @@
  * With a DLQ two more: the sink's completions and the replay ring's
  * eventfd. Every send asks the circuit breaker first; while it blocks,
  * with a DLQ, sealed and open batches and newly popped items go to the DLQ
- * (spill, below) — what the DLQ refuses waits here and popping stops —
+ * (exp_spill.h) — what the DLQ refuses waits here and popping stops —
  * and without one the ready batches wait and popping stops, so the queue
  * fills and the receiver pushes back. Replay batches are taken from the
  * replay ring when replay_turn() says so (one at a time).
@@ -37,8 +39,10 @@
  * Outcomes: a 2xx settles a batch's items delivered; a retryable failure
  * backs off (exp_retry.h) or gives up; a permanent refusal splits a 413
  * batch in halves or sends the items to the DLQ's rejected area. A batch
- * given up goes to the DLQ, or is counted DROPPED without one. Details of
- * each in its section below.
+ * given up goes to the DLQ, or is counted DROPPED without one. The spill
+ * policy (exp_spill.h) decides where a batch goes that is given up,
+ * refused, or cannot be sent while the breaker blocks; this file decides
+ * when.
  *
  * Stopping: exp_stop() stops the replay thread, sets the timeout and
  * activates stop_ev, then joins. The thread enters draining: open batches
@@ -47,12 +51,15 @@
  * once, and the loop ends when the queue is empty and nothing is open,
  * ready, in flight or backing off — or at the deadline, when everything
  * left (queued, batched, in flight) is given up: to the DLQ, or counted
- * DROPPED without one. The thread then waits (at most
+ * DROPPED without one. exp_hurry() (any thread, through hurry_ev) makes
+ * the deadline now: a stop running ends as at its deadline, a stop not
+ * begun yet ends at once. The thread then waits (at most
  * EXP_STOP_SPILL_WAIT_MS) for the DLQ to complete those appends.
  *
  * Threads: everything here runs on the export thread, except exp_new,
  * exp_free, exp_start and exp_stop (main thread, while the export thread
- * is not running or through its events); the replay thread belongs to
+ * is not running or through its events) and exp_hurry (any thread, through
+ * its event); the replay thread belongs to
  * dlq/dlq_replay.c.
  */
 #define LOG_COMPONENT "exporter"
@@ -75,6 +82,7 @@
 #include "exporters/otlp/exp_replay.h"
 #include "exporters/otlp/exp_response.h"
 #include "exporters/otlp/exp_retry.h"
+#include "exporters/otlp/exp_spill.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
@@ -97,6 +105,7 @@ struct exporter {
     uint32_t n_conns;          /* exp_http_size: requests at once */
 
     struct event *wake_ev, *pump_ev, *stop_ev, *deadline_ev;
+    struct event *hurry_ev;    /* activated by exp_hurry() from any thread */
     pthread_t thread;
     int started;               /* thread created */
     int failed;                /* exp_start failed: only exp_free is left */
@@ -104,6 +113,7 @@ struct exporter {
     int stopped;               /* export thread: loop finished */
     _Atomic int healthy;
     _Atomic uint64_t stop_timeout_ms; /* written by exp_stop before stop_ev */
+    _Atomic int hurry;                /* exp_hurry: the stop deadline has passed */
     int draining;
     int64_t deadline_ns;
     uint64_t undelivered_items;       /* dropped since the stop began */
@@ -114,11 +124,7 @@ struct exporter {
     /* dead-letter queue; NULL without exp_set_dlq() */
     dlq *dlq;                  /* borrowed */
     dlq_sink *sink;            /* owned: appends and completions of this thread */
-    uint64_t spilled_items_total;      /* appends completed (stored) */
-    uint64_t spill_failed_items_total; /* failed while stopping: dropped */
-    size_t spill_unconfirmed;  /* stop: appends still pending after the wait */
-    uint64_t rejected_kept_total;      /* refused items stored in rejected/ */
-    uint64_t rejected_lost_total;      /* refused items it could not keep */
+    exp_spill *sp;             /* owned: spill, give-up and refusal policy */
     exp_replay *rp;            /* owned; NULL without a DLQ */
 };
 
@@ -129,7 +135,7 @@ static const char *const comp_names[] = {"none", "gzip", "zstd"};
 
 /* Counts items that are neither delivered nor stored (drop counters, the
  * stop's undelivered count); the caller logs. */
-static void count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records)
+static uint64_t count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t records)
 {
     metrics_add(&e->m->exp_items[sig][EXP_RESULT_DROPPED], records);
     e->dropped_items_total += items;
@@ -137,6 +143,7 @@ static void count_dropped(exporter *e, sw_signal sig, uint64_t items, uint64_t r
         e->undelivered_items += items;
         e->undelivered_records += records;
     }
+    return e->dropped_items_total;
 }
 
 static void schedule_pump(exporter *e)
@@ -186,262 +193,28 @@ static void batcher_dropped(void *arg, sw_signal sig, uint64_t items, uint64_t r
     count_dropped(arg, sig, items, records);
 }
 
+static uint64_t spill_dropped(void *arg, sw_signal sig, uint64_t items, uint64_t records)
+{
+    return count_dropped(arg, sig, items, records);
+}
+
 static void circuit_changed(void *arg, brk_state to)
 {
     exporter *e = arg;
     if (e->rp) exp_replay_pause(e->rp, to != BRK_CLOSED); /* replay only while closed */
 }
 
-/* ---- spill: the DLQ sink ---------------------------------------------------------
- *
- * Three spill paths, all keeping each item's class and signal:
- *   breaker open   spill_item / spill_batch: what the DLQ refuses (max_size
- *                  reached, ring full, failing) stays here and popping
- *                  stops, exactly as without a DLQ (the queue fills and the
- *                  receiver pushes back) — nothing is dropped;
- *   give-up        spill_chain (retries exhausted, stop deadline): an item
- *                  the sink refuses is kept in memory (below);
- *   completion     an append that fails (SW_EIO: a write error) hands the
- *                  item back.
- * A storage failure never drops an item: an item the DLQ fails or refuses
- * goes back in memory (its signal's open batch: sent upstream once the
- * breaker lets it, or spilled again). While the sink is failing it refuses
- * appends until its retry is due (dlq_sink_blocked): the breaker-open path
- * then keeps its batches and pops nothing, so the queue fills and intake
- * answers 503 + Retry-After. Counted in exp_dlq_failed_items and logged
- * (rate-limited). Only while stopping is a failed append counted DROPPED
- * (nothing can hold it any more). At the stop, appends still unconfirmed
- * after the wait are neither counted nor reported as lost: the DLQ writes
- * them before it closes.
- */
+/* ---- replay: the owner's side of exp_replay.h ------------------------------------ */
 
-/* The DLQ could not take it (status: the refusal or the failed append):
- * puts it back in memory (its signal's open batch) and counts. 0, or
- * SW_ECLOSED while stopping (the caller still owns it). */
-static int spill_hold(exporter *e, item *it, int status)
+/* Completions of the replay module's appends: the spill policy's. */
+static void reappended(void *arg, item *it, int status)
 {
-    if (e->draining) return SW_ECLOSED;
-    metrics_add(&e->m->exp_dlq_failed_items, 1);
-    LOG_WARN_RL(10, "the DLQ did not take a %s item (%s): kept in memory",
-                sw_signal_name((sw_signal)it->signal), sw_strerror(status));
-    exp_batcher_add(e->bt, it);
-    return 0;
-}
-
-/* Completion of an exporter spill (and the end of a refused one). */
-static void spill_done(void *arg, item *it, int status)
-{
-    exporter *e = arg;
-    if (status == 0) {
-        e->spilled_items_total++;
-        return;
-    }
-    if (spill_hold(e, it, status) == 0) return;
-    count_dropped(e, (sw_signal)it->signal, 1, it->count);
-    e->spill_failed_items_total++;
-    LOG_ERROR_RL(1, "the DLQ could not store a %s item (%u records, class %s): %s; dropped "
-                 "(%llu items lost to DLQ errors so far)", sw_signal_name((sw_signal)it->signal),
-                 it->count, sw_class_name((sw_class)it->klass), sw_strerror(status),
-                 (unsigned long long)e->spill_failed_items_total);
-    item_free(it);
-}
-
-/* Breaker open: hands it to the DLQ (0, taken) or refuses (the DLQ is
- * full, its ring is, or it is failing: the caller keeps it). */
-static int spill_item(exporter *e, item *it)
-{
-    if (dlq_sink_backlogged(e->sink)) return SW_EFULL; /* at most one waits there */
-    return dlq_sink_put(e->sink, it, spill_done, e);
-}
-
-/* Breaker open: moves the items of an OPEN or READY batch to the DLQ; what
- * the DLQ refuses goes back to a new sealed batch, first in line. 0 when
- * all were taken, SW_EFULL otherwise. b is done either way. */
-static int spill_batch(exporter *e, exp_batch *b)
-{
-    /* A replay batch is already on disk: hand it back to the replay side
-     * (re-append and ack), or replay stops for good. */
-    if (b->replay) {
-        exp_replay_failed(e->rp, b, "circuit open", e->draining);
-        return 0;
-    }
-    sw_signal sig = b->sig;
-    uint32_t n = b->n_items, taken = 0;
-    item *chain = exp_batch_take_items(b);
-    exp_batch_done(b);
-    while (chain) {
-        item *next = chain->next;
-        if (spill_item(e, chain) != 0) break;
-        chain = next;
-        taken++;
-    }
-    if (taken)
-        LOG_INFO_RL(10, "circuit open: %u of %u %s items of a batch moved to the DLQ", taken, n,
-                    sw_signal_name(sig));
-    if (!chain) return 0;
-    exp_batch *nb = exp_batch_new(e->bt, sig);
-    for (item *it = chain, *next; it; it = next) {
-        next = it->next;
-        if (nb) exp_batch_append(nb, it);
-        else spill_done(e, it, SW_ENOMEM);
-    }
-    if (nb) exp_batch_seal(nb, 1); /* waits first in line */
-    return SW_EFULL;
-}
-
-/* Give-up: every item of the chain goes to the DLQ; what it refuses is
- * kept in memory (counted dropped only while stopping). */
-static void spill_chain(exporter *e, item *chain, const char *why)
-{
-    uint64_t refused = 0;
-    for (item *it = chain, *next; it; it = next) {
-        next = it->next;
-        int rc = dlq_sink_put(e->sink, it, spill_done, e);
-        if (rc == 0 || spill_hold(e, it, rc) == 0) continue;
-        refused++;
-        spill_done(e, it, rc);
-    }
-    if (refused)
-        LOG_WARN_RL(1, "the DLQ refused %llu items given up (%s): dropped",
-                    (unsigned long long)refused, why);
-}
-
-/* After the loop: waits up to ms for every pending append; what had no
- * room is counted as not stored, what is still pending is left to
- * dlq_close(). */
-static void spill_finish(exporter *e, uint64_t ms)
-{
-    size_t waiting = 0;
-    size_t pending = dlq_sink_drain(e->sink, ms, &waiting);
-    if (waiting)
-        LOG_ERROR("stop: %zu items the DLQ had no room for within %llu ms: not stored",
-                  waiting, (unsigned long long)ms);
-    /* Appends the writer has not confirmed yet are not lost: dlq_close()
-     * writes every pending append before it returns, and exp_free()
-     * dispatches their completions (a failure is counted and logged
-     * there). */
-    if (pending)
-        LOG_WARN("stop: %zu appends to the DLQ not confirmed within %llu ms; the DLQ "
-                 "completes them when it closes", pending, (unsigned long long)ms);
-    e->spill_unconfirmed = pending;
-}
-
-/* ---- permanent refusals: 413 splitting and the DLQ's rejected area -------------
- *
- * A batch answered with a permanent error (exp_classify_status: EXP_REJECT,
- * e.g. 400, 401, 403, 404, 413, 500) is never retried. Two cases:
- *   413 for a batch of several items   the batch is split by items into two
- *                  halves, each sent on its own, first half first, ahead
- *                  of newer batches (a replay batch's halves stay replay
- *                  pieces: its position is acknowledged once every piece
- *                  is settled). Halving ends at single items, so a batch
- *                  of n items costs at most 2n - 1 requests;
- *   anything else, or 413 for one item  the records are counted REJECTED
- *                  and logged (status and the start of the upstream's
- *                  message). With a DLQ the items are appended to its
- *                  rejected area with that status and message (kept for
- *                  inspection, never replayed); an item the rejected area
- *                  cannot take (full, write error) is counted DROPPED too
- *                  and logged. Without a DLQ nothing is kept.
- * A poison item therefore costs a few requests once and never blocks the
- * items behind it. Appends refused only because the DLQ's ring is full for
- * the moment wait in the DLQ sink's backlog (with their status and
- * message) and are appended as completions free room.
- */
-
-/* Completion of a rejected-area append: counts it kept, or dropped (logged). */
-static void reject_item_done(exporter *e, item *it, int status)
-{
-    if (status == 0) {
-        e->rejected_kept_total++;
-        return;
-    }
-    count_dropped(e, (sw_signal)it->signal, 1, it->count);
-    e->rejected_lost_total++;
-    LOG_ERROR_RL(1, "the DLQ's rejected area could not keep a refused %s item (%u records): "
-                 "%s; dropped (%llu refused items lost so far, %llu kept)",
-                 sw_signal_name((sw_signal)it->signal), it->count,
-                 status == SW_ETOOBIG ? "it is full (its share of dlq.max_size)"
-                                      : sw_strerror(status),
-                 (unsigned long long)e->rejected_lost_total,
-                 (unsigned long long)e->rejected_kept_total);
-    item_free(it);
+    exp_spill_reappended(((exporter *)arg)->sp, it, status);
 }
 
 static void rej_done(void *arg, item *it, int status)
 {
-    reject_item_done(arg, it, status);
-}
-
-/* Appends every item of the chain (owned) to the rejected area; cb(e,
- * item, status) runs once per item. */
-static void reject_chain(exporter *e, item *chain, int code, const char *msg, dlq_done_fn cb)
-{
-    for (item *it = chain, *next; it; it = next) {
-        next = it->next;
-        it->next = NULL;
-        int rc = dlq_sink_put_rejected(e->sink, it, code, msg, cb, e);
-        if (rc != 0) cb(e, it, rc);
-    }
-}
-
-/* 413 for several items: b is halved (the batcher does it). 0, or
- * SW_ENOMEM (b is left as it was). */
-static int batch_split(exporter *e, exp_batch *b)
-{
-    uint32_t n = b->n_items;
-    sw_signal sig = b->sig;
-    int replay = b->replay;
-    int pieces = exp_batch_split(b);
-    if (pieces < 0) return pieces;
-    LOG_INFO_RL(10, "upstream answered 413 to a %s batch of %u items: split into %u + %u items",
-                sw_signal_name(sig), n, (n + 1) / 2, n - (n + 1) / 2);
-    if (replay) exp_replay_repiece(e->rp, pieces - 1);
-    return 0;
-}
-
-static void log_reject(const exp_batch *b, int code, const char *msg, int kept)
-{
-    LOG_WARN_RL(10, "upstream refused a %s batch with HTTP %d (%u items, %llu records, "
-                "not retried%s): %s", sw_signal_name(b->sig), code, b->n_items,
-                (unsigned long long)b->n_records,
-                kept ? "; kept in the DLQ's rejected area" : "", msg[0] ? msg : "(empty body)");
-}
-
-/* Permanent refusal (code, msg: the start of the upstream's message,
- * borrowed). b is done or split. */
-static void batch_reject(exporter *e, exp_batch *b, int code, const char *msg)
-{
-    if (code == 413 && b->n_items > 1 && batch_split(e, b) == 0) return;
-    int stays = b->replay && e->draining; /* let go: replayed (and judged) after a restart */
-    log_reject(b, code, msg, e->sink && b->n_items > 0 && !stays);
-    if (!stays) metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_REJECTED], b->n_records);
-    if (b->replay) {
-        exp_replay_rejected(e->rp, b, code, msg, e->draining);
-        return;
-    }
-    if (!e->sink || b->n_items == 0) {
-        exp_batch_done(b); /* without a DLQ nothing is kept */
-        return;
-    }
-    item *chain = exp_batch_take_items(b);
-    exp_batch_done(b);
-    reject_chain(e, chain, code, msg, rej_done);
-}
-
-/* ---- replay: the owner's side of exp_replay.h ------------------------------------ */
-
-/* Completion of a re-append of a failed replay batch's item. */
-static void reappended(void *arg, item *it, int status)
-{
-    exporter *e = arg;
-    if (status == 0 || spill_hold(e, it, status) == 0) return;
-    count_dropped(e, (sw_signal)it->signal, 1, it->count);
-    e->spill_failed_items_total++;
-    LOG_ERROR_RL(1, "replay: the DLQ could not take back a %s item (%u records): %s; "
-                 "dropped", sw_signal_name((sw_signal)it->signal), it->count,
-                 sw_strerror(status));
-    item_free(it);
+    exp_spill_rejected(((exporter *)arg)->sp, it, status);
 }
 
 /* 1 when the pump should take a replay batch now; live_waiting: the queue
@@ -468,36 +241,10 @@ static void batch_ack(exporter *e, exp_batch *b)
     exp_batch_done(b);
 }
 
-/* The give-up hook: with a DLQ the items are appended to it (counted
- * DROPPED only if the DLQ refuses them too), without one they are counted
- * DROPPED; logged; done. Replay batches go back to the replay side. */
+/* The give-up hook: the spill policy decides (DLQ, memory or dropped). */
 static void give_up(exporter *e, exp_batch *b, const char *why)
 {
-    if (b->replay) {
-        exp_replay_failed(e->rp, b, why, e->draining);
-        return;
-    }
-    if (b->n_items == 0) { /* an empty probe */
-        exp_batch_done(b);
-        return;
-    }
-    if (e->sink) {
-        uint32_t n = b->n_items;
-        uint64_t records = b->n_records;
-        item *chain = exp_batch_take_items(b);
-        LOG_WARN_RL(1, "giving up a %s batch (%s) after %u retries: %u items, %llu records "
-                    "go to the DLQ", sw_signal_name(b->sig), why, b->attempt, n,
-                    (unsigned long long)records);
-        exp_batch_done(b);
-        spill_chain(e, chain, why);
-        return;
-    }
-    count_dropped(e, b->sig, b->n_items, b->n_records);
-    LOG_WARN_RL(1, "dropping a %s batch (%s): %u items, %llu records after %u retries; "
-                "%llu items dropped so far",
-                sw_signal_name(b->sig), why, b->n_items, (unsigned long long)b->n_records,
-                b->attempt, (unsigned long long)e->dropped_items_total);
-    exp_batch_done(b);
+    exp_spill_give_up(e->sp, b, why);
 }
 
 /* Retryable failure: schedules the retry, or gives up. */
@@ -551,7 +298,7 @@ static void answered(void *arg, const exp_answer *a)
     case EXP_REJECT: {
         char msg[EXP_LOG_MSG_MAX];
         exp_resp_error_message(a->body, a->body_len, a->type, msg, sizeof msg);
-        batch_reject(e, b, a->code, msg);
+        exp_spill_reject(e->sp, b, a->code, msg);
         break;
     }
     case EXP_RETRY:
@@ -585,7 +332,6 @@ static void batch_send(exporter *e, exp_batch *b, brk_ticket t)
 /* ---- the pump -------------------------------------------------------------- */
 
 static void finish_loop(exporter *e, const char *why);
-static void retire_all_now(exporter *e);
 
 /* Sends ready batches while slots are free and the breaker lets them. */
 static void send_ready(exporter *e)
@@ -595,19 +341,6 @@ static void send_ready(exporter *e)
         if (t == BRK_DENIED) return;
         batch_send(e, exp_batcher_ready_pop(e->bt), t);
     }
-}
-
-/* Breaker blocking, with a DLQ: sealed then open batches go to it. 1 when
- * it refused some (they wait here; stop popping). */
-static int spill_waiting(exporter *e)
-{
-    if (dlq_sink_blocked(e->sink)) return 1;
-    exp_batch *b;
-    while ((b = exp_batcher_ready_peek(e->bt)) != NULL)
-        if (spill_batch(e, b) != 0) return 1;
-    for (int s = 0; s < SIG_COUNT; s++)
-        if ((b = exp_batcher_open(e->bt, (sw_signal)s)) && spill_batch(e, b) != 0) return 1;
-    return 0;
 }
 
 static int nothing_left(exporter *e)
@@ -663,7 +396,7 @@ static void pump(exporter *e)
     for (;;) {
         send_ready(e);
         int blocked = e->sink && exp_circuit_blocked(e->k);
-        if (blocked && spill_waiting(e)) break;
+        if (blocked && exp_spill_waiting(e->sp)) break;
         int live = apq_peek_signal(e->q) >= 0;
         if (e->rp && replay_turn(e, live) && exp_replay_take(e->rp) == 0) continue;
         if (exp_batcher_ready_peek(e->bt)) break; /* no free slot: leave the rest queued */
@@ -674,7 +407,7 @@ static void pump(exporter *e)
             item_free(it);
             continue;
         }
-        if (blocked && spill_item(e, it) == 0) continue;
+        if (blocked && exp_spill_item(e->sp, it) == 0) continue;
         exp_batcher_add(e->bt, it);
     }
     flush_open(e);
@@ -733,7 +466,7 @@ static void abandoned(void *ctx, void *arg)
 static void finish_loop(exporter *e, const char *why)
 {
     exp_http_close_all(e->pool, abandoned, e); /* requests in flight: unanswered */
-    retire_all_now(e); /* and those of pools a reload replaced */
+    exp_http_retired_close_all(e->base, abandoned); /* and pools a reload replaced */
     if (why) give_up_all(e, why);
     event_del(e->wake_ev);
     event_del(e->deadline_ev);
@@ -759,15 +492,32 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     e->draining = 1;
-    if (e->sink) dlq_sink_stopping(e->sink);
+    exp_spill_stopping(e->sp);
     e->deadline_ns = clock_mono_ns() + (int64_t)ms * 1000000LL;
     if (ms == 0) {
         finish_loop(e, "stopped without a drain timeout");
         return;
     }
+    if (atomic_load(&e->hurry)) { /* exp_hurry came first */
+        finish_loop(e, "stop cut short");
+        return;
+    }
     struct timeval tv = clock_ms_to_tv(ms);
     evtimer_add(e->deadline_ev, &tv);
     pump(e);
+}
+
+/* exp_hurry: while stopping, the deadline is now; before the stop,
+ * stop_cb sees the flag. */
+static void hurry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *e = arg;
+    (void)fd;
+    (void)what;
+    if (e->stopped || !e->draining) return;
+    LOG_WARN("stop cut short: %llu items queued, %u batches in flight or backing off; "
+             "giving them up", (unsigned long long)apq_items(e->q), exp_batcher_active(e->bt));
+    finish_loop(e, "stop cut short");
 }
 
 static void *thread_main(void *arg)
@@ -776,7 +526,7 @@ static void *thread_main(void *arg)
     pthread_setname_np(pthread_self(), "sw-export");
     event_base_dispatch(e->base);
     exp_replay_drain(e->rp);
-    if (e->sink) spill_finish(e, EXP_STOP_SPILL_WAIT_MS);
+    exp_spill_finish(e->sp, EXP_STOP_SPILL_WAIT_MS);
     /* Let libevent finish what closing the connections started (deferred
      * callbacks, bufferevent finalizers): a callback still pending when the
      * base is freed is cancelled, not run, and its bufferevent leaks. */
@@ -807,6 +557,7 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
                           (int)c->exporter.compression};
     if (!(e->bt = exp_batcher_new(e->base, &bc, wake_pump, batcher_dropped, e))) goto fail;
     if (!(e->k = exp_circuit_new(e->base, c, e->m, circuit_changed, wake_pump, e))) goto fail;
+    if (!(e->sp = exp_spill_new(e->bt, e->m, spill_dropped, e))) goto fail;
     return e;
 fail:
     exp_free(e);
@@ -826,7 +577,9 @@ static int start_events(exporter *e)
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
     e->deadline_ev = evtimer_new(e->base, deadline_cb, e);
-    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev) return SW_ENOMEM;
+    e->hurry_ev = event_new(e->base, -1, 0, hurry_cb, e);
+    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev || !e->hurry_ev)
+        return SW_ENOMEM;
     if (event_add(e->wake_ev, NULL) != 0) {
         LOG_ERROR("cannot watch the queue's wake-up descriptor");
         return SW_EIO;
@@ -856,7 +609,9 @@ static int start_dlq(exporter *e)
     exp_circuit_set_open_note(e->k, "items go to the DLQ");
     exp_replay_cbs cbs = {wake_pump, reappended, rej_done};
     e->rp = exp_replay_new(e->dlq, e->c, e->base, e->bt, e->sink, &cbs, e);
-    return e->rp ? exp_replay_start(e->rp) : SW_ENOMEM;
+    if (!e->rp) return SW_ENOMEM;
+    exp_spill_set_dlq(e->sp, e->sink, e->rp);
+    return exp_replay_start(e->rp);
 }
 
 /* Everything that can fail is set up before the replay thread starts, and
@@ -899,10 +654,18 @@ uint64_t exp_stop(exporter *e, uint64_t timeout_ms)
     else if (e->sink)
         LOG_INFO("exporter stopped: everything delivered or in the DLQ (%llu items stored "
                  "since start, %zu still being written)",
-                 (unsigned long long)e->spilled_items_total, e->spill_unconfirmed);
+                 (unsigned long long)exp_spill_get_stats(e->sp).spilled,
+                 exp_spill_get_stats(e->sp).unconfirmed);
     else
         LOG_INFO("exporter stopped: everything delivered");
     return e->undelivered_items;
+}
+
+void exp_hurry(exporter *e)
+{
+    if (!e || !e->started) return;
+    atomic_store(&e->hurry, 1);
+    event_active(e->hurry_ev, EV_READ, 0);
 }
 
 /* ---- reconfiguration (exp_reconfigure) ----------------------------------- */
@@ -915,38 +678,9 @@ typedef struct exp_reconf {
     struct event *ev;          /* owned: runs reconf_cb on the export thread */
 } exp_reconf;
 
-/* A connection pool replaced by a reload: its requests in flight get their
- * answers there (each within the old timeout); then it is freed. */
-typedef struct exp_retired {
-    exporter *e;
-    exp_http *pool;            /* owned */
-    struct event *ev;          /* owned: retire_cb, old timeout + margin */
-} exp_retired;
-
+/* A retired pool's requests get their answers there within the old
+ * timeout; the margin lets a late answer arrive before it closes. */
 #define EXP_RETIRE_MARGIN_MS 1000
-
-static int str_same(const char *a, const char *b)
-{
-    return (!a || !b) ? a == b : strcmp(a, b) == 0;
-}
-
-/* 1 when the pool of a does not serve b: endpoint, headers, deadline,
- * size or TLS differ. */
-static int pool_differs(const cfg *a, const cfg *b)
-{
-    if (!str_same(a->exporter.endpoint, b->exporter.endpoint) ||
-        a->exporter.timeout_ms != b->exporter.timeout_ms ||
-        a->exporter.max_in_flight != b->exporter.max_in_flight ||
-        !str_same(a->exporter.tls_ca_file, b->exporter.tls_ca_file) ||
-        a->exporter.tls_insecure_skip_verify != b->exporter.tls_insecure_skip_verify ||
-        a->exporter.n_headers != b->exporter.n_headers)
-        return 1;
-    for (size_t i = 0; i < a->exporter.n_headers; i++)
-        if (!str_same(a->exporter.headers[i].name, b->exporter.headers[i].name) ||
-            !str_same(a->exporter.headers[i].value, b->exporter.headers[i].value))
-            return 1;
-    return 0;
-}
 
 /* A request a retired pool still held at its end: tried again on the
  * current pool (its breaker ticket given back). */
@@ -956,70 +690,21 @@ static void requeue(void *ctx, void *arg)
     exp_batch *b = arg;
     exp_circuit_forget(e->k, &b->ticket);
     batch_retry(e, b, NULL);
-}
-
-static void retire_free(exp_retired *t, void (*abandoned_fn)(void *ctx, void *arg))
-{
-    exp_http_close_all(t->pool, abandoned_fn, t->e);
-    exp_http_free(t->pool);
-    event_free(t->ev);
-    free(t);
-}
-
-static void retire_cb(evutil_socket_t fd, short what, void *arg)
-{
-    exp_retired *t = arg;
-    exporter *e = t->e;
-    (void)fd;
-    (void)what;
-    retire_free(t, requeue);
     schedule_pump(e);
 }
 
-#define EXP_MAX_RETIRED 64
-
-typedef struct retired_list {
-    exp_retired *t[EXP_MAX_RETIRED];
-    size_t n;
-} retired_list;
-
-static int find_retired(const struct event_base *base, const struct event *ev, void *arg)
-{
-    retired_list *l = arg;
-    (void)base;
-    if (event_get_callback(ev) == retire_cb && l->n < EXP_MAX_RETIRED)
-        l->t[l->n++] = event_get_callback_arg(ev);
-    return 0;
-}
-
-/* finish_loop: pools still retiring close now; their requests are
- * abandoned like the current pool's (given up with the rest). */
-static void retire_all_now(exporter *e)
-{
-    retired_list l = {.n = 0};
-    event_base_foreach_event(e->base, find_retired, &l);
-    for (size_t i = 0; i < l.n; i++) retire_free(l.t[i], abandoned);
-}
-
 /* The old pool keeps its requests in flight until it retires. 0, or
- * SW_EINVAL / SW_ENOMEM with the old pool still in use (logged). */
+ * SW_EINVAL with the old pool still in use (logged). */
 static int swap_pool(exporter *e, const cfg *c)
 {
-    exp_retired *t = calloc(1, sizeof *t);
-    exp_http *next = t ? exp_http_new(e->base, c, e->m) : NULL;
-    if (t) t->ev = evtimer_new(e->base, retire_cb, t);
-    if (!next || !t->ev) {
+    exp_http *next = exp_http_new(e->base, c, e->m);
+    uint64_t after_ms = e->c->exporter.timeout_ms + EXP_RETIRE_MARGIN_MS;
+    if (!next || exp_http_retire(e->pool, after_ms, requeue, e) != 0) {
         LOG_ERROR("reload: cannot set up connections to %s; keeping the old ones",
                   c->exporter.endpoint);
         exp_http_free(next);
-        if (t && t->ev) event_free(t->ev);
-        free(t);
         return SW_EINVAL;
     }
-    t->e = e;
-    t->pool = e->pool;
-    struct timeval tv = clock_ms_to_tv(e->c->exporter.timeout_ms + EXP_RETIRE_MARGIN_MS);
-    evtimer_add(t->ev, &tv);
     e->pool = next;
     e->n_conns = exp_http_size(next);
     return 0;
@@ -1039,8 +724,8 @@ static void apply_settings(exporter *e, const cfg *c)
 
 static void reconf_apply(exporter *e, const cfg *c)
 {
-    int fresh = pool_differs(e->c, c) && swap_pool(e, c) == 0;
-    if (!fresh && pool_differs(e->c, c)) return; /* logged; nothing changes */
+    int fresh = exp_http_cfg_differs(e->c, c) && swap_pool(e, c) == 0;
+    if (!fresh && exp_http_cfg_differs(e->c, c)) return; /* logged; nothing changes */
     apply_settings(e, c);
     LOG_INFO("reconfigured: exporting to %s (compression %s, %u connections%s)",
              c->exporter.endpoint, comp_names[c->exporter.compression % 3], e->n_conns,
@@ -1110,14 +795,16 @@ void exp_free(exporter *e)
     e->sink = NULL;
     exp_replay_free(e->rp);
     e->rp = NULL;
-    if (e->base) retire_all_now(e); /* pools a reload replaced before the start */
+    if (e->base) exp_http_retired_close_all(e->base, abandoned); /* replaced before the start */
     exp_http_free(e->pool); /* before the base: it owns events */
     exp_batcher_free_live(e->bt); /* only if never started: they own timers */
     exp_circuit_free(e->k);
+    exp_spill_free(e->sp);
     if (e->wake_ev) event_free(e->wake_ev);
     if (e->pump_ev) event_free(e->pump_ev);
     if (e->stop_ev) event_free(e->stop_ev);
     if (e->deadline_ev) event_free(e->deadline_ev);
+    if (e->hurry_ev) event_free(e->hurry_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
     exp_batcher_free(e->bt);
     free(e);

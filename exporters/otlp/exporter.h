@@ -77,6 +77,13 @@ int exp_start(exporter *e);
  * nor stored in the DLQ (logged with counts; counted DROPPED). 0 if never
  * started or already stopped. Call before dlq_close(). */
 uint64_t exp_stop(exporter *e, uint64_t timeout_ms);
+/* Cuts a stop short: the export thread treats its stop deadline as passed
+ * (step 3 above at once: in-flight requests are abandoned, everything held
+ * in memory goes to the DLQ as on a timeout; step 4 still waits for those
+ * appends). Called while exp_stop runs (on another thread) or before it:
+ * the next exp_stop then behaves as with timeout_ms 0. Thread-safe; no-op
+ * if never started; harmless after the stop. */
+void exp_hurry(exporter *e);
 /* Configuration reload: posts exporters.otlphttp of c (borrowed: it must
  * stay valid until exp_free, since the export thread reads it from then
  * on) to the export thread, where reloads are applied in the order posted,

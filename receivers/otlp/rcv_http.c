@@ -273,6 +273,7 @@ int rcv_start(receiver *r)
                     .timeout_ms = r->c->receiver.http_read_timeout_ms};
     o.max_conns = r->c->receiver.http_max_connections;
     o.head_timeout_ms = r->c->receiver.http_header_timeout_ms;
+    o.min_body_rate = r->c->receiver.http_min_body_rate;
     o.budget = r->bud;
     o.busy_ctype = rcv_content_type_str(RCV_CT_PROTOBUF);
     o.busy_body = r->busy.data;

@@ -1,5 +1,5 @@
 /* itest_attack.c — hostile clients against the real binary: slowloris below
- * and above the connection cap, slow bodies, many connections announcing
+ * and above the connection cap, slow bodies below and above it, many connections announcing
  * 16 MiB, many big bodies at once, many idle connections, Content-Length
  * lies, bad chunk sizes, header floods, CL with TE, non-HTTP/1 input,
  * pipelining, the telemetry port, and running out of file descriptors.
@@ -297,6 +297,38 @@ static void t_slow_bodies(void)
         if (round == 5) good_client(&a, "during", 5000);
         th_nap_ms(200);
     }
+    conns_free(cs);
+    good_client(&a, "after", 5000);
+    atk_finish(&a);
+}
+
+/* Above the cap: more connections than slots, each with a head and a few
+ * body bytes of a 1 MiB request and then nothing more. The read timeout
+ * (30 s) alone would hold every slot past the good client's deadline; the
+ * body rate (1 KiB/s after the 1 s head grace) frees them in about a
+ * second, so the backlog (the good client in it) moves. */
+static void t_slow_bodies_above_cap(void)
+{
+    th_stack_opts o = {.read_timeout = "30s",
+                       .receiver_yaml = full() ? "      max_connections: 4096\n      header_timeout: 1s\n"
+                                                 "      min_body_rate: 1KiB\n    intake_memory: 16MiB\n"
+                                               : "      max_connections: 64\n      header_timeout: 1s\n"
+                                                 "      min_body_rate: 1KiB\n    intake_memory: 16MiB\n"};
+    atk a;
+    int n = full() ? 4200 : 200;
+    atk_start(&a, "slow bodies above the cap", &o, 16, n);
+    conns *cs = conns_open(a.port, n);
+    static const char head[] = "POST /v1/traces HTTP/1.1\r\n" PB "Content-Length: 1048576\r\n\r\n";
+    static char part[100];
+    th_nap_ms(50);
+    for (int i = 0; i < cs->n; i++) {
+        TH_ASSERT(try_send(cs->fd[i], head, sizeof head - 1) >= 0);
+        (void)try_send(cs->fd[i], part, sizeof part);
+    }
+    sample(&a);
+    good_client(&a, "during", 10000);
+    sample(&a);
+    printf("# %s: %d of %d connections closed by the server\n", a.name, count_closed(cs), cs->n);
     conns_free(cs);
     good_client(&a, "after", 5000);
     atk_finish(&a);
@@ -786,6 +818,7 @@ int main(void)
     TH_ICASE(t_slowloris);
     TH_ICASE(t_slowloris_above_cap);
     TH_ICASE(t_slow_bodies);
+    TH_ICASE(t_slow_bodies_above_cap);
     TH_ICASE(t_announce_16mib);
     TH_ICASE(t_big_bodies_at_once);
     TH_ICASE(t_idle_connections);

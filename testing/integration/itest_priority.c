@@ -96,13 +96,14 @@ static th_mock_stats mock_stats(th_stack *s)
 
 /* ---- 5:3:1 while backlogged ---- */
 
-/* Holds the exporter: plug 1 waits 4.5 s upstream, just inside the
- * exporter's 5 s request deadline (its only connection is
- * busy), plug 2 fills the next batch on its own, so nothing else leaves
- * the queue until plug 1 is answered. */
+/* Holds the exporter: plug 1's answer waits upstream (60 s, inside the
+ * exporter's 90 s request deadline; its only connection is busy) until
+ * release_plug, plug 2 fills the next batch on its own, so nothing else
+ * leaves the queue until then — however long filling the queue takes on a
+ * busy machine. */
 static void plug_exporter(th_stack *s, th_http *c, th_expect *e)
 {
-    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/latency?ms=4500") / 100 == 2, "latency refused");
+    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/latency?ms=60000") / 100 == 2, "latency refused");
     send_ok(c, one_resource("plug", SEED_PLUG, SPANS, TH_STATUS_CYCLE), e);
     int64_t deadline = th_now_ms() + DEADLINE_MS;
     while (mock_stats(s).requests[SIG_TRACES] < 1 && th_now_ms() < deadline) th_nap_ms(5);
@@ -137,6 +138,12 @@ static void fill_queue(th_stack *s, th_http *c, th_expect *e)
                   "requests before the data was queued)", sent_upstream);
     TH_ASSERT_MSG(q[0] == PER_CLASS && q[1] == PER_CLASS && q[2] == PER_CLASS,
                   "spillway_queue_items %g/%g/%g, want %d each", q[0], q[1], q[2], PER_CLASS);
+}
+
+/* Answers plug 1 now: the drain begins. */
+static void release_plug(th_stack *s)
+{
+    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/release") / 100 == 2, "release refused");
 }
 
 /* Checks shares of counts n[3] against 5:3:1 within ±10 %. */
@@ -231,13 +238,14 @@ static void t_wrr_531_while_backlogged(void)
 {
     char why[1024];
     th_stack_opts o = {.batch_max_bytes = "2KiB", .exporter_yaml = "    max_in_flight: 1\n",
-                       .queue_max_bytes = "64MiB"};
+                       .queue_max_bytes = "64MiB", .exporter_timeout = "90s"};
     th_stack *s = start(&o, rules_yaml);
     th_http *c = th_stack_client(s);
     th_expect *e = th_expect_new();
     TH_ASSERT(c && e);
     plug_exporter(s, c, e);
     fill_queue(s, c, e);
+    release_plug(s);
     check_counters_midway(s);
     int64_t t0 = th_now_ms();
     TH_ASSERT_MSG(th_stack_check_received(s, SIG_TRACES, e, 0, DRAIN_MS, why, sizeof(why)) == 0,

@@ -159,7 +159,7 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
             "queue:\n  max_bytes: %s\n%s"
             "dlq:\n  dir: %s/dlq\n  fsync: %s\n%s"
             "exporters:\n  otlphttp:\n    endpoint: %s://127.0.0.1:%u\n"
-            "    compression: %s\n    timeout: 5s\n"
+            "    compression: %s\n    timeout: %s\n"
             "    batch: { max_bytes: %s, timeout: 20ms }\n"
             "    retry: { initial_interval: 50ms, max_interval: 500ms%s%s }\n",
             th_or(o->max_body, "16MiB"), th_or(o->read_timeout, "10s"),
@@ -169,6 +169,7 @@ static int th_write_config(th_stack *s, const th_stack_opts *o, const char *path
             th_or(o->queue_max_bytes, "64MiB"), th_or(o->queue_yaml, ""), s->dir,
             th_or(o->dlq_fsync, "never"), th_or(o->dlq_yaml, ""),
             o->mock_tls ? "https" : "http", s->mock_port, th_or(o->compression, "none"),
+            th_or(o->exporter_timeout, "5s"),
             th_or(o->batch_max_bytes, "4MiB"), o->retry_yaml ? ", " : "", th_or(o->retry_yaml, ""));
     if (o->mock_tls) fprintf(f, "    tls: { ca_file: %s/cert.pem }\n", s->dir);
     fprintf(f,

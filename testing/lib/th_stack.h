@@ -33,6 +33,7 @@ typedef struct th_stack_opts {
     const char *queue_max_bytes;  /* queue.max_bytes, "64MiB" */
     const char *shutdown_timeout; /* service.shutdown_timeout, "5s" */
     const char *batch_max_bytes;  /* exporters.otlphttp.batch.max_bytes, "4MiB" */
+    const char *exporter_timeout; /* exporters.otlphttp.timeout, "5s" */
     const char *dlq_yaml;         /* extra lines in the dlq mapping, indented 2 */
     const char *exporter_yaml;    /* extra lines in exporters.otlphttp, indented 4 */
     const char *processors_yaml;  /* lines of a processors mapping, indented 2 (none if NULL) */

@@ -366,10 +366,23 @@ static void on_admin_latency(mock_server *srv, struct evhttp_request *req)
     reply_msg(req, 200, "ok\n");
 }
 
+/* POST /admin/release: every answer waiting out its latency goes now. */
+static void on_admin_release(mock_server *srv, struct evhttp_request *req)
+{
+    char msg[48];
+    int n = 0;
+    for (mock_pending *p = srv->pending; p; p = p->next) n++;
+    mock_http_flush_pending(srv);
+    LOG_INFO("admin: released %d delayed answers", n);
+    snprintf(msg, sizeof msg, "released %d\n", n);
+    reply_msg(req, 200, msg);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 enum route_kind {
-    R_EXPORT, R_STATS, R_RECEIVED, R_HEADERS, R_RESET, R_FAIL, R_OUTAGE, R_LATENCY, R_HEALTH
+    R_EXPORT, R_STATS, R_RECEIVED, R_HEADERS, R_RESET, R_FAIL, R_OUTAGE, R_LATENCY, R_RELEASE,
+    R_HEALTH
 };
 
 static const struct route {
@@ -390,6 +403,7 @@ static const struct route {
     {"/admin/fail", 1, R_FAIL, SIG_TRACES},
     {"/admin/outage", 1, R_OUTAGE, SIG_TRACES},
     {"/admin/latency", 1, R_LATENCY, SIG_TRACES},
+    {"/admin/release", 1, R_RELEASE, SIG_TRACES},
     {"/healthz", 0, R_HEALTH, SIG_TRACES},
 };
 
@@ -404,6 +418,7 @@ static void dispatch(mock_server *srv, struct evhttp_request *req, const struct 
     case R_FAIL: on_admin_fail(srv, req); break;
     case R_OUTAGE: on_admin_outage(srv, req); break;
     case R_LATENCY: on_admin_latency(srv, req); break;
+    case R_RELEASE: on_admin_release(srv, req); break;
     case R_HEALTH: reply_msg(req, 200, "ok\n"); break;
     }
 }

@@ -194,6 +194,7 @@ static void t_defaults(void)
     TH_ASSERT_EQ_INT(c->receiver.http_read_timeout_ms, 10000);
     TH_ASSERT_EQ_INT(c->receiver.http_max_connections, 4096);
     TH_ASSERT_EQ_INT(c->receiver.http_header_timeout_ms, 10000);
+    TH_ASSERT_EQ_INT(c->receiver.http_min_body_rate, 1024);
     TH_ASSERT_EQ_INT(c->receiver.intake_memory, 64 << 20);
     TH_ASSERT_EQ_INT(c->dlq.ring_bytes, 64 << 20);
     TH_ASSERT_EQ_INT(c->cardinality.enabled, 1);
@@ -248,6 +249,7 @@ static const char *cfg_diff(const cfg *a, const cfg *b)
     SAME_S(receiver.http_endpoint); SAME_N(receiver.http_max_request_body_size);
     SAME_N(receiver.http_read_timeout_ms);
     SAME_N(receiver.http_max_connections); SAME_N(receiver.http_header_timeout_ms);
+    SAME_N(receiver.http_min_body_rate);
     SAME_N(receiver.intake_memory); SAME_N(dlq.ring_bytes);
     SAME_N(cardinality.enabled); SAME_N(cardinality.max_keys);
     SAME_N(cardinality.aggregate_threshold); SAME_N(cardinality.drop_threshold);
@@ -743,6 +745,24 @@ static const struct bad_case bad_cases[] = {
       "processors:\n  priority:\n    rules:\n      - class: high\n        attribute: a\n"
       "        regex: (((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\n",
       6, 16, "processors.priority.rules[0].regex: regex too long" },
+    { "regex_star_of_nullable",
+      "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: \"(()*){3000}\" }\n",
+      4, 45, "processors.priority.rules[0].regex: a repeat (*, +, {m,n}) of something that can match the empty string" },
+    { "regex_plus_of_empty_alternative",
+      "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: \"^x(a|)+\" }\n",
+      4, 45, "processors.priority.rules[0].regex: a repeat (*, +, {m,n})" },
+    { "regex_interval_of_optional",
+      "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: \"(a?){900}\" }\n",
+      4, 45, "processors.priority.rules[0].regex: a repeat (*, +, {m,n})" },
+    { "regex_total_budget",
+      "processors:\n  priority:\n    rules:\n"
+      "      - { class: high, attribute: a, regex: \"x{9000}\" }\n"
+      "      - { class: high, attribute: a, regex: \"x{9000}\" }\n"
+      "      - { class: high, attribute: a, regex: \"x{9000}\" }\n"
+      "      - { class: high, attribute: a, regex: \"x{9000}\" }\n"
+      "      - { class: high, attribute: a, regex: \"x{9000}\" }\n"
+      "      - { class: high, attribute: a, regex: \"x{9000}\" }\n",
+      9, 45, "processors.priority.rules[5].regex: the rules' regexes together are too large" },
     { "regex_backreference",
       "processors:\n  priority:\n    rules:\n      - { class: high, attribute: a, regex: \"^(a|b)\\\\1$\" }\n",
       4, 45, "processors.priority.rules[0].regex: back-references (\\1..\\9) are not allowed" },
@@ -890,6 +910,7 @@ static void t_regex_accepted(void)
     static const char *ok[] = {
         "^[+-]?[0-9]+$", "(a+)+", "x{1000}", "[[:alpha:]]+[]+]+", "a{2,}b{,3}", "\\++\\{", "(a{100}){50}",
         "^(checkout|payment)(-[a-z]+)*$", "[\\1]", "a+b+c+d+e+f+g+h+i+j+k+l+m+n+o+p+q+",
+        "(a*)?", "(a?b)+", "(a|b?c)*", "(x?){0,1}", "^(-?[0-9]+,)*$", "\\b(foo|bar)\\b", "a{0,3}b{2}",
     };
     char err[ERRLEN], y[512];
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {

@@ -1,7 +1,7 @@
 /* test_httpd.c — runtime/httpd: the server on a real socket (keep-alive,
  * pipelining, 100-continue, caps, malformed requests, read timeout,
  * deferred answers, shutdown, non-HTTP input refused at once, the memory
- * budget, the head deadline, EMFILE, eviction at the cap). The parser's
+ * budget, the head deadline, the body rate, EMFILE, eviction at the cap). The parser's
  * tests are in test_httpd_parse.c. The server's loop runs on its own
  * thread; the test is the client.
  */
@@ -23,6 +23,7 @@
 #include "runtime/httpd.h"
 #include "runtime/httpd_parse.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 
 /* ---- server ------------------------------------------------------------ */
 
@@ -569,6 +570,54 @@ static void t_head_deadline(void)
     TH_ASSERT_EQ_INT(s.st.head_timeouts, 1);
 }
 
+/* A body trickled below min_body_rate is cut once the head deadline's
+ * grace and the time its bytes bought are used up, although every byte
+ * comes well within the inactivity timeout; a body above the rate passes
+ * although the whole request takes several times the grace. */
+static void t_body_rate(void)
+{
+    srv s;
+    cli c;
+    resp r;
+    httpd_opts o = {.max_body = 4096, .max_head = 4096, .timeout_ms = 5000,
+                    .head_timeout_ms = 300, .min_body_rate = 50};
+    srv_start_o(&s, &o);
+
+    /* 5 bytes a second against 50 required */
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\n"), 0);
+    int64_t t0 = now_ms();
+    int closed = 0;
+    for (int i = 0; i < 100 && !closed; i++) {
+        if (cli_send(&c, "x", 1) != 0) break;
+        closed = cli_closed(&c, 200);
+    }
+    int64_t took = now_ms() - t0;
+    TH_ASSERT_MSG(closed, "trickling body still connected after %lld ms", (long long)took);
+    printf("# body at 5 B/s, min_body_rate 50 B/s, grace 300 ms: closed after %lld ms\n",
+           (long long)took);
+    close(c.fd);
+
+    /* 250 bytes a second: 400 bytes take 1.6 s, five times the grace */
+    TH_ASSERT_EQ_INT(cli_connect(&c, s.port), 0);
+    TH_ASSERT_EQ_INT(cli_sends(&c, "POST /echo HTTP/1.1\r\nContent-Length: 400\r\n\r\n"), 0);
+    char part[25];
+    memset(part, 'y', sizeof part);
+    t0 = now_ms();
+    for (int i = 0; i < 16; i++) {
+        TH_ASSERT_EQ_INT(cli_send(&c, part, sizeof part), 0);
+        if (i < 15) th_nap_ms(100);
+    }
+    TH_ASSERT_EQ_INT(cli_read(&c, &r), 0);
+    TH_ASSERT_EQ_INT(r.status, 200);
+    TH_ASSERT_EQ_INT(r.body_len, 400);
+    printf("# body at 250 B/s: answered after %lld ms\n", (long long)(now_ms() - t0));
+    close(c.fd);
+    srv_stop(&s);
+    TH_ASSERT_EQ_INT(s.st.body_timeouts, 1);
+    TH_ASSERT_EQ_INT(s.st.head_timeouts, 0);
+}
+
 /* accept(2) failing with EMFILE pauses accepting (counted) instead of
  * spinning, and accepting resumes once descriptors are free. */
 static void t_emfile_pause(void)
@@ -667,6 +716,7 @@ int main(void)
     TH_RUN(t_junk_at_once);
     TH_RUN(t_memory_budget);
     TH_RUN(t_head_deadline);
+    TH_RUN(t_body_rate);
     TH_RUN(t_emfile_pause);
     TH_RUN(t_evict_idle_at_cap);
     return th_done();
