@@ -633,7 +633,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         int head = c->head_start_ns && c->state == HC_HEAD;
         int body = c->head_start_ns && (c->state == HC_BODY || c->state == HC_CHUNKED);
         if (head) HTTPD_COUNT(c->h, head_timeouts, head_timeouts);
-        if (body) c->h->st.body_timeouts++;
+        if (body) HTTPD_COUNT(c->h, body_timeouts, body_timeouts);
         LOG_DEBUG("closing a connection: %s", c->state == HC_LINGER ? "linger over"
                                               : head ? "request head deadline"
                                               : body ? "request body slower than min_body_rate"

@@ -30,6 +30,10 @@ static int register_server(sw_metrics *m, httpd_metrics *b)
     if (!rc) rc = metrics_register(m, "spillway_http_head_timeouts_total", METRICS_COUNTER,
                                    "Connections closed because a request head did not arrive "
                                    "in time (slow or stalled clients), by server.", &s);
+    s.cells = &b->body_timeouts;
+    if (!rc) rc = metrics_register(m, "spillway_http_body_timeouts_total", METRICS_COUNTER,
+                                   "Connections closed because a request body arrived slower "
+                                   "than min_body_rate (slow POST), by server.", &s);
     s.cells = b->refused;
     s.dims[0] = (metrics_dim){.label = "reason", .n = HTTPD_REFUSE_COUNT, .values = refuse_names};
     if (!rc) rc = metrics_register(m, "spillway_http_refused_requests_total", METRICS_COUNTER,

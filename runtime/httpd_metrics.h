@@ -3,8 +3,8 @@
  * One block per server in the metrics registry (runtime/metrics.h), keyed
  * by the server's label value (server="otlp_http", server="telemetry"):
  * connections open, idle ones evicted at the connection cap, accept pauses
- * at the cap with none idle, accept pauses, head deadlines, requests refused by
- * the server itself. Every server adds its series to the same
+ * at the cap with none idle or out of descriptors, head deadlines, bodies
+ * slower than min_body_rate, requests refused by the server itself. Every server adds its series to the same
  * spillway_http_* families. Counted on the server's thread; relaxed
  * atomics. A server built again with the same name counts on.
  */
@@ -29,6 +29,7 @@ typedef struct httpd_metrics {
     _Atomic uint64_t cap_pauses;          /* at the cap, none idle: accepting paused */
     _Atomic uint64_t accept_pauses;       /* accept(2) out of descriptors or memory */
     _Atomic uint64_t head_timeouts;       /* connections closed by the head deadline */
+    _Atomic uint64_t body_timeouts;       /* connections closed: body under min_body_rate */
     _Atomic uint64_t refused[HTTPD_REFUSE_COUNT];
     int registered;                       /* 1 series registered, -1 that failed */
     char labels[64];                      /* server="<name>" */

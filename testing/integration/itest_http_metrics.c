@@ -1,6 +1,6 @@
 /* itest_http_metrics.c — the spillway_http_* series of the OTLP/HTTP
  * receiver's and the telemetry server's HTTP servers: junk refused, a
- * stalled head timed out, idle connections evicted at the cap, the
+ * stalled head and a stalled body timed out, idle connections evicted at the cap, the
  * open-connections gauge. */
 #include <stdio.h>
 #include <string.h>
@@ -26,12 +26,13 @@ static const char junk[] = "\x16\x03\x01\x00\x05hello"; /* a TLS record, not HTT
 
 static void t_refused_and_timed_out(void)
 {
-    th_stack_opts o = {.receiver_yaml = "      header_timeout: 300ms\n"};
+    th_stack_opts o = {.receiver_yaml = "      header_timeout: 300ms\n      min_body_rate: 1KiB\n"};
     th_stack *s = th_stack_start(&o);
     TH_ASSERT_MSG(s, "stack did not start");
     const char *fams[] = {"spillway_http_connections", "spillway_http_connections_evicted_total",
                           "spillway_http_connection_cap_pauses_total",
                           "spillway_http_accept_pauses_total", "spillway_http_head_timeouts_total",
+                          "spillway_http_body_timeouts_total",
                           "spillway_http_refused_requests_total"};
     const char *page = th_stack_metrics(s);
     TH_ASSERT(page);
@@ -69,6 +70,22 @@ static void t_refused_and_timed_out(void)
                                   "server=\"otlp_http\""), 1);
     TH_ASSERT_EQ_INT((long)series(s, "spillway_http_head_timeouts_total",
                                   "server=\"telemetry\""), 0);
+
+    /* a whole head, then a body that stops: cut after the grace */
+    c = th_http_new(th_stack_otlp_port(s), 0, IO_MS);
+    TH_ASSERT(c);
+    static const char slow[] = "POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/x-protobuf\r\n"
+                               "Content-Length: 100000\r\n\r\n\x0a\x00";
+    TH_ASSERT_EQ_INT(th_http_send_raw(c, slow, sizeof slow - 1), 0);
+    waited = th_http_wait_closed(c, IO_MS);
+    TH_ASSERT_MSG(waited >= 0, "stalled body not closed");
+    printf("# stalled body closed after %ld ms (min_body_rate 1KiB/s after 300ms)\n", waited);
+    th_http_free(c);
+    TH_ASSERT_EQ_INT((long)series(s, "spillway_http_body_timeouts_total",
+                                  "server=\"otlp_http\""), 1);
+    TH_ASSERT_EQ_INT((long)series(s, "spillway_http_head_timeouts_total",
+                                  "server=\"otlp_http\""), 1);
     th_stack_free(s);
 }
 
