@@ -51,14 +51,21 @@
 
 #include "config/cfg.h"
 #include "config/cfg_reload.h"
+#include "config/cfg_reload_metrics.h"
 #include "dlq/dlq.h"
 #include "dlq/dlq_cmd.h"
+#include "dlq/dlq_metrics.h"
 #include "exporters/otlp/exporter.h"
+#include "exporters/otlp/exp_metrics.h"
 #include "pipeline/pipeline.h"
+#include "processors/card_metrics.h"
 #include "queue/apq.h"
+#include "queue/apq_metrics.h"
 #include "receivers/otlp/receiver.h"
 #include "receivers/otlp/rcv_grpc.h"
+#include "receivers/otlp/rcv_metrics.h"
 #include "receivers/filelog/filelog.h"
+#include "receivers/filelog/fl_metrics.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/evbase.h"
@@ -72,6 +79,7 @@ typedef struct app {
     cfg **reloaded;             /* owned: every config a reload applied, oldest first */
     size_t n_reloaded;
     sw_metrics *metrics;
+    cfg_reload_metrics *reloads; /* owned by metrics */
     apq *queue;
     dlq *dlq;
     struct event_base *base;
@@ -305,8 +313,8 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
      * at once. A failing upstream with the breaker closed leaves batches
      * backing off: they wait here, where a second signal can still cut the
      * drain short. */
-    int idle = apq_items(a->queue) == 0 && atomic_load(&a->metrics->exp_in_flight) == 0 &&
-               (exp_healthy(a->exp) || atomic_load(&a->metrics->exp_circuit_state) == 2);
+    int idle = apq_items(a->queue) == 0 && exp_in_flight(a->exp) == 0 &&
+               (exp_healthy(a->exp) || exp_circuit_open(a->exp));
     if (idle || left <= 0) stop_exporter(a, left > 0 ? (uint64_t)left / 1000000 : 0);
 }
 
@@ -362,7 +370,7 @@ static void collect_key(const char *path, int reloadable, void *arg)
 
 static void reload_failed(app *a, const char *why)
 {
-    metrics_add(&a->metrics->config_reloads[1], 1);
+    metrics_add(&a->reloads->config_reloads[CFG_RELOAD_FAILURE], 1);
     LOG_ERROR("reload of %s failed (%s); still running on the previous configuration",
               a->config_path, why);
 }
@@ -400,7 +408,7 @@ static void reload_apply(app *a, cfg *next)
     }
     a->reloaded[a->n_reloaded++] = next; /* the export thread may read it from now on */
     if ((rc = pl_reconfigure(a->pl, next, why, sizeof why)) != 0) {
-        metrics_add(&a->metrics->config_reloads[1], 1);
+        metrics_add(&a->reloads->config_reloads[CFG_RELOAD_FAILURE], 1);
         LOG_ERROR("reload of %s failed (%s) after the exporter's settings were applied; "
                   "everything else runs on the previous configuration", a->config_path, why);
         return;
@@ -408,7 +416,7 @@ static void reload_apply(app *a, cfg *next)
     apq_set_weights(a->queue, next->priority.weights);
     dlq_set_replay_rate(a->dlq, next->dlq.replay_rate);
     log_setup((log_level)next->telemetry.log_level, next->telemetry.log_json);
-    metrics_add(&a->metrics->config_reloads[0], 1);
+    metrics_add(&a->reloads->config_reloads[CFG_RELOAD_SUCCESS], 1);
     LOG_INFO("reloaded %s: %zu keys changed and applied%s%s", a->config_path, now.n,
              now.n ? ": " : "", now.list);
     if (later.n)
@@ -510,13 +518,27 @@ out:
     return rc;
 }
 
+/* Every component's families, in the page order of /metrics, whether the
+ * component runs or not (the filelog and gRPC families are announced, at
+ * zero, when those receivers are off). Components find their blocks again
+ * when they are built. 0 or SW_ENOMEM. */
+static int register_metrics(app *a)
+{
+    sw_metrics *m = a->metrics;
+    if (!rcv_http_metrics_get(m) || !rcv_grpc_metrics_get(m) || !card_metrics_get(m) ||
+        !apq_metrics_get(m) || !dlq_metrics_get(m) || !exp_metrics_get(m) ||
+        !fl_metrics_get(m) || !(a->reloads = cfg_reload_metrics_get(m)))
+        return SW_ENOMEM;
+    return 0;
+}
+
 static int app_start(app *a, const char *ready_file)
 {
     char *host = NULL;
     uint16_t port = 0;
     int rc = SW_ENOMEM;
     a->metrics = metrics_new();
-    if (a->metrics) {
+    if (a->metrics && register_metrics(a) == 0) {
         apq_opts qo;
         apq_opts_from_cfg(&qo, a->cfg, a->metrics);
         a->queue = apq_new(&qo);

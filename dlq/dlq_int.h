@@ -101,8 +101,8 @@ struct dlq {
     dlq_opts o;
     char *dir;
     int dirfd;
-    sw_metrics *m;
-    sw_metrics *own_m;
+    dlq_metrics *m;      /* owned by the registry (m of dlq_open, or own_m) */
+    sw_metrics *own_m;   /* owned: a registry of its own when dlq_open got none */
 
     pthread_t thr;
     int started;

@@ -14,7 +14,7 @@
 #include "dlq/dlq_fmt.h"
 #include "runtime/buf.h"
 #include "runtime/item.h"
-#include "runtime/metrics.h"
+#include "dlq/dlq_metrics.h"
 
 /* Scratch for reading records: compressed and decompressed buffers, a
  * zstd decompression context. */
@@ -72,7 +72,7 @@ int dlq_seg_seal(int fd, const dlq_seg_hdr *h, int sync);
 /* Moves <dir>/<name> into <dir>/quarantine/ (a free name is chosen if one
  * exists), logs why at WARN and counts dlq_corrupt_segments (m may be
  * NULL). 0 or SW_EIO. */
-int dlq_quarantine(int dirfd, const char *name, const char *why, sw_metrics *m);
+int dlq_quarantine(int dirfd, const char *name, const char *why, dlq_metrics *m);
 
 /* fsync of a directory fd; logs on failure. 0 or SW_EIO. */
 int dlq_sync_dir(int dirfd);

@@ -114,7 +114,7 @@ static int ensure_quarantine_dir(int dirfd)
     return SW_EIO;
 }
 
-int dlq_quarantine(int dirfd, const char *name, const char *why, sw_metrics *m)
+int dlq_quarantine(int dirfd, const char *name, const char *why, dlq_metrics *m)
 {
     char dst[512];
     struct stat st;

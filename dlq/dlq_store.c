@@ -258,7 +258,8 @@ static int open_init(dlq *d, const dlq_opts *o, sw_metrics *m)
     if (!d->o.probe_ms) d->o.probe_ms = 1000;
     if (!d->o.seal_idle_ms) d->o.seal_idle_ms = 1000;
     d->o.dir = NULL;
-    d->m = m ? m : (d->own_m = metrics_new());
+    if (!m) m = d->own_m = metrics_new();
+    d->m = dlq_metrics_get(m);
     d->dir = strdup(o->dir);
     d->ring = calloc(d->o.ring_slots, sizeof *d->ring);
     d->cctx = ZSTD_createCCtx();

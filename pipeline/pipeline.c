@@ -187,7 +187,7 @@ static int admit_dlq(pipeline *p, pl_wait *w, const uint8_t *pb, size_t len,
         return rc == SW_ETOOBIG ? SW_EFULL : rc;
     }
     p->pending++;
-    if (p->m) metrics_add(&p->m->queue_spilled[klass], 1);
+    apq_count_spilled(p->q, klass);
     return 0;
 }
 
@@ -283,7 +283,7 @@ static void go_live(pipeline *p, pl_jwait *jw)
             continue;
         }
         p->pending++;
-        if (p->m) metrics_add(&p->m->queue_spilled[k], 1);
+        apq_count_spilled(p->q, k);
     }
     item_tracker_release(t, 0);
 }

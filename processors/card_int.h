@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "processors/card_metrics.h"
 #include "processors/card_proc.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue card_kv;
@@ -230,7 +231,7 @@ int card_merge_point(const card_metric *m, void *dst, const void *src, card_aren
 /* ---- the processor (card_proc.c lifecycle, card_policy.c decisions) ---- */
 struct card {
     card_config cfg;
-    sw_metrics *m;                /* borrowed, may be NULL */
+    card_metrics *m;              /* owned by the metrics registry, or NULL */
     card_table t;
     card_sketches sk;
     card_arena arena;

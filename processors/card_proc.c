@@ -88,12 +88,13 @@ card *card_new(const card_config *cc, sw_metrics *m)
     card *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->cfg = *cc;
-    c->m = m;
+    c->m = card_metrics_get(m);
+    if (m && !c->m) goto fail;
     card_arena_init(&c->arena, ARENA_KEEP);
     if (card_table_init(&c->t, cc->max_keys) != 0) goto fail;
     if (card_sketches_init(&c->sk) != 0) goto fail;
     init_limits(c);
-    if (m) metrics_gauge_set(&m->cl_max_keys, (int64_t)cc->max_keys);
+    if (c->m) metrics_gauge_set(&c->m->cl_max_keys, (int64_t)cc->max_keys);
     return c;
 fail:
     card_free(c);
@@ -204,7 +205,7 @@ static void account(card *c, const card_req *rq, card_result *out, int64_t took)
     c->st.lat_buckets[b]++;
     c->st.lat_sum_ns += (uint64_t)took;
     if (!c->m) return;
-    metrics_observe_cl(c->m, took);
+    metrics_hist_observe(&c->m->cl_proc, took);
     metrics_gauge_set(&c->m->cl_keys_used, c->t.used);
     if (rq->aggregated) metrics_add(&c->m->cl_aggregated_samples, rq->aggregated);
     if (rq->dropped) metrics_add(&c->m->cl_dropped_samples, rq->dropped);

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "queue/apq_metrics.h"
 #include "queue/ring.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
@@ -30,7 +31,7 @@ struct apq {
     uint64_t max_bytes;
     uint64_t spill_bytes;        /* fill >= this: new items spill */
     apq_spill spill;
-    sw_metrics *m;               /* borrowed, may be NULL */
+    apq_metrics *m;              /* owned by the metrics registry, or NULL */
     int efd;
 };
 
@@ -77,7 +78,7 @@ static void init_fields(apq *q, const apq_opts *o)
     q->spill_bytes = (uint64_t)((double)o->max_bytes * o->spill_threshold);
     if (q->spill_bytes > q->max_bytes) q->spill_bytes = q->max_bytes;
     q->spill = o->spill;
-    q->m = o->m;
+    q->m = apq_metrics_get(o->m);
     atomic_init(&q->bytes, 0);
     atomic_init(&q->wake_pending, 0);
     atomic_init(&q->closed, 0);
@@ -101,6 +102,7 @@ apq *apq_new(const apq_opts *o)
         goto fail;
     }
     init_fields(q, o);
+    if (o->m && !q->m) goto fail;
     return q;
 fail:
     apq_free(q);
@@ -153,6 +155,11 @@ static void wake(apq *q)
     uint64_t one = 1;
     ssize_t w = write(q->efd, &one, sizeof one);
     (void)w; /* EAGAIN only when the counter is saturated: already readable */
+}
+
+void apq_count_spilled(apq *q, sw_class k)
+{
+    if (q->m && (unsigned)k < CLASS_COUNT) metrics_add(&q->m->queue_spilled[k], 1);
 }
 
 /* Offers it to the spill interface: APQ_SPILLED (counted) or SW_EFULL. */

@@ -63,7 +63,7 @@ typedef struct apq_opts {
     unsigned weights[CLASS_COUNT];   /* each 1..1000 */
     size_t slots;                    /* ring slots per class; 0 = auto */
     apq_spill spill;                 /* .spill NULL: always refuse (SW_EFULL) */
-    sw_metrics *m;                   /* borrowed, may be NULL */
+    sw_metrics *m;                   /* registry, borrowed, may be NULL (apq_metrics.h) */
 } apq_opts;
 
 /* The defaults of the config schema (config/cfg_schema.c, read through
@@ -121,6 +121,9 @@ uint64_t apq_items(const apq *q);
 size_t apq_class_items(const apq *q, sw_class c);
 uint64_t apq_max_bytes(const apq *q);
 double apq_fill_ratio(const apq *q);
+/* Counts one item of class k that its producer spilled to the DLQ without
+ * offering it to the queue (spillway_queue_spilled_total). Producer thread. */
+void apq_count_spilled(apq *q, sw_class k);
 /* Changes the dequeue weights (each 1..1000, else SW_EINVAL and nothing
  * changes). Any thread: the consumer uses them from its next pop on; a pop
  * racing with the change may mix old and new weights once, which only

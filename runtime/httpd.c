@@ -81,6 +81,10 @@ httpd *httpd_new(struct event_base *base, const httpd_opts *o, httpd_handler fn,
     h->scratch = malloc(HTTPD_READ_SZ);
     h->pause_ev = evtimer_new(base, on_pause_over, h);
     h->trim_ev = evtimer_new(base, on_trim, h);
+    if (h->o.metrics && !(h->mb = httpd_metrics_get(h->o.metrics, h->o.metrics_server))) {
+        httpd_free(h);
+        return NULL;
+    }
     if (!h->bud || !h->scratch || !h->pause_ev || !h->trim_ev) {
         httpd_free(h);
         return NULL;
@@ -134,7 +138,7 @@ static void pause_listener(httpd *h)
 
 static void pause_accepting(httpd *h, int err)
 {
-    h->st.accept_pauses++;
+    HTTPD_COUNT(h, accept_pauses, accept_pauses);
     LOG_WARN_RL(10, "accept: %s; pausing accepting for %d ms (%llu pauses so far, %u open)",
                 strerror(err), HTTPD_ACCEPT_PAUSE_MS, (unsigned long long)h->st.accept_pauses,
                 h->nconns);
@@ -159,7 +163,7 @@ static int evict_idle(httpd *h)
         hconn *next = c->next ? c->next : h->conns;
         if (conn_idle(c)) {
             h->evict_at = next != c ? next : NULL;
-            h->st.evicted++;
+            HTTPD_COUNT(h, evicted, evicted);
             httpd_conn_close(c);
             return 1;
         }
@@ -179,6 +183,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
              * (once per event; the next event makes room for the next) */
             if (i > 0) return;
             if (!evict_idle(h)) {
+                HTTPD_COUNT(h, cap_pauses, cap_pauses);
                 LOG_WARN_RL(10, "%u connections open, none idle: new clients wait",
                             h->nconns);
                 pause_listener(h);
@@ -221,6 +226,7 @@ void httpd_conn_gone(httpd *h)
 {
     static const struct timeval later = {1, 0};
     h->nconns--;
+    httpd_note_conns(h);
     if (!h->trim_pending && h->conns_high >= HTTPD_TRIM_CONNS &&
         h->nconns <= h->conns_high / 4 && h->trim_ev && evtimer_add(h->trim_ev, &later) == 0)
         h->trim_pending = 1;
@@ -333,6 +339,8 @@ void httpd_free(httpd *h)
     if (!h) return;
     close_listener(h);
     while (h->conns) httpd_conn_free(h->conns);
+    h->nconns = 0;
+    httpd_note_conns(h);
     httpd_slab_free_all(h);
     if (h->pause_ev) event_free(h->pause_ev);
     if (h->trim_ev) event_free(h->trim_ev);

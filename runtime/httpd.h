@@ -101,6 +101,10 @@ typedef struct httpd_opts {
     const char *busy_ctype;
     const void *busy_body;
     size_t busy_len;
+    /* Registry (borrowed, may be NULL) for the server's spillway_http_*
+     * series, labelled server=metrics_server (a static string). */
+    struct sw_metrics *metrics;
+    const char *metrics_server;
 } httpd_opts;
 
 /* Counters of the server's own decisions (ingest thread). */
@@ -111,6 +115,7 @@ typedef struct httpd_stats {
     uint64_t body_timeouts;   /* connections closed: body slower than min_body_rate */
     uint64_t junk_refused;    /* not HTTP/1.x: answered 400/505 at once */
     uint64_t evicted;         /* idle connections closed to make room at the cap */
+    uint64_t cap_pauses;      /* at the cap with none idle: accepting paused, clients wait */
     unsigned conns;           /* connections open now */
 } httpd_stats;
 

@@ -107,6 +107,7 @@ hconn *httpd_conn_new(httpd *h, int fd)
     h->conns = c;
     h->nconns++;
     if (h->nconns > h->conns_high) h->conns_high = h->nconns;
+    httpd_note_conns(h);
     return c;
 }
 
@@ -155,7 +156,7 @@ static int out_reserve(hconn *c, size_t n)
     size_t cap = c->out_cap ? c->out_cap : 4096;
     while (cap - c->out_len < n) cap *= 2;
     if (charge(c, c->out_cap, cap) != 0) {
-        c->h->st.busy_refused++;
+        HTTPD_COUNT(c->h, busy_refused, refused[HTTPD_REFUSE_BUSY]);
         LOG_WARN_RL(10, "%s", "intake memory budget exhausted: closing a connection that "
                               "does not read its answers");
         return -1;
@@ -379,7 +380,7 @@ static int fail(hconn *c, int status)
  * the connection closes after the answer and the rest is discarded. */
 static int over_budget(hconn *c)
 {
-    c->h->st.busy_refused++;
+    HTTPD_COUNT(c->h, busy_refused, refused[HTTPD_REFUSE_BUSY]);
     LOG_WARN_RL(10, "intake memory budget exhausted (%zu of %zu bytes in use): "
                 "refusing a request with 503", budget_used(c->h->bud), budget_limit(c->h->bud));
     if (c->state == HC_BODY || c->state == HC_CHUNKED) {
@@ -461,7 +462,7 @@ static int step_head(hconn *c)
     if (end == 0) {
         int rc = httpd_head_prefix_check((const char *)c->in + c->off, avail);
         if (rc < 0) {
-            c->h->st.junk_refused++;
+            HTTPD_COUNT(c->h, junk_refused, refused[HTTPD_REFUSE_NOT_HTTP]);
             return fail(c, -rc);
         }
         return avail > o->max_head ? fail(c, 431) : 1;
@@ -631,8 +632,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     if (what & EV_TIMEOUT) {
         int head = c->head_start_ns && c->state == HC_HEAD;
         int body = c->head_start_ns && (c->state == HC_BODY || c->state == HC_CHUNKED);
-        if (head) c->h->st.head_timeouts++;
-        if (body) c->h->st.body_timeouts++;
+        if (head) HTTPD_COUNT(c->h, head_timeouts, head_timeouts);
+        if (body) HTTPD_COUNT(c->h, body_timeouts, body_timeouts);
         LOG_DEBUG("closing a connection: %s", c->state == HC_LINGER ? "linger over"
                                               : head ? "request head deadline"
                                               : body ? "request body slower than min_body_rate"

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "runtime/httpd.h"
+#include "runtime/httpd_metrics.h"
 #include "runtime/httpd_parse.h"
 
 #define HTTPD_READ_SZ (64 * 1024)        /* the server's read scratch */
@@ -92,6 +93,7 @@ struct httpd {
     struct event *pause_ev;    /* owned: ends an accept pause */
     int paused;                /* accepting paused after EMFILE & co */
     httpd_stats st;
+    httpd_metrics *mb;         /* owned by the registry, or NULL */
     unsigned nconns;           /* connections with an open fd */
     unsigned conns_high;       /* most open since the last heap trim */
     hslab *slabs;              /* owned: connection structs (httpd_slab.c) */
@@ -127,5 +129,19 @@ const char *httpd_date(httpd *h);      /* the cached Date header value */
  * own errors. 0 or SW_EINVAL (headers too long). */
 int httpd_send_response(hconn *c, int status, const char *ctype, const char *headers,
                         const void *body, size_t len, int close, int is_head);
+
+/* Counts one decision of the server in its stats and, when it has one,
+ * its metrics block. */
+#define HTTPD_COUNT(h, field, mfield)                                      \
+    do {                                                                   \
+        (h)->st.field++;                                                   \
+        if ((h)->mb) metrics_add(&(h)->mb->mfield, 1);                     \
+    } while (0)
+
+/* The open-connections gauge follows nconns. */
+static inline void httpd_note_conns(httpd *h)
+{
+    if (h->mb) metrics_gauge_set(&h->mb->connections, (int64_t)h->nconns);
+}
 
 #endif

@@ -4,12 +4,13 @@
  * family gets "# HELP" and "# TYPE" lines (even when it has no sample yet),
  * counters end in _total, values are in base units (seconds, bytes), and
  * label values are escaped (\\, \", \n). Counters are read with relaxed
- * loads, so one page is not an atomic snapshot across families; within the
- * latency histogram the buckets are read once and _count is their sum, so
- * the +Inf bucket always equals _count.
+ * loads, so one page is not an atomic snapshot across families; within a
+ * histogram the buckets are read once and _count is their sum, so the +Inf
+ * bucket always equals _count.
  */
 #include "runtime/metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "runtime/item.h"
 #include "runtime/procstat.h"
 
 #ifndef SW_VERSION
@@ -26,78 +28,221 @@
 #define SW_GITREV "unknown"
 #endif
 
-/* 100 µs .. 10 s; dense around the 1-25 ms range the latency targets sit in. */
-const double metrics_latency_bounds[MET_LAT_BUCKETS] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-    0.025,  0.05,    0.1,    0.25,  1,      2.5,   10,
-};
-const double metrics_cl_bounds[MET_CL_BUCKETS] = {
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-    0.001,   0.0025,   0.005,   0.01,   0.025,   0.1,
-};
-static const int64_t cl_bounds_ns[MET_CL_BUCKETS] = {
-    10000,   25000,   50000,   100000,   250000,   500000,
-    1000000, 2500000, 5000000, 10000000, 25000000, 100000000,
-};
-/* The same bounds in nanoseconds, so an observation compares integers. */
-static const int64_t lat_bounds_ns[MET_LAT_BUCKETS] = {
-    100000,   250000,    500000,    1000000,    2500000,    5000000,    10000000,
-    25000000, 50000000,  100000000, 250000000,  1000000000, 2500000000, 10000000000,
-};
+typedef struct mt_source {
+    metrics_source s;
+    struct mt_source *next;
+} mt_source;
 
-static const char *const refuse_names[RCV_REFUSE_COUNT] = {
-    "decode", "too_large", "queue_full", "unsupported", "shutdown",
-};
-static const char *const result_names[EXP_RESULT_COUNT] = {"sent", "rejected", "dropped"};
-static const char *const grpc_code_names[MET_GRPC_CODES] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
+typedef struct mt_family {
+    const char *name;              /* borrowed: static strings of the component */
+    const char *help;
+    metrics_type type;
+    mt_source *first, *last;       /* owned, in registration order */
+    struct mt_family *next;
+} mt_family;
 
-const char *metrics_grpc_code_name(int code)
-{
-    return code >= 0 && code < MET_GRPC_CODES ? grpc_code_names[code] : "UNKNOWN";
-}
+typedef struct mt_block {
+    const char *key;               /* borrowed: static string */
+    size_t size;
+    int ok;                        /* init succeeded */
+    struct mt_block *next;
+    max_align_t data[];            /* the component's zeroed counters */
+} mt_block;
+
+struct sw_metrics {
+    pthread_mutex_t mu;            /* protects families and blocks (the lists, not the counters) */
+    pthread_mutex_t block_mu;      /* serialises metrics_block(): one init per key */
+    mt_family *families, *last_family; /* owned, in page order */
+    mt_block *blocks;              /* owned */
+    int64_t start_wall_ns;
+};
 
 sw_metrics *metrics_new(void)
 {
     sw_metrics *m = calloc(1, sizeof *m);
     if (!m) return NULL;
+    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+        free(m);
+        return NULL;
+    }
+    if (pthread_mutex_init(&m->block_mu, NULL) != 0) {
+        pthread_mutex_destroy(&m->mu);
+        free(m);
+        return NULL;
+    }
     m->start_wall_ns = clock_wall_ns();
     return m;
 }
 
-void metrics_free(sw_metrics *m) { free(m); }
-
-const char *metrics_refuse_reason_name(rcv_refuse_reason r)
+void metrics_free(sw_metrics *m)
 {
-    return (unsigned)r < RCV_REFUSE_COUNT ? refuse_names[r] : "unknown";
+    if (!m) return;
+    for (mt_family *f = m->families, *fn; f; f = fn) {
+        fn = f->next;
+        for (mt_source *s = f->first, *sn; s; s = sn) {
+            sn = s->next;
+            free(s);
+        }
+        free(f);
+    }
+    for (mt_block *b = m->blocks, *bn; b; b = bn) {
+        bn = b->next;
+        free(b);
+    }
+    pthread_mutex_destroy(&m->block_mu);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
 }
 
-const char *metrics_exp_result_name(exp_result r)
-{
-    return (unsigned)r < EXP_RESULT_COUNT ? result_names[r] : "unknown";
-}
-
-void metrics_observe_latency(sw_metrics *m, int64_t ns)
+void metrics_hist_observe(metrics_hist *h, int64_t ns)
 {
     if (ns < 0) ns = 0;
-    int i = 0;
-    while (i < MET_LAT_BUCKETS && ns > lat_bounds_ns[i]) i++;
-    metrics_add(&m->lat_buckets[i], 1);
-    metrics_add(&m->lat_sum_ns, (uint64_t)ns);
-    metrics_add(&m->lat_count, 1);
+    unsigned i = 0;
+    while (i < h->n && ns > h->bounds_ns[i]) i++;
+    metrics_add(&h->buckets[i], 1);
+    metrics_add(&h->sum_ns, (uint64_t)ns);
+    metrics_add(&h->count, 1);
 }
 
-void metrics_observe_cl(sw_metrics *m, int64_t ns)
+/* ---- dimensions --------------------------------------------------------- */
+
+static const char *signal_value(unsigned i, char *tmp, size_t cap)
 {
-    if (ns < 0) ns = 0;
-    int i = 0;
-    while (i < MET_CL_BUCKETS && ns > cl_bounds_ns[i]) i++;
-    metrics_add(&m->cl_proc_buckets[i], 1);
-    metrics_add(&m->cl_proc_sum_ns, (uint64_t)ns);
+    (void)tmp;
+    (void)cap;
+    return sw_signal_name((sw_signal)i);
+}
+
+static const char *class_value(unsigned i, char *tmp, size_t cap)
+{
+    (void)tmp;
+    (void)cap;
+    return sw_class_name((sw_class)i);
+}
+
+static const char *http_code_value(unsigned i, char *tmp, size_t cap)
+{
+    if (i == 0) return "error";
+    snprintf(tmp, cap, "%u", i);
+    return tmp;
+}
+
+metrics_dim metrics_dim_signal(void)
+{
+    return (metrics_dim){.label = "signal", .n = SIG_COUNT, .value_of = signal_value};
+}
+
+metrics_dim metrics_dim_class(void)
+{
+    return (metrics_dim){.label = "class", .n = CLASS_COUNT, .value_of = class_value};
+}
+
+metrics_dim metrics_dim_http_code(void)
+{
+    return (metrics_dim){.label = "code", .n = MET_CODES, .value_of = http_code_value};
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+static int dim_valid(const metrics_dim *d)
+{
+    return !d->label || (d->n > 0 && (d->values || d->value_of));
+}
+
+static int source_valid(metrics_type type, const metrics_source *s)
+{
+    if (!dim_valid(&s->dims[0]) || !dim_valid(&s->dims[1])) return 0;
+    if (!s->dims[0].label && s->dims[1].label) return 0;
+    switch (s->kind) {
+    case METRICS_SRC_U64:
+    case METRICS_SRC_I64: return s->cells != NULL && type != METRICS_HISTOGRAM;
+    case METRICS_SRC_HIST: {
+        const metrics_hist *h = s->cells;
+        return h && type == METRICS_HISTOGRAM && h->n <= METRICS_HIST_MAX &&
+               (h->n == 0 || h->bounds_ns);
+    }
+    case METRICS_SRC_FN: return s->fn != NULL;
+    }
+    return 0;
+}
+
+static mt_family *find_family(sw_metrics *m, const char *name)
+{
+    for (mt_family *f = m->families; f; f = f->next)
+        if (strcmp(f->name, name) == 0) return f;
+    return NULL;
+}
+
+/* Called with m->mu held. */
+static int add_source(sw_metrics *m, const char *name, metrics_type type, const char *help,
+                      const metrics_source *src)
+{
+    mt_family *f = find_family(m, name);
+    if (f && (f->type != type || strcmp(f->help, help) != 0)) return SW_EINVAL;
+    mt_source *s = calloc(1, sizeof *s);
+    if (!s) return SW_ENOMEM;
+    s->s = *src;
+    if (!f) {
+        if (!(f = calloc(1, sizeof *f))) {
+            free(s);
+            return SW_ENOMEM;
+        }
+        f->name = name;
+        f->help = help;
+        f->type = type;
+        if (m->last_family) m->last_family->next = f;
+        else m->families = f;
+        m->last_family = f;
+    }
+    if (f->last) f->last->next = s;
+    else f->first = s;
+    f->last = s;
+    return 0;
+}
+
+int metrics_register(sw_metrics *m, const char *name, metrics_type type, const char *help,
+                     const metrics_source *src)
+{
+    if (!m || !name || !*name || !help || !src || !source_valid(type, src)) return SW_EINVAL;
+    pthread_mutex_lock(&m->mu);
+    int rc = add_source(m, name, type, help, src);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int metrics_register_u64(sw_metrics *m, const char *name, metrics_type type, const char *help,
+                         const _Atomic uint64_t *cell)
+{
+    metrics_source s = {.kind = METRICS_SRC_U64, .cells = cell};
+    return metrics_register(m, name, type, help, &s);
+}
+
+int metrics_register_i64(sw_metrics *m, const char *name, const char *help,
+                         const _Atomic int64_t *cell)
+{
+    metrics_source s = {.kind = METRICS_SRC_I64, .cells = cell};
+    return metrics_register(m, name, METRICS_GAUGE, help, &s);
+}
+
+void *metrics_block(sw_metrics *m, const char *key, size_t size, metrics_block_init init)
+{
+    if (!m || !key) return NULL;
+    /* block_mu, not mu, is held across init: init registers (taking mu). */
+    pthread_mutex_lock(&m->block_mu);
+    mt_block *b = m->blocks;
+    while (b && strcmp(b->key, key) != 0) b = b->next;
+    if (!b && (b = calloc(1, sizeof *b + size)) != NULL) {
+        b->key = key;
+        b->size = size;
+        b->ok = init ? init(m, b->data) == 0 : 1;
+        pthread_mutex_lock(&m->mu);
+        b->next = m->blocks;
+        m->blocks = b;
+        pthread_mutex_unlock(&m->mu);
+    }
+    void *data = b && b->ok && b->size == size ? b->data : NULL;
+    pthread_mutex_unlock(&m->block_mu);
+    return data;
 }
 
 /* ---- rendering -------------------------------------------------------- */
@@ -184,255 +329,145 @@ static void mr_label_value(mr_ctx *c, const char *s)
     }
 }
 
-/* ---- families --------------------------------------------------------- */
+/* ---- sources ------------------------------------------------------------ */
 
-/* name{signal="..",code=".."} for every non-zero pair. */
-static void mr_codes(mr_ctx *c, const char *name, const _Atomic uint64_t (*t)[MET_CODES])
+struct metrics_out {
+    mr_ctx c;
+};
+
+static void out_sample(mr_ctx *c, const char *name, const char *labels, const char *value)
 {
-    for (int s = 0; s < SIG_COUNT; s++) {
-        for (int code = 0; code < MET_CODES; code++) {
-            uint64_t v = ld_u(&t[s][code]);
-            if (!v) continue;
-            char cs[16];
-            if (code == 0) snprintf(cs, sizeof cs, "error");
-            else snprintf(cs, sizeof cs, "%d", code);
-            mr_printf(c, "%s{signal=\"%s\",code=\"%s\"} %llu\n", name,
-                      sw_signal_name((sw_signal)s), cs, (unsigned long long)v);
-        }
-    }
+    if (labels && *labels) mr_printf(c, "%s{%s} %s\n", name, labels, value);
+    else mr_printf(c, "%s %s\n", name, value);
 }
 
-static void mr_per_signal(mr_ctx *c, const char *name, const _Atomic uint64_t *t)
+void metrics_out_u64(metrics_out *o, const char *name, const char *labels, uint64_t v)
 {
-    for (int s = 0; s < SIG_COUNT; s++)
-        mr_printf(c, "%s{signal=\"%s\"} %llu\n", name, sw_signal_name((sw_signal)s),
-                  (unsigned long long)ld_u(&t[s]));
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    out_sample(&o->c, name, labels, num);
 }
 
-static void mr_per_class_u(mr_ctx *c, const char *name, const _Atomic uint64_t *t)
+void metrics_out_i64(metrics_out *o, const char *name, const char *labels, int64_t v)
 {
-    for (int k = 0; k < CLASS_COUNT; k++)
-        mr_printf(c, "%s{class=\"%s\"} %llu\n", name, sw_class_name((sw_class)k),
-                  (unsigned long long)ld_u(&t[k]));
+    char num[32];
+    snprintf(num, sizeof num, "%lld", (long long)v);
+    out_sample(&o->c, name, labels, num);
 }
 
-static void mr_per_class_i(mr_ctx *c, const char *name, const _Atomic int64_t *t)
+void metrics_out_double(metrics_out *o, const char *name, const char *labels, double v)
 {
-    for (int k = 0; k < CLASS_COUNT; k++)
-        mr_printf(c, "%s{class=\"%s\"} %lld\n", name, sw_class_name((sw_class)k),
-                  (long long)ld_i(&t[k]));
-}
-
-/* The receiver families carry transport="http" or "grpc"; gRPC calls are
- * counted by status name (code="OK", "INVALID_ARGUMENT", ...). */
-static void mr_rcv_codes(mr_ctx *c, const char *name, const sw_metrics *m)
-{
-    for (int s = 0; s < SIG_COUNT; s++) {
-        for (int code = 0; code < MET_CODES; code++) {
-            uint64_t v = ld_u(&m->rcv_requests[s][code]);
-            if (!v) continue;
-            char cs[16];
-            if (code == 0) snprintf(cs, sizeof cs, "error");
-            else snprintf(cs, sizeof cs, "%d", code);
-            mr_printf(c, "%s{signal=\"%s\",code=\"%s\",transport=\"http\"} %llu\n", name,
-                      sw_signal_name((sw_signal)s), cs, (unsigned long long)v);
-        }
-        for (int code = 0; code < MET_GRPC_CODES; code++) {
-            uint64_t v = ld_u(&m->rcv_grpc_requests[s][code]);
-            if (v)
-                mr_printf(c, "%s{signal=\"%s\",code=\"%s\",transport=\"grpc\"} %llu\n", name,
-                          sw_signal_name((sw_signal)s), metrics_grpc_code_name(code),
-                          (unsigned long long)v);
-        }
-    }
-}
-
-static void mr_rcv_per_signal(mr_ctx *c, const char *name, const _Atomic uint64_t *http,
-                              const _Atomic uint64_t *grpc)
-{
-    for (int s = 0; s < SIG_COUNT; s++) {
-        mr_printf(c, "%s{signal=\"%s\",transport=\"http\"} %llu\n", name,
-                  sw_signal_name((sw_signal)s), (unsigned long long)ld_u(&http[s]));
-        mr_printf(c, "%s{signal=\"%s\",transport=\"grpc\"} %llu\n", name,
-                  sw_signal_name((sw_signal)s), (unsigned long long)ld_u(&grpc[s]));
-    }
-}
-
-static void mr_receiver(mr_ctx *c, const sw_metrics *m)
-{
-    mr_family(c, "spillway_receiver_requests_total", "counter",
-              "OTLP export requests answered by the receiver, by signal, status code "
-              "(HTTP status, or gRPC status name) and transport.");
-    mr_rcv_codes(c, "spillway_receiver_requests_total", m);
-    mr_family(c, "spillway_receiver_items_total", "counter",
-              "Spans, data points and log records accepted by the receiver.");
-    mr_rcv_per_signal(c, "spillway_receiver_items_total", m->rcv_items, m->rcv_grpc_items);
-    mr_family(c, "spillway_receiver_refused_items_total", "counter",
-              "Items refused at intake, by signal, reason and transport.");
-    for (int s = 0; s < SIG_COUNT; s++)
-        for (int r = 0; r < RCV_REFUSE_COUNT; r++)
-            mr_printf(c, "spillway_receiver_refused_items_total{signal=\"%s\",reason=\"%s\","
-                         "transport=\"http\"} %llu\n"
-                         "spillway_receiver_refused_items_total{signal=\"%s\",reason=\"%s\","
-                         "transport=\"grpc\"} %llu\n",
-                      sw_signal_name((sw_signal)s), refuse_names[r],
-                      (unsigned long long)ld_u(&m->rcv_refused_items[s][r]),
-                      sw_signal_name((sw_signal)s), refuse_names[r],
-                      (unsigned long long)ld_u(&m->rcv_grpc_refused_items[s][r]));
-    mr_family(c, "spillway_receiver_bytes_total", "counter",
-              "Request body bytes received (as sent, before decompression).");
-    mr_rcv_per_signal(c, "spillway_receiver_bytes_total", m->rcv_bytes, m->rcv_grpc_bytes);
-}
-
-static void mr_cardinality(mr_ctx *c, const sw_metrics *m)
-{
-    mr_family(c, "spillway_cl_keys_used", "gauge",
-              "Series slots in use in the cardinality limiter's table.");
-    mr_printf(c, "spillway_cl_keys_used %lld\n", (long long)ld_i(&m->cl_keys_used));
-    mr_family(c, "spillway_cl_aggregated_samples_total", "counter",
-              "Data points of new series admitted after high-entropy labels were removed.");
-    mr_printf(c, "spillway_cl_aggregated_samples_total %llu\n",
-              (unsigned long long)ld_u(&m->cl_aggregated_samples));
-    mr_family(c, "spillway_cl_dropped_samples_total", "counter",
-              "Data points of new series dropped by the cardinality limiter.");
-    mr_printf(c, "spillway_cl_dropped_samples_total %llu\n",
-              (unsigned long long)ld_u(&m->cl_dropped_samples));
-    mr_family(c, "spillway_cl_max_keys", "gauge",
-              "Series slots of the cardinality limiter's table (processors.cardinality.max_keys; "
-              "0 when it is off).");
-    mr_printf(c, "spillway_cl_max_keys %lld\n", (long long)ld_i(&m->cl_max_keys));
-}
-
-static void mr_queue(mr_ctx *c, const sw_metrics *m)
-{
-    int64_t used = 0;
-    for (int k = 0; k < CLASS_COUNT; k++) used += ld_i(&m->queue_bytes[k]);
-    uint64_t max = ld_u(&m->queue_max_bytes);
-    double fill = (max && used > 0) ? (double)used / (double)max : 0.0;
-    mr_family(c, "spillway_queue_fill_ratio", "gauge",
-              "Bytes in the in-memory queue divided by queue.max_bytes (spill at 0.95).");
-    mr_double(c, "spillway_queue_fill_ratio", fill);
-    mr_family(c, "spillway_queue_items", "gauge", "Items in the in-memory queue, by class.");
-    mr_per_class_i(c, "spillway_queue_items", m->queue_items);
-    mr_family(c, "spillway_queue_bytes", "gauge", "Bytes in the in-memory queue, by class.");
-    mr_per_class_i(c, "spillway_queue_bytes", m->queue_bytes);
-    mr_family(c, "spillway_queue_dequeued_total", "counter",
-              "Items taken from the queue by the exporter, by class.");
-    mr_per_class_u(c, "spillway_queue_dequeued_total", m->queue_dequeued);
-    mr_family(c, "spillway_queue_spilled_total", "counter",
-              "Items sent to the DLQ instead of memory, by class.");
-    mr_per_class_u(c, "spillway_queue_spilled_total", m->queue_spilled);
-    mr_family(c, "spillway_queue_max_bytes", "gauge",
-              "Capacity of the in-memory queue in bytes (queue.max_bytes).");
-    mr_printf(c, "spillway_queue_max_bytes %llu\n", (unsigned long long)max);
-}
-
-static void mr_dlq(mr_ctx *c, const sw_metrics *m)
-{
-    int64_t oldest = ld_i(&m->dlq_oldest_wall_ns);
-    int64_t age = oldest > 0 ? clock_wall_ns() - oldest : 0;
     char num[64];
-    mr_fmt_ns_seconds(num, sizeof num, age > 0 ? (uint64_t)age : 0);
-    mr_family(c, "spillway_dlq_bytes", "gauge", "Bytes of DLQ segment files on disk.");
-    mr_printf(c, "spillway_dlq_bytes %lld\n", (long long)ld_i(&m->dlq_bytes));
-    mr_family(c, "spillway_dlq_segments", "gauge", "DLQ segment files on disk.");
-    mr_printf(c, "spillway_dlq_segments %lld\n", (long long)ld_i(&m->dlq_segments));
-    mr_family(c, "spillway_dlq_oldest_age_seconds", "gauge",
-              "Age of the oldest unacknowledged record in the DLQ (0 when empty).");
-    mr_printf(c, "spillway_dlq_oldest_age_seconds %s\n", num);
-    mr_family(c, "spillway_dlq_written_bytes_total", "counter",
-              "Request bytes spilled into the DLQ.");
-    mr_printf(c, "spillway_dlq_written_bytes_total %llu\n",
-              (unsigned long long)ld_u(&m->dlq_written_bytes));
-    mr_family(c, "spillway_dlq_replayed_bytes_total", "counter",
-              "Request bytes replayed from the DLQ and acknowledged upstream.");
-    mr_printf(c, "spillway_dlq_replayed_bytes_total %llu\n",
-              (unsigned long long)ld_u(&m->dlq_replayed_bytes));
-    mr_family(c, "spillway_dlq_corrupt_segments_total", "counter",
-              "DLQ segments that failed verification and were moved to quarantine/.");
-    mr_printf(c, "spillway_dlq_corrupt_segments_total %llu\n",
-              (unsigned long long)ld_u(&m->dlq_corrupt_segments));
-    mr_family(c, "spillway_dlq_write_errors_total", "counter",
-              "DLQ storage operations that failed (segment create, write, fsync, seal, probe).");
-    mr_printf(c, "spillway_dlq_write_errors_total %llu\n",
-              (unsigned long long)ld_u(&m->dlq_write_errors));
-    mr_family(c, "spillway_dlq_available", "gauge",
-              "1 while the DLQ takes appends, 0 while its storage is unavailable.");
-    mr_printf(c, "spillway_dlq_available %lld\n", (long long)ld_i(&m->dlq_available));
-    mr_family(c, "spillway_dlq_max_bytes", "gauge",
-              "dlq.max_size in bytes: past it appends are refused and intake answers 429/503.");
-    mr_printf(c, "spillway_dlq_max_bytes %lld\n", (long long)ld_i(&m->dlq_max_bytes));
-    mr_family(c, "spillway_dlq_written_items_total", "counter",
-              "Items (spans, data points, log records) stored in the DLQ, by class: spilled at "
-              "queue fill, by the exporter (breaker open, retries given up) or at shutdown.");
-    mr_per_class_u(c, "spillway_dlq_written_items_total", m->dlq_written_items);
-    mr_family(c, "spillway_dlq_replayed_items_total", "counter",
-              "Items replayed from the DLQ and acknowledged, by class.");
-    mr_per_class_u(c, "spillway_dlq_replayed_items_total", m->dlq_replayed_items);
+    mr_fmt_double(num, sizeof num, v);
+    out_sample(&o->c, name, labels, num);
 }
 
-static void mr_exporter(mr_ctx *c, const sw_metrics *m)
+void metrics_out_ns_seconds(metrics_out *o, const char *name, const char *labels, uint64_t ns)
 {
-    mr_family(c, "spillway_exporter_requests_total", "counter",
-              "Upstream export requests, by signal and HTTP status code (\"error\" = no response).");
-    mr_codes(c, "spillway_exporter_requests_total", m->exp_requests);
-    mr_family(c, "spillway_exporter_items_total", "counter",
-              "Items the exporter finished with, by signal and result (sent, rejected, dropped).");
-    for (int s = 0; s < SIG_COUNT; s++)
-        for (int r = 0; r < EXP_RESULT_COUNT; r++)
-            mr_printf(c, "spillway_exporter_items_total{signal=\"%s\",result=\"%s\"} %llu\n",
-                      sw_signal_name((sw_signal)s), result_names[r],
-                      (unsigned long long)ld_u(&m->exp_items[s][r]));
-    mr_family(c, "spillway_exporter_retries_total", "counter",
-              "Upstream requests retried after a retryable failure.");
-    mr_printf(c, "spillway_exporter_retries_total %llu\n",
-              (unsigned long long)ld_u(&m->exp_retries));
-    mr_family(c, "spillway_exporter_partial_rejected_items_total", "counter",
-              "Items the upstream reported as rejected in partial_success.");
-    mr_per_signal(c, "spillway_exporter_partial_rejected_items_total", m->exp_partial_rejected);
-    mr_family(c, "spillway_exporter_in_flight_requests", "gauge",
-              "Upstream requests sent and not yet answered.");
-    mr_printf(c, "spillway_exporter_in_flight_requests %lld\n",
-              (long long)ld_i(&m->exp_in_flight));
-    mr_family(c, "spillway_exporter_circuit_state", "gauge",
-              "Exporter circuit breaker: 0 closed, 1 half-open, 2 open.");
-    mr_printf(c, "spillway_exporter_circuit_state %lld\n",
-              (long long)ld_i(&m->exp_circuit_state));
-    mr_family(c, "spillway_exporter_dlq_failed_items_total", "counter",
-              "Items the DLQ could not store when the exporter spilled them; kept in memory.");
-    mr_printf(c, "spillway_exporter_dlq_failed_items_total %llu\n",
-              (unsigned long long)ld_u(&m->exp_dlq_failed_items));
+    char num[64];
+    mr_fmt_ns_seconds(num, sizeof num, ns);
+    out_sample(&o->c, name, labels, num);
 }
 
-/* A histogram family from cumulative-able buckets (last = +Inf). */
-static void mr_histogram(mr_ctx *c, const char *name, const char *help, const double *bounds,
-                         int n, const _Atomic uint64_t *buckets, uint64_t sum_ns)
+/* Appends label="value" (escaped) to dst at *len; 0, or -1 if it does not fit. */
+static int label_append(char *dst, size_t cap, size_t *len, const char *label, const char *v)
+{
+    int n = snprintf(dst + *len, cap - *len, "%s%s=\"", *len ? "," : "", label);
+    if (n < 0 || (size_t)n >= cap - *len) return -1;
+    *len += (size_t)n;
+    for (; *v; v++) {
+        const char *esc = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+        size_t k = esc ? 2 : 1;
+        if (*len + k + 2 > cap) return -1;
+        memcpy(dst + *len, esc ? esc : v, k);
+        *len += k;
+    }
+    dst[(*len)++] = '"';
+    dst[*len] = '\0';
+    return 0;
+}
+
+static const char *dim_value(const metrics_dim *d, unsigned i, char *tmp, size_t cap)
+{
+    return d->values ? d->values[i] : d->value_of(i, tmp, cap);
+}
+
+/* The labels of cell (i, j) of s into dst. */
+static int cell_labels(const metrics_source *s, unsigned i, unsigned j, char *dst, size_t cap)
+{
+    char tmp[32];
+    size_t len = 0;
+    dst[0] = '\0';
+    if (s->dims[0].label &&
+        label_append(dst, cap, &len, s->dims[0].label, dim_value(&s->dims[0], i, tmp, sizeof tmp)))
+        return -1;
+    if (s->dims[1].label &&
+        label_append(dst, cap, &len, s->dims[1].label, dim_value(&s->dims[1], j, tmp, sizeof tmp)))
+        return -1;
+    if (s->const_labels && *s->const_labels) {
+        int n = snprintf(dst + len, cap - len, "%s%s", len ? "," : "", s->const_labels);
+        if (n < 0 || (size_t)n >= cap - len) return -1;
+    }
+    return 0;
+}
+
+static void render_table(metrics_out *o, const char *name, const metrics_source *s)
+{
+    unsigned ni = s->dims[0].label ? s->dims[0].n : 1;
+    unsigned nj = s->dims[1].label ? s->dims[1].n : 1;
+    char labels[256];
+    for (unsigned i = 0; i < ni && !o->c.rc; i++) {
+        for (unsigned j = 0; j < nj && !o->c.rc; j++) {
+            size_t k = (size_t)i * nj + j;
+            int64_t iv = 0;
+            uint64_t uv = 0;
+            if (s->kind == METRICS_SRC_U64) uv = ld_u((const _Atomic uint64_t *)s->cells + k);
+            else iv = ld_i((const _Atomic int64_t *)s->cells + k);
+            if (s->skip_zero && uv == 0 && iv == 0) continue;
+            if (cell_labels(s, i, j, labels, sizeof labels) != 0) {
+                o->c.rc = SW_EINVAL; /* label sets are short */
+                return;
+            }
+            if (s->kind == METRICS_SRC_U64) metrics_out_u64(o, name, labels, uv);
+            else metrics_out_i64(o, name, labels, iv);
+        }
+    }
+}
+
+static void render_hist(metrics_out *o, const char *name, const metrics_hist *h)
 {
     uint64_t cum = 0;
     char num[64];
-    mr_family(c, name, "histogram", help);
-    for (int i = 0; i <= n; i++) {
-        cum += ld_u(&buckets[i]);
-        if (i < n) mr_fmt_double(num, sizeof num, bounds[i]);
+    for (unsigned i = 0; i <= h->n; i++) {
+        cum += ld_u(&h->buckets[i]);
+        if (i < h->n) mr_fmt_double(num, sizeof num, (double)h->bounds_ns[i] / 1e9);
         else snprintf(num, sizeof num, "+Inf");
-        mr_printf(c, "%s_bucket{le=\"%s\"} %llu\n", name, num, (unsigned long long)cum);
+        mr_printf(&o->c, "%s_bucket{le=\"%s\"} %llu\n", name, num, (unsigned long long)cum);
     }
-    mr_fmt_ns_seconds(num, sizeof num, sum_ns);
-    mr_printf(c, "%s_sum %s\n", name, num);
-    mr_printf(c, "%s_count %llu\n", name, (unsigned long long)cum);
+    mr_fmt_ns_seconds(num, sizeof num, ld_u(&h->sum_ns));
+    mr_printf(&o->c, "%s_sum %s\n", name, num);
+    mr_printf(&o->c, "%s_count %llu\n", name, (unsigned long long)cum);
 }
 
-static void mr_latency(mr_ctx *c, const sw_metrics *m)
+static const char *type_name(metrics_type t)
 {
-    mr_histogram(c, "spillway_pipeline_latency_seconds",
-                 "Time from receipt of a request to the upstream's acknowledgement.",
-                 metrics_latency_bounds, MET_LAT_BUCKETS, m->lat_buckets,
-                 ld_u(&m->lat_sum_ns));
-    mr_histogram(c, "spillway_cl_processing_seconds",
-                 "Cardinality limiter processing time per metrics request.",
-                 metrics_cl_bounds, MET_CL_BUCKETS, m->cl_proc_buckets,
-                 ld_u(&m->cl_proc_sum_ns));
+    return t == METRICS_COUNTER ? "counter" : t == METRICS_GAUGE ? "gauge" : "histogram";
 }
+
+static void render_family(metrics_out *o, const mt_family *f)
+{
+    mr_family(&o->c, f->name, type_name(f->type), f->help);
+    for (const mt_source *s = f->first; s && !o->c.rc; s = s->next) {
+        switch (s->s.kind) {
+        case METRICS_SRC_U64:
+        case METRICS_SRC_I64: render_table(o, f->name, &s->s); break;
+        case METRICS_SRC_HIST: render_hist(o, f->name, s->s.cells); break;
+        case METRICS_SRC_FN: s->s.fn(o, f->name, s->s.arg); break;
+        }
+    }
+}
+
+/* ---- runtime families ----------------------------------------------------- */
 
 static void mr_process(mr_ctx *c, const sw_metrics *m)
 {
@@ -469,64 +504,14 @@ static void mr_build_info(mr_ctx *c)
     mr_printf(c, "\"} 1\n");
 }
 
-static void mr_counter(mr_ctx *c, const char *name, const char *help, const _Atomic uint64_t *v)
+int metrics_render(const sw_metrics *cm, buf *out)
 {
-    mr_family(c, name, "counter", help);
-    mr_printf(c, "%s %llu\n", name, (unsigned long long)ld_u(v));
-}
-
-static void mr_filelog(mr_ctx *c, const sw_metrics *m)
-{
-    char num[64];
-    mr_family(c, "spillway_filelog_files_watched", "gauge", "Files the filelog receiver has open.");
-    mr_printf(c, "spillway_filelog_files_watched %lld\n", (long long)ld_i(&m->fl_files_watched));
-    mr_counter(c, "spillway_filelog_read_bytes_total", "Bytes read from log files.", &m->fl_bytes_read);
-    mr_counter(c, "spillway_filelog_read_lines_total", "Lines read from log files.", &m->fl_lines_read);
-    mr_counter(c, "spillway_filelog_records_total", "Log records handed to the pipeline.", &m->fl_records);
-    mr_counter(c, "spillway_filelog_parse_errors_total",
-               "Malformed lines, kept as raw text with a parse-error attribute.", &m->fl_parse_errors);
-    mr_counter(c, "spillway_filelog_truncated_records_total", "Records cut at max_record_size.",
-               &m->fl_truncated_records);
-    mr_counter(c, "spillway_filelog_rotations_total", "Files rotated by rename.", &m->fl_rotations);
-    mr_counter(c, "spillway_filelog_truncations_total", "Files truncated in place (copytruncate).",
-               &m->fl_truncations);
-    mr_counter(c, "spillway_filelog_position_saves_total", "Position files written.",
-               &m->fl_position_saves);
-    mr_fmt_double(num, sizeof num, (double)ld_i(&m->fl_save_lag_ns) / 1e9);
-    mr_family(c, "spillway_filelog_position_save_lag_seconds", "gauge",
-              "At the last save: time since the first position update it saved.");
-    mr_printf(c, "spillway_filelog_position_save_lag_seconds %s\n", num);
-    mr_counter(c, "spillway_filelog_checkpoint_fallbacks_total",
-               "Corrupt position generations skipped at start (an older one was used).",
-               &m->fl_checkpoint_fallbacks);
-    mr_counter(c, "spillway_filelog_backpressure_pauses_total",
-               "Times reading paused because the pipeline refused data.", &m->fl_backpressure_pauses);
-    mr_counter(c, "spillway_filelog_delivery_failures_total",
-               "Requests whose records were dropped downstream (position held).", &m->fl_delivery_failures);
-}
-
-static void mr_config(mr_ctx *c, const sw_metrics *m)
-{
-    mr_family(c, "spillway_config_reloads_total", "counter",
-              "Configuration reloads on SIGHUP, by result (failure: the old one stays).");
-    mr_printf(c, "spillway_config_reloads_total{result=\"success\"} %llu\n",
-              (unsigned long long)ld_u(&m->config_reloads[0]));
-    mr_printf(c, "spillway_config_reloads_total{result=\"failure\"} %llu\n",
-              (unsigned long long)ld_u(&m->config_reloads[1]));
-}
-
-int metrics_render(const sw_metrics *m, buf *out)
-{
-    mr_ctx c = {.out = out, .rc = 0};
-    mr_receiver(&c, m);
-    mr_cardinality(&c, m);
-    mr_queue(&c, m);
-    mr_dlq(&c, m);
-    mr_exporter(&c, m);
-    mr_filelog(&c, m);
-    mr_config(&c, m);
-    mr_latency(&c, m);
-    mr_process(&c, m);
-    mr_build_info(&c);
-    return c.rc;
+    sw_metrics *m = (sw_metrics *)cm; /* the mutex changes; the registry does not */
+    metrics_out o = {.c = {.out = out, .rc = 0}};
+    pthread_mutex_lock(&m->mu);
+    for (const mt_family *f = m->families; f && !o.c.rc; f = f->next) render_family(&o, f);
+    pthread_mutex_unlock(&m->mu);
+    mr_process(&o.c, m);
+    mr_build_info(&o.c);
+    return o.c.rc;
 }

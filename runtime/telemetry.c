@@ -180,7 +180,8 @@ telemetry *telemetry_new(struct event_base *base, const char *host, uint16_t por
     t->m = m;
     httpd_opts o = {.max_body = TEL_MAX_BODY, .max_head = TEL_MAX_HEADERS,
                     .timeout_ms = TEL_TIMEOUT_S * 1000, .max_conns = TEL_MAX_CONNS,
-                    .head_timeout_ms = TEL_TIMEOUT_S * 1000, .max_mem = TEL_MAX_MEM};
+                    .head_timeout_ms = TEL_TIMEOUT_S * 1000, .max_mem = TEL_MAX_MEM,
+                    .metrics = m, .metrics_server = "telemetry"};
     t->http = httpd_new(base, &o, tel_route, t);
     if (!t->http) {
         LOG_ERROR("cannot create the telemetry HTTP server");

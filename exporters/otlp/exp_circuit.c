@@ -11,7 +11,7 @@
 struct exp_circuit {
     brk_circuit brk;
     struct event *ev;          /* OPEN: fires when the probe may go */
-    sw_metrics *m;             /* borrowed */
+    exp_metrics *m;            /* owned by the metrics registry */
     uint64_t open_ms;          /* for the log line */
     const char *open_note;
     exp_circuit_change_fn change;
@@ -55,7 +55,7 @@ static void on_transition(void *arg, brk_state from, brk_state to, brk_why why)
     k->change(k->arg, to);
 }
 
-exp_circuit *exp_circuit_new(struct event_base *base, const cfg *c, sw_metrics *m,
+exp_circuit *exp_circuit_new(struct event_base *base, const cfg *c, exp_metrics *m,
                              exp_circuit_change_fn change, exp_circuit_wake_fn wake, void *arg)
 {
     exp_circuit *k = calloc(1, sizeof *k);
@@ -69,7 +69,7 @@ exp_circuit *exp_circuit_new(struct event_base *base, const cfg *c, sw_metrics *
     k->change = change;
     k->wake = wake;
     k->arg = arg;
-    metrics_gauge_set(&m->exp_circuit_state, BRK_CLOSED);
+    metrics_gauge_set(&k->m->exp_circuit_state, BRK_CLOSED);
     if (!(k->ev = evtimer_new(base, probe_timer_cb, k))) {
         free(k);
         return NULL;

@@ -17,7 +17,7 @@
 
 #include "config/cfg.h"
 #include "exporters/otlp/exp_breaker.h"
-#include "runtime/metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 struct event_base;
 
@@ -26,8 +26,8 @@ typedef struct exp_circuit exp_circuit;
 typedef void (*exp_circuit_change_fn)(void *arg, brk_state to);
 typedef void (*exp_circuit_wake_fn)(void *arg);
 
-/* Returns owned, or NULL. */
-exp_circuit *exp_circuit_new(struct event_base *base, const cfg *c, sw_metrics *m,
+/* Returns owned, or NULL. m (borrowed, not NULL) gets the breaker's state. */
+exp_circuit *exp_circuit_new(struct event_base *base, const cfg *c, exp_metrics *m,
                              exp_circuit_change_fn change, exp_circuit_wake_fn wake, void *arg);
 void exp_circuit_free(exp_circuit *k); /* NULL-safe */
 /* Configuration reload: consecutive_failures, ratio_429 and open_duration

@@ -57,7 +57,7 @@ typedef struct pool_conn {
 
 struct exp_http {
     const cfg *c;              /* borrowed */
-    sw_metrics *m;             /* borrowed */
+    exp_metrics *m;            /* owned by the metrics registry */
     struct event_base *base;   /* borrowed */
     exp_endpoint ep;
     struct ssl_ctx_st *ssl;    /* https only */
@@ -241,7 +241,7 @@ void exp_http_close_all(exp_http *p, void (*abandoned)(void *ctx, void *arg), vo
 
 uint32_t exp_http_size(const exp_http *p) { return p->n; }
 
-exp_http *exp_http_new(struct event_base *base, const cfg *c, sw_metrics *m)
+exp_http *exp_http_new(struct event_base *base, const cfg *c, exp_metrics *m)
 {
     exp_http *p = calloc(1, sizeof *p);
     if (!p) return NULL;

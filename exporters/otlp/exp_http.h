@@ -13,7 +13,7 @@
  * kept by a timer per connection: a trickled answer or a flood of
  * `100 Continue` lines ends the request at the deadline as "no answer".
  * https goes through runtime/tls.h (verification, SNI). Counts requests in
- * flight in sw_metrics.exp_in_flight.
+ * flight in exp_metrics.exp_in_flight (exp_metrics.h).
  *
  * Thread: the event_base's (the export thread); new/free while that loop
  * does not run. Ownership: the pool owns its connections, TLS context and
@@ -29,7 +29,7 @@
 #include "config/cfg.h"
 #include "exporters/otlp/exp_response.h"
 #include "runtime/item.h"
-#include "runtime/metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 struct event_base;
 
@@ -73,8 +73,9 @@ typedef struct exp_request {
 typedef struct exp_http exp_http;
 
 /* Returns an owned pool for c->exporter (endpoint, TLS, max_in_flight,
- * timeout, headers), or NULL (logged). c, m and base are borrowed. */
-exp_http *exp_http_new(struct event_base *base, const cfg *c, sw_metrics *m);
+ * timeout, headers), or NULL (logged). c, m (the exporter's counters, not
+ * NULL) and base are borrowed. */
+exp_http *exp_http_new(struct event_base *base, const cfg *c, exp_metrics *m);
 /* Closes everything (abandoning requests in flight without a callback).
  * NULL-safe. */
 void exp_http_free(exp_http *p);

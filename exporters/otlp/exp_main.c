@@ -78,6 +78,7 @@
 #include "exporters/otlp/exp_batch.h"
 #include "exporters/otlp/exp_circuit.h"
 #include "exporters/otlp/exp_http.h"
+#include "exporters/otlp/exp_metrics.h"
 #include "exporters/otlp/exp_replay.h"
 #include "exporters/otlp/exp_response.h"
 #include "exporters/otlp/exp_retry.h"
@@ -95,7 +96,7 @@
 struct exporter {
     const cfg *c;              /* borrowed */
     apq *q;                    /* borrowed */
-    sw_metrics *m;             /* borrowed */
+    exp_metrics *m;            /* owned by the metrics registry */
     exp_http *pool;            /* owned: the HTTP client */
     exp_batcher *bt;           /* owned: the batcher */
     exp_circuit *k;            /* owned: the circuit breaker */
@@ -232,7 +233,7 @@ static void batch_ack(exporter *e, exp_batch *b)
 {
     int64_t now = clock_mono_ns();
     for (item *it = b->head; it; it = it->next) {
-        metrics_observe_latency(e->m, now - it->recv_ns);
+        metrics_hist_observe(&e->m->latency, now - it->recv_ns);
         item_settle(it, 0); /* delivered: its producer may move on */
     }
     metrics_add(&e->m->exp_items[b->sig][EXP_RESULT_SENT], b->n_records);
@@ -542,21 +543,21 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     if (!e) return NULL;
     e->c = c;
     e->q = q;
-    e->m = m;
+    e->m = exp_metrics_get(m);
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
     e->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)e << 16) ^ 0x9E3779B97F4A7C15ULL;
-    if (check_headers(c) != 0) goto fail;
+    if (!e->m || check_headers(c) != 0) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
     if (!(e->base = evbase_new())) goto fail;
-    if (!(e->pool = exp_http_new(e->base, c, m))) goto fail;
+    if (!(e->pool = exp_http_new(e->base, c, e->m))) goto fail;
     e->n_conns = exp_http_size(e->pool);
     exp_batcher_cfg bc = {c->exporter.batch_max_bytes, c->exporter.batch_timeout_ms,
                           (int)c->exporter.compression};
     if (!(e->bt = exp_batcher_new(e->base, &bc, wake_pump, batcher_dropped, e))) goto fail;
-    if (!(e->k = exp_circuit_new(e->base, c, m, circuit_changed, wake_pump, e))) goto fail;
-    if (!(e->sp = exp_spill_new(e->bt, m, spill_dropped, e))) goto fail;
+    if (!(e->k = exp_circuit_new(e->base, c, e->m, circuit_changed, wake_pump, e))) goto fail;
+    if (!(e->sp = exp_spill_new(e->bt, e->m, spill_dropped, e))) goto fail;
     return e;
 fail:
     exp_free(e);
@@ -774,6 +775,16 @@ int exp_reconfigure(exporter *e, const cfg *c)
 int exp_healthy(const exporter *e)
 {
     return atomic_load(&e->healthy);
+}
+
+int64_t exp_in_flight(const exporter *e)
+{
+    return atomic_load_explicit(&e->m->exp_in_flight, memory_order_relaxed);
+}
+
+int exp_circuit_open(const exporter *e)
+{
+    return atomic_load_explicit(&e->m->exp_circuit_state, memory_order_relaxed) == BRK_OPEN;
 }
 
 void exp_free(exporter *e)

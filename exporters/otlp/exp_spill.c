@@ -51,7 +51,7 @@
 
 struct exp_spill {
     exp_batcher *bt;           /* borrowed */
-    sw_metrics *m;             /* borrowed */
+    exp_metrics *m;            /* borrowed: the exporter's block */
     dlq_sink *sink;            /* borrowed; NULL without a DLQ */
     exp_replay *rp;            /* borrowed; NULL without a DLQ */
     exp_spill_drop_fn dropped;
@@ -60,7 +60,7 @@ struct exp_spill {
     exp_spill_stats st;
 };
 
-exp_spill *exp_spill_new(exp_batcher *bt, sw_metrics *m, exp_spill_drop_fn dropped, void *arg)
+exp_spill *exp_spill_new(exp_batcher *bt, exp_metrics *m, exp_spill_drop_fn dropped, void *arg)
 {
     exp_spill *s = calloc(1, sizeof *s);
     if (!s) return NULL;

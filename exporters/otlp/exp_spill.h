@@ -16,7 +16,8 @@
  * Items neither delivered nor stored are reported to the owner through
  * dropped(arg, ...), which counts them (and returns the running total of
  * items dropped, for log lines); the module counts what it stored, kept,
- * lost and what the DLQ refused into sw_metrics and exp_spill_stats.
+ * lost and what the DLQ refused into the exporter's exp_metrics and
+ * exp_spill_stats.
  *
  * Thread: the export thread (the event_base of the batcher and the sink);
  * new and free on the owner's thread while that loop does not run. The
@@ -31,7 +32,7 @@
 #include "exporters/otlp/exp_batch.h"
 #include "exporters/otlp/exp_replay.h"
 #include "runtime/item.h"
-#include "runtime/metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 typedef struct exp_spill exp_spill;
 
@@ -50,7 +51,7 @@ typedef struct exp_spill_stats {
 
 /* Returns owned, or NULL. Without exp_spill_set_dlq, there is no DLQ:
  * given-up batches are dropped and refused ones let go. */
-exp_spill *exp_spill_new(exp_batcher *bt, sw_metrics *m, exp_spill_drop_fn dropped, void *arg);
+exp_spill *exp_spill_new(exp_batcher *bt, exp_metrics *m, exp_spill_drop_fn dropped, void *arg);
 /* The DLQ's sink and the replay module (borrowed; both or neither). Before
  * the loop runs. */
 void exp_spill_set_dlq(exp_spill *s, dlq_sink *sink, exp_replay *rp);

@@ -11,8 +11,8 @@
  * answers are permanent refusals: counted and logged, never retried (a 413
  * to several items first splits the batch in halves, down to single
  * items); with a DLQ the refused items are kept in its rejected area with
- * the upstream's status and message, never replayed. Counts into
- * sw_metrics.
+ * the upstream's status and message, never replayed. Counts into its
+ * block of the metrics registry (exp_metrics.h).
  *
  * A circuit breaker (exporters.otlphttp.circuit_breaker) guards the
  * upstream: once open, no request goes out until one probe after
@@ -101,6 +101,10 @@ int exp_reconfigure(exporter *e, const cfg *c);
  * 0 while requests fail (a retryable failure clears it, a 2xx sets it; a
  * permanent refusal such as 400 leaves it); any thread. For /readyz. */
 int exp_healthy(const exporter *e);
+/* Upstream requests sent and not yet answered; any thread. */
+int64_t exp_in_flight(const exporter *e);
+/* 1 while the circuit breaker is open (not half-open); any thread. */
+int exp_circuit_open(const exporter *e);
 /* Frees everything, including items it still holds; completions of DLQ
  * appends not yet dispatched are waited for (the DLQ must still be open,
  * or already closed). NULL-safe. */

@@ -33,6 +33,7 @@
 
 #include "receivers/filelog/fl_batch.h"
 #include "receivers/filelog/fl_meta.h"
+#include "receivers/filelog/fl_metrics.h"
 #include "receivers/filelog/fl_parse.h"
 #include "receivers/filelog/fl_pos.h"
 #include "receivers/filelog/filelog.h"
@@ -104,7 +105,7 @@ typedef struct fl_wd {
 struct filelog {
     struct event_base *base;
     const cfg *c;
-    sw_metrics *m;
+    fl_metrics *m;           /* owned by the metrics registry, or NULL */
     fl_submit_fn submit;
     void *submit_ctx;
     fl_meta *meta;

@@ -191,7 +191,7 @@ filelog *fl_new(struct event_base *base, const cfg *c, sw_metrics *m, fl_submit_
     if (!fl) return NULL;
     fl->base = base;
     fl->c = c;
-    fl->m = m;
+    fl->m = fl_metrics_get(m);
     fl->submit = submit;
     fl->submit_ctx = submit_ctx;
     fl->ino_fd = -1;
@@ -201,7 +201,7 @@ filelog *fl_new(struct event_base *base, const cfg *c, sw_metrics *m, fl_submit_
     fl->meta = fl_meta_new(c->filelog.label_prefix, c->filelog.metadata_ttl_ms);
     fl->box = track_box_new(base);
     fl->parser = fl_parser_new();
-    if (!fl->meta || !fl->box || !fl->parser) {
+    if (!fl->meta || !fl->box || !fl->parser || (m && !fl->m)) {
         fl_free(fl);
         return NULL;
     }

@@ -71,8 +71,8 @@ int fl_pos_write(const char *dir, uint64_t seq, const uint8_t *data, size_t len)
 typedef struct fl_saver fl_saver;
 /* Starts the thread for dir (borrowed, outlives it); counts saves and the
  * save lag in m (borrowed, may be NULL). Owned, or NULL. */
-struct sw_metrics;
-fl_saver *fl_saver_start(const char *dir, struct sw_metrics *m);
+struct fl_metrics;
+fl_saver *fl_saver_start(const char *dir, struct fl_metrics *m);
 /* Hands over image data (takes ownership, malloc'd) of save number seq;
  * first_ns: monotonic time of the oldest change it holds (for the lag). */
 void fl_saver_post(fl_saver *s, uint64_t seq, uint8_t *data, size_t len, int64_t first_ns);

@@ -6,15 +6,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "receivers/filelog/fl_metrics.h"
 #include "receivers/filelog/fl_pos.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
-#include "runtime/metrics.h"
 
 struct fl_saver {
     const char *dir;
-    sw_metrics *m;           /* borrowed, may be NULL; atomics */
+    fl_metrics *m;           /* borrowed, may be NULL; atomics */
     pthread_t thread;
     pthread_mutex_t mu;      /* guards everything below */
     pthread_cond_t cond;     /* image posted, write done, stop */
@@ -61,7 +61,7 @@ static void *saver_main(void *arg)
     return NULL;
 }
 
-fl_saver *fl_saver_start(const char *dir, sw_metrics *m)
+fl_saver *fl_saver_start(const char *dir, fl_metrics *m)
 {
     fl_saver *s = calloc(1, sizeof *s);
     if (!s) return NULL;

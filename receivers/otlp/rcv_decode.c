@@ -7,11 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "receivers/otlp/rcv_metrics.h"
 #include "runtime/budget.h"
 #include "runtime/buf.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
-#include "runtime/metrics.h"
 #include "runtime/otlp_json.h"
 #include "runtime/otlp_wire.h"
 

@@ -74,7 +74,7 @@ typedef struct rcv_result {
     uint32_t items;          /* spans / data points / log records */
     int http_status;         /* 200 on success */
     int grpc_code;           /* google.rpc.Code for the error body */
-    int reason;              /* rcv_refuse_reason (runtime/metrics.h) on failure */
+    int reason;              /* rcv_refuse_reason (rcv_metrics.h) on failure */
     char message[RCV_MSG_MAX]; /* NUL-terminated; empty on success */
     struct budget *mem;      /* the budget `charged` is held on, or NULL */
     size_t charged;          /* the decompressed copy's reservation */

@@ -92,7 +92,7 @@ rcv_grpc *rcv_grpc_new(struct event_base *base, const cfg *c, pipeline *pl, sw_m
     g->srv.mem = mem;
     g->srv.submit = submit;
     g->srv.submit_arg = g;
-    g->srv.m = m;
+    g->srv.m = rcv_grpc_metrics_get(m);
     return g;
 }
 

@@ -10,10 +10,10 @@
 #include "google/rpc/status.pb-c.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/err.h"
-#include "runtime/metrics.h"
+#include "receivers/otlp/rcv_metrics.h"
 #include "runtime/otlp_json.h"
 
-const char *rg_status_name(int code) { return metrics_grpc_code_name(code); }
+const char *rg_status_name(int code) { return rcv_grpc_code_name(code); }
 
 static const char *const paths[SIG_COUNT] = {
     [SIG_TRACES] = "/opentelemetry.proto.collector.trace.v1.TraceService/Export",

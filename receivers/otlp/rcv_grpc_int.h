@@ -31,7 +31,7 @@
 #include "receivers/otlp/rcv_grpc_frame.h"
 #include "runtime/buf.h"
 #include "runtime/item.h"
-#include "runtime/metrics.h"
+#include "receivers/otlp/rcv_metrics.h"
 
 struct budget;
 struct event_base;
@@ -72,7 +72,7 @@ typedef struct rg_server {
     int accepting;            /* 0 while stopping: calls get UNAVAILABLE */
     rg_submit_fn submit;
     void *submit_arg;
-    sw_metrics *m;            /* borrowed, may be NULL */
+    rcv_grpc_metrics *m;      /* owned by the registry, or NULL */
     unsigned calls_pending;   /* calls waiting for the pipeline (incl. detached) */
 } rg_server;
 

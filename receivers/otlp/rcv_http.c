@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "receivers/otlp/rcv_decode.h"
+#include "receivers/otlp/rcv_metrics.h"
 #include "receivers/otlp/rcv_respond.h"
 #include "runtime/budget.h"
 #include "runtime/buf.h"
@@ -44,7 +45,8 @@ struct receiver {
     struct event_base *base;          /* borrowed */
     const cfg *c;                     /* borrowed */
     pipeline *pl;                     /* borrowed */
-    sw_metrics *m;                    /* borrowed, may be NULL */
+    rcv_http_metrics *m;              /* owned by the registry, or NULL */
+    sw_metrics *reg;                  /* borrowed, may be NULL: the httpd's series */
     httpd *http;                      /* owned */
     size_t cap;                       /* max_request_body_size */
     uint16_t port;
@@ -237,7 +239,8 @@ receiver *rcv_new(struct event_base *base, const cfg *c, pipeline *pl, sw_metric
     r->base = base;
     r->c = c;
     r->pl = pl;
-    r->m = m;
+    r->m = rcv_http_metrics_get(m);
+    r->reg = m;
     uint64_t cap = c->receiver.http_max_request_body_size;
     r->cap = cap > (uint64_t)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)cap;
     atomic_init(&r->accepting, 0);
@@ -275,6 +278,8 @@ int rcv_start(receiver *r)
     o.busy_ctype = rcv_content_type_str(RCV_CT_PROTOBUF);
     o.busy_body = r->busy.data;
     o.busy_len = r->busy.len;
+    o.metrics = r->reg;
+    o.metrics_server = "otlp_http";
     r->http = httpd_new(r->base, &o, on_request, r);
     if (!r->http) {
         rc = SW_ENOMEM;

@@ -23,6 +23,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
+#include "dlq/dlq_metrics.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
 typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
@@ -195,7 +196,7 @@ static void spill(dlq *d, uint8_t **reqs, size_t *lens, uint64_t bytes, double s
     printf("spill_write_fsync_%s %.1f MiB/s (%.0f requests/s, %ld failed)\n", mode,
            (double)sent / s / 1048576.0, (double)sent / lens[0] / s, failed);
     printf("compression_ratio %.2f (request bytes / bytes on disk)\n",
-           (double)atomic_load(&m->dlq_written_bytes) / (double)atomic_load(&m->dlq_bytes));
+           (double)atomic_load(&dlq_metrics_get(m)->dlq_written_bytes) / (double)atomic_load(&dlq_metrics_get(m)->dlq_bytes));
 }
 
 static void read_verify(dlq *d)
@@ -261,7 +262,7 @@ static void startup_1gib(dlq_opts *o)
     dlq_wait_recovered(d);
     double s = secs_since(t0);
     printf("startup_1gib %.1f ms (%lld segments, %lld bytes), RSS +%ld KiB\n", s * 1e3,
-           (long long)atomic_load(&m->dlq_segments), (long long)atomic_load(&m->dlq_bytes),
+           (long long)atomic_load(&dlq_metrics_get(m)->dlq_segments), (long long)atomic_load(&dlq_metrics_get(m)->dlq_bytes),
            rss_kib() - rss0);
     dlq_reader *r = dlq_reader_new(d, 0, 0);
     item *it = NULL;

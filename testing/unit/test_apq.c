@@ -20,6 +20,7 @@
 #include "queue/ring.h"
 #include "runtime/err.h"
 #include "testing/lib/th.h"
+#include "queue/apq_metrics.h"
 
 static item *mk(sw_class k, int64_t seq, size_t len)
 {
@@ -241,20 +242,20 @@ static void t_byte_capacity(void)
     o.m = m;
     apq *q = apq_new(&o);
     TH_ASSERT(q != NULL);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_max_bytes), one * 10);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_max_bytes), one * 10);
     for (int i = 0; i < 10; i++) TH_ASSERT_EQ_INT(apq_push(q, mk((sw_class)(i % 3), i, 100)), 0);
     TH_ASSERT_EQ_INT(apq_bytes(q), one * 10);
     TH_ASSERT_EQ_INT(apq_items(q), 10);
     TH_ASSERT(apq_fill_ratio(q) > 0.999);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_items[CLASS_CRITICAL]), 4);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_bytes[CLASS_HIGH]), 3 * one);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_items[CLASS_CRITICAL]), 4);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_bytes[CLASS_HIGH]), 3 * one);
     item *extra = mk(CLASS_NORMAL, 99, 100);
     TH_ASSERT_EQ_INT(apq_push(q, extra), SW_EFULL);   /* caller keeps it */
     TH_ASSERT_EQ_INT(apq_bytes(q), one * 10);
     item *it = apq_pop(q);
     TH_ASSERT(it && it->klass == CLASS_CRITICAL);
     item_free(it);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_dequeued[CLASS_CRITICAL]), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_dequeued[CLASS_CRITICAL]), 1);
     TH_ASSERT_EQ_INT(apq_bytes(q), one * 9);
     TH_ASSERT_EQ_INT(apq_push(q, extra), 0);          /* room again */
     /* an item larger than what is left never fits */
@@ -265,10 +266,10 @@ static void t_byte_capacity(void)
     TH_ASSERT(pop_count(q, 10, got));
     TH_ASSERT_EQ_INT(apq_bytes(q), 0);
     for (int k = 0; k < CLASS_COUNT; k++) {
-        TH_ASSERT_EQ_INT(atomic_load(&m->queue_items[k]), 0);
-        TH_ASSERT_EQ_INT(atomic_load(&m->queue_bytes[k]), 0);
+        TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_items[k]), 0);
+        TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_bytes[k]), 0);
     }
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_dequeued[CLASS_NORMAL]), 4);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_dequeued[CLASS_NORMAL]), 4);
     apq_free(q);
     metrics_free(m);
 }
@@ -318,7 +319,7 @@ static void t_threshold_default_refuses(void)
     item *it = mk(CLASS_HIGH, 95, 16);
     TH_ASSERT_EQ_INT(apq_push(q, it), SW_EFULL);      /* no DLQ yet: caller keeps it */
     TH_ASSERT_EQ_INT(apq_items(q), 95);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_spilled[CLASS_HIGH]), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_spilled[CLASS_HIGH]), 0);
     item_free(apq_pop(q));                            /* 0.94: memory again */
     TH_ASSERT_EQ_INT(apq_push(q, it), 0);
     apq_free(q);
@@ -339,12 +340,12 @@ static void t_threshold_spill(void)
     TH_ASSERT_EQ_INT(b.n, 1);
     TH_ASSERT(b.got[0] == c);
     TH_ASSERT_EQ_INT(b.got[0]->klass, CLASS_CRITICAL);            /* keeps its class */
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_spilled[CLASS_CRITICAL]), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_spilled[CLASS_CRITICAL]), 1);
     TH_ASSERT_EQ_INT(apq_items(q), 95);
     b.accept = 0;                                                 /* DLQ full */
     item *h = mk(CLASS_HIGH, 0, 16);
     TH_ASSERT_EQ_INT(apq_push(q, h), SW_EFULL);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_spilled[CLASS_HIGH]), 0); /* only when taken */
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_spilled[CLASS_HIGH]), 0); /* only when taken */
     item_free(h);
     apq_set_spill(q, NULL);
     h = mk(CLASS_HIGH, 1, 16);
@@ -391,8 +392,8 @@ static void t_push_all(void)
     TH_ASSERT_EQ_INT(apq_push_all(q, sp, 2, &taken), APQ_SPILLED);
     TH_ASSERT_EQ_INT(taken, 2);
     TH_ASSERT_EQ_INT(b.n, 2);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_spilled[CLASS_CRITICAL]), 1);
-    TH_ASSERT_EQ_INT(atomic_load(&m->queue_spilled[CLASS_NORMAL]), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_spilled[CLASS_CRITICAL]), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(m)->queue_spilled[CLASS_NORMAL]), 1);
     /* the spill refuses: nothing taken, the caller keeps both */
     b.accept = 0;
     item *no[2] = {mk(CLASS_HIGH, 2, 16), mk(CLASS_HIGH, 3, 16)};

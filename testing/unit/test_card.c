@@ -8,6 +8,7 @@
 #include "runtime/err.h"
 #include "runtime/otlp_wire.h"
 #include "testing/lib/th.h"
+#include "processors/card_metrics.h"
 
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest req_t;
 typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics res_t;
@@ -509,7 +510,7 @@ static void t_band_drop(void)
     cfg.max_keys = 1024;
     card *c = card_new(&cfg, mt);
     TH_ASSERT(c != NULL);
-    TH_ASSERT_EQ_INT(atomic_load(&mt->cl_max_keys), 1024); /* the alerts' denominator */
+    TH_ASSERT_EQ_INT(atomic_load(&card_metrics_get(mt)->cl_max_keys), 1024); /* the alerts' denominator */
     size_t len;
     uint8_t *pb = req_ids("m", 0, 10, 4, &len); /* ten existing series */
     card_result res;
@@ -533,10 +534,11 @@ static void t_band_drop(void)
     TH_ASSERT_EQ_INT(res.aggregated_points, 0);
     TH_ASSERT(strstr(res.message, "100 data points") != NULL);
     TH_ASSERT_EQ_INT(c->t.used, 973);
-    TH_ASSERT_EQ_INT(atomic_load(&mt->cl_dropped_samples), 100);
-    TH_ASSERT_EQ_INT(atomic_load(&mt->cl_keys_used), 973);
+    TH_ASSERT_EQ_INT(atomic_load(&card_metrics_get(mt)->cl_dropped_samples), 100);
+    TH_ASSERT_EQ_INT(atomic_load(&card_metrics_get(mt)->cl_keys_used), 973);
     uint64_t observed = 0;
-    for (int b = 0; b <= MET_CL_BUCKETS; b++) observed += atomic_load(&mt->cl_proc_buckets[b]);
+    for (int b = 0; b <= CARD_LAT_BUCKETS; b++)
+        observed += atomic_load(&card_metrics_get(mt)->cl_proc.buckets[b]);
     TH_ASSERT(observed >= 1); /* every processed request is timed */
     card_result_destroy(&res);
     free(pb);

@@ -15,6 +15,7 @@
 #include "runtime/err.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_proc.h"
+#include "dlq/dlq_metrics.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -133,11 +134,11 @@ static void t_roundtrip_many_segments(void)
     TH_ASSERT(count_segs(dir) >= 4);
     uint64_t want_bytes = 0;
     for (uint32_t i = 0; i < 200; i++) want_bytes += len_of(i);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_written_bytes), want_bytes);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_written_bytes), want_bytes);
 
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
-    TH_ASSERT(atomic_load(&m->dlq_segments) >= 4);
-    TH_ASSERT(atomic_load(&m->dlq_oldest_wall_ns) > 0);
+    TH_ASSERT(atomic_load(&dlq_metrics_get(m)->dlq_segments) >= 4);
+    TH_ASSERT(atomic_load(&dlq_metrics_get(m)->dlq_oldest_wall_ns) > 0);
     dlq_reader *r = dlq_reader_new(d, 0, 0);
     static item *items[256];
     static dlq_pos pos[256];
@@ -149,10 +150,10 @@ static void t_roundtrip_many_segments(void)
         item_free(items[i]);
     }
     TH_ASSERT_EQ_INT(dlq_reader_sync(r, 1), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_replayed_bytes), want_bytes);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_replayed_bytes), want_bytes);
     TH_ASSERT_EQ_INT(count_segs(dir), 0);        /* all acknowledged: deleted */
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_segments), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_bytes), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_segments), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_bytes), 0);
     TH_ASSERT_EQ_INT(dlq_used_bytes(d), 0);
     dlq_reader_free(r);
     dlq_close(d);
@@ -180,7 +181,7 @@ static void t_items_per_class(void)
     dlq *d = NULL;
     done_log l = {0};
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_max_bytes), 123456789);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_max_bytes), 123456789);
     append_n(d, 0, 30, &l);                        /* i = 0..29 */
     TH_ASSERT_EQ_INT(l.ok, 30);
     uint64_t want[CLASS_COUNT] = {0};
@@ -191,8 +192,8 @@ static void t_items_per_class(void)
     dlq_port_free(p);
     TH_ASSERT_EQ_INT(l.ok, 31);
     for (int k = 0; k < CLASS_COUNT; k++) {
-        TH_ASSERT_EQ_INT(items_of(m->dlq_written_items, k), want[k]);
-        TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, k), 0);
+        TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_written_items, k), want[k]);
+        TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, k), 0);
     }
 
     dlq_reader *r = dlq_reader_new(d, 1, 0);
@@ -200,18 +201,18 @@ static void t_items_per_class(void)
     dlq_pos pos[32];
     TH_ASSERT_EQ_INT(read_all(r, items, pos, 32), 30);
     for (int i = 0; i < 30; i++) item_free(items[i]);
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_CRITICAL), 0); /* read, not acked */
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_CRITICAL), 0); /* read, not acked */
     dlq_reader_ack(r, &pos[4]);                   /* records 0..4 */
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_CRITICAL), 0 + 3);
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_HIGH), 1 + 4);
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_NORMAL), 2);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_CRITICAL), 0 + 3);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_HIGH), 1 + 4);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_NORMAL), 2);
     dlq_reader_ack(r, &pos[2]);                   /* behind: ignored */
     dlq_reader_ack(r, &pos[4]);                   /* again: nothing new */
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_HIGH), 5);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_HIGH), 5);
     dlq_reader_ack(r, &pos[9]);                   /* records 5..9 */
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_CRITICAL), 0 + 3 + 6 + 9);
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_HIGH), 1 + 4 + 7);
-    TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, CLASS_NORMAL), 2 + 5 + 8);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_CRITICAL), 0 + 3 + 6 + 9);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_HIGH), 1 + 4 + 7);
+    TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, CLASS_NORMAL), 2 + 5 + 8);
     dlq_reader_free(r);                           /* persists the cursor after record 9 */
     dlq_close(d);
 
@@ -222,8 +223,8 @@ static void t_items_per_class(void)
     for (int i = 0; i < 20; i++) item_free(items[i]);
     dlq_reader_ack(r, &pos[19]);
     for (int k = 0; k < CLASS_COUNT; k++) {
-        TH_ASSERT_EQ_INT(items_of(m->dlq_replayed_items, k), want[k]);
-        TH_ASSERT_EQ_INT(items_of(m->dlq_written_items, k), want[k]); /* reopen adds nothing */
+        TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_replayed_items, k), want[k]);
+        TH_ASSERT_EQ_INT(items_of(dlq_metrics_get(m)->dlq_written_items, k), want[k]); /* reopen adds nothing */
     }
     dlq_reader_free(r);
     dlq_close(d);
@@ -296,7 +297,7 @@ static void t_reader_reads_open_segment(void)
         th_nap_ms(10);
     }
     TH_ASSERT_EQ_INT(count_segs(dir), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_bytes), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_bytes), 0);
     TH_ASSERT_EQ_INT(dlq_used_bytes(d), 0);
     append_n(d, 20, 2, &l);                  /* writing goes on in a new segment */
     TH_ASSERT_EQ_INT(read_all(r, items, pos, 2), 2);
@@ -483,7 +484,7 @@ static void t_write_error_refuses_and_keeps_earlier(void)
     append_n(d, 15, 3, &l);
     TH_ASSERT_EQ_INT(l.ok, 13);
     uint64_t stored = 0; /* items of records 0..9 and 15..17; the failed ones not counted */
-    for (int k = 0; k < CLASS_COUNT; k++) stored += atomic_load(&m->dlq_written_items[k]);
+    for (int k = 0; k < CLASS_COUNT; k++) stored += atomic_load(&dlq_metrics_get(m)->dlq_written_items[k]);
     TH_ASSERT_EQ_INT(stored, 45 + 15 + 16 + 17);
     dlq_close(d);
 
@@ -497,7 +498,7 @@ static void t_write_error_refuses_and_keeps_earlier(void)
         TH_ASSERT(check_item(items[i], want, len_of(want)));
         item_free(items[i]);
     }
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_corrupt_segments), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_corrupt_segments), 0);
     dlq_reader_free(r);
     dlq_close(d);
     metrics_free(m);

@@ -15,6 +15,7 @@
 #include "runtime/err.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_proc.h"
+#include "dlq/dlq_metrics.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -153,13 +154,13 @@ static void t_write_errors_unavailable_then_back(void)
     done_log l = {0};
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
     TH_ASSERT(dlq_available(d));
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_available), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_available), 1);
     TH_ASSERT(dlq_ready(d, why, sizeof why) == 1);
     uint32_t next = 0;
     for (size_t k = 0; k < sizeof errs / sizeof errs[0]; k++) {
         append_n(d, next, 3, &l);
         next += 3;
-        uint64_t errors = atomic_load(&m->dlq_write_errors);
+        uint64_t errors = atomic_load(&dlq_metrics_get(m)->dlq_write_errors);
         atomic_store(&write_errno, errs[k]);
         dlq_port *p = dlq_port_new(d);
         item *it = mk(1000);
@@ -169,8 +170,8 @@ static void t_write_errors_unavailable_then_back(void)
         TH_ASSERT(l.nback > 0 && l.back[l.nback - 1] == it);
         item_free(l.back[--l.nback]);
         TH_ASSERT(!dlq_available(d));
-        TH_ASSERT_EQ_INT(atomic_load(&m->dlq_available), 0);
-        TH_ASSERT(atomic_load(&m->dlq_write_errors) > errors);
+        TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_available), 0);
+        TH_ASSERT(atomic_load(&dlq_metrics_get(m)->dlq_write_errors) > errors);
         TH_ASSERT(dlq_ready(d, why, sizeof why) == 0);
         TH_ASSERT_MSG(strstr(why, strerror(errs[k])), "reason '%s' for %s", why, strerror(errs[k]));
         it = mk(1001);                                     /* fail fast, nothing queued */
@@ -181,7 +182,7 @@ static void t_write_errors_unavailable_then_back(void)
         TH_ASSERT(!dlq_available(d));
         atomic_store(&write_errno, 0);
         wait_available(d, 1);
-        TH_ASSERT_EQ_INT(atomic_load(&m->dlq_available), 1);
+        TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_available), 1);
         TH_ASSERT(dlq_health(d, why, sizeof why) == 1 && strcmp(why, "available") == 0);
         dlq_port_free(p);
     }
@@ -315,8 +316,8 @@ static void t_start_probe(void)
     atomic_store(&write_errno, EROFS);
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
     TH_ASSERT(!dlq_available(d));
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_available), 0);
-    TH_ASSERT(atomic_load(&m->dlq_write_errors) >= 1);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_available), 0);
+    TH_ASSERT(atomic_load(&dlq_metrics_get(m)->dlq_write_errors) >= 1);
     TH_ASSERT(dlq_health(d, why, sizeof why) == 0);
     TH_ASSERT_MSG(strstr(why, "probe") && strstr(why, strerror(EROFS)), "reason '%s'", why);
     dlq_port *p = dlq_port_new(d);

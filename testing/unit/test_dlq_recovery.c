@@ -13,6 +13,7 @@
 #include "runtime/err.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_proc.h"
+#include "dlq/dlq_metrics.h"
 
 static item *mk(uint32_t i, size_t len)
 {
@@ -216,10 +217,10 @@ static void t_flipped_byte_quarantined(void)
     opts_init(&o, dir, 1 << 20);
     dlq *d = NULL;
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_corrupt_segments), 1);   /* header: at open */
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_corrupt_segments), 1);   /* header: at open */
     uint32_t want[10] = {0, 1, 2, 3, 4, 10, 11, 12, 13, 14};
     TH_ASSERT_EQ_INT(read_check(d, want, 10), 10);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_corrupt_segments), 2);   /* body: before use */
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_corrupt_segments), 2);   /* body: before use */
     dlq_close(d);
     snprintf(q, sizeof q, "%s/quarantine", dir);
     TH_ASSERT_EQ_INT(count_dir(q), 2);
@@ -254,8 +255,8 @@ static void t_bad_files_quarantined(void)
     opts_init(&o, dir, 1 << 20);
     dlq *d = NULL;
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_corrupt_segments), 4);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_segments), 4);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_corrupt_segments), 4);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_segments), 4);
     uint32_t want[20];
     for (uint32_t i = 0; i < 20; i++) want[i] = i;
     TH_ASSERT_EQ_INT(read_check(d, want, 20), 20);

@@ -18,6 +18,7 @@
 #include "runtime/log.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_proc.h"
+#include "dlq/dlq_metrics.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -333,7 +334,7 @@ static void t_main_refuses_rejected_records(void)
     sw_metrics *m = metrics_new();
     TH_ASSERT_EQ_INT(dlq_open(&o, m, &d), 0);
     TH_ASSERT_EQ_INT(drain_main(d), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&m->dlq_corrupt_segments), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(m)->dlq_corrupt_segments), 1);
     dlq_close(d);
     metrics_free(m);
     char q[400];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "testing/lib/th.h"
+#include "exporters/otlp/exp_metrics.h"
 
 typedef struct env {
     struct event_base *base;
@@ -40,7 +41,7 @@ static void env_init(env *v, uint32_t failures, uint64_t open_ms)
     v->c->exporter.cb_consecutive_failures = failures;
     v->c->exporter.cb_open_duration_ms = open_ms;
     TH_ASSERT((v->m = metrics_new()) != NULL);
-    v->k = exp_circuit_new(v->base, v->c, v->m, on_change, on_wake, v);
+    v->k = exp_circuit_new(v->base, v->c, exp_metrics_get(v->m), on_change, on_wake, v);
     TH_ASSERT(v->k);
 }
 
@@ -74,7 +75,7 @@ static void t_opens_and_probes(void)
     TH_ASSERT_EQ_INT(exp_circuit_state(v.k), BRK_OPEN);
     TH_ASSERT_EQ_INT(v.changes, 1);
     TH_ASSERT_EQ_INT(v.last, BRK_OPEN);
-    TH_ASSERT_EQ_INT(atomic_load(&v.m->exp_circuit_state), 2);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(v.m)->exp_circuit_state), 2);
     TH_ASSERT(exp_circuit_blocked(v.k));
     TH_ASSERT_EQ_INT(exp_circuit_allow(v.k), BRK_DENIED);
     /* the probe timer wakes the owner once open_duration passed */
@@ -89,7 +90,7 @@ static void t_opens_and_probes(void)
     exp_circuit_record(v.k, &p, 204);
     TH_ASSERT_EQ_INT(exp_circuit_state(v.k), BRK_CLOSED);
     TH_ASSERT_EQ_INT(v.last, BRK_CLOSED);
-    TH_ASSERT_EQ_INT(atomic_load(&v.m->exp_circuit_state), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(v.m)->exp_circuit_state), 0);
     env_destroy(&v);
 }
 

@@ -29,6 +29,8 @@
 #include "testing/lib/th_thread.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
+#include "dlq/dlq_metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 /* ---- the upstream's script ------------------------------------------------ */
 
@@ -237,12 +239,12 @@ static void t_stop_unconfirmed_appends_not_lost(void)
     for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
     gate_set(1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    WAIT_FOR(atomic_load(&exp_metrics_get(F.m)->exp_circuit_state) == 2, 5000);
     WAIT_FOR(atomic_load(&writes_seen) >= 1, 5000); /* the writer waits at the gate */
     TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
     gate_set(0);
-    WAIT_FOR(ctr(&F.m->dlq_written_bytes) == 300, 5000);
+    WAIT_FOR(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes) == 300, 5000);
     fx_done();
 }
 
@@ -327,7 +329,7 @@ static void t_track_2xx(void)
     push_tracked(&t);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     WAIT_FOR(trk_called(&t) == N_TRK, 5000);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), N_TRK);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]), N_TRK);
     fx_done();
     trk_check(&t, 0);
 }
@@ -342,7 +344,7 @@ static void t_track_503_then_2xx(void)
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     WAIT_FOR(trk_called(&t) == N_TRK, 5000);
     TH_ASSERT(th_upstream_requests(F.u) >= 2);
-    TH_ASSERT(ctr(&F.m->exp_retries) >= 1);
+    TH_ASSERT(ctr(&exp_metrics_get(F.m)->exp_retries) >= 1);
     fx_done();
     trk_check(&t, 0);
 }
@@ -356,8 +358,8 @@ static void t_track_breaker_spill(void)
     push_tracked(&t);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     WAIT_FOR(trk_called(&t) == N_TRK, 5000);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_circuit_state), 2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->dlq_written_bytes), N_TRK * 100);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_circuit_state), 2);
+    TH_ASSERT_EQ_INT(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes), N_TRK * 100);
     fx_done();
     trk_check(&t, 0);
 }
@@ -371,7 +373,7 @@ static void t_track_dropped(void)
     push_tracked(&t);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     WAIT_FOR(trk_called(&t) == N_TRK, 5000);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), N_TRK);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), N_TRK);
     fx_done();
     trk_check(&t, 1);
 }
@@ -388,8 +390,8 @@ static void t_dlq_failure_keeps_items(void)
     atomic_store(&writes_fail, 1);
     for (int i = 0; i < 5; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
-    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
+    WAIT_FOR(atomic_load(&exp_metrics_get(F.m)->exp_circuit_state) == 2, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_dlq_failed_items) >= 1, 5000);
     for (int i = 5; i < 25; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
     int seen = atomic_load(&writes_seen);
     /* a later write (the DLQ's re-probe or the sink's retry) failed too;
@@ -398,11 +400,11 @@ static void t_dlq_failure_keeps_items(void)
      * the outcome is checked: nothing taken, nothing dropped */
     WAIT_FOR(atomic_load(&writes_seen) > seen, 5000);
     TH_ASSERT_EQ_INT(apq_items(F.q), 20); /* nothing taken while the DLQ fails */
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
     atomic_store(&writes_fail, 0);
-    WAIT_FOR(ctr(&F.m->dlq_written_bytes) == 25 * 100, 15000);
+    WAIT_FOR(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes) == 25 * 100, 15000);
     TH_ASSERT_EQ_INT(apq_items(F.q), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
     fx_done();
 }
@@ -417,9 +419,9 @@ static void t_dlq_failure_give_up_kept(void)
     atomic_store(&writes_fail, 1);
     for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(apq_push(F.q, make_item(i, 100)), 0);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_dlq_failed_items) >= 1, 5000);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 15000);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_dlq_failed_items) >= 1, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 15000);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
     fx_done();
 }

@@ -22,6 +22,7 @@
 #include "testing/lib/th.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
+#include "exporters/otlp/exp_metrics.h"
 
 #define STOP_MS 30000
 #define BOUND_MS 15000 /* "well before STOP_MS" */
@@ -126,7 +127,7 @@ static void start_with_request_in_flight(void)
         TH_ASSERT_EQ_INT(apq_push(F.q, it), 0);
     }
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(atomic_load(&F.m->exp_in_flight) == 1, 5000);
+    WAIT_FOR(atomic_load(&exp_metrics_get(F.m)->exp_in_flight) == 1, 5000);
 }
 
 static void *stopper(void *arg)
@@ -158,8 +159,8 @@ static void t_hurry_during_stop(void)
     printf("# exp_stop(%d ms) returned %.0f ms after exp_hurry\n", STOP_MS, ms);
     TH_ASSERT_MSG(done, "exp_stop still running %d ms after exp_hurry", BOUND_MS);
     TH_ASSERT_EQ_INT(F.lost, 0); /* everything in the DLQ */
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0); /* abandoned */
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_in_flight), 0); /* abandoned */
     TH_ASSERT_EQ_INT(dlq_records(), 2);
     fx_done();
 }
@@ -188,7 +189,7 @@ static void t_hurry_without_dlq(void)
     exp_hurry(F.e);
     uint64_t lost = exp_stop(F.e, STOP_MS);
     TH_ASSERT_EQ_INT(lost, 2);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 2 * 3);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 2 * 3);
     fx_done();
 }
 

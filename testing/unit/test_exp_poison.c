@@ -25,6 +25,8 @@
 #include "testing/lib/th_wait.h"
 #include "testing/lib/th_proc.h"
 #include "testing/lib/th_upstream.h"
+#include "dlq/dlq_metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 #define ITEM_PAYLOAD 200            /* bytes after the 3-byte field header */
 #define ITEM_LEN (ITEM_PAYLOAD + 3)
@@ -235,18 +237,18 @@ static void t_poison_isolated_by_413(void)
     fx_begin(ITEM_LEN + ITEM_LEN / 2, 0);
     for (int i = 0; i < 8; i++) TH_ASSERT_EQ_INT(apq_push(F.q, mk_item(i, i == 5, 3)), 0);
     start_exporter(); /* queued together: sent as one batch */
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 21 && rejected_records() == 1,
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 21 && rejected_records() == 1,
              10000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     assert_delivered_once(8, 5);
     TH_ASSERT_EQ_INT(th_upstream_requests(F.u), 15);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][413]), 7);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][200]), 7);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][400]), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 3);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->dlq_written_bytes), 0); /* main area untouched */
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][413]), 7);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][200]), 7);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][400]), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 3);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes), 0); /* main area untouched */
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
     assert_rejected_dump(400, POISON_MSG);
     fx_done();
@@ -262,8 +264,8 @@ static void t_single_item_413(void)
     WAIT_FOR(rejected_records() == 1, 10000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(th_upstream_requests(F.u), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 2);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 0);
     assert_rejected_dump(413, "");
     fx_done();
 }
@@ -275,9 +277,9 @@ static void t_rejected_area_full(void)
     fx_begin(0, 64); /* too small for any record */
     for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(apq_push(F.q, mk_item(i, i == 1, 4)), 0);
     start_exporter(); /* one batch with the poison item: refused as a whole */
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]) == 12, 10000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]) == 12, 10000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 12);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 12);
     TH_ASSERT_EQ_INT(rejected_records(), 0);
     dlq_rej_stats st;
     dlq_rejected_stats(F.d, &st);
@@ -324,19 +326,19 @@ static void t_replay_poison_to_rejected(void)
     while (dlq_port_pending(p) > 0) dlq_port_wait(p, 100);
     dlq_port_free(p);
     TH_ASSERT_EQ_INT(F.appended, 6);
-    uint64_t written = ctr(&F.m->dlq_written_bytes);
+    uint64_t written = ctr(&dlq_metrics_get(F.m)->dlq_written_bytes);
     F.c->exporter.compression = CFG_COMP_NONE; /* bodies reference the items: halves copy */
     start_exporter();
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 5 && rejected_records() == 1,
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 5 && rejected_records() == 1,
              10000);
-    WAIT_FOR(ctr(&F.m->dlq_replayed_bytes) == 6 * ITEM_LEN, 10000); /* acked, poison included */
-    WAIT_FOR(atomic_load(&F.m->dlq_bytes) == 0, 10000);             /* segments deleted */
+    WAIT_FOR(ctr(&dlq_metrics_get(F.m)->dlq_replayed_bytes) == 6 * ITEM_LEN, 10000); /* acked, poison included */
+    WAIT_FOR(atomic_load(&dlq_metrics_get(F.m)->dlq_bytes) == 0, 10000);             /* segments deleted */
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     assert_delivered_once(6, 3);
-    TH_ASSERT_EQ_INT(ctr(&F.m->dlq_written_bytes), written); /* nothing re-appended */
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes), written); /* nothing re-appended */
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 0);
     th_upstream_lock(F.u);
     int seen = F.ru.poison_seen;
     th_upstream_unlock(F.u);

@@ -29,6 +29,8 @@
 #include "testing/lib/th_thread.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
+#include "dlq/dlq_metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 #define MAX_REQS 1024
 #define REC_LEN 4096
@@ -241,14 +243,14 @@ static void t_replay_all_in_order_at_rate(void)
     fx_begin(rate);
     prewrite(n, SIG_LOGS);
     start_exporter();
-    WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) == (uint64_t)n * REC_LEN, 15000);
+    WAIT_FOR(atomic_load(&dlq_metrics_get(F.m)->dlq_replayed_bytes) == (uint64_t)n * REC_LEN, 15000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_MSG(got_equals(SIG_LOGS, &F.written), "replayed bytes differ or out of order");
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 2 * n);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 2 * n);
     for (int k = 0; k < CLASS_COUNT; k++) { /* batches of mixed classes, acked by their last */
         uint64_t want = 2u * (uint64_t)((n - k + CLASS_COUNT - 1) / CLASS_COUNT);
-        TH_ASSERT_EQ_INT(atomic_load(&F.m->dlq_written_items[k]), want);
-        TH_ASSERT_EQ_INT(atomic_load(&F.m->dlq_replayed_items[k]), want);
+        TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(F.m)->dlq_written_items[k]), want);
+        TH_ASSERT_EQ_INT(atomic_load(&dlq_metrics_get(F.m)->dlq_replayed_items[k]), want);
     }
     /* rate: from the request completing the first 64 KiB (past the token
      * bucket's initial burst) to the last one */
@@ -284,13 +286,13 @@ static void t_replay_interleaves_with_live(void)
     /* each live item once the previous one was delivered and replay moved
      * on meanwhile (or finished): both sources are served at once */
     for (uint32_t i = 0; i < 50; i++) {
-        uint64_t replayed = atomic_load(&F.m->dlq_replayed_bytes);
+        uint64_t replayed = atomic_load(&dlq_metrics_get(F.m)->dlq_replayed_bytes);
         push_live(i);
-        WAIT_FOR(atomic_load(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == i + 1, 5000);
-        WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) > replayed ||
+        WAIT_FOR(atomic_load(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == i + 1, 5000);
+        WAIT_FOR(atomic_load(&dlq_metrics_get(F.m)->dlq_replayed_bytes) > replayed ||
                      replayed == (uint64_t)n * REC_LEN, 5000);
     }
-    WAIT_FOR(atomic_load(&F.m->dlq_replayed_bytes) == (uint64_t)n * REC_LEN, 15000);
+    WAIT_FOR(atomic_load(&dlq_metrics_get(F.m)->dlq_replayed_bytes) == (uint64_t)n * REC_LEN, 15000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT(got_equals(SIG_LOGS, &F.written));
     TH_ASSERT(got_equals(SIG_TRACES, &F.live));

@@ -26,6 +26,7 @@
 #include "runtime/metrics.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_wait.h"
+#include "exporters/otlp/exp_metrics.h"
 
 static _Atomic int writes_fail;
 
@@ -90,7 +91,7 @@ static void fx_begin(int with_dlq)
     TH_ASSERT(F.base && F.m);
     exp_batcher_cfg bc = {1u << 20, 60000, CFG_COMP_NONE};
     F.bt = exp_batcher_new(F.base, &bc, on_wake, on_batch_drop, &F);
-    F.sp = exp_spill_new(F.bt, F.m, on_dropped, &F);
+    F.sp = exp_spill_new(F.bt, exp_metrics_get(F.m), on_dropped, &F);
     TH_ASSERT(F.bt && F.sp);
     if (!with_dlq) return;
     snprintf(F.dir, sizeof F.dir, "/tmp/sw-expspill-XXXXXX");
@@ -186,7 +187,7 @@ static void t_no_dlq_reject_counts(void)
 {
     fx_begin(0);
     exp_spill_reject(F.sp, mk_batch(2), 400, "bad");
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 1 + 2);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 1 + 2);
     TH_ASSERT_EQ_INT(F.drop_calls, 0); /* refused, not dropped */
     TH_ASSERT(exp_batcher_any_live(F.bt) == NULL);
     item *it = mk(1, 1, CLASS_NORMAL);
@@ -199,7 +200,7 @@ static void t_413_halves(void)
 {
     fx_begin(0);
     exp_spill_reject(F.sp, mk_batch(5), 413, "too large");
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 0);
     exp_batch *first = exp_batcher_ready_pop(F.bt);
     exp_batch *second = exp_batcher_ready_pop(F.bt);
     TH_ASSERT(first && second && !exp_batcher_ready_peek(F.bt));
@@ -211,7 +212,7 @@ static void t_413_halves(void)
     exp_batch *one = exp_batch_new(F.bt, SIG_TRACES);
     exp_batch_append(one, mk(9, 7, CLASS_NORMAL));
     exp_spill_reject(F.sp, one, 413, "too large");
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 7);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 7);
     TH_ASSERT(!exp_batcher_ready_peek(F.bt));
     exp_batch_done(first);
     fx_done();
@@ -249,7 +250,7 @@ static void t_breaker_open_spills(void)
     TH_ASSERT_EQ_INT(records, 4);
     TH_ASSERT_EQ_INT(items, 3 * 2 + 5);
     TH_ASSERT_EQ_INT(crit, 4);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_dlq_failed_items), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_dlq_failed_items), 0);
     fx_done();
 }
 
@@ -260,7 +261,7 @@ static void t_failing_dlq_keeps_in_memory(void)
     fx_begin(1);
     atomic_store(&writes_fail, 1);
     exp_spill_give_up(F.sp, mk_batch(3), "test");
-    WAIT_FOR(spin() && ctr(&F.m->exp_dlq_failed_items) >= 3, 5000);
+    WAIT_FOR(spin() && ctr(&exp_metrics_get(F.m)->exp_dlq_failed_items) >= 3, 5000);
     TH_ASSERT_EQ_INT(F.drop_calls, 0);
     exp_batch *open = exp_batcher_open(F.bt, SIG_TRACES);
     TH_ASSERT(open);
@@ -288,7 +289,7 @@ static void t_stopping_failure_drops(void)
     TH_ASSERT_EQ_INT(F.drop_records, 1 + 2);
     TH_ASSERT_EQ_INT(exp_spill_get_stats(F.sp).spill_failed, 2);
     TH_ASSERT(exp_batcher_open(F.bt, SIG_TRACES) == NULL); /* nothing held */
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_dlq_failed_items), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_dlq_failed_items), 0);
     fx_done();
 }
 
@@ -299,7 +300,7 @@ static void t_reject_kept(void)
     fx_begin(1);
     exp_spill_reject(F.sp, mk_batch(3), 400, "invalid");
     WAIT_FOR(spin() && exp_spill_get_stats(F.sp).rejected_kept == 3, 5000);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 1 + 2 + 3);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]), 1 + 2 + 3);
     TH_ASSERT_EQ_INT(exp_spill_get_stats(F.sp).rejected_lost, 0);
     TH_ASSERT_EQ_INT(F.drop_calls, 0);
     dlq_rej_stats rs;

@@ -31,6 +31,8 @@
 #include "testing/lib/th.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
+#include "dlq/dlq_metrics.h"
+#include "exporters/otlp/exp_metrics.h"
 
 /* A priority queue that refuses only when an item does not fit (no spill
  * threshold), like a plain bounded queue. */
@@ -269,7 +271,7 @@ static void t_batch_gzip_headers(void)
     fx_begin(s, c);
     for (int i = 0; i < 5; i++) push(SIG_TRACES, 100 + (size_t)i, 3, i);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == F.records, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == F.records, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     assert_received_all();
     TH_ASSERT_EQ_INT(srv_requests(s), 1);
@@ -281,9 +283,9 @@ static void t_batch_gzip_headers(void)
     snprintf(host, sizeof host, "127.0.0.1:%u", (unsigned)s->port);
     TH_ASSERT_EQ_STR(s->host, host);
     TH_ASSERT_EQ_INT(s->host_headers, 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][200]), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->lat_count), 5);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][200]), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->latency.count), 5);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_in_flight), 0);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
     fx_done();
 }
@@ -307,7 +309,7 @@ static void t_max_bytes_zstd(void)
     for (int i = 0; i < 4; i++) TH_ASSERT_EQ_INT(s->req_len[i], want[i]);
     TH_ASSERT_EQ_STR(s->path, "/v1/metrics");
     TH_ASSERT_EQ_STR(s->cenc, "zstd");
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 6);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 6);
     fx_done();
 }
 
@@ -320,7 +322,7 @@ static void t_retry_503_then_200(void)
     push(SIG_LOGS, 64, 2, 1);
     push(SIG_LOGS, 32, 5, 2);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 7, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 7, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 3);
     for (int i = 0; i < 3; i++) TH_ASSERT_EQ_INT(s->req_len[i], 96);
@@ -331,10 +333,10 @@ static void t_retry_503_then_200(void)
                !memcmp(s->received.data + 2 * F.sent.len, F.sent.data, F.sent.len);
     th_upstream_unlock(s->u);
     TH_ASSERT(same);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][503]), 2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][200]), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_LOGS][503]), 2);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_LOGS][200]), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 2);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
     TH_ASSERT_EQ_INT(th_upstream_conns(s->u), 1); /* kept alive across answers */
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
     fx_done();
@@ -352,12 +354,12 @@ static void t_retry_after_honoured(void)
     fx_begin(s, c);
     push(SIG_TRACES, 50, 1, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_requests[SIG_TRACES][429]) == 1, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][429]) == 1, 5000);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 1, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 1, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 1);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
     fx_done();
 }
@@ -374,14 +376,14 @@ static void t_204_and_partial_success(void)
     fx_begin(s, make_cfg(url_for(s, "http", "")));
     push(SIG_LOGS, 20, 4, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 4, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 4, 5000);
     push(SIG_LOGS, 20, 10, 2);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 14, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 14, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_LOGS][204]), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_partial_rejected[SIG_LOGS]), 7);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_LOGS][204]), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_partial_rejected[SIG_LOGS]), 7);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 0);
     assert_received_all();
     fx_done();
 }
@@ -400,7 +402,7 @@ static void t_eager_when_idle_batch_when_busy(void)
     push(SIG_TRACES, 10, 1, 0);
     WAIT_FOR(srv_requests(s) == 1, 5000); /* its answer takes 300 ms */
     for (int i = 1; i <= 5; i++) push(SIG_TRACES, 10, 1, i);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 6, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 6, 5000);
     TH_ASSERT_EQ_INT(srv_requests(s), 2);
     TH_ASSERT_EQ_INT(s->req_len[0], 10);
     TH_ASSERT_EQ_INT(s->req_len[1], 50);
@@ -418,12 +420,12 @@ static void t_400_rejected(void)
     fx_begin(s, make_cfg(url_for(s, "http", "")));
     push(SIG_TRACES, 30, 6, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]) == 6, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_REJECTED]) == 6, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][400]), 1);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][400]), 1);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 0);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 1);
     fx_done();
 }
@@ -443,7 +445,7 @@ static void t_signals_paths(void)
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(s->paths, 7);
     for (int sig = 0; sig < SIG_COUNT; sig++)
-        TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[sig][EXP_RESULT_SENT]), 1);
+        TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[sig][EXP_RESULT_SENT]), 1);
     fx_done();
 }
 
@@ -459,7 +461,7 @@ static void t_stop_drains(void)
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 3000), 0);
     assert_received_all();
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 20);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]), 20);
     TH_ASSERT_EQ_INT(apq_items(F.q), 0);
     fx_done();
 }
@@ -477,10 +479,10 @@ static void t_stop_undelivered(void)
     WAIT_FOR(srv_requests(s) >= 2, 5000);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 4);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 12);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 12);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_METRICS][EXP_RESULT_SENT]), 0);
     TH_ASSERT_EQ_INT(apq_items(F.q), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_in_flight), 0);
     fx_done();
 }
 
@@ -518,9 +520,9 @@ static void t_connection_refused(void)
     fx_begin(NULL, c);
     push(SIG_LOGS, 10, 2, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]) == 2, 5000);
-    TH_ASSERT(ctr(&F.m->exp_requests[SIG_LOGS][0]) >= 2);
-    TH_ASSERT(ctr(&F.m->exp_retries) >= 1);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]) == 2, 5000);
+    TH_ASSERT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_LOGS][0]) >= 2);
+    TH_ASSERT(ctr(&exp_metrics_get(F.m)->exp_retries) >= 1);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 0); /* dropped before the stop began */
     close(fd);
@@ -543,13 +545,13 @@ static void t_breaker_probe(void)
     fx_begin(s, c);
     push(SIG_TRACES, 40, 1, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    WAIT_FOR(atomic_load(&exp_metrics_get(F.m)->exp_circuit_state) == 2, 5000);
     TH_ASSERT_EQ_INT(srv_requests(s), 5);
     for (int i = 2; i <= 4; i++) push(SIG_TRACES, 40, 1, i); /* wait in the queue */
     WAIT_FOR(srv_requests(s) >= 6, 5000);                    /* the probe: 503 */
     WAIT_FOR(srv_requests(s) >= 7, 5000);                    /* the next probe: 200 */
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_circuit_state), 0);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_circuit_state), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     th_upstream_lock(s->u);
     int64_t gap1 = s->req_ns[5] - s->req_ns[4], gap2 = s->req_ns[6] - s->req_ns[5];
@@ -558,7 +560,7 @@ static void t_breaker_probe(void)
                   (long long)gap1);
     TH_ASSERT_MSG(gap2 >= 300000000LL, "a request %lld ns after the probe failed",
                   (long long)gap2);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
     fx_done();
 }
 
@@ -639,14 +641,14 @@ static void t_breaker_open_spills(void)
     exp_set_dlq(F.e, d);
     push_class(SIG_METRICS, CLASS_HIGH, 100, 0);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(atomic_load(&F.m->exp_circuit_state) == 2, 5000);
+    WAIT_FOR(atomic_load(&exp_metrics_get(F.m)->exp_circuit_state) == 2, 5000);
     for (int i = 1; i < 20; i++) push_class(SIG_METRICS, CLASS_HIGH, 100, i);
-    WAIT_FOR(ctr(&F.m->dlq_written_bytes) == 2000, 5000);
+    WAIT_FOR(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes) == 2000, 5000);
     TH_ASSERT_EQ_INT(srv_requests(s), 5);
     TH_ASSERT_EQ_INT(apq_items(F.q), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 500), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 5);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_METRICS][EXP_RESULT_DROPPED]), 0);
     TH_ASSERT_EQ_INT(dlq_read_all(d, SIG_METRICS, CLASS_HIGH, 100), 20);
     exp_free(F.e);
     F.e = NULL;
@@ -669,10 +671,10 @@ static void t_give_up_to_dlq(void)
     push_class(SIG_LOGS, CLASS_CRITICAL, 64, 7);
     push_class(SIG_LOGS, CLASS_CRITICAL, 64, 8);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->dlq_written_bytes) >= 128, 5000);
+    WAIT_FOR(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes) >= 128, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_SENT]), 0);
     /* replay may have sent them once more meanwhile (and failed): each
      * record read back is one of the two, at least both are there */
     TH_ASSERT(dlq_read_all(d, SIG_LOGS, CLASS_CRITICAL, 64) >= 2);
@@ -699,10 +701,10 @@ static void t_stop_dead_upstream_to_dlq(void)
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
     WAIT_FOR(srv_requests(s) >= 1, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 200), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->dlq_written_bytes), 1200);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_DROPPED]), 0);
+    TH_ASSERT_EQ_INT(ctr(&dlq_metrics_get(F.m)->dlq_written_bytes), 1200);
     TH_ASSERT_EQ_INT(apq_items(F.q), 0);
-    TH_ASSERT_EQ_INT(atomic_load(&F.m->exp_in_flight), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&exp_metrics_get(F.m)->exp_in_flight), 0);
     TH_ASSERT_EQ_INT(dlq_read_all(d, SIG_TRACES, CLASS_NORMAL, 100), 12);
     exp_free(F.e);
     F.e = NULL;
@@ -753,14 +755,14 @@ static void t_tls_trusted(void)
     fx_begin(s, c);
     for (int i = 0; i < 3; i++) push(SIG_TRACES, 300, 1, i);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 3, 5000);
     push(SIG_TRACES, 300, 1, 9); /* a second request, on the kept-alive connection */
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 4, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     assert_received_all();
     TH_ASSERT_EQ_STR(s->path, "/otlp/v1/traces");
     TH_ASSERT_EQ_STR(s->api_key, "secret-1");
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_requests[SIG_TRACES][0]), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][0]), 0);
     TH_ASSERT_EQ_INT(th_upstream_conns(s->u), 1); /* one handshake, two requests */
     fx_done();
 }
@@ -775,8 +777,8 @@ static void t_tls_untrusted(void)
     fx_begin(s, make_cfg(url_for(s, "https", "")));
     push(SIG_TRACES, 300, 1, 1);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_requests[SIG_TRACES][0]) >= 2, 5000);
-    TH_ASSERT(ctr(&F.m->exp_retries) >= 1);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_requests[SIG_TRACES][0]) >= 2, 5000);
+    TH_ASSERT(ctr(&exp_metrics_get(F.m)->exp_retries) >= 1);
     TH_ASSERT_EQ_INT(exp_healthy(F.e), 0);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 100), 1);
     TH_ASSERT_EQ_INT(srv_requests(s), 0);
@@ -845,7 +847,7 @@ static void t_reconfigure_in_flight(void)
     memset(second, 7, sizeof second);
     item *it = item_new(SIG_LOGS, CLASS_NORMAL, 2, clock_mono_ns(), second, sizeof second);
     TH_ASSERT(it && apq_push(F.q, it) == 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 3, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_LOGS][EXP_RESULT_SENT]) == 3, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     assert_received_all(); /* the old upstream: the first item only, once */
     TH_ASSERT_EQ_INT(srv_requests(s), 1);
@@ -855,7 +857,7 @@ static void t_reconfigure_in_flight(void)
     TH_ASSERT_EQ_STR(s2->cenc, "gzip");
     TH_ASSERT(srv_received(s2) == sizeof second &&
               memcmp(s2->received.data, second, sizeof second) == 0);
-    TH_ASSERT_EQ_INT(ctr(&F.m->exp_retries), 0);
+    TH_ASSERT_EQ_INT(ctr(&exp_metrics_get(F.m)->exp_retries), 0);
     TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), SW_ECLOSED);
     fx_done();
     cfg_free(c2);
@@ -877,7 +879,7 @@ static void t_reconfigure_before_start(void)
     TH_ASSERT_EQ_INT(exp_reconfigure(F.e, c2), 0);
     push(SIG_METRICS, 100, 1, 3);
     TH_ASSERT_EQ_INT(exp_start(F.e), 0);
-    WAIT_FOR(ctr(&F.m->exp_items[SIG_METRICS][EXP_RESULT_SENT]) == 1, 5000);
+    WAIT_FOR(ctr(&exp_metrics_get(F.m)->exp_items[SIG_METRICS][EXP_RESULT_SENT]) == 1, 5000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
     TH_ASSERT_EQ_INT(srv_requests(s), 0);
     TH_ASSERT_EQ_INT(srv_requests(s2), 1);

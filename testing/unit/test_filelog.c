@@ -19,6 +19,7 @@
 #include "runtime/log.h"
 #include "testing/lib/th.h"
 #include "testing/lib/th_proc.h"
+#include "receivers/filelog/fl_metrics.h"
 
 typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest req_t;
 
@@ -263,9 +264,9 @@ static void t_tail_in_order(void)
     run_ms(&e, 50);
     TH_ASSERT_EQ_INT(fl_save_now(e.fl), 0);
     TH_ASSERT_EQ_INT(saved_offset(&e), fsize(a) + fsize(b));
-    TH_ASSERT_EQ_INT(e.m->fl_lines_read, 130);
-    TH_ASSERT_EQ_INT(e.m->fl_records, 130);
-    TH_ASSERT_EQ_INT(e.m->fl_files_watched, 2);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_lines_read, 130);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_records, 130);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_files_watched, 2);
     env_free(&e);
 }
 
@@ -300,8 +301,8 @@ static void t_partial_joined_and_malformed(void)
     TH_ASSERT_EQ_STR(e.fk.bodies[2], "this is not json");
     TH_ASSERT_EQ_STR(e.fk.attrs[2], "error|");
     TH_ASSERT_EQ_STR(e.fk.bodies[3], "ok");
-    TH_ASSERT_EQ_INT(e.m->fl_parse_errors, 1);
-    TH_ASSERT_EQ_INT(e.m->fl_truncated_records, 1);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_parse_errors, 1);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_truncated_records, 1);
     env_free(&e);
 }
 
@@ -349,7 +350,7 @@ static void t_rotation_rename(void)
     run_ms(&e, 200);
     expect_seq(&e, "R", 0, 1000);
     TH_ASSERT_EQ_INT(e.fk.n, 1000);
-    TH_ASSERT(e.m->fl_rotations >= 1);
+    TH_ASSERT(fl_metrics_get(e.m)->fl_rotations >= 1);
     TH_ASSERT_EQ_INT(fl_files_open(e.fl), 1); /* the rotated files were closed */
     env_free(&e);
 }
@@ -371,7 +372,7 @@ static void t_copytruncate(void)
     run_ms(&e, 200);
     expect_seq(&e, "C", 0, 300);
     TH_ASSERT_EQ_INT(e.fk.n, 300);
-    TH_ASSERT_EQ_INT(e.m->fl_truncations, 1);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_truncations, 1);
     env_free(&e);
 }
 
@@ -423,7 +424,7 @@ static void t_deleted_while_read(void)
         }
     }
     expect_seq(&e, "D", 0, 200);
-    TH_ASSERT_EQ_INT(e.m->fl_files_watched, 0);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_files_watched, 0);
     run_ms(&e, 50);
     TH_ASSERT_EQ_INT(fl_save_now(e.fl), 0);
     TH_ASSERT_EQ_INT(open_fds(), fds0);
@@ -515,7 +516,7 @@ static void t_corrupt_positions_fall_back(void)
             if (sscanf(e.fk.bodies[i], "F line %d", &k) == 1 && k >= 0 && k < 120) seen[k]++;
         }
     }
-    TH_ASSERT_EQ_INT(e.m->fl_checkpoint_fallbacks, 1);
+    TH_ASSERT_EQ_INT(fl_metrics_get(e.m)->fl_checkpoint_fallbacks, 1);
     printf("# %zu records after the restart for 20 new lines\n", e.fk.n - before);
     /* the older generation may repeat a few lines, never skip one */
     for (size_t i = 0; i < before; i++) {
@@ -540,7 +541,7 @@ static void t_backpressure_pauses(void)
     expect_seq(&e, "B", 0, 500);
     TH_ASSERT_EQ_INT(e.fk.n, 500);
     TH_ASSERT_EQ_INT(e.fk.refused, 5);
-    TH_ASSERT(e.m->fl_backpressure_pauses >= 1);
+    TH_ASSERT(fl_metrics_get(e.m)->fl_backpressure_pauses >= 1);
     TH_ASSERT_EQ_INT(fl_paused(e.fl), 0);
     env_free(&e);
 }

@@ -6,6 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/cfg_reload_metrics.h"
+#include "dlq/dlq_metrics.h"
+#include "exporters/otlp/exp_metrics.h"
+#include "processors/card_metrics.h"
+#include "queue/apq_metrics.h"
+#include "receivers/filelog/fl_metrics.h"
+#include "receivers/otlp/rcv_metrics.h"
 #include "runtime/buf.h"
 #include "runtime/clock.h"
 #include "runtime/err.h"
@@ -14,6 +21,21 @@
 #include "testing/lib/th.h"
 
 #define PAGE_MAX (4u << 20)
+
+/* A registry with every component's families, registered in the order
+ * cmd/spillway.c registers them. */
+static sw_metrics *metrics_all(void)
+{
+    sw_metrics *m = metrics_new();
+    if (!m) return NULL;
+    if (!rcv_http_metrics_get(m) || !rcv_grpc_metrics_get(m) || !card_metrics_get(m) ||
+        !apq_metrics_get(m) || !dlq_metrics_get(m) || !exp_metrics_get(m) ||
+        !fl_metrics_get(m) || !cfg_reload_metrics_get(m)) {
+        metrics_free(m);
+        return NULL;
+    }
+    return m;
+}
 
 /* Renders m into a NUL-terminated owned string. */
 static char *render(const sw_metrics *m)
@@ -53,23 +75,23 @@ static double sample(const char *page, const char *prefix)
 
 static void t_counters_exact_lines(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    metrics_add(&m->rcv_requests[SIG_TRACES][200], 3);
-    metrics_add(&m->rcv_requests[SIG_LOGS][metrics_code_index(429)], 1);
-    metrics_add(&m->rcv_items[SIG_METRICS], 42);
-    metrics_add(&m->rcv_refused_items[SIG_TRACES][RCV_REFUSE_QUEUE_FULL], 7);
-    metrics_add(&m->rcv_bytes[SIG_TRACES], 31000);
-    metrics_add(&m->rcv_grpc_requests[SIG_LOGS][8], 2);
-    metrics_add(&m->rcv_grpc_items[SIG_LOGS], 11);
-    metrics_add(&m->rcv_grpc_refused_items[SIG_LOGS][RCV_REFUSE_TOO_LARGE], 5);
-    metrics_add(&m->exp_requests[SIG_TRACES][metrics_code_index(-1)], 2);
-    metrics_add(&m->exp_requests[SIG_TRACES][503], 5);
-    metrics_add(&m->exp_items[SIG_LOGS][EXP_RESULT_REJECTED], 9);
-    metrics_add(&m->exp_retries, 4);
-    metrics_add(&m->exp_partial_rejected[SIG_METRICS], 6);
-    metrics_gauge_add(&m->exp_in_flight, 2);
-    metrics_gauge_set(&m->exp_circuit_state, 2);
+    metrics_add(&rcv_http_metrics_get(m)->rcv_requests[SIG_TRACES][200], 3);
+    metrics_add(&rcv_http_metrics_get(m)->rcv_requests[SIG_LOGS][metrics_code_index(429)], 1);
+    metrics_add(&rcv_http_metrics_get(m)->rcv_items[SIG_METRICS], 42);
+    metrics_add(&rcv_http_metrics_get(m)->rcv_refused_items[SIG_TRACES][RCV_REFUSE_QUEUE_FULL], 7);
+    metrics_add(&rcv_http_metrics_get(m)->rcv_bytes[SIG_TRACES], 31000);
+    metrics_add(&rcv_grpc_metrics_get(m)->rcv_grpc_requests[SIG_LOGS][8], 2);
+    metrics_add(&rcv_grpc_metrics_get(m)->rcv_grpc_items[SIG_LOGS], 11);
+    metrics_add(&rcv_grpc_metrics_get(m)->rcv_grpc_refused_items[SIG_LOGS][RCV_REFUSE_TOO_LARGE], 5);
+    metrics_add(&exp_metrics_get(m)->exp_requests[SIG_TRACES][metrics_code_index(-1)], 2);
+    metrics_add(&exp_metrics_get(m)->exp_requests[SIG_TRACES][503], 5);
+    metrics_add(&exp_metrics_get(m)->exp_items[SIG_LOGS][EXP_RESULT_REJECTED], 9);
+    metrics_add(&exp_metrics_get(m)->exp_retries, 4);
+    metrics_add(&exp_metrics_get(m)->exp_partial_rejected[SIG_METRICS], 6);
+    metrics_gauge_add(&exp_metrics_get(m)->exp_in_flight, 2);
+    metrics_gauge_set(&exp_metrics_get(m)->exp_circuit_state, 2);
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\",transport=\"http\"} 3"));
@@ -99,14 +121,14 @@ static void t_counters_exact_lines(void)
 
 static void t_queue_and_fill(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    atomic_store(&m->queue_max_bytes, 1000);
-    metrics_gauge_add(&m->queue_bytes[CLASS_CRITICAL], 100);
-    metrics_gauge_add(&m->queue_bytes[CLASS_NORMAL], 150);
-    metrics_gauge_add(&m->queue_items[CLASS_NORMAL], 3);
-    metrics_add(&m->queue_dequeued[CLASS_HIGH], 11);
-    metrics_add(&m->queue_spilled[CLASS_CRITICAL], 12);
+    atomic_store(&apq_metrics_get(m)->queue_max_bytes, 1000);
+    metrics_gauge_add(&apq_metrics_get(m)->queue_bytes[CLASS_CRITICAL], 100);
+    metrics_gauge_add(&apq_metrics_get(m)->queue_bytes[CLASS_NORMAL], 150);
+    metrics_gauge_add(&apq_metrics_get(m)->queue_items[CLASS_NORMAL], 3);
+    metrics_add(&apq_metrics_get(m)->queue_dequeued[CLASS_HIGH], 11);
+    metrics_add(&apq_metrics_get(m)->queue_spilled[CLASS_CRITICAL], 12);
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "spillway_queue_fill_ratio 0.25"));
@@ -123,9 +145,9 @@ static void t_queue_and_fill(void)
 
 static void t_fill_ratio_no_max(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    metrics_gauge_add(&m->queue_bytes[CLASS_HIGH], 10);
+    metrics_gauge_add(&apq_metrics_get(m)->queue_bytes[CLASS_HIGH], 10);
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "spillway_queue_fill_ratio 0"));
@@ -135,22 +157,22 @@ static void t_fill_ratio_no_max(void)
 
 static void t_dlq_and_cardinality(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    metrics_gauge_set(&m->cl_keys_used, 1234);
-    metrics_add(&m->cl_aggregated_samples, 5);
-    metrics_add(&m->cl_dropped_samples, 6);
-    metrics_gauge_set(&m->dlq_bytes, 4096);
-    metrics_gauge_set(&m->dlq_segments, 2);
-    metrics_add(&m->dlq_written_bytes, 8192);
-    metrics_add(&m->dlq_replayed_bytes, 100);
-    metrics_add(&m->dlq_corrupt_segments, 1);
-    metrics_add(&m->dlq_write_errors, 3);
-    metrics_gauge_set(&m->dlq_available, 1);
-    metrics_gauge_set(&m->dlq_max_bytes, 4294967296LL);
-    metrics_gauge_set(&m->cl_max_keys, 65536);
-    metrics_add(&m->dlq_written_items[CLASS_HIGH], 70);
-    metrics_add(&m->dlq_replayed_items[CLASS_NORMAL], 9);
+    metrics_gauge_set(&card_metrics_get(m)->cl_keys_used, 1234);
+    metrics_add(&card_metrics_get(m)->cl_aggregated_samples, 5);
+    metrics_add(&card_metrics_get(m)->cl_dropped_samples, 6);
+    metrics_gauge_set(&dlq_metrics_get(m)->dlq_bytes, 4096);
+    metrics_gauge_set(&dlq_metrics_get(m)->dlq_segments, 2);
+    metrics_add(&dlq_metrics_get(m)->dlq_written_bytes, 8192);
+    metrics_add(&dlq_metrics_get(m)->dlq_replayed_bytes, 100);
+    metrics_add(&dlq_metrics_get(m)->dlq_corrupt_segments, 1);
+    metrics_add(&dlq_metrics_get(m)->dlq_write_errors, 3);
+    metrics_gauge_set(&dlq_metrics_get(m)->dlq_available, 1);
+    metrics_gauge_set(&dlq_metrics_get(m)->dlq_max_bytes, 4294967296LL);
+    metrics_gauge_set(&card_metrics_get(m)->cl_max_keys, 65536);
+    metrics_add(&dlq_metrics_get(m)->dlq_written_items[CLASS_HIGH], 70);
+    metrics_add(&dlq_metrics_get(m)->dlq_replayed_items[CLASS_NORMAL], 9);
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "spillway_cl_keys_used 1234"));
@@ -170,7 +192,7 @@ static void t_dlq_and_cardinality(void)
     TH_ASSERT(has_line(p, "spillway_dlq_written_items_total{class=\"critical\"} 0"));
     TH_ASSERT(has_line(p, "spillway_dlq_replayed_items_total{class=\"normal\"} 9"));
     free(p);
-    metrics_gauge_set(&m->dlq_oldest_wall_ns, clock_wall_ns() - 90LL * 1000000000LL);
+    metrics_gauge_set(&dlq_metrics_get(m)->dlq_oldest_wall_ns, clock_wall_ns() - 90LL * 1000000000LL);
     p = render(m);
     TH_ASSERT(p);
     double age = sample(p, "spillway_dlq_oldest_age_seconds");
@@ -181,14 +203,14 @@ static void t_dlq_and_cardinality(void)
 
 static void t_histogram(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    metrics_observe_latency(m, 50000);         /* 50 µs  -> le=0.0001 */
-    metrics_observe_latency(m, 100000);        /* exactly on a bound: inclusive */
-    metrics_observe_latency(m, 3000000);       /* 3 ms   -> le=0.005 */
-    metrics_observe_latency(m, 3000000);
-    metrics_observe_latency(m, 20000000000LL); /* 20 s   -> +Inf only */
-    metrics_observe_latency(m, -5);            /* clock skew: counted as 0 */
+    metrics_hist_observe(&exp_metrics_get(m)->latency, 50000);         /* 50 µs  -> le=0.0001 */
+    metrics_hist_observe(&exp_metrics_get(m)->latency, 100000);        /* exactly on a bound: inclusive */
+    metrics_hist_observe(&exp_metrics_get(m)->latency, 3000000);       /* 3 ms   -> le=0.005 */
+    metrics_hist_observe(&exp_metrics_get(m)->latency, 3000000);
+    metrics_hist_observe(&exp_metrics_get(m)->latency, 20000000000LL); /* 20 s   -> +Inf only */
+    metrics_hist_observe(&exp_metrics_get(m)->latency, -5);            /* clock skew: counted as 0 */
     char *p = render(m);
     TH_ASSERT(p);
     TH_ASSERT(has_line(p, "# TYPE spillway_pipeline_latency_seconds histogram"));
@@ -203,15 +225,16 @@ static void t_histogram(void)
     /* Cumulative: every bucket >= the one before, in bound order. */
     double prev = 0;
     char key[128];
-    for (int i = 0; i < MET_LAT_BUCKETS; i++) {
+    for (int i = 0; i < EXP_LAT_BUCKETS; i++) {
         snprintf(key, sizeof key, "spillway_pipeline_latency_seconds_bucket{le=\"%g\"}",
-                 metrics_latency_bounds[i]);
+                 (double)exp_latency_bounds_ns[i] / 1e9);
         double v = sample(p, key);
         TH_ASSERT_MSG(v >= prev, "bucket %s = %g < %g", key, v, prev);
         prev = v;
-        if (i) TH_ASSERT(metrics_latency_bounds[i] > metrics_latency_bounds[i - 1]);
+        if (i) TH_ASSERT(exp_latency_bounds_ns[i] > exp_latency_bounds_ns[i - 1]);
     }
-    TH_ASSERT(metrics_latency_bounds[0] <= 0.0001 && metrics_latency_bounds[MET_LAT_BUCKETS - 1] >= 10);
+    TH_ASSERT(exp_latency_bounds_ns[0] <= 100000 &&
+              exp_latency_bounds_ns[EXP_LAT_BUCKETS - 1] >= 10000000000LL);
     free(p);
     metrics_free(m);
 }
@@ -260,7 +283,7 @@ static const char *const families[][2] = {
 
 static void t_help_and_type_everywhere(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
     char *p = render(m); /* nothing counted: families still announced */
     TH_ASSERT(p);
@@ -291,9 +314,124 @@ static void t_help_and_type_everywhere(void)
     metrics_free(m);
 }
 
+/* The page of a registry holding every component's families, as main
+ * builds it: names, types and label names, in page order. Any change here
+ * is a change of spillway's exposition (docs/metrics.md). */
+static const char *const layout[][3] = {
+    {"spillway_receiver_requests_total", "counter", "signal,code,transport"},
+    {"spillway_receiver_items_total", "counter", "signal,transport"},
+    {"spillway_receiver_refused_items_total", "counter", "signal,reason,transport"},
+    {"spillway_receiver_bytes_total", "counter", "signal,transport"},
+    {"spillway_cl_keys_used", "gauge", ""},
+    {"spillway_cl_aggregated_samples_total", "counter", ""},
+    {"spillway_cl_dropped_samples_total", "counter", ""},
+    {"spillway_cl_max_keys", "gauge", ""},
+    {"spillway_cl_processing_seconds", "histogram", "le"},
+    {"spillway_queue_fill_ratio", "gauge", ""},
+    {"spillway_queue_items", "gauge", "class"},
+    {"spillway_queue_bytes", "gauge", "class"},
+    {"spillway_queue_dequeued_total", "counter", "class"},
+    {"spillway_queue_spilled_total", "counter", "class"},
+    {"spillway_queue_max_bytes", "gauge", ""},
+    {"spillway_dlq_bytes", "gauge", ""},
+    {"spillway_dlq_segments", "gauge", ""},
+    {"spillway_dlq_oldest_age_seconds", "gauge", ""},
+    {"spillway_dlq_written_bytes_total", "counter", ""},
+    {"spillway_dlq_replayed_bytes_total", "counter", ""},
+    {"spillway_dlq_corrupt_segments_total", "counter", ""},
+    {"spillway_dlq_write_errors_total", "counter", ""},
+    {"spillway_dlq_available", "gauge", ""},
+    {"spillway_dlq_max_bytes", "gauge", ""},
+    {"spillway_dlq_written_items_total", "counter", "class"},
+    {"spillway_dlq_replayed_items_total", "counter", "class"},
+    {"spillway_exporter_requests_total", "counter", "signal,code"},
+    {"spillway_exporter_items_total", "counter", "signal,result"},
+    {"spillway_exporter_retries_total", "counter", ""},
+    {"spillway_exporter_partial_rejected_items_total", "counter", "signal"},
+    {"spillway_exporter_in_flight_requests", "gauge", ""},
+    {"spillway_exporter_circuit_state", "gauge", ""},
+    {"spillway_exporter_dlq_failed_items_total", "counter", ""},
+    {"spillway_pipeline_latency_seconds", "histogram", "le"},
+    {"spillway_filelog_files_watched", "gauge", ""},
+    {"spillway_filelog_read_bytes_total", "counter", ""},
+    {"spillway_filelog_read_lines_total", "counter", ""},
+    {"spillway_filelog_records_total", "counter", ""},
+    {"spillway_filelog_parse_errors_total", "counter", ""},
+    {"spillway_filelog_truncated_records_total", "counter", ""},
+    {"spillway_filelog_rotations_total", "counter", ""},
+    {"spillway_filelog_truncations_total", "counter", ""},
+    {"spillway_filelog_position_saves_total", "counter", ""},
+    {"spillway_filelog_position_save_lag_seconds", "gauge", ""},
+    {"spillway_filelog_checkpoint_fallbacks_total", "counter", ""},
+    {"spillway_filelog_backpressure_pauses_total", "counter", ""},
+    {"spillway_filelog_delivery_failures_total", "counter", ""},
+    {"spillway_config_reloads_total", "counter", "result"},
+};
+
+/* Label names of a sample line ("a,b"), into dst. */
+static void label_names(const char *ln, const char *end, char *dst, size_t cap)
+{
+    size_t n = 0;
+    dst[0] = '\0';
+    const char *p = memchr(ln, '{', (size_t)(end - ln));
+    while (p && p < end && *p != '}') {
+        const char *k = p + 1, *eq = memchr(k, '=', (size_t)(end - k));
+        if (!eq) break;
+        n += (size_t)snprintf(dst + n, cap - n, "%s%.*s", n ? "," : "", (int)(eq - k), k);
+        p = eq + 2;
+        while (p < end && *p != '"') p += (*p == '\\') ? 2 : 1;
+        p++; /* past the closing quote: ',' or '}' */
+    }
+}
+
+static void t_page_layout(void)
+{
+    sw_metrics *m = metrics_all();
+    TH_ASSERT(m);
+    /* one sample in each sparse family, so its labels show */
+    metrics_add(&rcv_http_metrics_get(m)->rcv_requests[SIG_LOGS][200], 1);
+    metrics_add(&rcv_grpc_metrics_get(m)->rcv_grpc_requests[SIG_LOGS][0], 1);
+    metrics_add(&exp_metrics_get(m)->exp_requests[SIG_LOGS][200], 1);
+    char *p = render(m);
+    TH_ASSERT(p);
+    size_t nf = 0, n = sizeof layout / sizeof layout[0];
+    char labels[128] = "", fam[128] = "";
+    int labelled = 0;
+    for (char *ln = p, *nl; *ln; ln = nl + 1) {
+        nl = strchr(ln, '\n');
+        TH_ASSERT(nl);
+        if (strncmp(ln, "# TYPE ", 7) == 0) {
+            if (nf && nf <= n) TH_ASSERT_EQ_STR(labels, layout[nf - 1][2]);
+            snprintf(fam, sizeof fam, "%.*s", (int)(nl - ln - 7), ln + 7);
+            if (strncmp(fam, "process_", 8) == 0 || strncmp(fam, "spillway_build_info", 19) == 0)
+                break;
+            TH_ASSERT_MSG(nf < n, "family beyond the list: %s", fam);
+            char want[160];
+            snprintf(want, sizeof want, "%s %s", layout[nf][0], layout[nf][1]);
+            TH_ASSERT_EQ_STR(fam, want);
+            nf++;
+            labelled = 0;
+            labels[0] = '\0';
+        } else if (ln[0] != '#' && !labelled) {
+            label_names(ln, nl, labels, sizeof labels);
+            labelled = 1;
+        }
+    }
+    TH_ASSERT_EQ_INT(nf, n);
+    /* and each family once */
+    for (size_t i = 0; i < n; i++) {
+        char line[160];
+        snprintf(line, sizeof line, "# TYPE %s ", layout[i][0]);
+        char *first = strstr(p, line);
+        TH_ASSERT(first && !strstr(first + 1, line));
+    }
+    free(p);
+    metrics_free(m);
+}
+
 static void t_process_and_build_info(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
     char *p = render(m);
     TH_ASSERT(p);
@@ -338,7 +476,7 @@ static void t_procstat(void)
 
 static void t_render_cap(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
     buf b;
     buf_init(&b, 100);
@@ -354,15 +492,15 @@ static void *adder(void *arg)
 {
     sw_metrics *m = arg;
     for (int i = 0; i < ADDS; i++) {
-        metrics_add(&m->rcv_requests[SIG_TRACES][200], 1);
-        metrics_gauge_add(&m->queue_bytes[CLASS_HIGH], 1);
+        metrics_add(&rcv_http_metrics_get(m)->rcv_requests[SIG_TRACES][200], 1);
+        metrics_gauge_add(&apq_metrics_get(m)->queue_bytes[CLASS_HIGH], 1);
     }
     return NULL;
 }
 
 static void t_concurrent_adds(void)
 {
-    sw_metrics *m = metrics_new();
+    sw_metrics *m = metrics_all();
     TH_ASSERT(m);
     pthread_t th[2];
     TH_ASSERT_EQ_INT(pthread_create(&th[0], NULL, adder, m), 0);
@@ -379,8 +517,8 @@ static void t_concurrent_adds(void)
 
 static void t_names(void)
 {
-    TH_ASSERT_EQ_STR(metrics_refuse_reason_name(RCV_REFUSE_TOO_LARGE), "too_large");
-    TH_ASSERT_EQ_STR(metrics_exp_result_name(EXP_RESULT_DROPPED), "dropped");
+    TH_ASSERT_EQ_STR(rcv_refuse_reason_name(RCV_REFUSE_TOO_LARGE), "too_large");
+    TH_ASSERT_EQ_STR(exp_result_name(EXP_RESULT_DROPPED), "dropped");
     TH_ASSERT_EQ_INT(metrics_code_index(600), 0);
     TH_ASSERT_EQ_INT(metrics_code_index(204), 204);
     metrics_free(NULL);
@@ -394,6 +532,7 @@ int main(void)
     TH_RUN(t_dlq_and_cardinality);
     TH_RUN(t_histogram);
     TH_RUN(t_help_and_type_everywhere);
+    TH_RUN(t_page_layout);
     TH_RUN(t_process_and_build_info);
     TH_RUN(t_procstat);
     TH_RUN(t_render_cap);

@@ -27,6 +27,7 @@
 #include "runtime/metrics.h"
 #include "testing/lib/th_otlp.h"
 #include "testing/lib/th_proc.h"
+#include "queue/apq_metrics.h"
 
 /* ---- fixture ---------------------------------------------------------- */
 
@@ -303,8 +304,8 @@ static void t_straddling_request_goes_to_dlq_whole(void)
     TH_ASSERT_EQ_INT(s.o.items, 50);
     TH_ASSERT_EQ_INT(apq_bytes(f.q), bytes); /* nothing of it in memory */
     TH_ASSERT_EQ_INT(apq_items(f.q), items);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->queue_spilled[CLASS_CRITICAL]), 1);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->queue_spilled[CLASS_NORMAL]), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(f.m)->queue_spilled[CLASS_CRITICAL]), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&apq_metrics_get(f.m)->queue_spilled[CLASS_NORMAL]), 0);
     item *recs[4];
     TH_ASSERT_EQ_INT(dlq_records(&f, recs, 4), 1);
     TH_ASSERT_EQ_INT(recs[0]->klass, CLASS_CRITICAL);

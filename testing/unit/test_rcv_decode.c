@@ -17,7 +17,7 @@
 #include "runtime/budget.h"
 #include "runtime/codec.h"
 #include "runtime/err.h"
-#include "runtime/metrics.h"
+#include "receivers/otlp/rcv_metrics.h"
 
 #define MiB (1024u * 1024u)
 

@@ -28,6 +28,7 @@
 #include "runtime/buf.h"
 #include "runtime/codec.h"
 #include "runtime/metrics.h"
+#include "receivers/otlp/rcv_metrics.h"
 
 /* A priority queue that refuses only when an item does not fit (no spill
  * threshold), like a plain bounded queue. */
@@ -316,7 +317,7 @@ static Google__Rpc__Status *unpack_status(const http_resp *r)
 
 static uint64_t requests(const fixture *f, sw_signal s, int code)
 {
-    return atomic_load(&f->m->rcv_requests[s][code]);
+    return atomic_load(&rcv_http_metrics_get(f->m)->rcv_requests[s][code]);
 }
 
 /* ---- cases ---- */
@@ -343,8 +344,8 @@ static void t_protobuf_passthrough(void)
     item_free(it);
     TH_ASSERT(apq_pop(f.q) == NULL);
     TH_ASSERT_EQ_INT(requests(&f, SIG_TRACES, 200), 1);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_items[SIG_TRACES]), 3);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_bytes[SIG_TRACES]), len);
+    TH_ASSERT_EQ_INT(atomic_load(&rcv_http_metrics_get(f.m)->rcv_items[SIG_TRACES]), 3);
+    TH_ASSERT_EQ_INT(atomic_load(&rcv_http_metrics_get(f.m)->rcv_bytes[SIG_TRACES]), len);
     fx_stop(&f);
 }
 
@@ -571,8 +572,8 @@ static void t_queue_full_503(void)
     TH_ASSERT(st != NULL);
     TH_ASSERT_EQ_INT(st->code, 14);
     google__rpc__status__free_unpacked(st, NULL);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_refused_items[SIG_TRACES][RCV_REFUSE_QUEUE_FULL]), 4);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_items[SIG_TRACES]), 4);
+    TH_ASSERT_EQ_INT(atomic_load(&rcv_http_metrics_get(f.m)->rcv_refused_items[SIG_TRACES][RCV_REFUSE_QUEUE_FULL]), 4);
+    TH_ASSERT_EQ_INT(atomic_load(&rcv_http_metrics_get(f.m)->rcv_items[SIG_TRACES]), 4);
     TH_ASSERT_EQ_INT(apq_items(f.q), 1);
     fx_stop(&f);
 }
@@ -600,7 +601,7 @@ static void t_keep_alive_and_empty(void)
     close(fd);
     TH_ASSERT_EQ_INT(apq_items(f.q), 2);
     TH_ASSERT_EQ_INT(requests(&f, SIG_METRICS, 200), 1);
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_items[SIG_METRICS]), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&rcv_http_metrics_get(f.m)->rcv_items[SIG_METRICS]), 0);
     fx_stop(&f);
 }
 
@@ -631,7 +632,7 @@ static void t_stop_intake(void)
     close(fd);
     TH_ASSERT_EQ_INT(r.status, 503);
     TH_ASSERT(resp_header_is(&r, "Retry-After", "1"));
-    TH_ASSERT_EQ_INT(atomic_load(&f.m->rcv_refused_items[SIG_TRACES][RCV_REFUSE_SHUTDOWN]), 1);
+    TH_ASSERT_EQ_INT(atomic_load(&rcv_http_metrics_get(f.m)->rcv_refused_items[SIG_TRACES][RCV_REFUSE_SHUTDOWN]), 1);
     TH_ASSERT_EQ_INT(apq_items(f.q), 1);
     fx_stop(&f);
 }

@@ -25,6 +25,7 @@
 #include "runtime/metrics.h"
 #include "runtime/telemetry.h"
 #include "testing/lib/th.h"
+#include "receivers/otlp/rcv_metrics.h"
 
 #define RESP_MAX (1u << 20)
 
@@ -169,7 +170,7 @@ static void t_metrics(void)
 {
     resp r;
     char ct[128];
-    metrics_add(&fx.m->rcv_requests[SIG_TRACES][200], 3);
+    metrics_add(&rcv_http_metrics_get(fx.m)->rcv_requests[SIG_TRACES][200], 3);
     TH_ASSERT_EQ_INT(http_do("GET", "/metrics", &r), 0);
     TH_ASSERT_EQ_INT(r.status, 200);
     TH_ASSERT_EQ_INT(header(&r, "Content-Type", ct, sizeof ct), 0);
