@@ -196,29 +196,22 @@ static int scan_dir(dlq *d, dlq_area *a)
     return rc;
 }
 
-int dlq_rej_scan(dlq *d)
+/* Scans the area in subdirectory name, which is created on first use. */
+static int scan_optional(dlq *d, int area, const char *name)
 {
-    dlq_area *a = &d->area[DLQ_AREA_REJECTED];
-    a->dirfd = openat(d->dirfd, DLQ_REJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    dlq_area *a = &d->area[area];
+    a->dirfd = openat(d->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (a->dirfd < 0 && errno == ENOENT) return 0; /* created on first use */
     if (a->dirfd < 0) {
-        LOG_ERROR("cannot open %s/" DLQ_REJ_DIR ": %s", d->dir, strerror(errno));
+        LOG_ERROR("cannot open %s/%s: %s", d->dir, name, strerror(errno));
         return SW_EIO;
     }
     return scan_dir(d, a);
 }
 
-int dlq_jnl_scan(dlq *d)
-{
-    dlq_area *a = &d->area[DLQ_AREA_JOURNAL];
-    a->dirfd = openat(d->dirfd, DLQ_JNL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (a->dirfd < 0 && errno == ENOENT) return 0; /* created on first use */
-    if (a->dirfd < 0) {
-        LOG_ERROR("cannot open %s/" DLQ_JNL_DIR ": %s", d->dir, strerror(errno));
-        return SW_EIO;
-    }
-    return scan_dir(d, a);
-}
+int dlq_rej_scan(dlq *d) { return scan_optional(d, DLQ_AREA_REJECTED, DLQ_REJ_DIR); }
+
+int dlq_jnl_scan(dlq *d) { return scan_optional(d, DLQ_AREA_JOURNAL, DLQ_JNL_DIR); }
 
 /* Cursor: segments wholly before it were acknowledged (a crash came
  * between the cursor write and their deletion). */
