@@ -225,12 +225,16 @@ attack: all $(BUILD)/tests/integration/itest_attack
 # Sanitizer passes (docs/testing.md, "Sanitizers"; .ci/run runs both):
 # asan-test is the whole suite under ASan+UBSan in build-asan; tsan-test the
 # tests that hand items between threads under ThreadSanitizer in build-tsan.
+# TSAN_TESTS: queue, DLQ port/writer/journal, replay, exporter, pipeline,
+# filelog, receiver ingest, and the threads reading shared counters.
 # SW_TEST_SLOW (default 4 under a sanitizer) scales the tests' deadlines.
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 TSAN_TESTS := test_apq test_item_track test_dlq test_dlq_replay test_dlq_sink test_dlq_health \
               test_dlq_rejected test_exp_replay test_exp_delivery test_exporter test_pipeline \
               test_filelog
+TSAN_TESTS += test_exp_poison test_exp_replay_batches test_dlq_journal test_receiver test_httpd test_telemetry test_metrics
+TSAN_TESTS += test_exp_spill test_exp_hurry test_metrics_registry
 .PHONY: asan-test tsan-test
 asan-test: deps
 	@SW_BIN_DIR=$(ASAN_BUILD) SW_TEST_SLOW=$${SW_TEST_SLOW:-4} \

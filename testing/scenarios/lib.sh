@@ -11,6 +11,9 @@
 
 SC_PIDS=""
 PEAK_RSS=0
+# Sanitizer runs (SW_TEST_SLOW, docs/testing.md) scale the time allowed
+# for one HTTP call and for a process to start; the checks stay the same.
+SC_SLOW=${SW_TEST_SLOW:-1}
 
 sc_log() { echo "scenario[$NAME]: $*" >&2; }
 
@@ -74,17 +77,17 @@ sc_mock_start() {
         --admin-listen 127.0.0.1:0 --ready-file "$D/mock.ready" --keep 20000000 \
         --log-level warn "$@"
     MOCK_PID=$LAST_PID
-    wait_file "$D/mock.ready" 10 || { sc_log "mock upstream did not start"; cat "$D/mock.log" >&2; return 1; }
+    wait_file "$D/mock.ready" $((10 * SC_SLOW)) || { sc_log "mock upstream did not start"; cat "$D/mock.log" >&2; return 1; }
     MOCK=$(sed -n 's/^http=//p' "$D/mock.ready")
     ADMIN=$(sed -n 's/^admin=//p' "$D/mock.ready")
     [ -n "$ADMIN" ] || { sc_log "mock upstream has no admin port"; return 1; }
 }
 
-sc_mock_stats() { curl -s --max-time 2 "http://$ADMIN/stats"; }
+sc_mock_stats() { curl -s --max-time $((2 * SC_SLOW)) "http://$ADMIN/stats"; }
 
 # sc_admin PATH_AND_QUERY: POST to the mock's admin API.
 sc_admin() {
-    _c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "http://$ADMIN$1")
+    _c=$(curl -s -o /dev/null -w '%{http_code}' --max-time $((2 * SC_SLOW)) -X POST "http://$ADMIN$1")
     [ "$_c" = 200 ] || sc_log "POST $1 answered $_c"
 }
 
@@ -147,7 +150,7 @@ sc_sw_start() {
     sc_start_bg "$D/spillway.$SW_N.log" "$BIN/spillway" --config "$D/spillway.yaml" \
         --ready-file "$D/sw.ready"
     SW_PID=$LAST_PID
-    wait_file "$D/sw.ready" 15 || { sc_log "spillway did not start"; tail -n 20 "$D/spillway.$SW_N.log" >&2; return 1; }
+    wait_file "$D/sw.ready" $((15 * SC_SLOW)) || { sc_log "spillway did not start"; tail -n 20 "$D/spillway.$SW_N.log" >&2; return 1; }
     OTLP=$(sed -n 's/^otlp_http=//p' "$D/sw.ready")
     TEL=$(sed -n 's/^telemetry=//p' "$D/sw.ready")
     echo "$TEL" >"$D/tel.addr.tmp" && mv "$D/tel.addr.tmp" "$D/tel.addr"
@@ -181,7 +184,7 @@ sc_sw_kill9() {
 sc_dequeued() {
     _tel=$(cat "$D/tel.addr" 2>/dev/null)
     [ -n "$_tel" ] || { echo "-"; return; }
-    curl -s --max-time 1 "http://$_tel/metrics" 2>/dev/null | awk '
+    curl -s --max-time "$SC_SLOW" "http://$_tel/metrics" 2>/dev/null | awk '
         /^spillway_queue_dequeued_total/ { s += $2; seen = 1 }
         END { if (seen) printf "%.0f\n", s; else print "-" }'
 }
@@ -191,7 +194,7 @@ sc_dequeued() {
 sc_metrics() {
     _tel=$(cat "$D/tel.addr" 2>/dev/null)
     [ -n "$_tel" ] || { echo "- - - - -"; return; }
-    curl -s --max-time 1 "http://$_tel/metrics" 2>/dev/null | awk '
+    curl -s --max-time "$SC_SLOW" "http://$_tel/metrics" 2>/dev/null | awk '
         function g(k) { return (k in seen) ? sprintf("%.0f", v[k]) : "-" }
         /^#/ { next }
         NF >= 2 { n = $1; sub(/\{.*/, "", n); v[n] += $2; seen[n] = 1 }
@@ -205,19 +208,22 @@ sc_metrics() {
 # ---- sampler -------------------------------------------------------------
 
 # sc_sampler_start: every ~250 ms appends to $D/samples one line
-#   ms mock_outage_requests mock_outage_active mock_items state dlq_bytes queue_items in_flight oldest_age
+#   ms mock_outage_requests mock_outage_active mock_items state dlq_bytes queue_items in_flight oldest_age ms_before
 # reading the mock first, then spillway (so requests counted between two
-# samples arrived before the second spillway reading).
+# samples arrived before the second spillway reading). The mock's counts
+# were read between ms_before and ms (under load the read itself can take
+# a while, and samples come further apart).
 sc_sampler_start() {
     : >"$D/samples"
     rm -f "$D/sampler.stop"
     (
         while [ ! -e "$D/sampler.stop" ]; do
+            _t0=$(now_ms)
             _s=$(sc_mock_stats)
             _t=$(now_ms)
             _or=$(outage_field "$_s" requests); _oa=$(outage_field "$_s" active)
             _it=$(items_field "$_s")
-            echo "$_t ${_or:--} ${_oa:--} ${_it:--} $(sc_metrics)" >>"$D/samples"
+            echo "$_t ${_or:--} ${_oa:--} ${_it:--} $(sc_metrics) $_t0" >>"$D/samples"
             sleep 0.25
         done
     ) &

@@ -102,7 +102,7 @@ static int count_segs(const char *dir)
 static int read_all(dlq_reader *r, item **out, dlq_pos *pos, int max)
 {
     int n = 0, idle = 0;
-    while (n < max && idle < 100) {
+    while (n < max && idle < th_slow_ms(100)) { /* 500 ms idle, times SW_TEST_SLOW */
         item *it = NULL;
         TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos[n]), 0);
         if (!it) {

@@ -81,7 +81,7 @@ static void wait_available(dlq *d, int want)
 static int read_some(dlq_reader *r, uint32_t *counts, int max)
 {
     int n = 0, idle = 0;
-    while (n < max && idle < 40) {
+    while (n < max && idle < th_slow_ms(40)) { /* 200 ms idle, times SW_TEST_SLOW */
         item *it = NULL;
         dlq_pos pos;
         TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);
@@ -324,6 +324,7 @@ static void t_start_probe(void)
     item *it = mk(100);
     TH_ASSERT_EQ_INT(dlq_append(p, it, on_done, &l), SW_EUNAVAIL);
     item_free(it);
+    dlq_wait_recovered(d); /* the writer thread's start-up scan */
     dlq_reader *r = dlq_reader_new(d, 0, 0);
     uint32_t got[16];
     TH_ASSERT_EQ_INT(read_some(r, got, 16), 6);           /* replay is not blocked */

@@ -64,9 +64,10 @@ static void append_n(dlq *d, uint32_t first, uint32_t n)
 /* Reads every readable record; checks they are first, first+1, ... */
 static int read_check(dlq *d, const uint32_t *want, int nwant)
 {
+    dlq_wait_recovered(d); /* the writer thread's start-up scan */
     dlq_reader *r = dlq_reader_new(d, 0, 0);
     int n = 0, idle = 0;
-    while (idle < 40) {
+    while (idle < th_slow_ms(40)) { /* 80 ms idle, times SW_TEST_SLOW */
         item *it = NULL;
         dlq_pos pos;
         TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);

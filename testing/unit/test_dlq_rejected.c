@@ -114,10 +114,11 @@ static int count_lines(const char *s, const char *needle)
 /* Reads the main area until nothing is readable; returns records read. */
 static int drain_main(dlq *d)
 {
+    dlq_wait_recovered(d); /* the writer thread's start-up scan */
     dlq_reader *r = dlq_reader_new(d, 0, 0);
     TH_ASSERT(r);
     int n = 0, idle = 0;
-    while (idle < 40) {
+    while (idle < th_slow_ms(40)) { /* 200 ms idle, times SW_TEST_SLOW */
         item *it = NULL;
         dlq_pos pos;
         TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);

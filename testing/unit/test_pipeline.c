@@ -170,10 +170,11 @@ static int dlq_records(fixture *f, item **out, int max)
     f->d = NULL;
     dlq *d = NULL;
     TH_ASSERT_EQ_INT(dlq_open(&f->dopts, NULL, &d), 0);
+    dlq_wait_recovered(d); /* the writer thread's start-up scan */
     dlq_reader *r = dlq_reader_new(d, 0, 0);
     TH_ASSERT(r);
     int n = 0;
-    for (int idle = 0; n < max && idle < 100;) {
+    for (int idle = 0; n < max && idle < th_slow_ms(100);) { /* 500 ms idle, times SW_TEST_SLOW */
         item *it = NULL;
         dlq_pos pos;
         TH_ASSERT_EQ_INT(dlq_reader_next(r, &it, &pos), 0);
