@@ -90,9 +90,7 @@ static void t_in_order_pause_ack(void)
     dlq_replay_free(r);
     TH_ASSERT_EQ_INT(th_threads_named("sw-replay"), 0);
     dlq_close(d);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
 }
 
 /* dlq_set_replay_rate reaches a running replay thread: at 1 KiB/s the
@@ -135,9 +133,7 @@ static void t_rate_change(void)
            N - 1, (double)(clock_mono_ns() - t0) / 1e6, (N - 1) * 8);
     dlq_replay_free(r);
     dlq_close(d);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
 }
 
 int main(void)

@@ -14,6 +14,7 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_wait.h"
 
 static _Atomic int writes_fail;
@@ -118,9 +119,7 @@ static void t_fail_probe_recover(void)
     dlq_sink_free(s);
     event_base_free(base);
     dlq_close(d);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
 }
 
 int main(void)

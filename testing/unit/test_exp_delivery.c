@@ -26,6 +26,7 @@
 #include "runtime/item_track.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_thread.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
@@ -163,9 +164,7 @@ static void fx_done(void)
     cfg_free(F.c);
     th_upstream_stop(F.u);
     if (F.dir[0]) {
-        char cmd[96];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", F.dir);
-        TH_ASSERT_EQ_INT(system(cmd), 0);
+        TH_ASSERT_EQ_INT(th_rmtree(F.dir), 0);
     }
     memset(&F, 0, sizeof F);
 }

@@ -26,6 +26,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_thread.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
@@ -136,7 +137,6 @@ static void fx_begin(uint64_t rate)
 
 static void fx_done(void)
 {
-    char cmd[128];
     exp_free(F.e);
     dlq_close(F.d);
     apq_free(F.q);
@@ -145,8 +145,7 @@ static void fx_done(void)
     cfg_free(F.c);
     buf_destroy(&F.written);
     buf_destroy(&F.live);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", F.dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(F.dir), 0);
     memset(&F, 0, sizeof F);
 }
 

@@ -13,6 +13,7 @@
 
 #include "runtime/clock.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_wait.h"
 
 #define N 10
@@ -110,9 +111,7 @@ static void env_destroy(void)
     exp_batcher_free(V.bt);
     dlq_close(V.d);
     cfg_free(V.c);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", V.dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(V.dir), 0);
 }
 
 /* Waits for the module to offer a batch, takes it; returns it (READY). */

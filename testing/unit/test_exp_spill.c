@@ -25,6 +25,7 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_wait.h"
 #include "exporters/otlp/exp_metrics.h"
 
@@ -116,9 +117,7 @@ static void fx_done(void)
     exp_batcher_free(F.bt);
     metrics_free(F.m);
     if (F.dir[0]) {
-        char cmd[96];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", F.dir);
-        TH_ASSERT_EQ_INT(system(cmd), 0);
+        TH_ASSERT_EQ_INT(th_rmtree(F.dir), 0);
     }
     memset(&F, 0, sizeof F);
 }

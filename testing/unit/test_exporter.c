@@ -29,6 +29,7 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 #include "testing/lib/th_upstream.h"
 #include "testing/lib/th_wait.h"
 #include "dlq/dlq_metrics.h"
@@ -581,10 +582,8 @@ static dlq *test_dlq_open(void)
 
 static void test_dlq_close(dlq *d)
 {
-    char cmd[128];
     dlq_close(d);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dlq_dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(dlq_dir), 0);
 }
 
 /* Reads every record of d with a fresh reader (acked), checking each is

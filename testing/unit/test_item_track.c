@@ -7,6 +7,7 @@
 #include "dlq/dlq.h"
 #include "runtime/item_track.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_proc.h"
 
 typedef struct calls {
     int n;
@@ -157,9 +158,7 @@ static void t_dlq_store_settles(void)
     dlq_close(d);
     dlq_port_free(p);
     track_box_free(b);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    TH_ASSERT_EQ_INT(system(cmd), 0);
+    TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
 }
 
 int main(void)

@@ -19,8 +19,8 @@
 #include "runtime/metrics.h"
 #include "runtime/procstat.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_page.h"
 
-#define PAGE_MAX (4u << 20)
 
 /* A registry with every component's families, registered in the order
  * cmd/spillway.c registers them. */
@@ -35,31 +35,6 @@ static sw_metrics *metrics_all(void)
         return NULL;
     }
     return m;
-}
-
-/* Renders m into a NUL-terminated owned string. */
-static char *render(const sw_metrics *m)
-{
-    buf b;
-    buf_init(&b, PAGE_MAX);
-    int rc = metrics_render(m, &b);
-    if (rc == 0) rc = buf_append(&b, "", 1);
-    if (rc != 0) {
-        buf_destroy(&b);
-        return NULL;
-    }
-    size_t len;
-    return (char *)buf_steal(&b, &len);
-}
-
-/* 1 if page holds exactly this line (between newlines). */
-static int has_line(const char *page, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = page; (p = strstr(p, line)) != NULL; p++) {
-        if ((p == page || p[-1] == '\n') && p[n] == '\n') return 1;
-    }
-    return 0;
 }
 
 /* Value of the sample whose line starts with "prefix " (e.g. a name with
@@ -92,29 +67,29 @@ static void t_counters_exact_lines(void)
     metrics_add(&exp_metrics_get(m)->exp_partial_rejected[SIG_METRICS], 6);
     metrics_gauge_add(&exp_metrics_get(m)->exp_in_flight, 2);
     metrics_gauge_set(&exp_metrics_get(m)->exp_circuit_state, 2);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\",transport=\"http\"} 3"));
-    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"logs\",code=\"429\",transport=\"http\"} 1"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\",transport=\"http\"} 3"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_requests_total{signal=\"logs\",code=\"429\",transport=\"http\"} 1"));
     TH_ASSERT(!strstr(p, "spillway_receiver_requests_total{signal=\"metrics\""));
-    TH_ASSERT(has_line(p, "spillway_receiver_items_total{signal=\"metrics\",transport=\"http\"} 42"));
-    TH_ASSERT(has_line(p, "spillway_receiver_items_total{signal=\"traces\",transport=\"http\"} 0"));
-    TH_ASSERT(has_line(p, "spillway_receiver_refused_items_total{signal=\"traces\",reason=\"queue_full\",transport=\"http\"} 7"));
-    TH_ASSERT(has_line(p, "spillway_receiver_refused_items_total{signal=\"logs\",reason=\"shutdown\",transport=\"http\"} 0"));
-    TH_ASSERT(has_line(p, "spillway_receiver_bytes_total{signal=\"traces\",transport=\"http\"} 31000"));
-    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"logs\",code=\"RESOURCE_EXHAUSTED\",transport=\"grpc\"} 2"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_items_total{signal=\"metrics\",transport=\"http\"} 42"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_items_total{signal=\"traces\",transport=\"http\"} 0"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_refused_items_total{signal=\"traces\",reason=\"queue_full\",transport=\"http\"} 7"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_refused_items_total{signal=\"logs\",reason=\"shutdown\",transport=\"http\"} 0"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_bytes_total{signal=\"traces\",transport=\"http\"} 31000"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_requests_total{signal=\"logs\",code=\"RESOURCE_EXHAUSTED\",transport=\"grpc\"} 2"));
     TH_ASSERT(!strstr(p, "code=\"OK\",transport=\"grpc\""));
-    TH_ASSERT(has_line(p, "spillway_receiver_items_total{signal=\"logs\",transport=\"grpc\"} 11"));
-    TH_ASSERT(has_line(p, "spillway_receiver_refused_items_total{signal=\"logs\",reason=\"too_large\",transport=\"grpc\"} 5"));
-    TH_ASSERT(has_line(p, "spillway_receiver_bytes_total{signal=\"traces\",transport=\"grpc\"} 0"));
-    TH_ASSERT(has_line(p, "spillway_exporter_requests_total{signal=\"traces\",code=\"error\"} 2"));
-    TH_ASSERT(has_line(p, "spillway_exporter_requests_total{signal=\"traces\",code=\"503\"} 5"));
-    TH_ASSERT(has_line(p, "spillway_exporter_items_total{signal=\"logs\",result=\"rejected\"} 9"));
-    TH_ASSERT(has_line(p, "spillway_exporter_items_total{signal=\"traces\",result=\"sent\"} 0"));
-    TH_ASSERT(has_line(p, "spillway_exporter_retries_total 4"));
-    TH_ASSERT(has_line(p, "spillway_exporter_partial_rejected_items_total{signal=\"metrics\"} 6"));
-    TH_ASSERT(has_line(p, "spillway_exporter_in_flight_requests 2"));
-    TH_ASSERT(has_line(p, "spillway_exporter_circuit_state 2"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_items_total{signal=\"logs\",transport=\"grpc\"} 11"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_refused_items_total{signal=\"logs\",reason=\"too_large\",transport=\"grpc\"} 5"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_bytes_total{signal=\"traces\",transport=\"grpc\"} 0"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_requests_total{signal=\"traces\",code=\"error\"} 2"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_requests_total{signal=\"traces\",code=\"503\"} 5"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_items_total{signal=\"logs\",result=\"rejected\"} 9"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_items_total{signal=\"traces\",result=\"sent\"} 0"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_retries_total 4"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_partial_rejected_items_total{signal=\"metrics\"} 6"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_in_flight_requests 2"));
+    TH_ASSERT(th_has_line(p, "spillway_exporter_circuit_state 2"));
     free(p);
     metrics_free(m);
 }
@@ -129,16 +104,16 @@ static void t_queue_and_fill(void)
     metrics_gauge_add(&apq_metrics_get(m)->queue_items[CLASS_NORMAL], 3);
     metrics_add(&apq_metrics_get(m)->queue_dequeued[CLASS_HIGH], 11);
     metrics_add(&apq_metrics_get(m)->queue_spilled[CLASS_CRITICAL], 12);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "spillway_queue_fill_ratio 0.25"));
-    TH_ASSERT(has_line(p, "spillway_queue_bytes{class=\"critical\"} 100"));
-    TH_ASSERT(has_line(p, "spillway_queue_bytes{class=\"normal\"} 150"));
-    TH_ASSERT(has_line(p, "spillway_queue_items{class=\"normal\"} 3"));
-    TH_ASSERT(has_line(p, "spillway_queue_items{class=\"high\"} 0"));
-    TH_ASSERT(has_line(p, "spillway_queue_dequeued_total{class=\"high\"} 11"));
-    TH_ASSERT(has_line(p, "spillway_queue_spilled_total{class=\"critical\"} 12"));
-    TH_ASSERT(has_line(p, "spillway_queue_max_bytes 1000"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_fill_ratio 0.25"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_bytes{class=\"critical\"} 100"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_bytes{class=\"normal\"} 150"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_items{class=\"normal\"} 3"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_items{class=\"high\"} 0"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_dequeued_total{class=\"high\"} 11"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_spilled_total{class=\"critical\"} 12"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_max_bytes 1000"));
     free(p);
     metrics_free(m);
 }
@@ -148,9 +123,9 @@ static void t_fill_ratio_no_max(void)
     sw_metrics *m = metrics_all();
     TH_ASSERT(m);
     metrics_gauge_add(&apq_metrics_get(m)->queue_bytes[CLASS_HIGH], 10);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "spillway_queue_fill_ratio 0"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_fill_ratio 0"));
     free(p);
     metrics_free(m);
 }
@@ -173,27 +148,27 @@ static void t_dlq_and_cardinality(void)
     metrics_gauge_set(&card_metrics_get(m)->cl_max_keys, 65536);
     metrics_add(&dlq_metrics_get(m)->dlq_written_items[CLASS_HIGH], 70);
     metrics_add(&dlq_metrics_get(m)->dlq_replayed_items[CLASS_NORMAL], 9);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "spillway_cl_keys_used 1234"));
-    TH_ASSERT(has_line(p, "spillway_cl_aggregated_samples_total 5"));
-    TH_ASSERT(has_line(p, "spillway_cl_dropped_samples_total 6"));
-    TH_ASSERT(has_line(p, "spillway_dlq_bytes 4096"));
-    TH_ASSERT(has_line(p, "spillway_dlq_segments 2"));
-    TH_ASSERT(has_line(p, "spillway_dlq_oldest_age_seconds 0"));
-    TH_ASSERT(has_line(p, "spillway_dlq_written_bytes_total 8192"));
-    TH_ASSERT(has_line(p, "spillway_dlq_replayed_bytes_total 100"));
-    TH_ASSERT(has_line(p, "spillway_dlq_corrupt_segments_total 1"));
-    TH_ASSERT(has_line(p, "spillway_dlq_write_errors_total 3"));
-    TH_ASSERT(has_line(p, "spillway_dlq_available 1"));
-    TH_ASSERT(has_line(p, "spillway_dlq_max_bytes 4294967296"));
-    TH_ASSERT(has_line(p, "spillway_cl_max_keys 65536"));
-    TH_ASSERT(has_line(p, "spillway_dlq_written_items_total{class=\"high\"} 70"));
-    TH_ASSERT(has_line(p, "spillway_dlq_written_items_total{class=\"critical\"} 0"));
-    TH_ASSERT(has_line(p, "spillway_dlq_replayed_items_total{class=\"normal\"} 9"));
+    TH_ASSERT(th_has_line(p, "spillway_cl_keys_used 1234"));
+    TH_ASSERT(th_has_line(p, "spillway_cl_aggregated_samples_total 5"));
+    TH_ASSERT(th_has_line(p, "spillway_cl_dropped_samples_total 6"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_bytes 4096"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_segments 2"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_oldest_age_seconds 0"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_written_bytes_total 8192"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_replayed_bytes_total 100"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_corrupt_segments_total 1"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_write_errors_total 3"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_available 1"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_max_bytes 4294967296"));
+    TH_ASSERT(th_has_line(p, "spillway_cl_max_keys 65536"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_written_items_total{class=\"high\"} 70"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_written_items_total{class=\"critical\"} 0"));
+    TH_ASSERT(th_has_line(p, "spillway_dlq_replayed_items_total{class=\"normal\"} 9"));
     free(p);
     metrics_gauge_set(&dlq_metrics_get(m)->dlq_oldest_wall_ns, clock_wall_ns() - 90LL * 1000000000LL);
-    p = render(m);
+    p = th_metrics_page(m);
     TH_ASSERT(p);
     double age = sample(p, "spillway_dlq_oldest_age_seconds");
     TH_ASSERT_MSG(age >= 90 && age < 90 + 3600, "age %g", age);
@@ -211,17 +186,17 @@ static void t_histogram(void)
     metrics_hist_observe(&exp_metrics_get(m)->latency, 3000000);
     metrics_hist_observe(&exp_metrics_get(m)->latency, 20000000000LL); /* 20 s   -> +Inf only */
     metrics_hist_observe(&exp_metrics_get(m)->latency, -5);            /* clock skew: counted as 0 */
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "# TYPE spillway_pipeline_latency_seconds histogram"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.0001\"} 3"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.00025\"} 3"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.0025\"} 3"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.005\"} 5"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"10\"} 5"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"+Inf\"} 6"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_count 6"));
-    TH_ASSERT(has_line(p, "spillway_pipeline_latency_seconds_sum 20.00615"));
+    TH_ASSERT(th_has_line(p, "# TYPE spillway_pipeline_latency_seconds histogram"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.0001\"} 3"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.00025\"} 3"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.0025\"} 3"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"0.005\"} 5"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"10\"} 5"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_bucket{le=\"+Inf\"} 6"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_count 6"));
+    TH_ASSERT(th_has_line(p, "spillway_pipeline_latency_seconds_sum 20.00615"));
     /* Cumulative: every bucket >= the one before, in bound order. */
     double prev = 0;
     char key[128];
@@ -285,12 +260,12 @@ static void t_help_and_type_everywhere(void)
 {
     sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    char *p = render(m); /* nothing counted: families still announced */
+    char *p = th_metrics_page(m); /* nothing counted: families still announced */
     TH_ASSERT(p);
     char line[256];
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
         snprintf(line, sizeof line, "# TYPE %s %s", families[i][0], families[i][1]);
-        TH_ASSERT_MSG(has_line(p, line), "missing \"%s\"", line);
+        TH_ASSERT_MSG(th_has_line(p, line), "missing \"%s\"", line);
         snprintf(line, sizeof line, "# HELP %s ", families[i][0]);
         TH_ASSERT_MSG(strstr(p, line) != NULL, "missing \"%s\"", line);
     }
@@ -392,7 +367,7 @@ static void t_page_layout(void)
     metrics_add(&rcv_http_metrics_get(m)->rcv_requests[SIG_LOGS][200], 1);
     metrics_add(&rcv_grpc_metrics_get(m)->rcv_grpc_requests[SIG_LOGS][0], 1);
     metrics_add(&exp_metrics_get(m)->exp_requests[SIG_LOGS][200], 1);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
     size_t nf = 0, n = sizeof layout / sizeof layout[0];
     char labels[128] = "", fam[128] = "";
@@ -433,7 +408,7 @@ static void t_process_and_build_info(void)
 {
     sw_metrics *m = metrics_all();
     TH_ASSERT(m);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
     TH_ASSERT(sample(p, "process_resident_memory_bytes") > 0);
     TH_ASSERT(sample(p, "process_virtual_memory_bytes") > 0);
@@ -443,7 +418,7 @@ static void t_process_and_build_info(void)
     char line[256];
     snprintf(line, sizeof line, "spillway_build_info{version=\"%s\",revision=\"%s\"} 1",
              SW_VERSION, SW_GITREV);
-    TH_ASSERT_MSG(has_line(p, line), "missing \"%s\"", line);
+    TH_ASSERT_MSG(th_has_line(p, line), "missing \"%s\"", line);
     free(p);
     metrics_free(m);
 }
@@ -507,10 +482,10 @@ static void t_concurrent_adds(void)
     TH_ASSERT_EQ_INT(pthread_create(&th[1], NULL, adder, m), 0);
     pthread_join(th[0], NULL);
     pthread_join(th[1], NULL);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\",transport=\"http\"} 2000000"));
-    TH_ASSERT(has_line(p, "spillway_queue_bytes{class=\"high\"} 2000000"));
+    TH_ASSERT(th_has_line(p, "spillway_receiver_requests_total{signal=\"traces\",code=\"200\",transport=\"http\"} 2000000"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_bytes{class=\"high\"} 2000000"));
     free(p);
     metrics_free(m);
 }

@@ -12,36 +12,14 @@
 #include "runtime/item.h"
 #include "runtime/metrics.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_page.h"
 
-#define PAGE_MAX (1u << 20)
-
-static char *render(const sw_metrics *m)
-{
-    buf b;
-    buf_init(&b, PAGE_MAX);
-    int rc = metrics_render(m, &b);
-    if (rc == 0) rc = buf_append(&b, "", 1);
-    if (rc != 0) {
-        buf_destroy(&b);
-        return NULL;
-    }
-    size_t len;
-    return (char *)buf_steal(&b, &len);
-}
 
 static int count(const char *page, const char *s)
 {
     int n = 0;
     for (const char *p = page; (p = strstr(p, s)) != NULL; p++) n++;
     return n;
-}
-
-static int has_line(const char *page, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = page; (p = strstr(p, line)) != NULL; p++)
-        if ((p == page || p[-1] == '\n') && p[n] == '\n') return 1;
-    return 0;
 }
 
 typedef struct two {
@@ -69,12 +47,12 @@ static void t_shared_family(void)
     TH_ASSERT_EQ_INT(reg_source(m, &y, "src=\"y\""), 0);
     metrics_add(&x.a[SIG_LOGS], 3);
     metrics_add(&y.a[SIG_TRACES], 4);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
     TH_ASSERT_EQ_INT(count(p, "# TYPE test_things_total counter\n"), 1);
     TH_ASSERT_EQ_INT(count(p, "# HELP test_things_total "), 1);
-    TH_ASSERT(has_line(p, "test_things_total{signal=\"logs\",src=\"x\"} 3"));
-    TH_ASSERT(has_line(p, "test_things_total{signal=\"traces\",src=\"y\"} 4"));
+    TH_ASSERT(th_has_line(p, "test_things_total{signal=\"logs\",src=\"x\"} 3"));
+    TH_ASSERT(th_has_line(p, "test_things_total{signal=\"traces\",src=\"y\"} 4"));
     /* every sample of the family between its TYPE line and the next family */
     const char *fam = strstr(p, "# TYPE test_things_total");
     const char *next = strstr(p, "# HELP test_other_total");
@@ -104,7 +82,7 @@ static void t_register_rules(void)
     bad = (metrics_source){.kind = METRICS_SRC_FN};
     TH_ASSERT_EQ_INT(metrics_register(m, "test_bad", METRICS_GAUGE, "b", &bad), SW_EINVAL);
     TH_ASSERT_EQ_INT(metrics_register(NULL, "test_bad", METRICS_GAUGE, "b", &s), SW_EINVAL);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p && !strstr(p, "test_bad"));
     free(p);
     metrics_free(m);
@@ -142,10 +120,10 @@ static void t_blocks(void)
     TH_ASSERT(metrics_block(m, "broken", 16, init_one) == NULL); /* stays failed */
     TH_ASSERT(metrics_block(NULL, "test", sizeof(two), init_one) == NULL);
     metrics_add(&a->a[SIG_METRICS], 9);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
     TH_ASSERT_EQ_INT(count(p, "# TYPE test_things_total"), 1);
-    TH_ASSERT(has_line(p, "test_things_total{signal=\"metrics\",src=\"block\"} 9"));
+    TH_ASSERT(th_has_line(p, "test_things_total{signal=\"metrics\",src=\"block\"} 9"));
     free(p);
     metrics_free(m);
 }
@@ -155,14 +133,14 @@ static void t_late_registration(void)
 {
     sw_metrics *m = metrics_new();
     TH_ASSERT(m);
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p && !strstr(p, "test_late"));
     free(p);
     static _Atomic int64_t g;
     atomic_store(&g, -7);
     TH_ASSERT_EQ_INT(metrics_register_i64(m, "test_late", "Late.", &g), 0);
-    p = render(m);
-    TH_ASSERT(p && has_line(p, "test_late -7"));
+    p = th_metrics_page(m);
+    TH_ASSERT(p && th_has_line(p, "test_late -7"));
     free(p);
     metrics_free(m);
 }
@@ -182,18 +160,18 @@ static void t_outlives_component(void)
     TH_ASSERT(it);
     TH_ASSERT_EQ_INT(apq_push(q, it), 0);
     apq_free(q); /* frees the queued item too */
-    char *p = render(m);
+    char *p = th_metrics_page(m);
     TH_ASSERT(p);
-    TH_ASSERT(has_line(p, "spillway_queue_items{class=\"high\"} 1"));
-    TH_ASSERT(has_line(p, "spillway_queue_max_bytes 67108864"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_items{class=\"high\"} 1"));
+    TH_ASSERT(th_has_line(p, "spillway_queue_max_bytes 67108864"));
     free(p);
     /* a queue built again on the registry counts into the same block */
     q = apq_new(&o);
     TH_ASSERT(q);
     TH_ASSERT(apq_metrics_get(m) != NULL);
     apq_count_spilled(q, CLASS_NORMAL);
-    p = render(m);
-    TH_ASSERT(p && has_line(p, "spillway_queue_spilled_total{class=\"normal\"} 1"));
+    p = th_metrics_page(m);
+    TH_ASSERT(p && th_has_line(p, "spillway_queue_spilled_total{class=\"normal\"} 1"));
     TH_ASSERT_EQ_INT(count(p, "# TYPE spillway_queue_items "), 1);
     free(p);
     apq_free(q);
@@ -206,8 +184,8 @@ static void *renderer(void *arg)
 {
     const sw_metrics *m = arg;
     for (int i = 0; i < ROUNDS; i++) {
-        char *p = render(m);
-        if (!p || !strstr(p, "process_") || !has_line(p, "# TYPE test_things_total counter")) {
+        char *p = th_metrics_page(m);
+        if (!p || !strstr(p, "process_") || !th_has_line(p, "# TYPE test_things_total counter")) {
             free(p);
             return (void *)1;
         }
@@ -236,9 +214,9 @@ static void t_concurrent_render_and_register(void)
     pthread_join(th[0], &r0);
     pthread_join(th[1], &r1);
     TH_ASSERT(r0 == NULL && r1 == NULL);
-    char *p = render(m);
-    TH_ASSERT(p && has_line(p, "test_n199_total 0"));
-    TH_ASSERT(has_line(p, "test_things_total{signal=\"traces\"} 200"));
+    char *p = th_metrics_page(m);
+    TH_ASSERT(p && th_has_line(p, "test_n199_total 0"));
+    TH_ASSERT(th_has_line(p, "test_things_total{signal=\"traces\"} 200"));
     free(p);
     metrics_free(m);
 }
