@@ -4,6 +4,9 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "testing/lib/th_proc.h"
 
 int th_threads_named(const char *name)
 {
@@ -22,4 +25,18 @@ int th_threads_named(const char *name)
     }
     closedir(d);
     return n;
+}
+
+int th_threads_gone(const char *name, int timeout_ms)
+{
+    struct timespec t0, now, nap = {0, 1000000};
+    int64_t limit = (int64_t)th_slow_ms(timeout_ms) * 1000000;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int n = th_threads_named(name);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t el = (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 + (now.tv_nsec - t0.tv_nsec);
+        if (n <= 0 || el >= limit) return n;
+        nanosleep(&nap, NULL);
+    }
 }

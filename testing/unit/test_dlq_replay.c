@@ -88,7 +88,7 @@ static void t_in_order_pause_ack(void)
         item_free(it);
     }
     dlq_replay_free(r);
-    TH_ASSERT_EQ_INT(th_threads_named("sw-replay"), 0);
+    TH_ASSERT_EQ_INT(th_threads_gone("sw-replay", 1000), 0);
     dlq_close(d);
     TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
 }

@@ -221,8 +221,8 @@ static void t_failed_start_leaves_no_thread(void)
             break;
         }
         failures++;
-        TH_ASSERT_MSG(th_threads_named("sw-replay") == 0, "allocation %d failed: replay runs", k);
-        TH_ASSERT_EQ_INT(th_threads_named("sw-export"), 0);
+        TH_ASSERT_MSG(th_threads_gone("sw-replay", 1000) == 0, "allocation %d failed: replay runs", k);
+        TH_ASSERT_EQ_INT(th_threads_gone("sw-export", 1000), 0);
         TH_ASSERT(exp_start(F.e) != 0); /* only exp_free is left */
         fx_done();
     }

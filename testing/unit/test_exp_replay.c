@@ -325,7 +325,7 @@ static void t_replay_idle_stop(void)
     start_exporter();
     WAIT_FOR(th_threads_named("sw-replay") == 1 && th_threads_named("sw-export") == 1, 2000);
     TH_ASSERT_EQ_INT(exp_stop(F.e, 1000), 0);
-    TH_ASSERT_EQ_INT(th_threads_named("sw-replay") + th_threads_named("sw-export"), 0);
+    TH_ASSERT_EQ_INT(th_threads_gone("sw-replay", 1000) + th_threads_gone("sw-export", 1000), 0);
     fx_done();
 }
 
