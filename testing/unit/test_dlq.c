@@ -14,6 +14,7 @@
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_dlq.h"
 #include "testing/lib/th_proc.h"
 #include "dlq/dlq_metrics.h"
 
@@ -81,9 +82,7 @@ static void append_n(dlq *d, uint32_t first, uint32_t n, done_log *l)
         item *it = mk(i, len_of(i));
         TH_ASSERT_EQ_INT(dlq_append(p, it, on_done, l), 0);
     }
-    int64_t deadline = clock_mono_ns() + 30LL * 1000000000;
-    while (dlq_port_pending(p) && clock_mono_ns() < deadline) dlq_port_wait(p, 100);
-    TH_ASSERT_EQ_INT(dlq_port_pending(p), 0);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
 }
 

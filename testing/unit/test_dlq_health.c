@@ -14,6 +14,7 @@
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_dlq.h"
 #include "testing/lib/th_proc.h"
 #include "dlq/dlq_metrics.h"
 
@@ -53,20 +54,13 @@ static void on_done(void *arg, item *it, int status)
     else item_free(it);
 }
 
-static void drain(dlq_port *p)
-{
-    int64_t deadline = clock_mono_ns() + 30LL * 1000000000;
-    while (dlq_port_pending(p) && clock_mono_ns() < deadline) dlq_port_wait(p, 100);
-    TH_ASSERT_EQ_INT(dlq_port_pending(p), 0);
-}
-
 /* Appends records first..first+n-1 (each must be taken) and waits. */
 static void append_n(dlq *d, uint32_t first, uint32_t n, done_log *l)
 {
     dlq_port *p = dlq_port_new(d);
     TH_ASSERT(p);
     for (uint32_t i = first; i < first + n; i++) TH_ASSERT_EQ_INT(dlq_append(p, mk(i), on_done, l), 0);
-    drain(p);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
 }
 
@@ -165,7 +159,7 @@ static void t_write_errors_unavailable_then_back(void)
         dlq_port *p = dlq_port_new(d);
         item *it = mk(1000);
         TH_ASSERT_EQ_INT(dlq_append(p, it, on_done, &l), 0);
-        drain(p);
+        th_dlq_port_drain(p);
         TH_ASSERT_EQ_INT(l.eio, (int)k + 1);               /* the failed one is handed back */
         TH_ASSERT(l.nback > 0 && l.back[l.nback - 1] == it);
         item_free(l.back[--l.nback]);
@@ -229,7 +223,7 @@ static void t_fsync_error_recovered_in_place(void)
         if (rc == SW_EUNAVAIL) refused++, item_free(it); /* unavailable already */
         else TH_ASSERT_EQ_INT(rc, 0);
     }
-    drain(p);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
     TH_ASSERT_EQ_INT(l.ok, 5);
     TH_ASSERT(l.eio >= 1);
@@ -278,7 +272,7 @@ static void t_roll_during_failure_keeps_replaying(void)
     atomic_store(&sync_errno, ENOSPC);
     dlq_port *p = dlq_port_new(d);
     TH_ASSERT_EQ_INT(dlq_append(p, mk(3), on_done, &l), 0);
-    drain(p);
+    th_dlq_port_drain(p);
     TH_ASSERT_EQ_INT(l.failed, 1);
     for (int i = 0; i < l.nback; i++) item_free(l.back[i]);
     l.nback = 0;
@@ -286,7 +280,7 @@ static void t_roll_during_failure_keeps_replaying(void)
     wait_available(d, 1);
     for (uint32_t i = 4; i < 40; i++) { /* several rolls */
         TH_ASSERT_EQ_INT(dlq_append(p, mk(i), on_done, &l), 0);
-        drain(p);
+        th_dlq_port_drain(p);
     }
     dlq_port_free(p);
     int n = read_some(r, got, 128);
@@ -331,7 +325,7 @@ static void t_start_probe(void)
     atomic_store(&write_errno, 0);
     wait_available(d, 1);
     TH_ASSERT_EQ_INT(dlq_append(p, mk(6), on_done, &l), 0);
-    drain(p);
+    th_dlq_port_drain(p);
     TH_ASSERT_EQ_INT(read_some(r, got, 16), 1);
     TH_ASSERT_EQ_INT(got[0], 6);
     dlq_port_free(p);

@@ -17,6 +17,7 @@
 #include "runtime/clock.h"
 #include "runtime/err.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_dlq.h"
 #include "testing/lib/th_proc.h"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -56,13 +57,6 @@ static void on_done(void *arg, item *it, int status)
     item_free(it);
 }
 
-static void wait_port(dlq_port *p)
-{
-    int64_t deadline = clock_mono_ns() + 30LL * 1000000000;
-    while (dlq_port_pending(p) && clock_mono_ns() < deadline) dlq_port_wait(p, 100);
-    TH_ASSERT_EQ_INT(dlq_port_pending(p), 0);
-}
-
 /* Appends n journal records (items 0..n-1, len bytes, incompressible
  * enough to fill several 16 KiB segments). */
 static void append_n(dlq *d, jdone *out, uint32_t n, size_t len)
@@ -73,7 +67,7 @@ static void append_n(dlq *d, jdone *out, uint32_t n, size_t len)
         out[i].status = 1;
         TH_ASSERT_EQ_INT(dlq_append_journal(p, mk(i, len), &out[i].pos, on_done, &out[i]), 0);
     }
-    wait_port(p);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
     for (uint32_t i = 0; i < n; i++) TH_ASSERT_EQ_INT(out[i].status, 0);
 }

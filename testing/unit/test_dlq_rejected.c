@@ -17,6 +17,7 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_dlq.h"
 #include "testing/lib/th_proc.h"
 #include "dlq/dlq_metrics.h"
 
@@ -56,13 +57,6 @@ static void opts_init(dlq_opts *o, const char *dir)
     o->fsync = CFG_FSYNC_ALWAYS;
 }
 
-static void wait_port(dlq_port *p)
-{
-    int64_t deadline = clock_mono_ns() + 30LL * 1000000000;
-    while (dlq_port_pending(p) && clock_mono_ns() < deadline) dlq_port_wait(p, 100);
-    TH_ASSERT_EQ_INT(dlq_port_pending(p), 0);
-}
-
 /* n rejected records i = first.. with status 400 + i % 4 and a message. */
 static void append_rejected(dlq *d, uint32_t first, uint32_t n, done_log *l)
 {
@@ -74,7 +68,7 @@ static void append_rejected(dlq *d, uint32_t first, uint32_t n, done_log *l)
         TH_ASSERT_EQ_INT(dlq_append_rejected(p, mk(i, 300 + i), 400 + (int)(i % 4), msg,
                                              on_done, l), 0);
     }
-    wait_port(p);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
 }
 
@@ -155,7 +149,7 @@ static void t_rejected_never_replayed(void)
     dlq_port *p = dlq_port_new(d);
     for (uint32_t i = 0; i < 10; i++) /* main records: < 300 bytes */
         TH_ASSERT_EQ_INT(dlq_append(p, mk(i, 100 + i), on_done, &l), 0);
-    wait_port(p);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
     append_rejected(d, 0, 7, &l);
     TH_ASSERT_EQ_INT(l.ok, 17);
@@ -259,7 +253,7 @@ static void t_rejected_bound(void)
         int rc = dlq_append_rejected(p, it, 400, "no", on_done, &l);
         if (rc == 0) {
             taken++;
-            wait_port(p);
+            th_dlq_port_drain(p);
             continue;
         }
         TH_ASSERT_EQ_INT(rc, SW_ETOOBIG);
@@ -269,7 +263,7 @@ static void t_rejected_bound(void)
     TH_ASSERT(taken >= 1 && refused >= 30);
     for (uint32_t i = 0; i < 20; i++) /* live data is not blocked */
         TH_ASSERT_EQ_INT(dlq_append(p, mk(i, 1000), on_done, &l), 0);
-    wait_port(p);
+    th_dlq_port_drain(p);
     dlq_port_free(p);
     TH_ASSERT_EQ_INT(l.ok, taken + 20);
     dlq_rej_stats st;
