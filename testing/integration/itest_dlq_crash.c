@@ -238,15 +238,7 @@ static unsigned long long verify_after_kill(crash_run *cr, int run, const char *
 {
     char *out = NULL, want[64];
     unsigned long long torn_bytes = 0;
-    int rc = th_stack_dlq_cmd(cr->s, "verify", &out);
-    if (rc != 0 && out) {
-        printf("# spillway dlq verify after kill %d:\n", run);
-        for (char *p = out; p && *p;) {
-            char *nl = strchr(p, '\n');
-            printf("#   %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
-            p = nl ? nl + 1 : NULL;
-        }
-    }
+    int rc = th_stack_dlq_verify(cr->s, run, &out);
     for (const char *p = out; p && (p = strstr(p, "TORN")) != NULL; p += 4) cr->torn++;
     snprintf(want, sizeof(want), "TORN    %s", torn ? torn : "");
     const char *at = torn && out ? strstr(out, want) : NULL;

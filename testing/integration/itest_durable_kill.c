@@ -111,15 +111,7 @@ static void run_and_kill(kill_run *k, int run)
 static void verify_after_kill(kill_run *k, int run)
 {
     char *out = NULL;
-    int rc = th_stack_dlq_cmd(k->s, "verify", &out);
-    if (rc != 0 && out) {
-        printf("# spillway dlq verify after kill %d:\n", run);
-        for (char *p = out; p && *p;) {
-            char *nl = strchr(p, '\n');
-            printf("#   %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
-            p = nl ? nl + 1 : NULL;
-        }
-    }
+    int rc = th_stack_dlq_verify(k->s, run, &out);
     for (const char *p = out; p && (p = strstr(p, "TORN")) != NULL; p += 4) k->torn++;
     free(out);
     TH_ASSERT_MSG(rc == 0, "spillway dlq verify exited %d after kill -9 number %d", rc, run);

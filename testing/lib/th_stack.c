@@ -565,3 +565,18 @@ int th_stack_remount_dlq(th_stack *s, const char *mode, char *why, size_t whylen
     if (!ok) snprintf(why, whylen, "mount -o %s failed (see %s)", opts, log);
     return ok ? 0 : -1;
 }
+
+int th_stack_dlq_verify(th_stack *s, int run, char **out)
+{
+    *out = NULL;
+    int rc = th_stack_dlq_cmd(s, "verify", out);
+    if (rc != 0 && *out) {
+        printf("# spillway dlq verify after kill %d:\n", run);
+        for (char *p = *out; p && *p;) {
+            char *nl = strchr(p, '\n');
+            printf("#   %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+            p = nl ? nl + 1 : NULL;
+        }
+    }
+    return rc;
+}

@@ -101,6 +101,10 @@ int th_stack_restart_spillway(th_stack *s);
  * exit normally; *out (may be NULL) receives its stdout and stderr (owned,
  * not registered; NULL on error). */
 int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out);
+/* `spillway dlq verify` on the DLQ directory after kill -9 number run: its
+ * exit status, its output in *out (owned, may be NULL), printed as "# "
+ * lines when the status is not 0. */
+int th_stack_dlq_verify(th_stack *s, int run, char **out);
 /* Records in the DLQ directory by `spillway dlq ls` (its "total:" line),
  * or -1 (the listing is printed as "# " lines when it has no total). */
 long th_stack_dlq_records(th_stack *s);

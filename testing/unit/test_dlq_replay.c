@@ -11,6 +11,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_dlq.h"
 #include "testing/lib/th_proc.h"
 #include "testing/lib/th_thread.h"
 #include "testing/lib/th_wait.h"
@@ -18,15 +19,6 @@
 #define N 10
 
 static char dir[64];
-static int completed;
-
-static void done_cb(void *arg, item *it, int status)
-{
-    (void)arg;
-    (void)it;
-    if (status == 0) completed++;
-}
-
 static dlq *open_dlq(void)
 {
     dlq_opts o = {.dir = dir, .segment_size = 1u << 20, .max_size = 64u << 20,
@@ -37,28 +29,12 @@ static dlq *open_dlq(void)
     return d;
 }
 
-/* Writes N records whose first byte is their index. */
-static void prewrite(dlq *d)
-{
-    dlq_port *p = dlq_port_new(d);
-    TH_ASSERT(p);
-    completed = 0;
-    for (int i = 0; i < N; i++) {
-        uint8_t data[64];
-        memset(data, i, sizeof data);
-        item *it = item_new(SIG_LOGS, CLASS_HIGH, 1, clock_mono_ns(), data, sizeof data);
-        TH_ASSERT(it && dlq_append(p, it, done_cb, NULL) == 0);
-    }
-    while (completed < N) dlq_port_wait(p, 1000);
-    dlq_port_free(p);
-}
-
 static void t_in_order_pause_ack(void)
 {
     snprintf(dir, sizeof dir, "/tmp/sw-dlqrp-XXXXXX");
     TH_ASSERT(mkdtemp(dir));
     dlq *d = open_dlq();
-    prewrite(d);
+    th_dlq_write_indexed(d, N, 64);
     dlq_replay *r = dlq_replay_new(d, 0);
     TH_ASSERT(r);
     dlq_replay_pause(r, 1);
@@ -100,17 +76,7 @@ static void t_rate_change(void)
     snprintf(dir, sizeof dir, "/tmp/sw-dlqrp-XXXXXX");
     TH_ASSERT(mkdtemp(dir));
     dlq *d = open_dlq();
-    dlq_port *p = dlq_port_new(d);
-    TH_ASSERT(p);
-    completed = 0;
-    static uint8_t big[8192];
-    for (int i = 0; i < N; i++) {
-        memset(big, i, sizeof big);
-        item *it = item_new(SIG_LOGS, CLASS_HIGH, 1, clock_mono_ns(), big, sizeof big);
-        TH_ASSERT(it && dlq_append(p, it, done_cb, NULL) == 0);
-    }
-    while (completed < N) dlq_port_wait(p, 1000);
-    dlq_port_free(p);
+    th_dlq_write_indexed(d, N, 8192);
     dlq_replay *r = dlq_replay_new(d, 1024);
     TH_ASSERT(r && dlq_replay_start(r) == 0);
     dlq_pos pos;

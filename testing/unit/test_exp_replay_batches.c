@@ -13,19 +13,11 @@
 
 #include "runtime/clock.h"
 #include "testing/lib/th.h"
+#include "testing/lib/th_dlq.h"
 #include "testing/lib/th_proc.h"
 #include "testing/lib/th_wait.h"
 
 #define N 10
-
-static int completed;
-
-static void done_cb(void *arg, item *it, int status)
-{
-    (void)arg;
-    (void)it;
-    if (status == 0) completed++;
-}
 
 typedef struct env {
     char dir[64];
@@ -78,17 +70,7 @@ static void env_init(void)
                   .compression_level = 1, .fsync = CFG_FSYNC_NEVER};
     TH_ASSERT_EQ_INT(dlq_open(&o, NULL, &V.d), 0);
     dlq_wait_recovered(V.d);
-    dlq_port *p = dlq_port_new(V.d);
-    TH_ASSERT(p);
-    completed = 0;
-    for (int i = 0; i < N; i++) {
-        uint8_t data[64];
-        memset(data, i, sizeof data);
-        item *it = item_new(SIG_LOGS, CLASS_HIGH, 1, clock_mono_ns(), data, sizeof data);
-        TH_ASSERT(it && dlq_append(p, it, done_cb, NULL) == 0);
-    }
-    while (completed < N) dlq_port_wait(p, 1000);
-    dlq_port_free(p);
+    th_dlq_write_indexed(V.d, N, 64);
     TH_ASSERT((V.base = event_base_new()) != NULL);
     exp_batcher_cfg bc = {4 * 64, 60000, CFG_COMP_NONE}; /* up to 4 records a batch */
     TH_ASSERT((V.bt = exp_batcher_new(V.base, &bc, on_wake, on_drop, &V)) != NULL);
