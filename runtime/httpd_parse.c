@@ -146,10 +146,14 @@ static void parse_connection(const char *v, int *close, int *keep)
 typedef struct head_flags {
     int close, keep;
     int cenc;                  /* Content-Encoding fields seen */
+    int response;              /* Expect and Content-Encoding are a request's */
 } head_flags;
 
 static int apply_field(httpd_head *h, const httpd_field *f, head_flags *fl)
 {
+    if (fl->response && (strcasecmp(f->name, "content-encoding") == 0 ||
+                         strcasecmp(f->name, "expect") == 0))
+        return 0;
     if (strcasecmp(f->name, "content-length") == 0) {
         int64_t n;
         if (parse_length(f->value, &n) != 0) return -400;
@@ -189,31 +193,77 @@ static int parse_field(char *line, httpd_field *f)
     return 0;
 }
 
-int httpd_parse_head(char *b, size_t len, httpd_head *h)
+/* The fields after the first line, up to the empty line. */
+static int parse_fields(char *b, size_t len, size_t pos, httpd_head *h, head_flags *fl)
 {
-    size_t pos = 0;
-    head_flags fl = {0, 0, 0};
+    char *line;
+    int rc;
+    while ((line = next_line(b, len, &pos)) != NULL && *line) {
+        if (is_blank(*line)) return -400; /* obsolete line folding */
+        if (h->nfields == HTTPD_MAX_HEADERS) return -431;
+        httpd_field *f = &h->fields[h->nfields];
+        if ((rc = parse_field(line, f)) != 0 || (rc = apply_field(h, f, fl)) != 0) return rc;
+        h->nfields++;
+    }
+    if (!line) return -400; /* no empty line: not a complete head */
+    if (h->chunked && h->content_length >= 0) return -400;
+    h->keep_alive = fl->close ? 0 : (h->minor >= 1 || fl->keep);
+    return 0;
+}
+
+static void head_reset(httpd_head *h)
+{
     h->method = h->path = h->query = NULL;
+    h->status = 0;
     h->minor = 0;
     h->nfields = 0;
     h->content_length = -1;
     h->chunked = h->keep_alive = h->expect_continue = 0;
+}
+
+int httpd_parse_head(char *b, size_t len, httpd_head *h)
+{
+    size_t pos = 0;
+    head_flags fl = {0, 0, 0, 0};
+    head_reset(h);
     if (memchr(b, '\0', len)) return -400;
     char *line = next_line(b, len, &pos);
     if (!line) return -400;
     int rc = parse_request_line(line, h);
     if (rc != 0) return rc;
-    while ((line = next_line(b, len, &pos)) != NULL && *line) {
-        if (is_blank(*line)) return -400; /* obsolete line folding */
-        if (h->nfields == HTTPD_MAX_HEADERS) return -431;
-        httpd_field *f = &h->fields[h->nfields];
-        if ((rc = parse_field(line, f)) != 0 || (rc = apply_field(h, f, &fl)) != 0) return rc;
-        h->nfields++;
-    }
-    if (!line) return -400; /* no empty line: not a complete head */
-    if (h->chunked && h->content_length >= 0) return -400;
-    h->keep_alive = fl.close ? 0 : (h->minor >= 1 || fl.keep);
+    return parse_fields(b, len, pos, h, &fl);
+}
+
+/* "HTTP/1.1 200 OK": version, three digits, then a reason (maybe empty)
+ * of visible characters, blanks and obs-text. */
+static int parse_status_line(char *line, httpd_head *h)
+{
+    char *sp = strchr(line, ' ');
+    if (!sp) return -400;
+    *sp = '\0';
+    int rc = parse_version(line, &h->minor);
+    if (rc != 0) return rc;
+    const char *c = sp + 1;
+    if (c[0] < '1' || c[0] > '5' || c[1] < '0' || c[1] > '9' || c[2] < '0' || c[2] > '9' ||
+        (c[3] != '\0' && c[3] != ' '))
+        return -400;
+    h->status = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
+    for (const unsigned char *p = (const unsigned char *)c + 3; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f) return -400;
     return 0;
+}
+
+int httpd_parse_response_head(char *b, size_t len, httpd_head *h)
+{
+    size_t pos = 0;
+    head_flags fl = {0, 0, 0, 1};
+    head_reset(h);
+    if (memchr(b, '\0', len)) return -400;
+    char *line = next_line(b, len, &pos);
+    if (!line) return -400;
+    int rc = parse_status_line(line, h);
+    if (rc != 0) return rc;
+    return parse_fields(b, len, pos, h, &fl);
 }
 
 /* Version prefix "HTTP/1.0" / "HTTP/1.1" as far as v[0..n) goes. */

@@ -27,7 +27,8 @@ typedef struct httpd_field {
 } httpd_field;
 
 typedef struct httpd_head {
-    const char *method;            /* token, e.g. "POST" */
+    const char *method;            /* token, e.g. "POST"; NULL in a response */
+    int status;                    /* a response's status code; 0 in a request */
     const char *path;              /* request target up to '?' */
     const char *query;             /* after '?', or "" */
     int minor;                     /* HTTP/1.<minor>: 0 or 1 */
@@ -51,6 +52,14 @@ size_t httpd_head_end(const char *b, size_t len, size_t *scan);
  * also for a repeated Content-Encoding field,
  * -417 an Expect other than 100-continue. */
 int httpd_parse_head(char *b, size_t len, httpd_head *h);
+
+/* Parses the complete head of a response b[0..len) in place, for an HTTP
+ * client: status line "HTTP/1.x NNN [reason]" (status), fields, and what
+ * frames the body (content_length, chunked, keep_alive; method and path
+ * NULL). Same field rules as a request. 0, or -400 malformed, -431 too
+ * many fields, -501 a Transfer-Encoding other than chunked, -505 not
+ * HTTP/1.x. */
+int httpd_parse_response_head(char *b, size_t len, httpd_head *h);
 
 /* Checks the start b[0..len) of a head that is not complete yet, so that
  * input that cannot become an HTTP/1.x request line is refused at once

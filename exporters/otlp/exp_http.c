@@ -1,17 +1,25 @@
 /* exp_http.c — the exporter's HTTP client: endpoint, connection pool,
  * requests with their deadline, answers. See exp_http.h.
  *
- * A pool of max_in_flight evhttp connections, each carrying at most one
- * request at a time and kept alive between requests. A connection that
- * failed or was closed by the peer is marked dead and replaced by a fresh
- * one before its next use. The deadline timer per connection cancels a
- * request that has no complete answer within the timeout (libevent resets
- * the connection and frees the request; its callback, if libevent still
- * runs it, finds no request of ours).
+ * A pool of max_in_flight keep-alive connections, each carrying at most
+ * one request at a time. A connection is a bufferevent for connecting
+ * (DNS through evdns, TLS through runtime/tls.h); HTTP/1.1 is written and
+ * read here, with the server's parser (runtime/httpd_parse.h) for the
+ * answer's head and chunked body. On plain http the socket is then used
+ * directly: a request goes out in one writev(2) when nothing is queued
+ * before it, and answers are read with one recv(2) into the connection's
+ * buffer — per request one write, one read and the two waits, where a
+ * buffered client adds write-event registration and a readable-bytes query
+ * each time. On https the bufferevent carries both directions. A
+ * connection that failed, was closed by the peer or sent more than one
+ * answer is marked dead and replaced before its next use. The deadline
+ * timer per connection ends a request with no complete answer within the
+ * timeout.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_http.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <event2/buffer.h>
@@ -20,6 +28,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
@@ -31,28 +40,52 @@
 
 #include "runtime/clock.h"
 #include "runtime/err.h"
+#include "runtime/httpd_parse.h"
 #include "runtime/log.h"
 #include "runtime/tls.h"
-
-/* Largest piece of a request body handed to the socket in one call. */
-#define EXP_MAX_SINGLE_WRITE (1 << 20)
 
 #ifndef SW_VERSION
 #define SW_VERSION "0.0.0"
 #endif
 
+#define EXP_MAX_RESPONSE_HEAD (64u * 1024)  /* larger heads fail the request */
+#define EXP_MAX_TRAILER 8192u
+/* Raw bytes one answer may take (head, chunk framing, body). */
+#define EXP_MAX_RESPONSE_RAW (EXP_MAX_RESPONSE_HEAD + 2 * EXP_MAX_RESPONSE_BODY)
+#define EXP_READ_MIN 16384u                  /* room asked for before each read */
+#define EXP_KEEP_IN 65536u                   /* a larger buffer is freed after use */
+
 typedef struct exp_http exp_http;
+
+typedef enum {
+    RS_HEAD = 0,   /* reading the head (also after a 1xx) */
+    RS_LEN,        /* body of Content-Length bytes */
+    RS_CHUNKED,    /* chunked body */
+    RS_EOF,        /* body until the upstream closes */
+} resp_state;
 
 typedef struct pool_conn {
     exp_http *p;
-    struct evhttp_connection *evcon; /* NULL: not created yet */
+    struct bufferevent *bev;         /* NULL: not open */
+    struct event *rd;                /* plain http, connected: reads on the socket */
+    evutil_socket_t fd;              /* plain http, connected: the socket; else -1 */
+    int connected;
     int busy;                        /* a request of ours is in flight */
     exp_request r;                   /* that request */
-    struct evhttp_request *req;      /* its libevent request, or NULL */
     struct event *deadline;          /* timeout for the whole request */
     int dead;                        /* closed or failed: replace before reuse */
-    int req_error;                   /* evhttp_request_error of the request, -1 none */
-    int nodelay;                     /* TCP_NODELAY set on its socket */
+    const char *why;                 /* why the request got no answer */
+    struct evbuffer *out;            /* the request being written */
+    /* the answer being read */
+    char *in;
+    size_t in_len, in_cap;
+    size_t scan;                     /* httpd_head_end resume offset */
+    size_t body_at;                  /* offset of the body in `in` */
+    resp_state st;
+    int status, keep_alive;
+    int64_t length;                  /* RS_LEN */
+    long ra_off, ct_off;             /* Retry-After, Content-Type values in `in`, or -1 */
+    httpd_chunked ch;
 } pool_conn;
 
 struct exp_http {
@@ -62,6 +95,8 @@ struct exp_http {
     exp_endpoint ep;
     struct ssl_ctx_st *ssl;    /* https only */
     struct evdns_base *dns;    /* may be NULL: blocking resolution */
+    char *fixed;               /* header lines every request carries */
+    size_t fixed_len;
     pool_conn *conns;
     uint32_t n;
 };
@@ -142,64 +177,62 @@ out:
 /* ---- connection pool ----------------------------------------------------- */
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg);
+static void bev_event_cb(struct bufferevent *bev, short what, void *arg);
+static void bev_read_cb(struct bufferevent *bev, void *arg);
+static void sock_read_cb(evutil_socket_t fd, short what, void *arg);
 
-static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+static void answer_reset(pool_conn *cn)
 {
-    pool_conn *cn = arg;
-    (void)evcon;
-    cn->dead = 1; /* never reused: replaced before the next request */
+    cn->in_len = 0;
+    cn->scan = 0;
+    cn->body_at = 0;
+    cn->st = RS_HEAD;
+    cn->status = 0;
+    cn->keep_alive = 1;
+    cn->length = -1;
+    cn->ra_off = cn->ct_off = -1;
+    httpd_chunked_init(&cn->ch);
+}
+
+/* Stops all I/O on a connection that is not to be used again; it is freed
+ * by conn_free (not from inside its own callbacks). */
+static void conn_kill(pool_conn *cn)
+{
+    cn->dead = 1;
+    if (cn->rd) event_del(cn->rd);
+    if (cn->bev) bufferevent_disable(cn->bev, EV_READ | EV_WRITE);
 }
 
 static void conn_free(pool_conn *cn)
 {
-    if (cn->evcon) {
-        evhttp_connection_set_closecb(cn->evcon, NULL, NULL);
-        evhttp_connection_free(cn->evcon);
-    }
-    cn->evcon = NULL;
+    if (cn->rd) event_free(cn->rd);
+    cn->rd = NULL;
+    if (cn->bev) bufferevent_free(cn->bev);
+    cn->bev = NULL;
+    cn->fd = -1;
+    cn->connected = 0;
     cn->dead = 0;
-}
-
-/* Requests are written in one go and answered before the next: Nagle's
- * algorithm would only hold the tail of a body (libevent writes at most
- * 16 KiB per call) until the peer's delayed ACK, 40 ms on Linux. The
- * socket exists once the connect started (at once for IP literals, after
- * the DNS answer otherwise), so this is tried after each request start. */
-static void conn_nodelay(pool_conn *cn)
-{
-    if (cn->nodelay || !cn->evcon) return;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(cn->evcon);
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    int one = 1;
-    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
-        cn->nodelay = 1;
+    answer_reset(cn);
 }
 
 static int conn_open(exp_http *p, pool_conn *cn)
 {
-    struct bufferevent *bev = NULL;
-    if (p->ep.tls && !(bev = tls_client_bufferevent(p->base, p->ssl, p->ep.host,
-                                                    p->c->exporter.tls_insecure_skip_verify)))
-        return SW_ENOMEM;
-    cn->evcon = evhttp_connection_base_bufferevent_new(p->base, p->dns, bev, p->ep.host,
-                                                       p->ep.port);
-    if (!cn->evcon) {
-        if (bev) bufferevent_free(bev);
+    struct bufferevent *bev =
+        p->ep.tls ? tls_client_bufferevent(p->base, p->ssl, p->ep.host,
+                                           p->c->exporter.tls_insecure_skip_verify)
+                  : bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) return SW_ENOMEM;
+    bufferevent_setcb(bev, p->ep.tls ? bev_read_cb : NULL, NULL, bev_event_cb, cn);
+    bufferevent_setwatermark(bev, EV_READ, 0, EXP_MAX_RESPONSE_RAW);
+    if (p->ep.tls && bufferevent_enable(bev, EV_READ) != 0) {
+        bufferevent_free(bev);
         return SW_ENOMEM;
     }
-    struct timeval tv = clock_ms_to_tv(p->c->exporter.timeout_ms);
-    evhttp_connection_set_timeout_tv(cn->evcon, &tv);
-    evhttp_connection_set_retries(cn->evcon, 0);
-    evhttp_connection_set_max_body_size(cn->evcon, EXP_MAX_RESPONSE_BODY);
-    evhttp_connection_set_max_headers_size(cn->evcon, 64 * 1024);
-    evhttp_connection_set_closecb(cn->evcon, conn_closed_cb, cn);
-    /* One write per request: by default libevent hands the socket at most
-     * 16 KiB per loop iteration, so a 32 KB body took two writes and two
-     * trips through epoll. */
-    struct bufferevent *ev = evhttp_connection_get_bufferevent(cn->evcon);
-    if (ev) bufferevent_set_max_single_write(ev, EXP_MAX_SINGLE_WRITE);
+    cn->bev = bev;
+    cn->fd = -1;
+    cn->connected = 0;
     cn->dead = 0;
-    cn->nodelay = 0;
+    answer_reset(cn);
     return 0;
 }
 
@@ -210,7 +243,7 @@ static pool_conn *conn_pick(exp_http *p)
     for (uint32_t i = 0; i < p->n; i++) {
         pool_conn *cn = &p->conns[i];
         if (cn->busy) continue;
-        if (cn->evcon && !cn->dead) return cn;
+        if (cn->bev && !cn->dead) return cn;
         if (cn->dead) conn_free(cn);
         if (!spare) spare = cn;
     }
@@ -229,17 +262,42 @@ void exp_http_close_all(exp_http *p, void (*abandoned)(void *ctx, void *arg), vo
     for (uint32_t i = 0; i < p->n; i++) {
         pool_conn *cn = &p->conns[i];
         if (cn->deadline) evtimer_del(cn->deadline);
-        cn->req = NULL;
         if (cn->busy) {
-            cn->busy = 0; /* its request is freed with the connection, unanswered */
+            cn->busy = 0;
             metrics_gauge_add(&p->m->exp_in_flight, -1);
             if (abandoned) abandoned(ctx, cn->r.arg);
         }
         conn_free(cn);
+        if (cn->out) evbuffer_drain(cn->out, evbuffer_get_length(cn->out));
     }
 }
 
 uint32_t exp_http_size(const exp_http *p) { return p->n; }
+
+/* The header lines every request carries, after the request line. */
+static int fixed_headers(exp_http *p)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) return SW_ENOMEM;
+    int rc = evbuffer_add_printf(b, "Host: %s\r\nUser-Agent: spillway/" SW_VERSION
+                                    "\r\nContent-Type: application/x-protobuf\r\n",
+                                 p->ep.host_header) < 0;
+    for (size_t i = 0; i < p->c->exporter.n_headers && !rc; i++) {
+        const cfg_header *ch = &p->c->exporter.headers[i];
+        if (exp_header_reserved(ch->name)) continue;
+        if (strpbrk(ch->name, "\r\n:") || strpbrk(ch->value, "\r\n")) {
+            LOG_ERROR("exporters.otlphttp.headers: \"%s\" cannot be sent", ch->name);
+            rc = 1;
+            break;
+        }
+        rc = evbuffer_add_printf(b, "%s: %s\r\n", ch->name, ch->value) < 0;
+    }
+    p->fixed_len = evbuffer_get_length(b);
+    p->fixed = rc ? NULL : malloc(p->fixed_len + 1);
+    if (p->fixed) evbuffer_remove(b, p->fixed, p->fixed_len);
+    evbuffer_free(b);
+    return p->fixed ? 0 : SW_EINVAL;
+}
 
 exp_http *exp_http_new(struct event_base *base, const cfg *c, exp_metrics *m)
 {
@@ -253,6 +311,7 @@ exp_http *exp_http_new(struct event_base *base, const cfg *c, exp_metrics *m)
                   c->exporter.endpoint ? c->exporter.endpoint : "");
         goto fail;
     }
+    if (fixed_headers(p) != 0) goto fail;
     int insecure = c->exporter.tls_insecure_skip_verify;
     if (p->ep.tls && !(p->ssl = tls_client_ctx_new(c->exporter.tls_ca_file, insecure)))
         goto fail;
@@ -269,9 +328,13 @@ exp_http *exp_http_new(struct event_base *base, const cfg *c, exp_metrics *m)
     p->conns = calloc(p->n, sizeof *p->conns);
     if (!p->conns) goto fail;
     for (uint32_t i = 0; i < p->n; i++) {
-        p->conns[i].p = p;
-        p->conns[i].deadline = evtimer_new(base, deadline_cb, &p->conns[i]);
-        if (!p->conns[i].deadline) goto fail;
+        pool_conn *cn = &p->conns[i];
+        cn->p = p;
+        cn->fd = -1;
+        answer_reset(cn);
+        cn->deadline = evtimer_new(base, deadline_cb, cn);
+        cn->out = evbuffer_new();
+        if (!cn->deadline || !cn->out) goto fail;
     }
     return p;
 fail:
@@ -283,162 +346,372 @@ void exp_http_free(exp_http *p)
 {
     if (!p) return;
     if (p->conns) exp_http_close_all(p, NULL, NULL);
-    for (uint32_t i = 0; p->conns && i < p->n; i++)
+    for (uint32_t i = 0; p->conns && i < p->n; i++) {
         if (p->conns[i].deadline) event_free(p->conns[i].deadline);
+        if (p->conns[i].out) evbuffer_free(p->conns[i].out);
+        free(p->conns[i].in);
+    }
     free(p->conns);
     if (p->dns) evdns_base_free(p->dns, 0);
     if (p->ssl) SSL_CTX_free(p->ssl);
+    free(p->fixed);
     exp_endpoint_destroy(&p->ep);
     free(p);
 }
 
 /* ---- answers --------------------------------------------------------------- */
 
-#define EXP_REQ_DEADLINE (-2) /* req_error: our deadline cut the request */
-
-static const char *req_error_text(int err)
-{
-    switch (err) {
-    case EXP_REQ_DEADLINE: return "no complete answer within exporters.otlphttp.timeout";
-    case EVREQ_HTTP_TIMEOUT: return "timed out (exporters.otlphttp.timeout)";
-    case EVREQ_HTTP_EOF: return "connection closed by the upstream";
-    case EVREQ_HTTP_INVALID_HEADER: return "malformed response";
-    case EVREQ_HTTP_BUFFER_ERROR: return "connection error";
-    case EVREQ_HTTP_DATA_TOO_LONG: return "response body too large";
-    default: return "connection refused or unreachable";
-    }
-}
+#define WHY_DEADLINE "no complete answer within exporters.otlphttp.timeout"
+#define WHY_EOF "connection closed by the upstream"
+#define WHY_MALFORMED "malformed response"
+#define WHY_TOO_LARGE "response body too large"
+#define WHY_IO "connection error"
+#define WHY_CONNECT "connection refused or unreachable"
 
 static void log_no_response(exp_http *p, pool_conn *cn)
 {
     char why[200];
-    struct bufferevent *bev = cn->evcon ? evhttp_connection_get_bufferevent(cn->evcon) : NULL;
-    SSL *ssl = (p->ep.tls && bev) ? bufferevent_openssl_get_ssl(bev) : NULL;
-    unsigned long oe = ssl ? bufferevent_get_openssl_error(bev) : 0;
+    SSL *ssl = (p->ep.tls && cn->bev) ? bufferevent_openssl_get_ssl(cn->bev) : NULL;
+    unsigned long oe = ssl ? bufferevent_get_openssl_error(cn->bev) : 0;
     long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    int dns = cn->bev ? bufferevent_socket_get_dns_error(cn->bev) : 0;
     if (vr != X509_V_OK)
         snprintf(why, sizeof why, "TLS certificate verification failed: %s",
                  X509_verify_cert_error_string(vr));
     else if (oe)
         ERR_error_string_n(oe, why, sizeof why);
+    else if (dns)
+        snprintf(why, sizeof why, "cannot resolve: %s", evutil_gai_strerror(dns));
     else
-        snprintf(why, sizeof why, "%s", req_error_text(cn->req_error));
+        snprintf(why, sizeof why, "%s", cn->why ? cn->why : WHY_IO);
     LOG_WARN_RL(10, "no response from %s:%u (%s); will retry", p->ep.host,
                 (unsigned)p->ep.port, why);
 }
 
-/* Hands the answer (req NULL: none) to the request's done. */
-static void answer(const exp_request *r, int code, struct evhttp_request *req)
+/* The request in flight on cn gets no answer (why); the connection is not
+ * used again. */
+static void fail(pool_conn *cn, const char *why)
 {
-    exp_answer a = {.code = code, .type = EXP_BODY_TEXT};
-    if (req && code) {
-        struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        a.retry_after = evhttp_find_header(h, "Retry-After");
-        a.type = exp_body_type_of(evhttp_find_header(h, "Content-Type"));
-        a.body_len = in ? evbuffer_get_length(in) : 0;
-        a.body = a.body_len ? evbuffer_pullup(in, -1) : NULL;
-    }
-    r->done(r->arg, &a);
-}
-
-static void on_error(enum evhttp_request_error err, void *arg)
-{
-    pool_conn *cn = arg;
-    cn->req_error = (int)err;
-}
-
-static void on_response(struct evhttp_request *req, void *arg)
-{
-    pool_conn *cn = arg;
     exp_http *p = cn->p;
-    int code = req ? evhttp_request_get_response_code(req) : 0;
-    int busy = cn->busy;
+    conn_kill(cn);
+    if (!cn->busy) return;
     evtimer_del(cn->deadline);
-    cn->req = NULL;
     cn->busy = 0;
-    if (code == 0) cn->dead = 1;
-    else conn_nodelay(cn);
-    if (!busy) return; /* abandoned, or cut by the deadline */
+    cn->why = why;
     metrics_gauge_add(&p->m->exp_in_flight, -1);
-    if (code == 0) log_no_response(p, cn);
+    log_no_response(p, cn);
     exp_request r = cn->r;
-    answer(&r, code, req);
+    exp_answer a = {.code = 0, .type = EXP_BODY_TEXT};
+    r.done(r.arg, &a);
+}
+
+/* The answer is complete: body at in + body_at, body_len bytes; `used`
+ * bytes of `in` belong to it. */
+static void complete(pool_conn *cn, size_t body_len, size_t used)
+{
+    exp_http *p = cn->p;
+    evtimer_del(cn->deadline);
+    cn->busy = 0;
+    metrics_gauge_add(&p->m->exp_in_flight, -1);
+    if (!cn->keep_alive || used != cn->in_len) conn_kill(cn); /* closing, or a second answer */
+    /* The buffer goes with the answer: done may send the next request on
+     * this connection, which reads into a buffer of its own. */
+    char *in = cn->in;
+    size_t cap = cn->in_cap;
+    exp_answer a = {.code = cn->status, .type = EXP_BODY_TEXT};
+    if (cn->ra_off >= 0) a.retry_after = in + cn->ra_off;
+    a.type = exp_body_type_of(cn->ct_off >= 0 ? in + cn->ct_off : NULL);
+    a.body_len = body_len;
+    a.body = body_len ? (const uint8_t *)in + cn->body_at : NULL;
+    cn->in = NULL;
+    cn->in_cap = 0;
+    answer_reset(cn);
+    exp_request r = cn->r;
+    r.done(r.arg, &a);
+    if (!cn->in && cap <= EXP_KEEP_IN) {
+        cn->in = in;
+        cn->in_cap = cap;
+    } else {
+        free(in);
+    }
+}
+
+/* A head is complete at in[0..end): what frames the body. 0, or -1 (the
+ * request failed). */
+static int take_head(pool_conn *cn, size_t end)
+{
+    httpd_head h;
+    if (httpd_parse_response_head(cn->in, end, &h) != 0) {
+        fail(cn, WHY_MALFORMED);
+        return -1;
+    }
+    if (h.status < 200) {
+        if (h.status == 101) {
+            fail(cn, WHY_MALFORMED);
+            return -1;
+        }
+        /* 1xx: interim; the final answer follows. */
+        memmove(cn->in, cn->in + end, cn->in_len - end);
+        cn->in_len -= end;
+        cn->scan = 0;
+        return 0;
+    }
+    const char *ra = httpd_head_field(&h, "Retry-After");
+    const char *ct = httpd_head_field(&h, "Content-Type");
+    cn->ra_off = ra ? ra - cn->in : -1;
+    cn->ct_off = ct ? ct - cn->in : -1;
+    cn->status = h.status;
+    cn->keep_alive = h.keep_alive;
+    cn->body_at = end;
+    if (h.status == 204 || h.status == 304) {
+        cn->st = RS_LEN;
+        cn->length = 0;
+    } else if (h.chunked) {
+        cn->st = RS_CHUNKED;
+        httpd_chunked_init(&cn->ch);
+    } else if (h.content_length >= 0) {
+        if (h.content_length > (int64_t)EXP_MAX_RESPONSE_BODY) {
+            fail(cn, WHY_TOO_LARGE);
+            return -1;
+        }
+        cn->st = RS_LEN;
+        cn->length = h.content_length;
+    } else {
+        cn->st = RS_EOF;
+        cn->keep_alive = 0;
+    }
+    return 0;
+}
+
+/* Parses what arrived; eof: the upstream closed after it. */
+static void parse(pool_conn *cn, int eof)
+{
+    if (!cn->busy) { /* nothing asked: an idle connection closed or babbled */
+        conn_kill(cn);
+        return;
+    }
+    while (cn->busy) {
+        if (cn->st == RS_HEAD) {
+            size_t end = httpd_head_end(cn->in, cn->in_len, &cn->scan);
+            if (end == 0) {
+                if (cn->in_len > EXP_MAX_RESPONSE_HEAD) fail(cn, WHY_MALFORMED);
+                else if (eof) fail(cn, WHY_EOF);
+                return;
+            }
+            if (end > EXP_MAX_RESPONSE_HEAD) {
+                fail(cn, WHY_MALFORMED);
+                return;
+            }
+            if (take_head(cn, end) != 0) return;
+            continue;
+        }
+        size_t have = cn->in_len - cn->body_at;
+        if (cn->st == RS_LEN) {
+            if (have >= (uint64_t)cn->length) {
+                complete(cn, (size_t)cn->length, cn->body_at + (size_t)cn->length);
+                return;
+            }
+        } else if (cn->st == RS_CHUNKED) {
+            int rc = httpd_chunked_step(&cn->ch, (uint8_t *)cn->in + cn->body_at, have,
+                                        EXP_MAX_RESPONSE_BODY, EXP_MAX_TRAILER);
+            if (rc == 1) {
+                complete(cn, cn->ch.out, cn->body_at + cn->ch.in);
+                return;
+            }
+            if (rc < 0) {
+                fail(cn, rc == -413 ? WHY_TOO_LARGE : WHY_MALFORMED);
+                return;
+            }
+        } else if (have > EXP_MAX_RESPONSE_BODY) {
+            fail(cn, WHY_TOO_LARGE);
+            return;
+        } else if (eof) {
+            complete(cn, have, cn->in_len);
+            return;
+        }
+        if (eof) fail(cn, WHY_EOF);
+        return;
+    }
+}
+
+/* Room for at least EXP_READ_MIN more bytes (up to the raw cap). 0, or -1
+ * (the answer is too large, or no memory: the request failed). */
+static int reserve(pool_conn *cn)
+{
+    if (cn->in_cap - cn->in_len >= EXP_READ_MIN) return 0;
+    if (cn->in_len >= EXP_MAX_RESPONSE_RAW) {
+        fail(cn, cn->st == RS_HEAD ? WHY_MALFORMED : WHY_TOO_LARGE);
+        return -1;
+    }
+    size_t cap = cn->in_cap ? cn->in_cap * 2 : EXP_READ_MIN;
+    while (cap - cn->in_len < EXP_READ_MIN) cap *= 2;
+    if (cap > EXP_MAX_RESPONSE_RAW + EXP_READ_MIN) cap = EXP_MAX_RESPONSE_RAW + EXP_READ_MIN;
+    char *in = realloc(cn->in, cap + 1);
+    if (!in) {
+        fail(cn, "out of memory for the answer");
+        return -1;
+    }
+    cn->in = in;
+    cn->in_cap = cap;
+    return 0;
+}
+
+/* Plain http: the socket is readable. */
+static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    pool_conn *cn = arg;
+    (void)what;
+    for (int i = 0; i < 8 && !cn->dead; i++) {
+        if (reserve(cn) != 0) return;
+        size_t room = cn->in_cap - cn->in_len;
+        ssize_t n = recv(fd, cn->in + cn->in_len, room, 0);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+            fail(cn, WHY_IO);
+            return;
+        }
+        if (n == 0) {
+            parse(cn, 1);
+            conn_kill(cn);
+            return;
+        }
+        cn->in_len += (size_t)n;
+        parse(cn, 0);
+        if ((size_t)n < room) return;
+    }
+}
+
+/* https: the bufferevent has decrypted bytes. */
+static void bev_read_cb(struct bufferevent *bev, void *arg)
+{
+    pool_conn *cn = arg;
+    struct evbuffer *src = bufferevent_get_input(bev);
+    while (!cn->dead && evbuffer_get_length(src) > 0) {
+        if (reserve(cn) != 0) return;
+        int n = evbuffer_remove(src, cn->in + cn->in_len, cn->in_cap - cn->in_len);
+        if (n <= 0) break;
+        cn->in_len += (size_t)n;
+        parse(cn, 0);
+    }
+}
+
+/* Requests are written in one go and answered before the next: Nagle's
+ * algorithm would only hold the tail of a body until the peer's delayed
+ * ACK, 40 ms on Linux. */
+static void conn_connected(pool_conn *cn)
+{
+    exp_http *p = cn->p;
+    evutil_socket_t fd = bufferevent_getfd(cn->bev);
+    int one = 1;
+    cn->connected = 1;
+    if (fd >= 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (p->ep.tls || fd < 0) return;
+    /* Plain http: reads go straight to the socket from now on. */
+    bufferevent_disable(cn->bev, EV_READ);
+    cn->rd = event_new(p->base, fd, EV_READ | EV_PERSIST, sock_read_cb, cn);
+    if (!cn->rd || event_add(cn->rd, NULL) != 0) {
+        fail(cn, "out of memory for a connection");
+        return;
+    }
+    cn->fd = fd;
+}
+
+static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    pool_conn *cn = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        conn_connected(cn);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        if (cn->p->ep.tls) bev_read_cb(bev, cn); /* what came before the close */
+        parse(cn, 1);
+        conn_kill(cn);
+        return;
+    }
+    fail(cn, cn->connected ? WHY_IO : WHY_CONNECT);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     pool_conn *cn = arg;
-    exp_http *p = cn->p;
-    struct evhttp_request *req = cn->req;
     (void)fd;
     (void)what;
-    if (!cn->busy || !req) return;
-    cn->busy = 0;
-    cn->req = NULL;
-    cn->dead = 1;
-    evhttp_cancel_request(req);
-    cn->req_error = EXP_REQ_DEADLINE; /* after the error callback the cancel ran */
-    metrics_gauge_add(&p->m->exp_in_flight, -1);
-    log_no_response(p, cn);
-    exp_request r = cn->r;
-    answer(&r, 0, NULL);
+    if (cn->busy) fail(cn, WHY_DEADLINE);
 }
 
 /* ---- requests -------------------------------------------------------------- */
 
-static int add_headers(exp_http *p, const exp_request *r, struct evhttp_request *req)
+/* Request line and headers in front of the body already in cn->out. */
+static int add_head(exp_http *p, const exp_request *r, pool_conn *cn)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    int rc = 0;
-    rc |= evhttp_add_header(h, "Host", p->ep.host_header);
-    rc |= evhttp_add_header(h, "User-Agent", "spillway/" SW_VERSION);
-    rc |= evhttp_add_header(h, "Content-Type", "application/x-protobuf");
-    if (r->encoding == CFG_COMP_GZIP) rc |= evhttp_add_header(h, "Content-Encoding", "gzip");
-    if (r->encoding == CFG_COMP_ZSTD) rc |= evhttp_add_header(h, "Content-Encoding", "zstd");
-    for (size_t i = 0; i < p->c->exporter.n_headers; i++) {
-        const cfg_header *ch = &p->c->exporter.headers[i];
-        if (exp_header_reserved(ch->name)) continue;
-        rc |= evhttp_add_header(h, ch->name, ch->value);
+    static const char *const enc[] = {[CFG_COMP_GZIP] = "Content-Encoding: gzip\r\n",
+                                      [CFG_COMP_ZSTD] = "Content-Encoding: zstd\r\n"};
+    const char *ce = (r->encoding == CFG_COMP_GZIP || r->encoding == CFG_COMP_ZSTD)
+                         ? enc[r->encoding] : "";
+    const char *path = p->ep.path[r->sig];
+    size_t plen = strlen(path), celen = strlen(ce);
+    size_t body = evbuffer_get_length(cn->out);
+    char tail[64];
+    int tl = snprintf(tail, sizeof tail, "Content-Length: %zu\r\n\r\n", body);
+    size_t n = 5 + plen + 11 + p->fixed_len + celen + (size_t)tl;
+    char *h = malloc(n);
+    if (!h) return -1;
+    char *w = h;
+    memcpy(w, "POST ", 5), w += 5;
+    memcpy(w, path, plen), w += plen;
+    memcpy(w, " HTTP/1.1\r\n", 11), w += 11;
+    memcpy(w, p->fixed, p->fixed_len), w += p->fixed_len;
+    memcpy(w, ce, celen), w += celen;
+    memcpy(w, tail, (size_t)tl);
+    int rc = evbuffer_prepend(cn->out, h, n);
+    free(h);
+    return rc;
+}
+
+/* Hands cn->out to the connection: on plain http with nothing queued
+ * before it, written to the socket now (one writev); the rest, and https,
+ * through the bufferevent. */
+static int send_out(pool_conn *cn)
+{
+    struct evbuffer *queued = bufferevent_get_output(cn->bev);
+    if (cn->fd >= 0 && evbuffer_get_length(queued) == 0) {
+        int w = evbuffer_write(cn->out, cn->fd);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+        if (evbuffer_get_length(cn->out) == 0) return 0;
     }
-    return rc ? -1 : 0;
+    return bufferevent_write_buffer(cn->bev, cn->out);
 }
 
 void exp_http_send(exp_http *p, const exp_request *r)
 {
     pool_conn *cn = conn_pick(p);
-    struct evhttp_request *req = cn ? evhttp_request_new(on_response, cn) : NULL;
-    if (!req || add_headers(p, r, req) != 0 ||
-        r->attach(r->arg, evhttp_request_get_output_buffer(req)) != 0) {
-        if (req) evhttp_request_free(req);
+    if (!cn || r->attach(r->arg, cn->out) != 0 || add_head(p, r, cn) != 0) {
+        if (cn) evbuffer_drain(cn->out, evbuffer_get_length(cn->out));
         LOG_ERROR_RL(10, "cannot create a request to %s:%u (out of memory)", p->ep.host,
                      (unsigned)p->ep.port);
-        answer(r, 0, NULL);
+        exp_answer a = {.code = 0, .type = EXP_BODY_TEXT};
+        r->done(r->arg, &a);
         return;
     }
-    evhttp_request_set_error_cb(req, on_error);
-    cn->req_error = -1;
     cn->busy = 1;
     cn->r = *r;
-    cn->req = req;
+    cn->why = NULL;
+    answer_reset(cn);
     metrics_gauge_add(&p->m->exp_in_flight, 1);
     struct timeval tv = clock_ms_to_tv(p->c->exporter.timeout_ms);
     evtimer_add(cn->deadline, &tv);
-    /* The callback may run before this returns (immediate connection
-     * failure); after a failure here the request is libevent's. */
-    if (evhttp_make_request(cn->evcon, req, EVHTTP_REQ_POST, p->ep.path[r->sig]) != 0 &&
-        cn->busy && cn->req == req) {
-        evtimer_del(cn->deadline);
-        cn->busy = 0;
-        cn->req = NULL;
-        cn->dead = 1;
-        metrics_gauge_add(&p->m->exp_in_flight, -1);
-        LOG_WARN_RL(10, "cannot start a request to %s:%u; will retry", p->ep.host,
-                    (unsigned)p->ep.port);
-        answer(r, 0, NULL);
+    if (send_out(cn) != 0) {
+        evbuffer_drain(cn->out, evbuffer_get_length(cn->out));
+        fail(cn, WHY_IO);
         return;
     }
-    conn_nodelay(cn);
+    if (cn->connected) return;
+    /* A new connection: the request waits in the bufferevent until it is
+     * connected. A failure may be reported before this returns. */
+    if (bufferevent_socket_connect_hostname(cn->bev, p->dns, AF_UNSPEC, p->ep.host,
+                                            p->ep.port) != 0)
+        fail(cn, WHY_CONNECT);
 }
 
 /* ---- reloads: which keys need a new pool, retiring the old one ---------- */

@@ -6,7 +6,8 @@
  * place, fed in pieces whose size comes from the first input byte. Checks
  * the decoder's invariants (output within cap and within the input) and
  * that the early refusal of a partial head (httpd_head_prefix_check) never
- * refuses the start of a head that parses.
+ * refuses the start of a head that parses. Each head is also parsed as a
+ * response head (httpd_parse_response_head, the exporter's client).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char copy[64];
         size_t cl = end < sizeof copy ? end : sizeof copy;
         memcpy(copy, b + off, cl);
+        /* The same head read as an answer (the exporter's client). */
+        char *resp = malloc(end);
+        if (resp) {
+            memcpy(resp, b + off, end);
+            if (httpd_parse_response_head(resp, end, &h) == 0 &&
+                (h.status < 100 || h.status > 599 || h.method || (h.chunked && h.content_length >= 0)))
+                abort();
+            free(resp);
+        }
         int parsed = httpd_parse_head(b + off, end, &h);
         if (parsed == 0 && early != 0) abort();
         if (early != 0 && httpd_head_prefix_check(copy, cl) == 0) abort();
