@@ -284,13 +284,18 @@ int apq_peek_signal(apq *q)
 
 int apq_wake_fd(const apq *q) { return q->efd; }
 
+void apq_clear_wake_edge(apq *q)
+{
+    atomic_store_explicit(&q->wake_pending, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
 void apq_clear_wake(apq *q)
 {
     uint64_t v;
     ssize_t r = read(q->efd, &v, sizeof v);
     (void)r; /* EAGAIN when nothing was written: fine */
-    atomic_store_explicit(&q->wake_pending, 0, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    apq_clear_wake_edge(q);
 }
 
 /* ---- any thread --------------------------------------------------------- */

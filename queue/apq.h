@@ -23,7 +23,9 @@
  * Wake-up: apq_wake_fd() is an eventfd for the consumer's event_base; it
  * becomes readable after a push when the consumer has cleared the previous
  * wake-up (one write per wake-up, not per item). The consumer calls
- * apq_clear_wake() first, then pops until NULL.
+ * apq_clear_wake() first, then pops until NULL. A consumer that watches
+ * the eventfd edge-triggered (EV_ET) calls apq_clear_wake_edge() instead,
+ * which saves reading the eventfd: every write is a new edge.
  *
  * DESIGN. One SPSC ring of item pointers per class (queue/ring.h) and one
  * atomic byte counter. The producer checks capacity against the counter
@@ -114,6 +116,9 @@ int apq_peek_signal(apq *q);
 /* eventfd that becomes readable after pushes; apq_clear_wake() re-arms it. */
 int apq_wake_fd(const apq *q);
 void apq_clear_wake(apq *q);
+/* apq_clear_wake() for an edge-triggered watch: re-arms without reading.
+ * The counter grows by one per wake-up and cannot fill (2^64 - 2). */
+void apq_clear_wake_edge(apq *q);
 
 /* Any thread. */
 uint64_t apq_bytes(const apq *q);

@@ -10,6 +10,7 @@
 #include "queue/apq.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -469,6 +470,31 @@ static void t_wake_fd(void)
     apq_free(q);
 }
 
+/* An edge-triggered consumer never reads the eventfd: each wake-up is one
+ * write and so one new edge; pushes before the re-arm make none. */
+static void t_wake_fd_edge(void)
+{
+    apq *q = mkq(5, 3, 1, 1 << 20, NULL);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET}, got;
+    TH_ASSERT(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, apq_wake_fd(q), &ev) == 0);
+    TH_ASSERT_EQ_INT(epoll_wait(ep, &got, 1, 0), 0);
+    for (int round = 0; round < 3; round++) {
+        TH_ASSERT_EQ_INT(apq_push(q, mk(CLASS_NORMAL, 2 * round, 8)), 0);
+        TH_ASSERT_EQ_INT(apq_push(q, mk(CLASS_NORMAL, 2 * round + 1, 8)), 0);
+        TH_ASSERT_EQ_INT(epoll_wait(ep, &got, 1, 0), 1); /* one edge for both pushes */
+        TH_ASSERT_EQ_INT(epoll_wait(ep, &got, 1, 0), 0);
+        apq_clear_wake_edge(q);
+        TH_ASSERT_EQ_INT(epoll_wait(ep, &got, 1, 0), 0); /* re-arming makes no edge */
+        while (apq_peek(q)) item_free(apq_pop(q));
+    }
+    uint64_t v = 0;
+    TH_ASSERT_EQ_INT(read(apq_wake_fd(q), &v, sizeof v), (ssize_t)sizeof v);
+    TH_ASSERT_EQ_INT(v, 3); /* one write per wake-up */
+    close(ep);
+    apq_free(q);
+}
+
 static void t_peek(void)
 {
     apq *q = mkq(5, 3, 1, 1 << 20, NULL);
@@ -614,6 +640,7 @@ int main(void)
     TH_RUN(t_set_weights);
     TH_RUN(t_bad_class);
     TH_RUN(t_wake_fd);
+    TH_RUN(t_wake_fd_edge);
     TH_RUN(t_peek);
     TH_RUN(t_two_threads);
     return th_done();
