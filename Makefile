@@ -69,7 +69,7 @@ FUZZ_SRCS  := $(wildcard testing/fuzz/fuzz_*.c)
 REPLAY_BINS:= $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRCS))
 FUZZ_BINS  := $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRCS))
 
-.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench run demo scenarios clean valgrind-test
+.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench bench-floor run demo scenarios clean valgrind-test
 all: $(BINS)
 
 deps:
@@ -170,6 +170,13 @@ $(BUILD)/bench/%: $(OBJ)/testing/bench/%.o $(BUILD)/libspillway.a
 
 bench: deps all $(BENCH_BINS)
 	@sh testing/bench/run_bench.sh
+
+# spillway's CPU beside a bare forwarder of the same traffic (docs/performance.md).
+$(BUILD)/bench/floor_fwd: $(OBJ)/testing/bench/floor_fwd.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bench-floor: deps all $(BUILD)/bench/floor_fwd
+	@sh testing/bench/floor.sh
 
 scenarios: deps all
 	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/run.sh --full

@@ -295,7 +295,8 @@ void apq_clear_wake(apq *q)
     uint64_t v;
     ssize_t r = read(q->efd, &v, sizeof v);
     (void)r; /* EAGAIN when nothing was written: fine */
-    apq_clear_wake_edge(q);
+    atomic_store_explicit(&q->wake_pending, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* ---- any thread --------------------------------------------------------- */
