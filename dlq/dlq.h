@@ -249,6 +249,8 @@ void dlq_reader_ack(dlq_reader *r, const dlq_pos *pos);
  * writer to seal the open segment once all of it is acknowledged and it
  * was idle for seal_idle_ms. 0 or SW_EIO. */
 int dlq_reader_sync(dlq_reader *r, int force);
+/* Any thread: acknowledged records whose position is not persisted yet. */
+uint32_t dlq_reader_unpersisted(dlq_reader *r);
 /* Persists the cursor and frees. NULL-safe. */
 void dlq_reader_free(dlq_reader *r);
 

@@ -18,7 +18,10 @@
  *
  * DESIGN. With nothing to read, paused, or the ring full, the thread sleeps
  * on a condition variable for at most DLQ_RP_WAIT_MS, woken early when the
- * consumer takes from the ring, the source is resumed, or it stops;
+ * consumer takes from the ring, the source is resumed, or it stops. With
+ * nothing to read and no acknowledgement left to persist, the first source
+ * of a DLQ sleeps up to a second instead, woken by the writer when the
+ * segment table changes (new records); a second source polls;
  * dlq_reader_next() persists the cursor when due and the thread calls
  * dlq_reader_sync(r, 0) itself while idle.
  */

@@ -128,6 +128,13 @@ struct dlq {
      * the rate, published by bumping the generation after it */
     _Atomic uint64_t replay_rate;
     _Atomic unsigned replay_rate_gen;
+    /* segment table changes (dlq_segs_publish) -> one replay source, so that
+     * it waits for new records instead of polling: the count goes up first,
+     * then published(published_arg) runs, with d->mu held (it takes only
+     * its own lock) */
+    _Atomic uint64_t publish_gen;
+    void (*published)(void *arg);
+    void *published_arg;
 
     /* writer thread only (areas: see dlq_area) */
     dlq_area area[DLQ_AREAS];

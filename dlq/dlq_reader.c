@@ -146,6 +146,14 @@ static int has_deletable(dlq_reader *r, const dlq_pos *pos)
     return yes;
 }
 
+uint32_t dlq_reader_unpersisted(dlq_reader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    uint32_t n = r->unpersisted;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
 int dlq_reader_sync(dlq_reader *r, int force)
 {
     pthread_mutex_lock(&r->mu);

@@ -21,7 +21,8 @@
 
 #define DLQ_RP_RING_SLOTS 64
 #define DLQ_RP_WAIT_MS 100 /* paused, ring full, read error */
-#define DLQ_RP_IDLE_MS 50  /* nothing readable in the DLQ now */
+#define DLQ_RP_IDLE_MS 50  /* nothing readable now, and no word of new records */
+#define DLQ_RP_IDLE_LONG_MS 1000 /* nothing readable or to persist; woken by the writer */
 
 typedef struct rp_rec {
     item *it;
@@ -40,11 +41,14 @@ struct dlq_replay {
     pthread_mutex_t mu;        /* protects kick */
     pthread_cond_t cv;         /* signalled with kick set */
     int kick;
+    int idle;                  /* napping for lack of records (with mu) */
     /* replay thread only */
     dlq_tb tb;
     uint64_t rate;             /* 0: unpaced */
     unsigned rate_gen;         /* d->replay_rate_gen taken into rate */
     rp_rec *held;              /* read, waiting for tokens or ring room */
+    int told;                  /* the writer's publish calls wake this source */
+    uint64_t seen_gen;         /* d->publish_gen before the last read */
 };
 
 static void kick(dlq_replay *r)
@@ -55,7 +59,9 @@ static void kick(dlq_replay *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-static void nap(dlq_replay *r, int64_t ns)
+/* Sleeps ns, or less when kicked; idle: for lack of records, and then
+ * not at all if the segment table changed since the last read. */
+static void nap(dlq_replay *r, int64_t ns, int idle)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -63,9 +69,24 @@ static void nap(dlq_replay *r, int64_t ns)
     ts.tv_sec += (time_t)(ns / 1000000000);
     ts.tv_nsec = (long)(ns % 1000000000);
     pthread_mutex_lock(&r->mu);
-    while (!r->kick && !atomic_load(&r->stop))
-        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
+    r->idle = idle;
+    if (!idle || atomic_load(&r->d->publish_gen) == r->seen_gen)
+        while (!r->kick && !atomic_load(&r->stop))
+            if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
+    r->idle = 0;
     r->kick = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* The writer published segment changes (d->mu held): new records, maybe. */
+static void on_published(void *arg)
+{
+    dlq_replay *r = arg;
+    pthread_mutex_lock(&r->mu);
+    if (r->idle) {
+        r->kick = 1;
+        pthread_cond_signal(&r->cv);
+    }
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -84,7 +105,10 @@ static int64_t read_one(dlq_replay *r)
         LOG_ERROR_RL(10, "replay: cannot read the DLQ: %s", sw_strerror(rc));
         return DLQ_RP_WAIT_MS * 1000000LL;
     }
-    return DLQ_RP_IDLE_MS * 1000000LL;
+    /* Acknowledged positions wait to be persisted (and segments to be
+     * deleted) by dlq_reader_sync: keep looking at the short interval. */
+    int quiet = r->told && dlq_reader_unpersisted(r->r) == 0;
+    return (quiet ? DLQ_RP_IDLE_LONG_MS : DLQ_RP_IDLE_MS) * 1000000LL;
 }
 
 /* Takes a rate dlq_set_replay_rate published since the last look. */
@@ -108,6 +132,7 @@ static int64_t step(dlq_replay *r)
         return DLQ_RP_WAIT_MS * 1000000LL;
     }
     if (!r->held) {
+        r->seen_gen = atomic_load(&r->d->publish_gen);
         int64_t w = read_one(r);
         if (w) {
             dlq_reader_sync(r->r, 0);
@@ -138,7 +163,7 @@ static void *thread_main(void *arg)
     if (r->rate) dlq_tb_init(&r->tb, r->rate, 0, clock_mono_ns());
     while (!atomic_load(&r->stop)) {
         int64_t w = step(r);
-        if (w > 0) nap(r, w);
+        if (w > 0) nap(r, w, !r->held && !atomic_load(&r->paused));
     }
     if (r->held) { /* read but not handed over: still in the DLQ, unacked */
         item_free(r->held->it);
@@ -172,6 +197,13 @@ dlq_replay *dlq_replay_new(dlq *d, uint64_t rate)
         dlq_replay_free(r);
         return NULL;
     }
+    pthread_mutex_lock(&d->mu); /* one source is woken; others poll */
+    if (!d->published) {
+        d->published = on_published;
+        d->published_arg = r;
+        r->told = 1;
+    }
+    pthread_mutex_unlock(&d->mu);
     return r;
 }
 
@@ -203,6 +235,13 @@ void dlq_replay_stop(dlq_replay *r)
 void dlq_replay_close(dlq_replay *r)
 {
     if (!r || !r->r) return;
+    if (r->told) {
+        pthread_mutex_lock(&r->d->mu);
+        r->d->published = NULL;
+        r->d->published_arg = NULL;
+        pthread_mutex_unlock(&r->d->mu);
+        r->told = 0;
+    }
     dlq_reader_free(r->r);
     r->r = NULL;
 }

@@ -74,6 +74,8 @@ void dlq_segs_publish(dlq *d)
     metrics_gauge_set(&d->m->dlq_bytes, bytes);
     metrics_gauge_set(&d->m->dlq_segments, (int64_t)d->nsegs);
     metrics_gauge_set(&d->m->dlq_oldest_wall_ns, oldest);
+    atomic_fetch_add(&d->publish_gen, 1);
+    if (d->published) d->published(d->published_arg);
 }
 
 /* ---- start-up scan ------------------------------------------------------ */

@@ -221,19 +221,6 @@ static void head_reset(httpd_head *h)
     h->chunked = h->keep_alive = h->expect_continue = 0;
 }
 
-int httpd_parse_head(char *b, size_t len, httpd_head *h)
-{
-    size_t pos = 0;
-    head_flags fl = {0, 0, 0, 0};
-    head_reset(h);
-    if (memchr(b, '\0', len)) return -400;
-    char *line = next_line(b, len, &pos);
-    if (!line) return -400;
-    int rc = parse_request_line(line, h);
-    if (rc != 0) return rc;
-    return parse_fields(b, len, pos, h, &fl);
-}
-
 /* "HTTP/1.1 200 OK": version, three digits, then a reason (maybe empty)
  * of visible characters, blanks and obs-text. */
 static int parse_status_line(char *line, httpd_head *h)
@@ -253,17 +240,28 @@ static int parse_status_line(char *line, httpd_head *h)
     return 0;
 }
 
-int httpd_parse_response_head(char *b, size_t len, httpd_head *h)
+/* A request head (response 0) or a response head (1). */
+static int parse_message_head(char *b, size_t len, httpd_head *h, int response)
 {
     size_t pos = 0;
-    head_flags fl = {0, 0, 0, 1};
+    head_flags fl = {0, 0, 0, response};
     head_reset(h);
     if (memchr(b, '\0', len)) return -400;
     char *line = next_line(b, len, &pos);
     if (!line) return -400;
-    int rc = parse_status_line(line, h);
+    int rc = response ? parse_status_line(line, h) : parse_request_line(line, h);
     if (rc != 0) return rc;
     return parse_fields(b, len, pos, h, &fl);
+}
+
+int httpd_parse_head(char *b, size_t len, httpd_head *h)
+{
+    return parse_message_head(b, len, h, 0);
+}
+
+int httpd_parse_response_head(char *b, size_t len, httpd_head *h)
+{
+    return parse_message_head(b, len, h, 1);
 }
 
 /* Version prefix "HTTP/1.0" / "HTTP/1.1" as far as v[0..n) goes. */

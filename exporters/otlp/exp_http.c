@@ -70,6 +70,7 @@ typedef struct pool_conn {
     struct event *rd;                /* plain http, connected: reads on the socket */
     evutil_socket_t fd;              /* plain http, connected: the socket; else -1 */
     int connected;
+    unsigned gen;                    /* bumped per connection opened in this slot */
     int busy;                        /* a request of ours is in flight */
     exp_request r;                   /* that request */
     struct event *deadline;          /* timeout for the whole request */
@@ -222,6 +223,7 @@ static int conn_open(exp_http *p, pool_conn *cn)
                                            p->c->exporter.tls_insecure_skip_verify)
                   : bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) return SW_ENOMEM;
+    cn->gen++;
     bufferevent_setcb(bev, p->ep.tls ? bev_read_cb : NULL, NULL, bev_event_cb, cn);
     bufferevent_setwatermark(bev, EV_READ, 0, EXP_MAX_RESPONSE_RAW);
     if (p->ep.tls && bufferevent_enable(bev, EV_READ) != 0) {
@@ -556,12 +558,18 @@ static int reserve(pool_conn *cn)
     return 0;
 }
 
+/* Callbacks below may hand an answer to done, which may send the next
+ * request at once — on this slot, after replacing a connection that is not
+ * to be reused. Each compares the slot's generation after handing over and
+ * stops when the connection it ran for is gone. */
+
 /* Plain http: the socket is readable. */
 static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     pool_conn *cn = arg;
+    unsigned g = cn->gen;
     (void)what;
-    for (int i = 0; i < 8 && !cn->dead; i++) {
+    for (int i = 0; i < 8 && !cn->dead && cn->gen == g; i++) {
         if (reserve(cn) != 0) return;
         size_t room = cn->in_cap - cn->in_len;
         ssize_t n = recv(fd, cn->in + cn->in_len, room, 0);
@@ -572,7 +580,7 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (n == 0) {
             parse(cn, 1);
-            conn_kill(cn);
+            if (cn->gen == g) conn_kill(cn);
             return;
         }
         cn->in_len += (size_t)n;
@@ -585,8 +593,9 @@ static void sock_read_cb(evutil_socket_t fd, short what, void *arg)
 static void bev_read_cb(struct bufferevent *bev, void *arg)
 {
     pool_conn *cn = arg;
+    unsigned g = cn->gen;
     struct evbuffer *src = bufferevent_get_input(bev);
-    while (!cn->dead && evbuffer_get_length(src) > 0) {
+    while (!cn->dead && cn->gen == g && evbuffer_get_length(src) > 0) {
         if (reserve(cn) != 0) return;
         int n = evbuffer_remove(src, cn->in + cn->in_len, cn->in_cap - cn->in_len);
         if (n <= 0) break;
@@ -619,14 +628,16 @@ static void conn_connected(pool_conn *cn)
 static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     pool_conn *cn = arg;
+    unsigned g = cn->gen;
     if (what & BEV_EVENT_CONNECTED) {
         conn_connected(cn);
         return;
     }
     if (what & BEV_EVENT_EOF) {
         if (cn->p->ep.tls) bev_read_cb(bev, cn); /* what came before the close */
+        if (cn->gen != g) return;
         parse(cn, 1);
-        conn_kill(cn);
+        if (cn->gen == g) conn_kill(cn);
         return;
     }
     fail(cn, cn->connected ? WHY_IO : WHY_CONNECT);

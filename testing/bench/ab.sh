@@ -37,10 +37,7 @@ DRAIN_SECS=${BENCH_DRAIN_SECONDS:-30}
 BATCH_TIMEOUT=""
 OUT=${BENCH_OUT:-$ROOT/bench}
 CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-ab.XXXXXX")
-cleanup() { stop_all; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work ab
 . "$ROOT/testing/bench/procs.sh"
 mkdir -p "$OUT" || exit 1
 

@@ -21,10 +21,7 @@ FILES=${FL_FILES:-100}
 SECS=${FL_SECONDS:-10}
 PROBES=${FL_PROBES:-20}
 CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-flbench.XXXXXX")
-cleanup() { stop_all; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work flbench
 
 start_pair() { # start_pair INCLUDE_GLOB
     rm -rf "$WORK/mock.ready" "$WORK/sw.ready" "$WORK/dlq" "$WORK/pos"

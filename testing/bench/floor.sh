@@ -29,10 +29,7 @@ OUT=${BENCH_OUT:-$ROOT/bench}
 BATCH=100
 DRAIN_SECS=30
 CLK_TCK=$(getconf CLK_TCK)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-floor.XXXXXX")
-cleanup() { stop_all; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work floor
 . "$ROOT/testing/bench/procs.sh"
 mkdir -p "$OUT" || exit 1
 

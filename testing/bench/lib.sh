@@ -38,6 +38,14 @@ stop_all() {
     for _p in $BENCH_PIDS; do stop_pid "$_p"; done
 }
 
+# bench_work NAME: WORK, a temp dir for this run; on exit every process
+# started is stopped and WORK removed; INT/TERM end the run.
+bench_work() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-$1.XXXXXX") || exit 1
+    trap 'stop_all; rm -rf "$WORK"' EXIT
+    trap 'exit 130' INT TERM
+}
+
 # cpu_ticks PID: utime + stime of PID in clock ticks (fields 14, 15 of
 # /proc/PID/stat, counted after the ")" that ends the command name).
 cpu_ticks() {

@@ -50,10 +50,7 @@ FL_FILES=${BENCH_FL_FILES:-100}
 if [ "$QUICK" = 1 ]; then FL_SECONDS=${BENCH_FL_SECONDS:-5}; else FL_SECONDS=${BENCH_FL_SECONDS:-20}; fi
 CLK_TCK=$(getconf CLK_TCK)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/spillway-bench.XXXXXX")
-cleanup() { stop_all; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work bench
 
 for b in spillway spillway-mockup spillway-loadgen; do
     [ -x "$BIN/$b" ] || { log "missing $BIN/$b (run make first)"; exit 1; }

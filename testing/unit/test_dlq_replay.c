@@ -1,7 +1,9 @@
 /* test_dlq_replay.c — the DLQ's replay source (dlq/dlq_consumer.h) on its
  * own: records come out in order with their positions, nothing while
  * paused, acknowledged records are gone after a reopen and unacknowledged
- * ones come back. */
+ * ones come back; an idle replay thread sleeps until the writer has new
+ * records. */
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +104,68 @@ static void t_rate_change(void)
     TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
 }
 
+/* Voluntary context switches of the thread named name, or -1. */
+static long thread_switches(const char *name)
+{
+    DIR *dp = opendir("/proc/self/task");
+    long n = -1;
+    struct dirent *e;
+    while (dp && n < 0 && (e = readdir(dp)) != NULL) {
+        char path[300], comm[32] = "", line[128];
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+        fclose(f);
+        comm[strcspn(comm, "\n")] = '\0';
+        if (strcmp(comm, name) != 0) continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        if (!(f = fopen(path, "r"))) continue;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1) break;
+        fclose(f);
+    }
+    if (dp) closedir(dp);
+    return n;
+}
+
+/* With nothing to replay the thread sleeps until the writer publishes new
+ * records (it polled 20 times a second before), and records appended then
+ * still come out, in order. */
+static void t_idle_waits_for_writer(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/sw-dlqrp-XXXXXX");
+    TH_ASSERT(mkdtemp(dir));
+    dlq *d = open_dlq();
+    dlq_replay *r = dlq_replay_new(d, 0);
+    TH_ASSERT(r && dlq_replay_start(r) == 0);
+    WAIT_FOR(th_threads_named("sw-replay") == 1, 2000);
+    th_nap_ms(200);
+    long c0 = thread_switches("sw-replay");
+    th_nap_ms(1500);
+    long c1 = thread_switches("sw-replay");
+    TH_ASSERT(c0 >= 0 && c1 >= c0);
+    printf("# idle replay thread: %ld wake-ups in 1.5 s\n", c1 - c0);
+    TH_ASSERT_MSG(c1 - c0 <= 5, "replay thread woke %ld times in 1.5 s with nothing to read",
+                  c1 - c0);
+    th_dlq_write_indexed(d, 3, 64);
+    for (int i = 0; i < 3; i++) {
+        WAIT_FOR(dlq_replay_peek(r) != NULL, 5000);
+        dlq_pos p;
+        item *it = dlq_replay_take(r, &p);
+        TH_ASSERT(it && it->data[0] == (uint8_t)i);
+        item_free(it);
+    }
+    dlq_replay_free(r);
+    dlq_close(d);
+    TH_ASSERT_EQ_INT(th_rmtree(dir), 0);
+}
+
 int main(void)
 {
     log_setup(LOG_LVL_WARN, 0);
     TH_RUN(t_in_order_pause_ack);
     TH_RUN(t_rate_change);
+    TH_RUN(t_idle_waits_for_writer);
     return th_done();
 }

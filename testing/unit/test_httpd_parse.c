@@ -10,14 +10,68 @@
 
 /* ---- parser ------------------------------------------------------------ */
 
-static int parse(const char *text, httpd_head *h)
+/* Finds the head in text and parses it with fn; 1 when incomplete. */
+static int parse_with(int (*fn)(char *, size_t, httpd_head *), const char *text, httpd_head *h)
 {
     static char b[8192];
     size_t len = strlen(text), scan = 0;
     memcpy(b, text, len);
     size_t end = httpd_head_end(b, len, &scan);
-    if (end == 0) return 1; /* incomplete */
-    return httpd_parse_head(b, end, h);
+    if (end == 0) return 1;
+    return fn(b, end, h);
+}
+
+static int parse(const char *text, httpd_head *h) { return parse_with(httpd_parse_head, text, h); }
+
+static int parse_response(const char *text, httpd_head *h)
+{
+    return parse_with(httpd_parse_response_head, text, h);
+}
+
+/* Response heads (the exporter's client): the status, framing and
+ * keep-alive; what a client must refuse. */
+static void t_parse_response(void)
+{
+    static httpd_head h;
+    TH_ASSERT_EQ_INT(parse_response("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n"
+                                    "Content-Length: 4\r\nContent-Encoding: gzip\r\n"
+                                    "Expect: nonsense\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.status, 503);
+    TH_ASSERT(h.method == NULL && h.path == NULL);
+    TH_ASSERT_EQ_INT(h.content_length, 4);
+    TH_ASSERT_EQ_INT(h.keep_alive, 1);
+    TH_ASSERT_EQ_STR(httpd_head_field(&h, "retry-after"), "7");
+    TH_ASSERT_EQ_INT(parse_response("HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.status, 200);
+    TH_ASSERT_EQ_INT(h.chunked, 1);
+    TH_ASSERT_EQ_INT(h.content_length, -1);
+    TH_ASSERT_EQ_INT(parse_response("HTTP/1.0 204 No Content\n\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.keep_alive, 0);
+    TH_ASSERT_EQ_INT(parse_response("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.keep_alive, 0);
+    TH_ASSERT_EQ_INT(parse_response("HTTP/1.1 100 Continue\r\n\r\n", &h), 0);
+    TH_ASSERT_EQ_INT(h.status, 100);
+    static const struct { const char *text; int rc; } bad[] = {
+        {"HTTP/1.1 2000 OK\r\n\r\n", -400},
+        {"HTTP/1.1 20 OK\r\n\r\n", -400},
+        {"HTTP/1.1 099 Low\r\n\r\n", -400},
+        {"HTTP/1.1 600 High\r\n\r\n", -400},
+        {"HTTP/1.1 2x0 OK\r\n\r\n", -400},
+        {"HTTP/1.1\r\n\r\n", -400},
+        {"HTTP/2.0 200 OK\r\n\r\n", -505},
+        {"HTP/1.1 200 OK\r\n\r\n", -400},
+        {"HTTP/1.1 200 O\x01K\r\n\r\n", -400},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", -400},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", -501},
+        {"HTTP/1.1 200 OK\r\n folded\r\n\r\n", -400},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        TH_ASSERT_MSG(parse_response(bad[i].text, &h) == bad[i].rc, "%s: want %d", bad[i].text,
+                      bad[i].rc);
+    /* A request line is not a status line, nor the other way round. */
+    TH_ASSERT(parse_response("POST / HTTP/1.1\r\n\r\n", &h) != 0);
+    TH_ASSERT(parse("HTTP/1.1 200 OK\r\n\r\n", &h) != 0);
 }
 
 static void t_parse_good(void)
@@ -190,6 +244,7 @@ int main(void)
 {
     TH_RUN(t_parse_good);
     TH_RUN(t_parse_bad);
+    TH_RUN(t_parse_response);
     TH_RUN(t_prefix_check);
     TH_RUN(t_chunked);
     return th_done();
