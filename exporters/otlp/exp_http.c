@@ -70,7 +70,7 @@ typedef struct pool_conn {
     struct event *rd;                /* plain http, connected: reads on the socket */
     evutil_socket_t fd;              /* plain http, connected: the socket; else -1 */
     int connected;
-    unsigned gen;                    /* bumped per connection opened in this slot */
+    unsigned gen;                    /* bumped each time the slot's connection is freed */
     int busy;                        /* a request of ours is in flight */
     exp_request r;                   /* that request */
     struct event *deadline;          /* timeout for the whole request */
@@ -206,6 +206,7 @@ static void conn_kill(pool_conn *cn)
 
 static void conn_free(pool_conn *cn)
 {
+    cn->gen++; /* a callback still running for it stops (see below) */
     if (cn->rd) event_free(cn->rd);
     cn->rd = NULL;
     if (cn->bev) bufferevent_free(cn->bev);
@@ -223,7 +224,6 @@ static int conn_open(exp_http *p, pool_conn *cn)
                                            p->c->exporter.tls_insecure_skip_verify)
                   : bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) return SW_ENOMEM;
-    cn->gen++;
     bufferevent_setcb(bev, p->ep.tls ? bev_read_cb : NULL, NULL, bev_event_cb, cn);
     bufferevent_setwatermark(bev, EV_READ, 0, EXP_MAX_RESPONSE_RAW);
     if (p->ep.tls && bufferevent_enable(bev, EV_READ) != 0) {
