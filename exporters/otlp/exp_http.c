@@ -666,7 +666,8 @@ static int add_head(exp_http *p, const exp_request *r, pool_conn *cn)
     char tail[64];
     int tl = snprintf(tail, sizeof tail, "Content-Length: %zu\r\n\r\n", body);
     size_t n = 5 + plen + 11 + p->fixed_len + celen + (size_t)tl;
-    char *h = malloc(n);
+    char small[2048];
+    char *h = n <= sizeof small ? small : malloc(n); /* custom headers may be long */
     if (!h) return -1;
     char *w = h;
     memcpy(w, "POST ", 5), w += 5;
@@ -676,7 +677,7 @@ static int add_head(exp_http *p, const exp_request *r, pool_conn *cn)
     memcpy(w, ce, celen), w += celen;
     memcpy(w, tail, (size_t)tl);
     int rc = evbuffer_prepend(cn->out, h, n);
-    free(h);
+    if (h != small) free(h);
     return rc;
 }
 

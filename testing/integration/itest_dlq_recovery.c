@@ -49,11 +49,7 @@ static double metric(th_stack *s, const char *name, const char *labels)
 static void send_ok(th_http *c, const th_otlp *d, th_lines *sent)
 {
     char why[512];
-    const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
-    TH_ASSERT_MSG(r, "send: %s", th_http_error(c));
-    TH_ASSERT_MSG(th_otlp_check_success(r, SIG_TRACES, TH_ENC_PB, why, sizeof(why)) == 0,
-                  "seed %u: %s", d->seed, why);
-    TH_ASSERT(th_lines_add(sent, d->lines) == 0);
+    TH_ASSERT_MSG(th_send_ok(c, d, sent, why, sizeof why) == 0, "%s", why);
 }
 
 static void stop_ok(th_stack *s)

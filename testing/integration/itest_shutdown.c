@@ -97,10 +97,7 @@ static void drain_case(const char *mode)
     for (int k = 0; k < HANG_REQUESTS; k++) {
         th_otlp *d = th_otlp_new(SIG_TRACES, 3000 + (uint32_t)k, HANG_SPANS);
         TH_ASSERT(d);
-        const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
-        TH_ASSERT_MSG(r && th_otlp_check_success(r, SIG_TRACES, TH_ENC_PB, why, sizeof why) == 0,
-                      "request %d: %s", k, r ? why : th_http_error(c));
-        TH_ASSERT(th_lines_add(sent, d->lines) == 0);
+        TH_ASSERT_MSG(th_send_ok(c, d, sent, why, sizeof why) == 0, "%s", why);
         th_otlp_free(d);
     }
     th_http_free(c);
@@ -170,10 +167,7 @@ static void t_sigterm_breaker_open(void)
     for (int k = 0; state != 2 && th_now_ms() < deadline; k++) {
         th_otlp *d = th_otlp_new(SIG_LOGS, 7000 + (uint32_t)k, 10);
         TH_ASSERT(d);
-        const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
-        TH_ASSERT_MSG(r && th_otlp_check_success(r, SIG_LOGS, TH_ENC_PB, why, sizeof why) == 0,
-                      "request %d: %s", k, r ? why : th_http_error(c));
-        TH_ASSERT(th_lines_add(sent, d->lines) == 0);
+        TH_ASSERT_MSG(th_send_ok(c, d, sent, why, sizeof why) == 0, "%s", why);
         th_otlp_free(d);
         const char *text = th_stack_metrics(s);
         state = text ? th_prom_sum(text, "spillway_exporter_circuit_state", NULL, NULL) : 0;

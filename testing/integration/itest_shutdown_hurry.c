@@ -59,10 +59,7 @@ static void send_one(th_stack *s, th_lines *sent, uint32_t seed)
     TH_ASSERT(c);
     th_otlp *d = th_otlp_new(SIG_TRACES, seed, SPANS);
     TH_ASSERT(d);
-    const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
-    TH_ASSERT_MSG(r && th_otlp_check_success(r, SIG_TRACES, TH_ENC_PB, why, sizeof why) == 0,
-                  "request %u: %s", seed, r ? why : th_http_error(c));
-    TH_ASSERT(th_lines_add(sent, d->lines) == 0);
+    TH_ASSERT_MSG(th_send_ok(c, d, sent, why, sizeof why) == 0, "%s", why);
     th_otlp_free(d);
     th_http_free(c);
 }

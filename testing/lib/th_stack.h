@@ -157,6 +157,9 @@ int th_lines_add(th_lines *l, const char *text);
 /* The lines, NUL-terminated (borrowed; valid until the next add). */
 const char *th_lines_text(const th_lines *l);
 size_t th_lines_count(const th_lines *l);
+/* Sends d as protobuf on c; the answer must be a success. Then adds d's
+ * lines to sent. 0, or -1 with the reason (seed first) in why. */
+int th_send_ok(th_http *c, const th_otlp *d, th_lines *sent, char *why, size_t whylen);
 
 /* Result of comparing received lines with required and optional ones. */
 typedef struct th_cover {

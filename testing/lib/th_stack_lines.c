@@ -182,3 +182,22 @@ int th_stack_wait_cover(th_stack *s, sw_signal sig, const th_lines *must, const 
         th_nap_ms(250);
     }
 }
+
+int th_send_ok(th_http *c, const th_otlp *d, th_lines *sent, char *why, size_t whylen)
+{
+    char sub[400];
+    const th_resp *r = th_otlp_send(c, d, TH_ENC_PB);
+    if (!r) {
+        snprintf(why, whylen, "seed %u: %s", d->seed, th_http_error(c));
+        return -1;
+    }
+    if (th_otlp_check_success(r, d->sig, TH_ENC_PB, sub, sizeof sub) != 0) {
+        snprintf(why, whylen, "seed %u: %s", d->seed, sub);
+        return -1;
+    }
+    if (th_lines_add(sent, d->lines) != 0) {
+        snprintf(why, whylen, "seed %u: out of memory", d->seed);
+        return -1;
+    }
+    return 0;
+}
