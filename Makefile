@@ -69,7 +69,7 @@ FUZZ_SRCS  := $(wildcard testing/fuzz/fuzz_*.c)
 REPLAY_BINS:= $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_SRCS))
 FUZZ_BINS  := $(patsubst testing/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRCS))
 
-.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench bench-floor run demo scenarios clean valgrind-test
+.PHONY: all deps test unit-test integration-test fuzz fuzz-run bench bench-floor bench-linger run demo scenarios clean valgrind-test
 all: $(BINS)
 
 deps:
@@ -177,6 +177,9 @@ $(BUILD)/bench/floor_fwd: $(OBJ)/testing/bench/floor_fwd.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 bench-floor: deps all $(BUILD)/bench/floor_fwd
 	@sh testing/bench/floor.sh
+
+bench-linger: deps all
+	@sh testing/bench/linger.sh
 
 scenarios: deps all
 	@SW_BIN_DIR=$(BUILD) sh testing/scenarios/run.sh --full

@@ -117,6 +117,7 @@ typedef struct cfg {
         uint32_t max_in_flight;          /* .max_in_flight, concurrent requests, 4 */
         uint64_t batch_max_bytes;        /* .batch.max_bytes 4MiB */
         uint64_t batch_timeout_ms;       /* .batch.timeout 200ms */
+        uint64_t batch_linger_ms;        /* .batch.linger 10ms (0: off) */
         uint64_t retry_initial_ms;       /* .retry.initial_interval 1s */
         uint64_t retry_max_ms;           /* .retry.max_interval 30s */
         double retry_multiplier;         /* .retry.multiplier 2 */

@@ -25,6 +25,7 @@ static const char *const reloadable[] = {
     "exporters.otlphttp.max_in_flight",
     "exporters.otlphttp.batch.max_bytes",
     "exporters.otlphttp.batch.timeout",
+    "exporters.otlphttp.batch.linger",
     "exporters.otlphttp.retry.initial_interval",
     "exporters.otlphttp.retry.max_interval",
     "exporters.otlphttp.retry.multiplier",

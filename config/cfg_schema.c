@@ -191,6 +191,9 @@ static const cfg_field batch_fields[] = {
     F("max_bytes", CFT_SIZE, exporter.batch_max_bytes, "4MiB", 1, GIB, "largest request sent upstream"),
     F("timeout", CFT_DURATION, exporter.batch_timeout_ms, "200ms", 1, HOUR_MS,
       "a partial batch is sent after this long"),
+    F("linger", CFT_DURATION, exporter.batch_linger_ms, "10ms", 0, HOUR_MS,
+      "receive-to-upstream-ack budget a batch may wait for more items while a connection is "
+      "idle; 0 = send at once"),
     END,
 };
 static const cfg_field retry_fields[] = {

@@ -27,4 +27,13 @@ static inline struct timeval clock_ms_to_tv(uint64_t ms)
     return tv;
 }
 
+/* Nanoseconds (negative: 0) as a struct timeval, rounded up to whole
+ * microseconds so that a timer never fires before the time it was set for. */
+static inline struct timeval clock_ns_to_tv(int64_t ns)
+{
+    uint64_t us = ns > 0 ? ((uint64_t)ns + 999u) / 1000u : 0;
+    struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+    return tv;
+}
+
 #endif

@@ -62,6 +62,7 @@ struct exp_batch {
     int refs;                 /* references held by libevent buffers */
     /* loop */
     int64_t first_attempt_ns; /* 0 before the first send */
+    int64_t sent_ns;          /* when the latest attempt was sent */
     uint32_t attempt;         /* retries so far */
     brk_ticket ticket;        /* of the attempt in flight (BRK_DENIED: none) */
     int replay;               /* items come from the DLQ */

@@ -9,24 +9,27 @@
  *                            ├─► breaker        exp_circuit.h  change, wake
  *                            │     └─► exp_breaker.h (pure)
  *                            ├─► retry policy   exp_retry.h    (pure)
+ *                            ├─► linger policy  exp_linger.h   (pure)
  *                            ├─► answers        exp_response.h (pure)
  *                            ├─► spill policy   exp_spill.h    dropped
  *                            │     └─► batcher, DLQ sink, replay (given to it)
  *                            ├─► DLQ sink       dlq/dlq_consumer.h  room, done
  *                            └─► replay         exp_replay.h   wake, reappended, rejected
  *
- * DESIGN. One thread, one event_base. Four events drive it:
+ * DESIGN. One thread, one event_base. Five events drive it:
  *   wake_ev      the queue's eventfd: items were pushed
  *   pump_ev      user event, activated after anything that frees room
  *                (an answer, a retry timer, a batch timer)
+ *   linger_ev    timer: an open batch's linger ended (exp_linger.h)
  *   stop_ev      user event, activated by exp_stop() from the main thread
  *   deadline_ev  the shutdown deadline
  * The pump sends sealed batches while connection slots are free, and pops
  * from the queue only while no sealed batch is waiting for a slot: when the
  * upstream is slow the queue fills up and the receiver pushes back, instead
  * of this thread hoarding memory. Once the queue is drained, open batches
- * are sent at once if a connection is idle (batch.timeout only bounds the
- * wait while every connection is busy).
+ * are sent at once if a connection is idle, unless more items are likely
+ * within batch.linger (exp_linger.h); batch.timeout only bounds the wait
+ * while every connection is busy.
  *
  * With a DLQ two more: the sink's completions and the replay ring's
  * eventfd. Every send asks the circuit breaker first; while it blocks,
@@ -78,6 +81,7 @@
 #include "exporters/otlp/exp_batch.h"
 #include "exporters/otlp/exp_circuit.h"
 #include "exporters/otlp/exp_http.h"
+#include "exporters/otlp/exp_linger.h"
 #include "exporters/otlp/exp_metrics.h"
 #include "exporters/otlp/exp_replay.h"
 #include "exporters/otlp/exp_response.h"
@@ -105,6 +109,8 @@ struct exporter {
     uint32_t n_conns;          /* exp_http_size: requests at once */
 
     struct event *wake_ev, *pump_ev, *stop_ev, *deadline_ev;
+    struct event *linger_ev;   /* an open batch's linger ends (exp_linger.h) */
+    exp_linger lg;
     int wake_edge;             /* wake_ev is edge-triggered: the eventfd is not read */
     struct event *hurry_ev;    /* activated by exp_hurry() from any thread */
     pthread_t thread;
@@ -293,6 +299,7 @@ static void answered(void *arg, const exp_answer *a)
     switch (exp_classify_status(a->code)) {
     case EXP_OK:
         atomic_store(&e->healthy, 1);
+        exp_linger_rtt(&e->lg, clock_mono_ns() - b->sent_ns);
         read_partial(e, b, a);
         batch_ack(e, b);
         break;
@@ -323,7 +330,8 @@ static int attach(void *arg, void *out)
 static void batch_send(exporter *e, exp_batch *b, brk_ticket t)
 {
     b->ticket = t;
-    if (b->first_attempt_ns == 0) b->first_attempt_ns = clock_mono_ns();
+    b->sent_ns = clock_mono_ns();
+    if (b->first_attempt_ns == 0) b->first_attempt_ns = b->sent_ns;
     exp_batch_flight(b);
     exp_request r = {.sig = b->sig, .encoding = b->encoding, .attach = attach,
                      .done = answered, .arg = b};
@@ -351,17 +359,32 @@ static int nothing_left(exporter *e)
 }
 
 /* With the queue drained, an open batch does not wait for batch.timeout
- * while a connection is idle: it goes now (latency stays low at low load;
+ * while a connection is idle: it goes now, or after a linger when more
+ * items are likely to come within the linger budget (exp_linger.h); the
+ * linger timer then runs the pump again. Latency stays low at low load;
  * under load connections are busy and batches grow up to max_bytes or the
- * timeout). While draining every open batch goes. */
+ * timeout. While draining every open batch goes. */
 static void flush_open(exporter *e)
 {
     if (exp_batcher_ready_peek(e->bt) || apq_peek_signal(e->q) >= 0) return;
+    int64_t now = 0, soonest = 0;
     for (int s = 0; s < SIG_COUNT; s++) {
         exp_batch *b = exp_batcher_open(e->bt, (sw_signal)s);
         if (!b || (!e->draining && exp_batcher_active(e->bt) >= e->n_conns)) continue;
+        if (!e->draining && b->head) {
+            if (!now) now = clock_mono_ns();
+            int64_t until = exp_linger_until(&e->lg, (sw_signal)s, b->head->recv_ns, now);
+            if (until) {
+                if (!soonest || until < soonest) soonest = until;
+                continue;
+            }
+        }
         exp_batch_seal(b, 0);
         send_ready(e);
+    }
+    if (soonest) {
+        struct timeval tv = clock_ns_to_tv(soonest - now);
+        evtimer_add(e->linger_ev, &tv);
     }
 }
 
@@ -409,6 +432,7 @@ static void pump(exporter *e)
             continue;
         }
         if (blocked && exp_spill_item(e->sp, it) == 0) continue;
+        exp_linger_arrival(&e->lg, it->signal, it->recv_ns);
         exp_batcher_add(e->bt, it);
     }
     flush_open(e);
@@ -549,6 +573,7 @@ exporter *exp_new(const cfg *c, apq *q, sw_metrics *m)
     atomic_init(&e->healthy, 1);
     e->retry = (exp_retry_policy){c->exporter.retry_initial_ms, c->exporter.retry_max_ms,
                                   c->exporter.retry_multiplier, c->exporter.retry_max_elapsed_ms};
+    exp_linger_init(&e->lg, c->exporter.batch_linger_ms);
     e->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)e << 16) ^ 0x9E3779B97F4A7C15ULL;
     if (!e->m || check_headers(c) != 0) goto fail;
     evthread_use_pthreads(); /* idempotent; main calls it first */
@@ -583,8 +608,10 @@ static int start_events(exporter *e)
     e->pump_ev = event_new(e->base, -1, 0, pump_cb, e);
     e->stop_ev = event_new(e->base, -1, 0, stop_cb, e);
     e->deadline_ev = evtimer_new(e->base, deadline_cb, e);
+    e->linger_ev = evtimer_new(e->base, pump_cb, e);
     e->hurry_ev = event_new(e->base, -1, 0, hurry_cb, e);
-    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev || !e->hurry_ev)
+    if (!e->wake_ev || !e->pump_ev || !e->stop_ev || !e->deadline_ev || !e->hurry_ev ||
+        !e->linger_ev)
         return SW_ENOMEM;
     if (event_add(e->wake_ev, NULL) != 0) {
         LOG_ERROR("cannot watch the queue's wake-up descriptor");
@@ -726,6 +753,7 @@ static void apply_settings(exporter *e, const cfg *c)
     exp_batcher_reconfigure(e->bt, &(exp_batcher_cfg){c->exporter.batch_max_bytes,
                                                       c->exporter.batch_timeout_ms,
                                                       (int)c->exporter.compression});
+    exp_linger_set_budget(&e->lg, c->exporter.batch_linger_ms);
 }
 
 static void reconf_apply(exporter *e, const cfg *c)
@@ -810,6 +838,7 @@ void exp_free(exporter *e)
     if (e->pump_ev) event_free(e->pump_ev);
     if (e->stop_ev) event_free(e->stop_ev);
     if (e->deadline_ev) event_free(e->deadline_ev);
+    if (e->linger_ev) event_free(e->linger_ev);
     if (e->hurry_ev) event_free(e->hurry_ev);
     if (e->base) event_base_free(e->base); /* runs pending finalizers: releases bodies */
     exp_batcher_free(e->bt);

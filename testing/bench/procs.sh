@@ -1,5 +1,5 @@
 # procs.sh — starting, loading and stopping spillway and the mock upstream
-# for run_bench.sh and ab.sh (sourced after lib.sh; POSIX sh + awk).
+# for the bench scripts (sourced after lib.sh; POSIX sh + awk).
 #
 # Needs BIN (the load generator and mock upstream), WORK (a temp dir),
 # CLK_TCK, DRAIN_SECS and BATCH. What start_spillway writes into the config
@@ -10,6 +10,7 @@
 #   SW_QUEUE_MODE  queue.mode (memory | durable)
 #   SW_FSYNC       dlq.fsync (always | batch | never)
 #   BATCH_TIMEOUT  exporters.otlphttp.batch.timeout
+#   BATCH_LINGER   exporters.otlphttp.batch.linger
 # and load() sends with LG_PROTO (http, the default, or grpc).
 
 start_mockup() {
@@ -37,7 +38,9 @@ start_spillway() {
         echo "  otlphttp:"
         echo "    endpoint: http://127.0.0.1:$MOCK_PORT"
         echo "    compression: $1"
-        [ -n "${BATCH_TIMEOUT:-}" ] && echo "    batch: { timeout: $BATCH_TIMEOUT }"
+        _batch="${BATCH_TIMEOUT:+timeout: $BATCH_TIMEOUT}"
+        [ -n "${BATCH_LINGER:-}" ] && _batch="${_batch:+$_batch, }linger: $BATCH_LINGER"
+        [ -n "$_batch" ] && echo "    batch: { $_batch }"
         echo "telemetry: { endpoint: 127.0.0.1:0, log: { level: warn } }"
     } >"$WORK/spillway.yaml"
     start_bg "$WORK/spillway.log" "${SW_EXE:-$BIN/spillway}" --config "$WORK/spillway.yaml" \

@@ -222,6 +222,7 @@ static void t_defaults(void)
     TH_ASSERT_EQ_INT(c->exporter.max_in_flight, 4);
     TH_ASSERT_EQ_INT(c->exporter.batch_max_bytes, 4 << 20);
     TH_ASSERT_EQ_INT(c->exporter.batch_timeout_ms, 200);
+    TH_ASSERT_EQ_INT(c->exporter.batch_linger_ms, 10);
     TH_ASSERT_EQ_INT(c->exporter.retry_initial_ms, 1000);
     TH_ASSERT_EQ_INT(c->exporter.retry_max_ms, 30000);
     TH_ASSERT(c->exporter.retry_multiplier == 2.0);
@@ -263,6 +264,7 @@ static const char *cfg_diff(const cfg *a, const cfg *b)
     SAME_S(exporter.endpoint); SAME_N(exporter.n_headers); SAME_N(exporter.compression);
     SAME_N(exporter.timeout_ms); SAME_N(exporter.max_in_flight);
     SAME_N(exporter.batch_max_bytes); SAME_N(exporter.batch_timeout_ms);
+    SAME_N(exporter.batch_linger_ms);
     SAME_N(exporter.retry_initial_ms); SAME_N(exporter.retry_max_ms);
     SAME_N(exporter.retry_multiplier); SAME_N(exporter.retry_max_elapsed_ms);
     SAME_N(exporter.cb_consecutive_failures); SAME_N(exporter.cb_ratio_429);
@@ -383,7 +385,7 @@ static const char *full_yaml =
     "    compression: zstd\n"
     "    timeout: 3s\n"
     "    max_in_flight: 64\n"
-    "    batch: { max_bytes: 1, timeout: 1ms }\n"
+    "    batch: { max_bytes: 1, timeout: 1ms, linger: 0s }\n"
     "    retry: { initial_interval: 100ms, max_interval: 100ms, multiplier: 1.5, max_elapsed_time: 1m }\n"
     "    circuit_breaker: { consecutive_failures: 1, ratio_429: 1, window: 1m, open_duration: 5s }\n"
     "    tls: { ca_file: /etc/ssl/ca.pem, insecure_skip_verify: on }\n"
@@ -434,6 +436,7 @@ static void check_full(const cfg *c)
     TH_ASSERT_EQ_INT(c->exporter.max_in_flight, 64);
     TH_ASSERT_EQ_INT(c->exporter.batch_max_bytes, 1);
     TH_ASSERT_EQ_INT(c->exporter.batch_timeout_ms, 1);
+    TH_ASSERT_EQ_INT(c->exporter.batch_linger_ms, 0);
     TH_ASSERT_EQ_INT(c->exporter.retry_initial_ms, 100);
     TH_ASSERT_EQ_INT(c->exporter.retry_max_ms, 100);
     TH_ASSERT(c->exporter.retry_multiplier == 1.5);

@@ -127,7 +127,7 @@ static void t_reload_list_names_schema_keys(void)
 {
     int n = 0;
     cfg_schema_foreach(count_reloadable, &n);
-    TH_ASSERT_EQ_INT(n, 26);
+    TH_ASSERT_EQ_INT(n, 27);
     TH_ASSERT_EQ_INT(cfg_key_reloadable("processors.priority"), 0);
     TH_ASSERT_EQ_INT(cfg_key_reloadable("no.such.key"), 0);
 }

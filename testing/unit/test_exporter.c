@@ -412,6 +412,39 @@ static void t_eager_when_idle_batch_when_busy(void)
     fx_done();
 }
 
+/* batch.linger: items that keep arriving close together while the
+ * connection is idle are merged into fewer upstream requests, and none
+ * waits past the budget (without it, batch.timeout, a minute here). */
+static void t_linger_merges_close_items(void)
+{
+    srv *s = srv_start(NULL, 0, OK200, NULL, NULL);
+    cfg *c = make_cfg(url_for(s, "http", ""));
+    c->exporter.batch_timeout_ms = 60000;
+    c->exporter.batch_linger_ms = 400;
+    fx_begin(s, c);
+    exp_metrics *em = exp_metrics_get(F.m);
+    TH_ASSERT_EQ_INT(exp_start(F.e), 0);
+    push(SIG_TRACES, 10, 1, 0); /* its answer gives the round trip */
+    WAIT_FOR(ctr(&em->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == 1, 5000);
+    enum { N = 40 };
+    for (int i = 1; i <= N; i++) {
+        push(SIG_TRACES, 10, 1, i);
+        nanosleep(&(struct timespec){0, 5000000}, NULL); /* 5 ms apart */
+    }
+    WAIT_FOR(ctr(&em->exp_items[SIG_TRACES][EXP_RESULT_SENT]) == N + 1, 10000);
+    int reqs = srv_requests(s);
+    TH_ASSERT_MSG(reqs <= N / 2, "%d upstream requests for %d items", reqs, N + 1);
+    /* every item acknowledged within 1 s of its receipt (budget 400 ms) */
+    uint64_t slow = 0;
+    for (unsigned i = 0; i <= em->latency.n; i++)
+        if (i == em->latency.n || em->latency.bounds_ns[i] > 1000000000LL)
+            slow += atomic_load(&em->latency.buckets[i]);
+    TH_ASSERT_EQ_INT(slow, 0);
+    TH_ASSERT_EQ_INT(exp_stop(F.e, 2000), 0);
+    assert_received_all();
+    fx_done();
+}
+
 /* 400 with a google.rpc.Status body: rejected, counted, never retried. */
 static void t_400_rejected(void)
 {
@@ -908,6 +941,7 @@ int main(void)
     TH_RUN(t_retry_after_honoured);
     TH_RUN(t_204_and_partial_success);
     TH_RUN(t_eager_when_idle_batch_when_busy);
+    TH_RUN(t_linger_merges_close_items);
     TH_RUN(t_400_rejected);
     TH_RUN(t_signals_paths);
     TH_RUN(t_stop_drains);
