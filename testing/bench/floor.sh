@@ -34,14 +34,6 @@ bench_work floor
 . "$ROOT/testing/bench/procs.sh"
 mkdir -p "$OUT" || exit 1
 
-# lg PORT SEED FILE: one load generator run in the background; sets LG_PID.
-lg() {
-    "$BIN/spillway-loadgen" --protocol http --endpoint "http://127.0.0.1:$1" --signal traces \
-        --rate "$RATE" --batch "$BATCH" --connections 4 --duration "$SECS" --seed "$2" \
-        --json --quiet >"$3" 2>"$3.err" &
-    LG_PID=$!
-}
-
 # start_floor NAME [--handoff]: a mock upstream and floor_fwd in front of
 # it; sets <NAME>_PID, <NAME>_MOCK_PID, <NAME>_MOCK_PORT, <NAME>_PORT.
 start_floor() {
@@ -68,9 +60,9 @@ round() {
     start_mockup
     start_spillway none
     _a0=$(cpu_ticks "$F1_PID"); _b0=$(cpu_ticks "$F2_PID"); _s0=$(cpu_ticks "$SW_PID"); _t0=$(now_ns)
-    lg "$F1_PORT" "$((500 + $1))" "$WORK/lg_f1.json"; _l1=$LG_PID
-    lg "$F2_PORT" "$((510 + $1))" "$WORK/lg_f2.json"; _l2=$LG_PID
-    lg "$OTLP_PORT" "$((520 + $1))" "$WORK/lg_s.json"; _l3=$LG_PID
+    lg_bg "$F1_PORT" "$RATE" "$BATCH" "$((500 + $1))" "$WORK/lg_f1.json"; _l1=$LG_PID
+    lg_bg "$F2_PORT" "$RATE" "$BATCH" "$((510 + $1))" "$WORK/lg_f2.json"; _l2=$LG_PID
+    lg_bg "$OTLP_PORT" "$RATE" "$BATCH" "$((520 + $1))" "$WORK/lg_s.json"; _l3=$LG_PID
     wait "$_l1" "$_l2" "$_l3"
     _t1=$(now_ns); _a1=$(cpu_ticks "$F1_PID"); _b1=$(cpu_ticks "$F2_PID"); _s1=$(cpu_ticks "$SW_PID")
     for _j in "$WORK/lg_f1.json" "$WORK/lg_f2.json" "$WORK/lg_s.json"; do

@@ -47,14 +47,6 @@ side() {
     WORK=$TOP
 }
 
-# lg PORT RATE BATCH SEED FILE: one load generator in the background; sets LG_PID.
-lg() {
-    "$BIN/spillway-loadgen" --protocol http --endpoint "http://127.0.0.1:$1" --signal traces \
-        --rate "$2" --batch "$3" --connections 4 --duration "$SECS" --seed "$4" \
-        --json --quiet >"$5" 2>"$5.err" &
-    LG_PID=$!
-}
-
 # figures NAME JSON T0 T1 SW_TICKS MOCK_TICKS: "reqs_per_req sw_cpu mock_cpu
 # pipe_p99_ms client_p99_ms lost forwarded_per_s" of one side.
 figures() {
@@ -81,8 +73,8 @@ round() {
     side OFF 0s; side ON "$ON"
     _a0=$(cpu_ticks "$OFF_SW"); _b0=$(cpu_ticks "$ON_SW")
     _c0=$(cpu_ticks "$OFF_MOCK"); _d0=$(cpu_ticks "$ON_MOCK"); _t0=$(now_ns)
-    lg "$OFF_PORT" "$1" "$2" "$((600 + $3))" "$TOP/lg_off.json"; _l1=$LG_PID
-    lg "$ON_PORT" "$1" "$2" "$((700 + $3))" "$TOP/lg_on.json"; _l2=$LG_PID
+    lg_bg "$OFF_PORT" "$1" "$2" "$((600 + $3))" "$TOP/lg_off.json"; _l1=$LG_PID
+    lg_bg "$ON_PORT" "$1" "$2" "$((700 + $3))" "$TOP/lg_on.json"; _l2=$LG_PID
     wait "$_l1" "$_l2"
     _t1=$(now_ns)
     _a1=$(cpu_ticks "$OFF_SW"); _b1=$(cpu_ticks "$ON_SW")

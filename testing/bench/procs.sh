@@ -52,6 +52,16 @@ start_spillway() {
     TEL_PORT=$(sed -n 's/^telemetry=.*:\([0-9]*\)$/\1/p' "$WORK/sw.ready")
 }
 
+# lg_bg PORT RATE BATCH SEED FILE: a load generator in the background
+# (traces over OTLP/HTTP, 4 connections, SECS seconds; RATE 0: closed loop),
+# its JSON summary to FILE and its stderr to FILE.err; sets LG_PID.
+lg_bg() {
+    "$BIN/spillway-loadgen" --protocol http --endpoint "http://127.0.0.1:$1" --signal traces \
+        --rate "$2" --batch "$3" --connections 4 --duration "$SECS" --seed "$4" \
+        --json --quiet >"$5" 2>"$5.err" &
+    LG_PID=$!
+}
+
 stop_pair() { stop_pid "$SW_PID"; stop_pid "$MOCK_PID"; SW_PID=""; MOCK_PID=""; }
 
 # drain ACCEPTED [SIGNAL]: waits until the upstream counted ACCEPTED items of

@@ -17,11 +17,19 @@ static int64_t arrivals(exp_linger *l, sw_signal sig, int64_t t0, int64_t gap_ns
     return t - gap_ns;
 }
 
-/* No round trip measured yet, or budget 0: never wait. */
-static void t_off_until_known(void)
+/* A 10 ms budget and, unless rtt_ns is 0, one round trip of rtt_ns. */
+static exp_linger fresh(int64_t rtt_ns)
 {
     exp_linger l;
     exp_linger_init(&l, 10);
+    if (rtt_ns) exp_linger_rtt(&l, rtt_ns);
+    return l;
+}
+
+/* No round trip measured yet, or budget 0: never wait. */
+static void t_off_until_known(void)
+{
+    exp_linger l = fresh(0);
     int64_t last = arrivals(&l, SIG_TRACES, 1000 * MS, 2 * MS, 50);
     TH_ASSERT_EQ_INT(exp_linger_until(&l, SIG_TRACES, last, last), 0);
     exp_linger_rtt(&l, 300 * US);
@@ -34,9 +42,7 @@ static void t_off_until_known(void)
  * workload of one request every 10 ms against a 10 ms budget). */
 static void t_sparse_sent_at_once(void)
 {
-    exp_linger l;
-    exp_linger_init(&l, 10);
-    exp_linger_rtt(&l, 300 * US);
+    exp_linger l = fresh(300 * US);
     int64_t t = 1000 * MS;
     for (int i = 0; i < 100; i++, t += 10 * MS) {
         exp_linger_arrival(&l, SIG_TRACES, t);
@@ -48,9 +54,7 @@ static void t_sparse_sent_at_once(void)
  * second, the second goes at once (its successor would be too late). */
 static void t_steady_rate_pairs(void)
 {
-    exp_linger l;
-    exp_linger_init(&l, 10);
-    exp_linger_rtt(&l, 500 * US);
+    exp_linger l = fresh(500 * US);
     int64_t last = arrivals(&l, SIG_TRACES, 1000 * MS, 5 * MS, 40);
     /* window = 10 - 2 x 0.5 - 1 = 8 ms from the oldest item */
     int64_t until = exp_linger_until(&l, SIG_TRACES, last, last);
@@ -65,9 +69,7 @@ static void t_steady_rate_pairs(void)
  * half a millisecond after the last one, not at the deadline. */
 static void t_burst_ends_early(void)
 {
-    exp_linger l;
-    exp_linger_init(&l, 10);
-    exp_linger_rtt(&l, 200 * US);
+    exp_linger l = fresh(200 * US);
     int64_t t = 1000 * MS;
     for (int b = 0; b < 10; b++, t += 40 * MS) arrivals(&l, SIG_LOGS, t, 50 * US, 4);
     int64_t first = t;
@@ -84,9 +86,7 @@ static void t_burst_ends_early(void)
  * - 2 x RTT - 1 ms. */
 static void t_never_past_deadline(void)
 {
-    exp_linger l;
-    exp_linger_init(&l, 10);
-    exp_linger_rtt(&l, 1 * MS);
+    exp_linger l = fresh(1 * MS);
     int64_t oldest = 1000 * MS;
     int64_t t = arrivals(&l, SIG_TRACES, oldest - 20 * 100 * US, 100 * US, 20);
     for (int i = 0; i < 200; i++, t += 100 * US) {
@@ -100,8 +100,7 @@ static void t_never_past_deadline(void)
 /* A slow upstream leaves no room: RTT of 5 ms or more against 10 ms. */
 static void t_slow_upstream_no_wait(void)
 {
-    exp_linger l;
-    exp_linger_init(&l, 10);
+    exp_linger l = fresh(0);
     for (int i = 0; i < 50; i++) exp_linger_rtt(&l, 6 * MS);
     int64_t last = arrivals(&l, SIG_TRACES, 1000 * MS, 100 * US, 50);
     TH_ASSERT_EQ_INT(exp_linger_until(&l, SIG_TRACES, last, last), 0);
@@ -111,9 +110,7 @@ static void t_slow_upstream_no_wait(void)
  * slows down stops the waiting within a few gaps. */
 static void t_history(void)
 {
-    exp_linger l;
-    exp_linger_init(&l, 10);
-    exp_linger_rtt(&l, 300 * US);
+    exp_linger l = fresh(300 * US);
     int64_t t = 1000 * MS;
     for (int i = 0; i < 20; i++, t += 3 * MS) {
         exp_linger_arrival(&l, SIG_TRACES, t);
