@@ -167,11 +167,11 @@ static int cmd_validate(int argc, char **argv)
     return 0;
 }
 
-/* dlq_send_fn for `spillway dlq replay`: one blocking POST per record. */
+/* dlq_send_fn for `spillway dlq replay`: one blocking POST per record,
+ * all over one connection. */
 static int replay_send(void *arg, sw_signal sig, const uint8_t *data, size_t len)
 {
-    const char *url = arg;
-    return exp_send_blocking(url, sig, data, len, 10000) == 0 ? 0 : 1;
+    return exp_sender_send(arg, sig, data, len) == 0 ? 0 : 1;
 }
 
 static int cmd_dlq(int argc, char **argv)
@@ -211,7 +211,11 @@ static int cmd_dlq(int argc, char **argv)
             fprintf(stderr, "dlq replay: --to URL is required\n");
             return 2;
         }
-        return dlq_cmd_replay(dir, rate, replay_send, (void *)to, stdout);
+        exp_sender *snd = exp_sender_new(to, 10000);
+        if (!snd) return 1;
+        int rc = dlq_cmd_replay(dir, rate, replay_send, snd, stdout);
+        exp_sender_free(snd);
+        return rc;
     }
     if (strcmp(verb, "purge") == 0) {
         fprintf(stderr, "dlq purge: only the rejected area can be purged (--rejected)\n");

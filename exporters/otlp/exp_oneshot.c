@@ -1,10 +1,11 @@
-/* exp_oneshot.c — exp_send_blocking(): one POST, waited for.
+/* exp_oneshot.c — exp_sender: blocking POSTs, each waited for.
  *
  * For the offline `spillway dlq replay --to URL` command: a private
- * event_base and a pool of one connection (exp_http.h) per call — no
- * export thread, the same client, endpoint rules, TLS set-up and headers
- * as the exporter (https verifies against the system CA store). Blocking:
- * never call it on a network loop.
+ * event_base and a pool of one keep-alive connection (exp_http.h), kept
+ * from one send to the next — no export thread, the same client, endpoint
+ * rules, TLS set-up and headers as the exporter (https verifies against the
+ * system CA store), one TLS context and one connection for a whole replay.
+ * Blocking: never call it on a network loop.
  */
 #define LOG_COMPONENT "exporter"
 #include "exporters/otlp/exp_http.h"
@@ -19,62 +20,82 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 
-typedef struct oneshot {
+struct exp_sender {
     struct event_base *base;
-    const uint8_t *data;
+    cfg *c;                    /* the client's settings: endpoint, timeout, one connection */
+    sw_metrics *m;             /* the client counts into it; nobody reads it */
+    exp_http *pool;
+    exp_endpoint ep;           /* for log lines */
+    const uint8_t *data;       /* the request being sent */
     size_t len;
-    int code;                  /* HTTP status, 0: no answer */
+    int code;                  /* its HTTP status, 0: no answer */
     int done;
-} oneshot;
+};
 
-static int oneshot_attach(void *arg, void *out)
+static int sender_attach(void *arg, void *out)
 {
-    oneshot *o = arg;
-    return o->len ? evbuffer_add(out, o->data, o->len) : 0;
+    exp_sender *s = arg;
+    return s->len ? evbuffer_add(out, s->data, s->len) : 0;
 }
 
-static void oneshot_done(void *arg, const exp_answer *a)
+static void sender_done(void *arg, const exp_answer *a)
 {
-    oneshot *o = arg;
-    o->code = a->code;
-    o->done = 1;
-    event_base_loopbreak(o->base);
+    exp_sender *s = arg;
+    s->code = a->code;
+    s->done = 1;
+    event_base_loopbreak(s->base);
 }
 
-int exp_send_blocking(const char *url, sw_signal sig, const uint8_t *data, size_t len,
-                      uint64_t timeout_ms)
+exp_sender *exp_sender_new(const char *url, uint64_t timeout_ms)
 {
-    exp_endpoint ep;
-    if ((unsigned)sig >= SIG_COUNT || exp_endpoint_parse(url, &ep) != 0) {
+    exp_sender *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (exp_endpoint_parse(url, &s->ep) != 0) {
         LOG_ERROR("cannot send to \"%s\" (want http[s]://host[:port][/path])", url ? url : "");
-        return SW_EINVAL;
+        free(s);
+        return NULL;
     }
-    oneshot o = {.data = data, .len = len};
-    int rc = SW_ENOMEM;
-    cfg *c = cfg_defaults();
-    sw_metrics *m = metrics_new();
-    exp_http *p = NULL;
-    if (!c || !m || !(o.base = event_base_new())) goto out;
-    free(c->exporter.endpoint);
-    if (!(c->exporter.endpoint = strdup(url))) goto out;
-    c->exporter.timeout_ms = timeout_ms ? timeout_ms : 10000;
-    c->exporter.max_in_flight = 1;
-    if (!(p = exp_http_new(o.base, c, exp_metrics_get(m)))) goto out;
-    exp_request r = {.sig = sig, .encoding = CFG_COMP_NONE, .attach = oneshot_attach,
-                     .done = oneshot_done, .arg = &o};
-    exp_http_send(p, &r);
-    if (!o.done) event_base_dispatch(o.base);
-    rc = 0;
-    if (o.code < 200 || o.code > 299) {
-        LOG_WARN_RL(1, "%s%s answered %s%d", url, ep.path[sig],
-                    o.code ? "HTTP " : "nothing (connection error or timeout) ", o.code);
-        rc = SW_EIO;
-    }
-out:
-    exp_http_free(p);
-    if (o.base) event_base_free(o.base);
-    metrics_free(m);
-    cfg_free(c);
-    exp_endpoint_destroy(&ep);
-    return rc;
+    if (!(s->c = cfg_defaults()) || !(s->m = metrics_new()) || !(s->base = event_base_new()))
+        goto fail;
+    free(s->c->exporter.endpoint);
+    if (!(s->c->exporter.endpoint = strdup(url))) goto fail;
+    s->c->exporter.timeout_ms = timeout_ms ? timeout_ms : 10000;
+    s->c->exporter.max_in_flight = 1;
+    if (!(s->pool = exp_http_new(s->base, s->c, exp_metrics_get(s->m)))) goto fail;
+    return s;
+fail:
+    exp_sender_free(s);
+    return NULL;
+}
+
+int exp_sender_send(exp_sender *s, sw_signal sig, const uint8_t *data, size_t len)
+{
+    if ((unsigned)sig >= SIG_COUNT) return SW_EINVAL;
+    /* A close or stray bytes that arrived since the last answer mark the
+     * idle connection dead; the pool then opens a new one. */
+    event_base_loop(s->base, EVLOOP_NONBLOCK);
+    exp_http_reap(s->pool);
+    s->data = data;
+    s->len = len;
+    s->code = 0;
+    s->done = 0;
+    exp_request r = {.sig = sig, .encoding = CFG_COMP_NONE, .attach = sender_attach,
+                     .done = sender_done, .arg = s};
+    exp_http_send(s->pool, &r);
+    if (!s->done) event_base_dispatch(s->base);
+    if (s->code >= 200 && s->code <= 299) return 0;
+    LOG_WARN_RL(1, "%s%s answered %s%d", s->c->exporter.endpoint, s->ep.path[sig],
+                s->code ? "HTTP " : "nothing (connection error or timeout) ", s->code);
+    return SW_EIO;
+}
+
+void exp_sender_free(exp_sender *s)
+{
+    if (!s) return;
+    exp_http_free(s->pool);
+    if (s->base) event_base_free(s->base);
+    metrics_free(s->m);
+    cfg_free(s->c);
+    exp_endpoint_destroy(&s->ep);
+    free(s);
 }

@@ -110,13 +110,19 @@ int exp_circuit_open(const exporter *e);
  * or already closed). NULL-safe. */
 void exp_free(exporter *e);
 
-/* One blocking POST of an Export<sig>ServiceRequest (protobuf, not
- * compressed) to <url>/v1/<signal> (url as exporters.otlphttp.endpoint:
- * http or https, a path is a prefix; https verifies against the system CA
- * store). Private event_base and connection; for `spillway dlq replay`,
- * never on a network loop. 0 on any 2xx; SW_EINVAL (bad url), SW_ENOMEM,
- * SW_EIO (no answer within timeout_ms, or a non-2xx answer, logged). */
-int exp_send_blocking(const char *url, sw_signal sig, const uint8_t *data, size_t len,
-                      uint64_t timeout_ms);
+/* Blocking POSTs of Export<sig>ServiceRequests (protobuf, not compressed)
+ * to <url>/v1/<signal> (url as exporters.otlphttp.endpoint: http or https,
+ * a path is a prefix; https verifies against the system CA store), for
+ * `spillway dlq replay`: a private event_base and one keep-alive
+ * connection reused from send to send; never on a network loop. */
+typedef struct exp_sender exp_sender;
+/* Owned, or NULL (a bad url, logged, or no memory). timeout_ms bounds each
+ * send (0: 10 s). */
+exp_sender *exp_sender_new(const char *url, uint64_t timeout_ms);
+/* One POST. 0 on any 2xx; SW_EINVAL (bad signal), SW_EIO (no answer
+ * within the timeout, or a non-2xx answer; logged). */
+int exp_sender_send(exp_sender *s, sw_signal sig, const uint8_t *data, size_t len);
+/* NULL-safe. */
+void exp_sender_free(exp_sender *s);
 
 #endif

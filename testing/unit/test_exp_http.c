@@ -31,7 +31,9 @@
 #include "config/cfg.h"
 #include "exporters/otlp/exp_http.h"
 #include "exporters/otlp/exp_metrics.h"
+#include "exporters/otlp/exporter.h"
 #include "runtime/clock.h"
+#include "runtime/err.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "testing/lib/th.h"
@@ -583,6 +585,44 @@ static void t_close_all_abandons(void)
     fx_stop(&f);
 }
 
+/* The offline sender (exporter.h, for `spillway dlq replay --to`): POSTs
+ * over one kept connection to <url>/v1/<signal>; a connection the upstream
+ * closed between two sends is replaced, not written to; no upstream or a
+ * bad URL is an error. */
+static void t_sender(void)
+{
+    static const uint8_t body[] = {0x0a, 0x00};
+    step st[] = {{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0},
+                 {"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 0, 1},
+                 {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0}};
+    srv *s = srv_start(st, 3);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/p", (unsigned)s->port);
+    exp_sender *snd = exp_sender_new(url, 2000);
+    TH_ASSERT(snd);
+    TH_ASSERT_EQ_INT(exp_sender_send(snd, SIG_METRICS, body, sizeof body), 0);
+    static const char want[] = "POST /p/v1/metrics HTTP/1.1\r\n";
+    TH_ASSERT(strncmp(s->head, want, sizeof want - 1) == 0);
+    TH_ASSERT_EQ_INT((int)s->body_len, (int)sizeof body);
+    TH_ASSERT_EQ_INT(exp_sender_send(snd, SIG_TRACES, body, sizeof body), 0);
+    TH_ASSERT_EQ_INT(atomic_load(&s->accepted), 1); /* the connection was kept */
+    sleep_ms(50); /* the server closed it after the second answer */
+    TH_ASSERT_EQ_INT(exp_sender_send(snd, SIG_LOGS, body, sizeof body), 0);
+    TH_ASSERT(strncmp(s->head, "POST /p/v1/logs ", 16) == 0);
+    TH_ASSERT_EQ_INT(atomic_load(&s->accepted), 2);
+    TH_ASSERT_EQ_INT(atomic_load(&s->requests), 3);
+    TH_ASSERT_EQ_INT(exp_sender_send(snd, (sw_signal)SIG_COUNT, body, sizeof body), SW_EINVAL);
+    exp_sender_free(snd);
+    uint16_t port = s->port;
+    srv_stop(s); /* the port is free again: refused */
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)port);
+    TH_ASSERT((snd = exp_sender_new(url, 2000)) != NULL);
+    TH_ASSERT_EQ_INT(exp_sender_send(snd, SIG_TRACES, body, sizeof body), SW_EIO);
+    exp_sender_free(snd);
+    TH_ASSERT(exp_sender_new("ftp://x", 2000) == NULL);
+    exp_sender_free(NULL);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -600,5 +640,6 @@ int main(void)
     TH_RUN(t_refused);
     TH_RUN(t_large_body);
     TH_RUN(t_close_all_abandons);
+    TH_RUN(t_sender);
     return th_done();
 }

@@ -329,31 +329,6 @@ static void t_replay_idle_stop(void)
     fx_done();
 }
 
-/* The offline sender: one blocking POST per call; 2xx is 0, no upstream
- * or a bad URL is an error. */
-static void t_send_blocking(void)
-{
-    up *u = up_start();
-    char url[64];
-    static const uint8_t body[] = {0x0a, 0x00};
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/p", (unsigned)u->port);
-    TH_ASSERT_EQ_INT(exp_send_blocking(url, SIG_METRICS, body, sizeof body, 2000), 0);
-    th_upstream_lock(u->srv);
-    int ok = u->n == 1 && u->sig[0] == SIG_METRICS && u->got[SIG_METRICS].len == sizeof body;
-    th_upstream_unlock(u->srv);
-    TH_ASSERT(ok);
-    up_stop(u);
-    int fd = socket(AF_INET, SOCK_STREAM, 0); /* bound, never listening */
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    TH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sl) == 0);
-    TH_ASSERT(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
-    TH_ASSERT(exp_send_blocking(url, SIG_TRACES, body, sizeof body, 2000) != 0);
-    close(fd);
-    TH_ASSERT(exp_send_blocking("ftp://x", SIG_TRACES, body, sizeof body, 2000) != 0);
-}
-
 int main(void)
 {
     evthread_use_pthreads();
@@ -362,6 +337,5 @@ int main(void)
     TH_RUN(t_replay_all_in_order_at_rate);
     TH_RUN(t_replay_interleaves_with_live);
     TH_RUN(t_replay_idle_stop);
-    TH_RUN(t_send_blocking);
     return th_done();
 }
