@@ -8,6 +8,8 @@
  *   - graceful shutdown with a full memory queue and a dead upstream:
  *     SIGTERM exits 0 with everything acknowledged in the DLQ, and a
  *     restart with the upstream alive delivers all of it;
+ *   - offline replay: after the same SIGTERM, `spillway dlq replay --to`
+ *     the mock delivers all of it and leaves the DLQ empty;
  *   - priority survives the disk: critical/high/normal items spilled keep
  *     their class in the DLQ records (`spillway dlq dump`) and arrive after
  *     the restart.
@@ -313,9 +315,10 @@ static void fill_queue(th_stack *s, th_http *c, th_lines *sent)
                   fill, spilled, k);
 }
 
-static void t_sigterm_full_queue_dead_upstream(void)
+/* A stack whose upstream refuses everything, with a full memory queue
+ * stopped by SIGTERM: what was acknowledged (sent) is in the DLQ. */
+static th_stack *stopped_with_full_dlq(th_lines *sent)
 {
-    char why[1024];
     th_stack_opts o = {.queue_max_bytes = "1MiB",
                        .batch_max_bytes = "64KiB",
                        .shutdown_timeout = "2s",
@@ -325,13 +328,21 @@ static void t_sigterm_full_queue_dead_upstream(void)
                        .mock_admin = 1};
     th_stack *s = th_stack_start(&o);
     TH_ASSERT_MSG(s, "stack did not start");
-    th_lines *sent = th_lines_new(), *dumped = th_lines_new();
     th_http *c = th_stack_client(s);
-    TH_ASSERT(sent && dumped && c);
+    TH_ASSERT(c);
     TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/outage?seconds=3600&mode=refuse") == 200,
                   "outage");
     fill_queue(s, c, sent);
     stop_ok(s);
+    return s;
+}
+
+static void t_sigterm_full_queue_dead_upstream(void)
+{
+    char why[1024];
+    th_lines *sent = th_lines_new(), *dumped = th_lines_new();
+    TH_ASSERT(sent && dumped);
+    th_stack *s = stopped_with_full_dlq(sent);
     long records = th_stack_dlq_records(s);
     printf("# after SIGTERM the DLQ holds %ld records\n", records);
     TH_ASSERT_MSG(records > 0, "spillway dlq ls: %ld records after SIGTERM", records);
@@ -346,6 +357,30 @@ static void t_sigterm_full_queue_dead_upstream(void)
     rc = th_stack_wait_cover(s, SIG_TRACES, sent, NULL, DRAIN_MS, &cov, why, sizeof(why));
     printf("# upstream received %ld spans, %ld duplicates\n", cov.received, cov.dups);
     TH_ASSERT_MSG(rc == 0, "spans after the restart: %s", why);
+}
+
+/* `spillway dlq replay --to URL` (offline, spillway stopped) sends every
+ * record to the upstream and leaves the DLQ empty. */
+static void t_offline_replay_to(void)
+{
+    char why[1024];
+    th_lines *sent = th_lines_new();
+    TH_ASSERT(sent);
+    th_stack *s = stopped_with_full_dlq(sent);
+    long records = th_stack_dlq_records(s);
+    TH_ASSERT_MSG(records > 0, "spillway dlq ls: %ld records after SIGTERM", records);
+    TH_ASSERT_MSG(th_stack_mock_post(s, "/admin/outage?seconds=0") == 200, "end of outage");
+    char *out = NULL;
+    int rc = th_stack_dlq_replay_to_mock(s, &out);
+    printf("# spillway dlq replay --to: exit %d, %s", rc, out ? out : "(no output)\n");
+    free(out);
+    TH_ASSERT_MSG(rc == 0, "spillway dlq replay --to exited %d", rc);
+    th_cover cov;
+    rc = th_stack_wait_cover(s, SIG_TRACES, sent, NULL, DRAIN_MS, &cov, why, sizeof(why));
+    printf("# %ld records replayed: upstream received %ld spans, %ld duplicates\n", records,
+           cov.received, cov.dups);
+    TH_ASSERT_MSG(rc == 0, "spans after the offline replay: %s", why);
+    TH_ASSERT_EQ_INT(th_stack_dlq_records(s), 0);
 }
 
 /* ---- priority ---- */
@@ -424,6 +459,7 @@ int main(void)
 {
     TH_ICASE(t_corrupt_segment_quarantined);
     TH_ICASE(t_sigterm_full_queue_dead_upstream);
+    TH_ICASE(t_offline_replay_to);
     TH_ICASE(t_priority_survives_disk);
     return th_done();
 }

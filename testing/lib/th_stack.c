@@ -286,7 +286,8 @@ int th_stack_restart_spillway(th_stack *s)
     return th_launch_spillway(s);
 }
 
-int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out)
+/* `spillway dlq VERB --dir <dlq dir> [OPT ARG]`: see th_stack_dlq_cmd. */
+static int dlq_cmd(th_stack *s, const char *verb, const char *opt, const char *arg, char **out)
 {
     char bin[300], log[300], dir[300];
     int st = 0, rc = -1;
@@ -295,7 +296,7 @@ int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out)
     snprintf(dir, sizeof(dir), "%s/dlq", s->dir);
     if (out) *out = NULL;
     unlink(log);
-    char *argv[] = {bin, "dlq", (char *)verb, "--dir", dir, NULL};
+    char *argv[] = {bin, "dlq", (char *)verb, "--dir", dir, (char *)opt, (char *)arg, NULL};
     th_proc *p = th_proc_start(argv, NULL, log);
     if (!p) return -1;
     if (th_proc_wait_exit(p, 15000, &st) == 0 && WIFEXITED(st)) rc = WEXITSTATUS(st);
@@ -303,6 +304,18 @@ int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out)
     th_proc_free(p);
     if (out) *out = th_read_file(log, NULL);
     return rc;
+}
+
+int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out)
+{
+    return dlq_cmd(s, verb, NULL, NULL, out);
+}
+
+int th_stack_dlq_replay_to_mock(th_stack *s, char **out)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)th_stack_mock_port(s));
+    return dlq_cmd(s, "replay", "--to", url, out);
 }
 
 long th_stack_dlq_records(th_stack *s)

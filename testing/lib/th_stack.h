@@ -101,6 +101,9 @@ int th_stack_restart_spillway(th_stack *s);
  * exit normally; *out (may be NULL) receives its stdout and stderr (owned,
  * not registered; NULL on error). */
 int th_stack_dlq_cmd(th_stack *s, const char *verb, char **out);
+/* `spillway dlq replay --dir <dlq dir> --to <the mock upstream>`, as
+ * th_stack_dlq_cmd. */
+int th_stack_dlq_replay_to_mock(th_stack *s, char **out);
 /* `spillway dlq verify` on the DLQ directory after kill -9 number run: its
  * exit status, its output in *out (owned, may be NULL), printed as "# "
  * lines when the status is not 0. */
